@@ -1,0 +1,164 @@
+#include "pipeline/flow_graph_runner.h"
+
+#include <tbb/global_control.h>
+#include <tbb/task_arena.h>
+
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "pipeline/logging.h"
+#include "pipeline/run_store.h"
+#include "pipeline/task_dag.h"
+
+namespace adaflow {
+namespace {
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+const char* StageOutcomeName(StageOutcome outcome) {
+  switch (outcome) {
+    case StageOutcome::kNotRun: return "not run";
+    case StageOutcome::kRan: return "ran";
+    case StageOutcome::kRestored: return "restored";
+    case StageOutcome::kSkipped: return "skipped";
+    case StageOutcome::kFailed: return "failed";
+    case StageOutcome::kCancelled: return "cancelled";
+  }
+  return "?";
+}
+
+std::string ResolveRunDir(const Plan& plan, const RunOptions& options) {
+  if (!options.run_dir.empty()) return options.run_dir;
+  return (std::filesystem::path("runs") / plan.spec.name).string();
+}
+
+int ResolveThreads(const Plan& plan, const RunOptions& options) {
+  if (options.threads > 0) return options.threads;
+  if (plan.spec.threads > 0) return plan.spec.threads;
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_out) {
+  RunSummary local_summary;
+  RunSummary& summary = summary_out ? *summary_out : local_summary;
+  summary.run_dir = ResolveRunDir(plan_, options);
+  summary.threads = ResolveThreads(plan_, options);
+
+  RunStore store(summary.run_dir);
+  SetLogFile(store.PathFor("log.txt"));
+  struct LogFileGuard {
+    ~LogFileGuard() { SetLogFile(""); }
+  } log_file_guard;
+  auto log = MakeLogger("run");
+  if (options.fresh) {
+    log->info("--fresh: forgetting every finished stage in {}", summary.run_dir);
+    store.Clear();
+  }
+  YAML::Emitter resolved;
+  resolved << ResolvedConfig(plan_);
+  store.WriteAtomic("config.resolved.yaml", std::string(resolved.c_str()) + "\n");
+
+  const std::size_t count = plan_.stages.size();
+  const std::vector<std::string> keys = ComputeContentKeys(plan_);
+  summary.stages.assign(count, StageRecord{});
+  std::vector<bool> done(count), needed(count);
+  std::vector<std::vector<std::size_t>> consumers(count);
+  for (std::size_t idx = 0; idx < count; ++idx) {
+    summary.stages[idx].id = plan_.stages[idx].id;
+    summary.stages[idx].type = plan_.stages[idx].type;
+    summary.stages[idx].key = keys[idx];
+    done[idx] = store.IsDone(plan_.stages[idx].id, keys[idx]);
+    for (const auto& [port, from] : plan_.stages[idx].input_from) consumers[from].push_back(idx);
+  }
+  // A finished stage is restored only when a stage that will run or be restored reads its outputs.
+  for (auto it = plan_.order.rbegin(); it != plan_.order.rend(); ++it) {
+    for (std::size_t consumer : consumers[*it])
+      if (!done[consumer] || needed[consumer]) needed[*it] = true;
+  }
+  std::size_t to_run = 0;
+  for (std::size_t idx = 0; idx < count; ++idx) to_run += done[idx] ? 0 : 1;
+  log->info("run '{}' in {} with {} threads: {} of {} stages to run", plan_.spec.name, summary.run_dir,
+            summary.threads, to_run, count);
+
+  std::vector<StageOutputs> outputs(count);
+  TaskDag dag;
+  for (std::size_t idx = 0; idx < count; ++idx) {
+    dag.Add(plan_.stages[idx].id, [&, idx] {
+      PlannedStage& stage = plan_.stages[idx];
+      StageRecord& record = summary.stages[idx];
+      if (done[idx] && !needed[idx]) {
+        record.outcome = StageOutcome::kSkipped;
+        return;
+      }
+      StageInputs inputs;
+      for (const auto& [port, from] : stage.input_from) inputs.Set(port, outputs[from].Find(port));
+      StageContext ctx(stage.id, stage.type, plan_.spec, store, MakeLogger(stage.id), summary.threads, options.stop);
+      const auto start = std::chrono::steady_clock::now();
+      record.outcome = StageOutcome::kFailed;
+      if (done[idx]) {
+        outputs[idx] = stage.stage->Restore(inputs, ctx);
+        record.outcome = StageOutcome::kRestored;
+        record.seconds = SecondsSince(start);
+        ctx.log().debug("restored from {}", summary.run_dir);
+        return;
+      }
+      ctx.log().info("running ({})", stage.type);
+      outputs[idx] = stage.stage->Run(inputs, ctx);
+      if (ctx.stop_requested()) throw Interrupted("stopped while running");
+      record.seconds = SecondsSince(start);
+      store.MarkDone(stage.id, keys[idx], ctx.files(), record.seconds);
+      record.outcome = StageOutcome::kRan;
+      ctx.log().info("finished in {:.2f} s", record.seconds);
+    });
+  }
+  for (std::size_t idx = 0; idx < count; ++idx)
+    for (std::size_t up : plan_.stages[idx].after) dag.Precede(up, idx);
+
+  tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism,
+                                  static_cast<std::size_t>(summary.threads));
+  tbb::task_arena arena(summary.threads);
+  TaskDag::Result result;
+  arena.execute([&] { result = dag.Run(options.stop); });
+
+  for (std::size_t idx = 0; idx < count; ++idx) {
+    StageRecord& record = summary.stages[idx];
+    if (result.status[idx] == TaskStatus::kCancelled) record.outcome = StageOutcome::kCancelled;
+    if (result.status[idx] == TaskStatus::kFailed) record.outcome = StageOutcome::kFailed;
+  }
+  if (!result.ok()) {
+    std::size_t cancelled = 0;
+    for (const auto& record : summary.stages) cancelled += record.outcome == StageOutcome::kCancelled ? 1 : 0;
+    try {
+      std::rethrow_exception(result.first_error);
+    } catch (const NodeError& error) {
+      log->error("{}", error.what());
+      throw;
+    } catch (const Interrupted&) {
+      throw Interrupted("interrupted in stage '" + result.first_error_id +
+                        "'; finished work is kept, run the same command again to resume");
+    } catch (const InputError& error) {
+      NodeError wrapped(result.first_error_id, error.what(), true);
+      log->error("{} ({} dependent stages cancelled)", wrapped.what(), cancelled);
+      throw wrapped;
+    } catch (const std::exception& error) {
+      NodeError wrapped(result.first_error_id, error.what(), false);
+      log->error("{} ({} dependent stages cancelled)", wrapped.what(), cancelled);
+      throw wrapped;
+    }
+  }
+  for (const auto& record : summary.stages) {
+    if (record.outcome == StageOutcome::kCancelled)
+      throw Interrupted("interrupted before stage '" + record.id +
+                        "'; finished work is kept, run the same command again to resume");
+  }
+  log->info("run '{}' finished: results in {}", plan_.spec.name, summary.run_dir);
+  return summary;
+}
+
+}  // namespace adaflow

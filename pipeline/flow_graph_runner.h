@@ -1,0 +1,61 @@
+#pragma once
+// FlowGraphRunner: runs a Plan on a oneTBB flow graph (one node per stage, edges from `after:`)
+// inside one task_arena sized by the run's thread budget. Independent stages run concurrently.
+// Finished stages whose content key is in the manifest and whose files verify are skipped (or
+// restored when a stage that must run needs their outputs). The first failure is recorded with its
+// stage id and cancels the stages that depend on it. This is the one place that turns exceptions
+// from stages into NodeError (and so into an exit code).
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "pipeline/planner.h"
+
+namespace adaflow {
+
+struct RunOptions {
+  /// Run directory. Default: runs/<name> under the current directory.
+  std::string run_dir;
+  /// Forget every finished stage and start over.
+  bool fresh = false;
+  /// Thread budget; 0 = the config's `threads:`, and when that is 0 too, every core.
+  int threads = 0;
+  /// Set (e.g. by a SIGINT handler) to stop: stages not yet started are cancelled.
+  const std::atomic<bool>* stop = nullptr;
+};
+
+enum class StageOutcome { kNotRun, kRan, kRestored, kSkipped, kFailed, kCancelled };
+const char* StageOutcomeName(StageOutcome outcome);
+
+struct StageRecord {
+  std::string id;
+  std::string type;
+  std::string key;
+  StageOutcome outcome = StageOutcome::kNotRun;
+  double seconds = 0;
+};
+
+struct RunSummary {
+  std::string run_dir;
+  int threads = 0;
+  std::vector<StageRecord> stages;  ///< same index as plan.stages
+};
+
+std::string ResolveRunDir(const Plan& plan, const RunOptions& options);
+int ResolveThreads(const Plan& plan, const RunOptions& options);
+
+class FlowGraphRunner {
+ public:
+  explicit FlowGraphRunner(Plan& plan) : plan_(plan) {}
+
+  /// Runs the plan. Throws InputError (run dir locked or damaged), NodeError (a stage failed: its id,
+  /// and whether it was bad input), or Interrupted (stop was set before everything finished).
+  /// `summary` (optional) is filled even when it throws.
+  RunSummary Run(const RunOptions& options, RunSummary* summary = nullptr);
+
+ private:
+  Plan& plan_;
+};
+
+}  // namespace adaflow

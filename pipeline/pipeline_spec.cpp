@@ -1,0 +1,220 @@
+#include "pipeline/pipeline_spec.h"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "pipeline/stage_registry.h"
+
+namespace adaflow {
+namespace {
+
+const std::vector<std::string> kTopLevelKeys = {"name", "seed", "threads", "model", "data", "stages"};
+const std::set<std::string> kStageReserved = {"id", "type", "after"};
+
+struct Settings {
+  std::string name;
+  std::int64_t seed = 0;
+  int threads = 0;
+};
+
+const Schema<Settings>& SettingsSchema() {
+  static const Schema<Settings> schema = [] {
+    Schema<Settings> s("config");
+    s.String("name", &Settings::name, "run name; the run directory is runs/<name>").Required();
+    s.Int64("seed", &Settings::seed, "seed of every random choice (per-layer RNGs derive from it)").Min(0);
+    s.Int("threads", &Settings::threads, "thread budget of the whole run; 0 = every core").Range(0, 1024);
+    return s;
+  }();
+  return schema;
+}
+
+const Schema<ModelSpec>& ModelSchema() {
+  static const Schema<ModelSpec> schema = [] {
+    Schema<ModelSpec> s("model");
+    s.Path("path", &ModelSpec::path, "TorchScript model file").Required().MustExist();
+    s.Int64List("input_shape", &ModelSpec::input_shape, "shape of one model input, batch first").Min(1);
+    return s;
+  }();
+  return schema;
+}
+
+void ApplyOverride(YAML::Node& root, const std::string& text, YamlSource& source) {
+  const auto eq = text.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw InputError("--set " + text + ": expected KEY=VALUE, e.g. stages.adaround.num_iterations=500");
+  const std::string path = text.substr(0, eq);
+  YAML::Node value;
+  try {
+    value = YAML::Load(text.substr(eq + 1));
+  } catch (const YAML::Exception& error) {
+    throw InputError("--set " + text + ": value is not valid YAML: " + error.msg);
+  }
+  std::vector<std::string> parts;
+  std::stringstream stream(path);
+  for (std::string part; std::getline(stream, part, '.');) {
+    if (part.empty()) throw InputError("--set " + text + ": empty component in '" + path + "'");
+    parts.push_back(part);
+  }
+  // Walk with a node that rebinds (yaml-cpp's operator= on a node assigns its value instead).
+  std::vector<YAML::Node> chain{root};
+  for (std::size_t idx = 0; idx + 1 < parts.size(); ++idx) {
+    YAML::Node current = chain.back();
+    if (idx == 1 && parts[0] == "stages") {
+      std::vector<std::string> ids;
+      YAML::Node found;
+      bool matched = false;
+      if (current.IsSequence()) {
+        for (const auto& stage : current) {
+          const std::string id = stage.IsMap() && stage["id"] ? stage["id"].Scalar()
+                                 : stage.IsMap() && stage["type"] ? stage["type"].Scalar()
+                                                                  : "";
+          ids.push_back(id);
+          if (id == parts[idx] && !matched) {
+            found.reset(stage);
+            matched = true;
+          }
+        }
+      }
+      if (!matched)
+        throw InputError("--set " + text + ": no stage with id '" + parts[idx] + "'" + DidYouMean(parts[idx], ids));
+      chain.push_back(found);
+      continue;
+    }
+    if (current.IsNull() || !current.IsDefined()) current = YAML::Node(YAML::NodeType::Map);
+    if (!current.IsMap()) throw InputError("--set " + text + ": '" + parts[idx] + "' is not a map in the config");
+    if (!current[parts[idx]]) current[parts[idx]] = YAML::Node(YAML::NodeType::Map);
+    chain.push_back(current[parts[idx]]);
+  }
+  YAML::Node parent = chain.back();
+  if (!parent.IsMap()) throw InputError("--set " + text + ": cannot set a key inside a non-map");
+  parent[parts.back()] = value;
+  source.AddOverride(value, text);
+}
+
+std::vector<std::string> ReadNameList(const YAML::Node& node, const YamlSource& source, const std::string& what) {
+  std::vector<std::string> names;
+  if (node.IsScalar()) {
+    names.push_back(node.Scalar());
+  } else if (node.IsSequence()) {
+    for (const auto& item : node) {
+      if (!item.IsScalar()) source.Fail(item, what + " must list stage ids");
+      names.push_back(item.Scalar());
+    }
+  } else if (!node.IsNull()) {
+    source.Fail(node, what + " must be a stage id or a list of stage ids");
+  }
+  return names;
+}
+
+}  // namespace
+
+const std::vector<std::string>& DataSetNames() {
+  static const std::vector<std::string> names = {"calibration", "evaluation"};
+  return names;
+}
+
+const DataSetSpec* PipelineSpec::FindData(const std::string& data_name) const {
+  for (const auto& set : data)
+    if (set.name == data_name) return &set;
+  return nullptr;
+}
+
+PipelineSpec LoadPipelineSpec(const std::string& path, const std::vector<std::string>& overrides,
+                              const StageRegistry& registry) {
+  std::ifstream in(path);
+  if (!in) throw InputError("cannot read config '" + path + "'");
+  std::stringstream text;
+  text << in.rdbuf();
+  PipelineSpec spec = ParsePipelineSpec(text.str(), path, overrides, registry);
+  spec.config_path = path;
+  return spec;
+}
+
+PipelineSpec ParsePipelineSpec(const std::string& text, const std::string& source_name,
+                               const std::vector<std::string>& overrides, const StageRegistry& registry) {
+  PipelineSpec spec;
+  spec.config_path = source_name;
+  spec.source = YamlSource(source_name);
+  const YamlSource& source = spec.source;
+  try {
+    spec.root = YAML::Load(text);
+  } catch (const YAML::ParserException& error) {
+    throw InputError(source_name + ":" + std::to_string(error.mark.line + 1) + ": invalid YAML: " + error.msg);
+  }
+  YAML::Node& root = spec.root;
+  if (!root.IsMap()) throw InputError(source_name + ": a config must be a YAML map (name:, model:, data:, stages:)");
+  for (const auto& text_override : overrides) ApplyOverride(root, text_override, spec.source);
+
+  for (const auto& kv : root) {
+    const std::string key = kv.first.Scalar();
+    if (std::find(kTopLevelKeys.begin(), kTopLevelKeys.end(), key) == kTopLevelKeys.end())
+      source.Fail(kv.first, "unknown top-level key '" + key + "'" + DidYouMean(key, kTopLevelKeys));
+  }
+
+  const Settings settings =
+      SettingsSchema().Bind(SettingsSchema().erased().Parse(root, source, "the config", {"model", "data", "stages"}));
+  spec.name = settings.name;
+  spec.seed = settings.seed;
+  spec.threads = settings.threads;
+  if (spec.name.empty() || spec.name.find_first_not_of(
+                               "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != std::string::npos ||
+      spec.name[0] == '.')
+    source.Fail(root["name"], "name '" + spec.name + "' must use only letters, digits, '_', '-' and '.' (it names the run directory)");
+
+  if (const YAML::Node model = root["model"]) {
+    spec.has_model = true;
+    spec.model = ModelSchema().Bind(ModelSchema().erased().Parse(model, source, "model"));
+  }
+
+  if (const YAML::Node data = root["data"]) {
+    if (!data.IsMap()) source.Fail(data, "data must be a map of data sets (calibration:, evaluation:)");
+    for (const auto& kv : data) {
+      DataSetSpec set;
+      set.name = kv.first.Scalar();
+      if (std::find(DataSetNames().begin(), DataSetNames().end(), set.name) == DataSetNames().end())
+        source.Fail(kv.first, "unknown data set '" + set.name + "'; use one of " + QuoteList(DataSetNames()) +
+                                  DidYouMean(set.name, DataSetNames()));
+      const YAML::Node& body = kv.second;
+      if (!body.IsMap()) source.Fail(body, "data set '" + set.name + "' must be a map with a 'type:'");
+      if (!body["type"]) source.Fail(body, "missing required key 'type' in data set '" + set.name + "'");
+      set.type = body["type"].Scalar();
+      const DataTypeDef* def = registry.FindDataType(set.type);
+      if (!def)
+        source.Fail(body["type"], "unknown data type '" + set.type + "' in data set '" + set.name + "'; known: " +
+                                      QuoteList(registry.DataTypes()) + DidYouMean(set.type, registry.DataTypes()));
+      set.schema = def->schema;
+      set.options = def->schema->Parse(body, source, "data set '" + set.name + "'", {"type"});
+      spec.data.push_back(std::move(set));
+    }
+  }
+
+  const YAML::Node stages = root["stages"];
+  if (!stages) throw InputError(source_name + ": missing required key 'stages'");
+  if (!stages.IsSequence() || stages.size() == 0)
+    source.Fail(stages, "stages must be a non-empty list of {id, type, ...} maps");
+  for (const auto& node : stages) {
+    if (!node.IsMap()) source.Fail(node, "each stage must be a map with at least 'type:'");
+    StageSpec stage;
+    stage.node.reset(node);
+    if (!node["type"]) source.Fail(node, "missing required key 'type' in a stage");
+    if (!node["type"].IsScalar()) source.Fail(node["type"], "stage 'type' must be a name");
+    stage.type = node["type"].Scalar();
+    if (const YAML::Node id = node["id"]) {
+      if (!id.IsScalar() || id.Scalar().empty()) source.Fail(id, "stage 'id' must be a non-empty name");
+      stage.id = id.Scalar();
+    } else {
+      stage.id = stage.type;
+    }
+    if (stage.id.find('/') != std::string::npos) source.Fail(node["id"], "stage id '" + stage.id + "' must not contain '/'");
+    if (const YAML::Node after = node["after"]) {
+      stage.after_given = true;
+      stage.after_node = after;
+      stage.after = ReadNameList(after, source, "stage '" + stage.id + "': after");
+    }
+    spec.stages.push_back(std::move(stage));
+  }
+  return spec;
+}
+
+}  // namespace adaflow

@@ -1,0 +1,221 @@
+#include "pipeline/run_store.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "pipeline/content_hash.h"
+#include "pipeline/error.h"
+
+namespace adaflow {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr const char* kManifest = "manifest.json";
+constexpr const char* kLockFile = ".lock";
+constexpr int kManifestVersion = 1;
+
+std::string NowUtc() {
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char buffer[32];
+  std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return buffer;
+}
+
+void WriteFully(int fd, const std::string& bytes, const std::string& path) {
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t wrote = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (wrote < 0) {
+      if (errno == EINTR) continue;
+      throw std::runtime_error("cannot write '" + path + "': " + std::strerror(errno));
+    }
+    done += static_cast<std::size_t>(wrote);
+  }
+}
+
+}  // namespace
+
+RunStore::RunStore(std::string dir) : dir_(std::move(dir)) {
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  if (ec) throw InputError("cannot create run directory '" + dir_ + "': " + ec.message());
+  const std::string lock_path = PathFor(kLockFile);
+  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd_ < 0) throw InputError("cannot open lock file '" + lock_path + "': " + std::strerror(errno));
+  // flock is released by the kernel when the holder dies, so a killed run never leaves a stale lock.
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    std::ifstream in(lock_path);
+    std::string pid;
+    std::getline(in, pid);
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    throw InputError("run directory '" + dir_ + "' is in use by another adaflow run" +
+                     (pid.empty() ? "" : " (pid " + pid + ")") +
+                     "; wait for it to finish, or pass --run-dir to use another directory");
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(lock_fd_, 0) == 0) WriteFully(lock_fd_, pid, lock_path);
+  try {
+    Load();
+  } catch (...) {
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    throw;
+  }
+}
+
+RunStore::~RunStore() {
+  if (lock_fd_ >= 0) {
+    if (::ftruncate(lock_fd_, 0) != 0) {
+      // The pid is informational; the lock itself goes with the descriptor.
+    }
+    ::flock(lock_fd_, LOCK_UN);
+    ::close(lock_fd_);
+  }
+}
+
+std::string RunStore::PathFor(const std::string& name) const { return (fs::path(dir_) / name).string(); }
+
+void RunStore::WriteAtomic(const std::string& name, const std::string& bytes) const {
+  static std::atomic<unsigned> counter{0};
+  const std::string path = PathFor(name);
+  fs::create_directories(fs::path(path).parent_path());
+  const std::string temp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("cannot create '" + temp + "': " + std::strerror(errno));
+  try {
+    WriteFully(fd, bytes, temp);
+    if (::fsync(fd) != 0) throw std::runtime_error("cannot flush '" + temp + "': " + std::strerror(errno));
+  } catch (...) {
+    ::close(fd);
+    ::unlink(temp.c_str());
+    throw;
+  }
+  ::close(fd);
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    const std::string reason = std::strerror(errno);
+    ::unlink(temp.c_str());
+    throw std::runtime_error("cannot rename '" + temp + "' to '" + path + "': " + reason);
+  }
+}
+
+void RunStore::Load() {
+  const std::string path = PathFor(kManifest);
+  if (!fs::exists(path)) return;
+  std::ifstream in(path);
+  nlohmann::json json;
+  try {
+    in >> json;
+    if (json.value("format", "") != "adaflow-manifest")
+      throw InputError("'" + path + "' is not an adaflow manifest");
+    if (json.value("version", 0) != kManifestVersion) {
+      // Another format: nothing in it can be trusted, so everything is recomputed.
+      return;
+    }
+    for (const auto& [id, node] : json.at("nodes").items()) {
+      Entry entry;
+      entry.key = node.at("key").get<std::string>();
+      entry.seconds = node.value("seconds", 0.0);
+      entry.finished = node.value("finished", "");
+      for (const auto& file : node.at("files"))
+        entry.files.push_back({file.at("path").get<std::string>(), file.at("size").get<std::uint64_t>(),
+                               file.at("hash").get<std::string>()});
+      nodes_[id] = std::move(entry);
+    }
+  } catch (const nlohmann::json::exception& error) {
+    throw InputError("'" + path + "' is damaged (" + error.what() +
+                     "); rerun with --fresh to start this run over");
+  }
+}
+
+void RunStore::SaveLocked() const {
+  nlohmann::json nodes = nlohmann::json::object();
+  for (const auto& [id, entry] : nodes_) {
+    nlohmann::json files = nlohmann::json::array();
+    for (const auto& file : entry.files) files.push_back({{"path", file.path}, {"size", file.size}, {"hash", file.hash}});
+    nodes[id] = {{"key", entry.key}, {"seconds", entry.seconds}, {"finished", entry.finished}, {"files", files}};
+  }
+  const nlohmann::json json = {{"format", "adaflow-manifest"}, {"version", kManifestVersion}, {"nodes", nodes}};
+  WriteAtomic(kManifest, json.dump(1) + "\n");
+}
+
+bool RunStore::IsDone(const std::string& node_id, const std::string& key) const {
+  const std::optional<Entry> entry = Find(node_id);
+  if (!entry || entry->key != key) return false;
+  for (const auto& file : entry->files) {
+    const std::string path = PathFor(file.path);
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec) || fs::file_size(path, ec) != file.size) return false;
+    try {
+      if (HashFile(path) != file.hash) return false;
+    } catch (const InputError&) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::optional<RunStore::Entry> RunStore::Find(const std::string& node_id) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = nodes_.find(node_id);
+  if (it == nodes_.end()) return std::nullopt;
+  return it->second;
+}
+
+void RunStore::MarkDone(const std::string& node_id, const std::string& key, const std::vector<std::string>& files,
+                        double seconds) {
+  Entry entry;
+  entry.key = key;
+  entry.seconds = seconds;
+  entry.finished = NowUtc();
+  for (const auto& file : files) {
+    const std::string path = PathFor(file);
+    entry.files.push_back({file, static_cast<std::uint64_t>(fs::file_size(path)), HashFile(path)});
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  nodes_[node_id] = std::move(entry);
+  SaveLocked();
+}
+
+void RunStore::Forget(const std::string& node_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto it = nodes_.begin(); it != nodes_.end();) {
+    if (it->first == node_id || it->first.rfind(node_id + "/", 0) == 0) it = nodes_.erase(it);
+    else ++it;
+  }
+  SaveLocked();
+}
+
+void RunStore::Clear() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& [id, entry] : nodes_) {
+    for (const auto& file : entry.files) {
+      std::error_code ec;
+      fs::remove(PathFor(file.path), ec);
+    }
+  }
+  nodes_.clear();
+  SaveLocked();
+}
+
+std::vector<std::string> RunStore::NodeIds() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<std::string> ids;
+  for (const auto& [id, entry] : nodes_) ids.push_back(id);
+  return ids;
+}
+
+}  // namespace adaflow

@@ -1,0 +1,174 @@
+// adaflow command line: run, validate, stages, describe. The one boundary that turns errors into
+// exit codes: 0 ok, 1 internal, 2 bad input, 130 interrupted.
+
+#include <CLI/CLI.hpp>
+
+#include <atomic>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <yaml-cpp/yaml.h>
+
+#include "pipeline/error.h"
+#include "pipeline/flow_graph_runner.h"
+#include "pipeline/logging.h"
+#include "pipeline/planner.h"
+#include "pipeline/stage_registry.h"
+#include "src/model/torch_runtime.h"
+#include "stages/register_builtin_stages.h"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void OnInterrupt(int) {
+  if (g_stop.exchange(true)) std::_Exit(static_cast<int>(adaflow::ExitCode::kInterrupted));
+  const char message[] = "\nadaflow: stopping after the stages in flight (Ctrl-C again to quit at once)\n";
+  [[maybe_unused]] auto written = ::write(2, message, sizeof(message) - 1);
+}
+
+struct RunArgs {
+  std::string config;
+  std::vector<std::string> sets;
+  bool fresh = false;
+  bool dry_run = false;
+  int threads = 0;
+  std::string run_dir;
+};
+
+std::string Pad(const std::string& text, std::size_t width) {
+  return text + std::string(width > text.size() ? width - text.size() : 0, ' ');
+}
+
+int CommandStages(const adaflow::StageRegistry& registry) {
+  std::size_t width = 0;
+  for (const auto& def : registry.stages()) width = std::max(width, def.type.size());
+  for (const auto& def : registry.data_types()) width = std::max(width, def.type.size());
+  std::cout << "stage types (adaflow describe TYPE for options):\n";
+  for (const auto& def : registry.stages()) std::cout << "  " << Pad(def.type, width) << "  " << def.help << "\n";
+  std::cout << "data types (data: {calibration: {type: ...}}):\n";
+  for (const auto& def : registry.data_types()) std::cout << "  " << Pad(def.type, width) << "  " << def.help << "\n";
+  return 0;
+}
+
+int CommandDescribe(const adaflow::StageRegistry& registry, const std::string& type) {
+  if (const auto* def = registry.Find(type)) {
+    std::cout << adaflow::DescribeStage(*def);
+    return 0;
+  }
+  if (const auto* def = registry.FindDataType(type)) {
+    std::cout << def->type << " (data type) - " << def->help << "\n\n" << adaflow::DescribeSchema(*def->schema);
+    return 0;
+  }
+  auto names = registry.StageTypes();
+  for (const auto& name : registry.DataTypes()) names.push_back(name);
+  throw adaflow::InputError("unknown stage or data type '" + type + "'" + adaflow::DidYouMean(type, names) +
+                            " (adaflow stages lists them)");
+}
+
+std::unique_ptr<adaflow::Plan> LoadPlan(const adaflow::StageRegistry& registry, const RunArgs& args) {
+  return adaflow::BuildPlan(adaflow::LoadPipelineSpec(args.config, args.sets, registry), registry);
+}
+
+int CommandValidate(const adaflow::StageRegistry& registry, const RunArgs& args) {
+  auto plan = LoadPlan(registry, args);
+  std::cout << args.config << ": valid\n" << adaflow::DescribePlan(*plan);
+  return 0;
+}
+
+int CommandRun(const adaflow::StageRegistry& registry, const RunArgs& args) {
+  auto plan = LoadPlan(registry, args);
+  adaflow::RunOptions options;
+  options.run_dir = args.run_dir;
+  options.fresh = args.fresh;
+  options.threads = args.threads;
+  options.stop = &g_stop;
+  if (args.dry_run) {
+    std::cout << adaflow::DescribePlan(*plan);
+    YAML::Emitter resolved;
+    resolved << adaflow::ResolvedConfig(*plan);
+    std::cout << "\nresolved config:\n" << resolved.c_str() << "\n\ndry run: would run in "
+              << adaflow::ResolveRunDir(*plan, options) << " with " << adaflow::ResolveThreads(*plan, options)
+              << " threads; nothing was computed\n";
+    return 0;
+  }
+  adaflow::SetIntraOpThreads(adaflow::ResolveThreads(*plan, options));
+  std::signal(SIGINT, OnInterrupt);
+  std::signal(SIGTERM, OnInterrupt);
+  adaflow::FlowGraphRunner runner(*plan);
+  const adaflow::RunSummary summary = runner.Run(options);
+  std::cout << "\nstage              outcome    seconds\n";
+  for (const auto& record : summary.stages)
+    std::printf("%-18s %-10s %7.2f\n", record.id.c_str(), adaflow::StageOutcomeName(record.outcome), record.seconds);
+  std::cout << "run directory: " << summary.run_dir << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"adaflow - AdaRound post-training quantization as a YAML-declared dataflow pipeline"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "adaflow 0.1.0");
+  bool verbose = false;
+  app.add_flag("-v,--verbose", verbose, "log debug messages to the console");
+
+  RunArgs args;
+  std::string describe_type;
+  auto add_config_args = [&](CLI::App* command) {
+    command->add_option("config", args.config, "pipeline config (YAML)")->required();
+    command->add_option("--set", args.sets, "override a config key, e.g. stages.adaround.num_iterations=500")
+        ->take_all()
+        ->allow_extra_args(false);
+  };
+  CLI::App* run = app.add_subcommand("run", "run a pipeline (resumes an interrupted run of the same config)");
+  add_config_args(run);
+  run->add_flag("--fresh", args.fresh, "forget finished stages and start over");
+  run->add_flag("--dry-run", args.dry_run, "check and print the plan, compute nothing");
+  run->add_option("--threads", args.threads, "thread budget (default: the config's threads:, else every core)")
+      ->check(CLI::Range(1, 1024));
+  run->add_option("--run-dir", args.run_dir, "run directory (default: runs/<name>)");
+  CLI::App* validate = app.add_subcommand("validate", "check a config and print its plan");
+  add_config_args(validate);
+  CLI::App* stages = app.add_subcommand("stages", "list every registered stage type and data type");
+  CLI::App* describe = app.add_subcommand("describe", "show a stage or data type's ports and options");
+  describe->add_option("type", describe_type, "stage or data type")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return static_cast<int>(adaflow::ExitCode::kBadInput);
+  }
+  adaflow::SetConsoleLogLevel(verbose ? spdlog::level::debug : spdlog::level::info);
+
+  try {
+    adaflow::StageRegistry registry;
+    adaflow::RegisterBuiltinStages(registry);
+    if (stages->parsed()) return CommandStages(registry);
+    if (describe->parsed()) return CommandDescribe(registry, describe_type);
+    if (validate->parsed()) return CommandValidate(registry, args);
+    if (run->parsed()) return CommandRun(registry, args);
+  } catch (const adaflow::InputError& e) {
+    std::cerr << "adaflow: error: " << e.what() << "\n";
+    return static_cast<int>(adaflow::ExitCode::kBadInput);
+  } catch (const adaflow::NodeError& e) {
+    std::cerr << "adaflow: error: " << e.what() << "\n";
+    return static_cast<int>(e.exit_code());
+  } catch (const adaflow::Interrupted& e) {
+    std::cerr << "adaflow: " << e.what() << "\n";
+    return static_cast<int>(adaflow::ExitCode::kInterrupted);
+  } catch (const std::exception& e) {
+    std::cerr << "adaflow: internal error: " << e.what() << "\n";
+    return static_cast<int>(adaflow::ExitCode::kInternal);
+  }
+  return static_cast<int>(adaflow::ExitCode::kInternal);
+}
