@@ -1,0 +1,63 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pipeline/options.h"
+#include "pipeline/stage_registry.h"
+
+namespace adaflow {
+
+enum class WeightQuantScheme { kTfEnhanced, kTf };
+enum class InputSource { kQuant, kFp };
+enum class Objective { kAuto, kSampled, kGram };
+
+/// `type: adaround` — learns the rounding of every weight, layer by layer (AIMET parameter names).
+struct AdaroundOptions {
+  /// Weight bitwidth. Default: 4
+  int default_param_bw = 4;
+  /// Optimizer steps per layer; 0 = AIMET's default: 10000, or 15000 below 8 bits. Default: 0
+  int num_iterations = 0;
+  /// Rounding regulariser weight (lambda). Default: 0.01
+  double reg_param = 0.01;
+  /// Start and end of the regulariser exponent, annealed by cosine. Default: [20, 2]
+  std::vector<double> beta_range = {20.0, 2.0};
+  /// Fraction of iterations without the regulariser. Default: 0.2
+  double warm_start = 0.2;
+  /// Adam learning rate. Default: 0.001
+  double learning_rate = 0.001;
+  /// Calibration samples per optimizer step. Default: 32
+  int batch_size = 32;
+  /// How the weight grid is chosen. Default: tf_enhanced
+  WeightQuantScheme quant_scheme = WeightQuantScheme::kTfEnhanced;
+  /// One grid per output channel. Default: false
+  bool per_channel = false;
+  /// Symmetric weight grid. Default: true
+  bool symmetric = true;
+  /// Layer inputs from the partly rounded model (quant, AIMET) or the FP model (fp). Default: quant
+  InputSource input_source = InputSource::kQuant;
+  /// Reconstruction loss: sampled rows, exact Gram form, or the cheaper per layer. Default: auto
+  Objective objective = Objective::kAuto;
+  /// Bitwidth per layer name. Example: {fc: 8}
+  std::map<std::string, int> param_bw_override;
+  /// Layers left at FP. Example: [layers.0.conv1]
+  std::vector<std::string> ignore;
+};
+
+class AdaroundStage : public Stage {
+ public:
+  using Options = AdaroundOptions;
+  static const Schema<Options>& GetSchema();
+  static std::unique_ptr<Stage> Make(const Options& options, const PipelineSpec& spec);
+  explicit AdaroundStage(Options options) : options_(std::move(options)) {}
+  StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override;
+
+ private:
+  Options options_;
+};
+
+void RegisterAdaroundStage(StageRegistry& registry);
+
+}  // namespace adaflow

@@ -1,0 +1,37 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pipeline/options.h"
+#include "pipeline/stage_registry.h"
+
+namespace adaflow {
+
+enum class CacheDtype { kFloat32, kFloat16 };
+
+/// `type: cache_activations` — FP input and target of every quantizable layer, in activations.h5.
+struct CacheActivationsOptions {
+  /// Rows of a layer held in RAM up to this many MiB; above it they are streamed from HDF5. Default: 2048
+  int memory_budget = 2048;
+  /// Storage type of cached activations. Default: float32
+  CacheDtype dtype = CacheDtype::kFloat32;
+};
+
+class CacheActivationsStage : public Stage {
+ public:
+  using Options = CacheActivationsOptions;
+  static const Schema<Options>& GetSchema();
+  static std::unique_ptr<Stage> Make(const Options& options, const PipelineSpec& spec);
+  explicit CacheActivationsStage(Options options) : options_(std::move(options)) {}
+  StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override;
+
+ private:
+  Options options_;
+};
+
+void RegisterCacheActivationsStage(StageRegistry& registry);
+
+}  // namespace adaflow

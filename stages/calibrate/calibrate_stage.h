@@ -1,0 +1,39 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pipeline/options.h"
+#include "pipeline/stage_registry.h"
+
+namespace adaflow {
+
+enum class CalibrationScheme { kTfEnhanced, kTf, kPercentile };
+
+/// `type: calibrate` — activation encodings from the calibration data; frozen param encodings kept.
+struct CalibrateOptions {
+  /// How activation ranges are chosen. Default: tf_enhanced
+  CalibrationScheme quant_scheme = CalibrationScheme::kTfEnhanced;
+  /// Percentile for quant_scheme: percentile. Default: 99.99
+  double percentile = 99.99;
+  /// Calibration batches to use; 0 = all. Default: 0
+  int num_batches = 0;
+};
+
+class CalibrateStage : public Stage {
+ public:
+  using Options = CalibrateOptions;
+  static const Schema<Options>& GetSchema();
+  static std::unique_ptr<Stage> Make(const Options& options, const PipelineSpec& spec);
+  explicit CalibrateStage(Options options) : options_(std::move(options)) {}
+  StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override;
+
+ private:
+  Options options_;
+};
+
+void RegisterCalibrateStage(StageRegistry& registry);
+
+}  // namespace adaflow

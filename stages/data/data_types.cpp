@@ -1,0 +1,77 @@
+#include "stages/data/data_types.h"
+
+namespace adaflow {
+
+const Schema<IdxDataOptions>& IdxDataSchema() {
+  static const Schema<IdxDataOptions> schema = [] {
+    using O = IdxDataOptions;
+    Schema<O> s("idx");
+    s.Path("images", &O::images, "IDX images file (.gz or plain)").Required().MustExist();
+    s.Path("labels", &O::labels, "IDX labels file; empty = unlabelled");
+    s.Int("num_samples", &O::num_samples, "samples to use; 0 = all").Min(0);
+    s.Int("batch_size", &O::batch_size, "samples per batch").Min(1);
+    s.Float("scale", &O::scale, "pixel scale applied first (1/255 maps bytes to [0, 1])");
+    s.FloatList("mean", &O::mean, "per-channel mean subtracted after scaling");
+    s.FloatList("std", &O::std, "per-channel std divided by after the mean").Min(1e-12);
+    return s;
+  }();
+  return schema;
+}
+
+const Schema<ImageFolderDataOptions>& ImageFolderDataSchema() {
+  static const Schema<ImageFolderDataOptions> schema = [] {
+    using O = ImageFolderDataOptions;
+    Schema<O> s("image_folder");
+    s.Path("root", &O::root, "folder with one subfolder of JPEG/PNG images per class").Required().MustExist();
+    s.Int("num_samples", &O::num_samples, "samples to use; 0 = all").Min(0);
+    s.Int("batch_size", &O::batch_size, "samples per batch").Min(1);
+    s.Int("resize", &O::resize, "shorter side resized to this many pixels").Min(1);
+    s.Int("crop", &O::crop, "center crop size").Min(1);
+    s.Float("scale", &O::scale, "pixel scale applied first");
+    s.FloatList("mean", &O::mean, "per-channel mean subtracted after scaling");
+    s.FloatList("std", &O::std, "per-channel std divided by after the mean").Min(1e-12);
+    return s;
+  }();
+  return schema;
+}
+
+const Schema<Hdf5DataOptions>& Hdf5DataSchema() {
+  static const Schema<Hdf5DataOptions> schema = [] {
+    using O = Hdf5DataOptions;
+    Schema<O> s("hdf5");
+    s.Path("file", &O::file, "HDF5 file").Required().MustExist();
+    s.String("images", &O::images, "dataset of N x C x H x W floats");
+    s.String("labels", &O::labels, "dataset of N integer labels; empty = unlabelled");
+    s.Int("num_samples", &O::num_samples, "samples to use; 0 = all").Min(0);
+    s.Int("batch_size", &O::batch_size, "samples per batch").Min(1);
+    s.Float("scale", &O::scale, "value scale applied first");
+    s.FloatList("mean", &O::mean, "per-channel mean subtracted after scaling");
+    s.FloatList("std", &O::std, "per-channel std divided by after the mean").Min(1e-12);
+    return s;
+  }();
+  return schema;
+}
+
+const Schema<RandomDataOptions>& RandomDataSchema() {
+  static const Schema<RandomDataOptions> schema = [] {
+    using O = RandomDataOptions;
+    Schema<O> s("random");
+    s.Int64List("shape", &O::shape, "shape of one sample, without the batch dimension").Required().Min(1);
+    s.Int("num_samples", &O::num_samples, "number of samples").Min(1);
+    s.Int("batch_size", &O::batch_size, "samples per batch").Min(1);
+    return s;
+  }();
+  return schema;
+}
+
+void RegisterDataTypes(StageRegistry& registry) {
+  registry.AddDataType({"idx", "MNIST/Fashion-MNIST IDX images and labels, gzip or plain", &IdxDataSchema().erased()});
+  registry.AddDataType({"image_folder", "class subfolders of JPEG/PNG images; resize, center crop, mean/std",
+                        &ImageFolderDataSchema().erased()});
+  registry.AddDataType({"hdf5", "an N x C x H x W float dataset and optional labels in an HDF5 file",
+                        &Hdf5DataSchema().erased()});
+  registry.AddDataType({"random", "normally distributed inputs from the run's seed (benchmarks)",
+                        &RandomDataSchema().erased()});
+}
+
+}  // namespace adaflow

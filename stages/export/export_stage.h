@@ -1,0 +1,35 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pipeline/options.h"
+#include "pipeline/stage_registry.h"
+
+namespace adaflow {
+
+enum class ExportFormat { kTorchScript, kAimet061, kAimet100 };
+
+/// `type: export` — the rounded model and its encodings.
+struct ExportOptions {
+  /// Output formats. Default: [torchscript, aimet_0.6.1]
+  std::vector<ExportFormat> formats = {ExportFormat::kTorchScript, ExportFormat::kAimet061};
+};
+
+class ExportStage : public Stage {
+ public:
+  using Options = ExportOptions;
+  static const Schema<Options>& GetSchema();
+  static std::unique_ptr<Stage> Make(const Options& options, const PipelineSpec& spec);
+  explicit ExportStage(Options options) : options_(std::move(options)) {}
+  StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override;
+
+ private:
+  Options options_;
+};
+
+void RegisterExportStage(StageRegistry& registry);
+
+}  // namespace adaflow

@@ -1,0 +1,45 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pipeline/options.h"
+#include "pipeline/stage_registry.h"
+
+namespace adaflow {
+
+enum class QuantScheme { kTfEnhanced, kTf, kPercentile };
+
+/// `type: quant_sim` — the model with fake-quant on weights and activations (AIMET default config).
+struct QuantSimOptions {
+  /// Activation bitwidth; 32 leaves activations float. Default: 8
+  int default_output_bw = 8;
+  /// Weight bitwidth; 32 leaves weights float. Default: 4
+  int default_param_bw = 4;
+  /// Scheme for weight encodings not frozen by an earlier stage. Default: tf_enhanced
+  QuantScheme quant_scheme = QuantScheme::kTfEnhanced;
+  /// One weight grid per output channel. Default: false
+  bool per_channel = false;
+  /// Symmetric weight grids. Default: true
+  bool symmetric = true;
+  /// Frozen param encodings from a file (AIMET JSON). Example: runs/x/x_adaround.encodings
+  std::string param_encodings;
+};
+
+class QuantSimStage : public Stage {
+ public:
+  using Options = QuantSimOptions;
+  static const Schema<Options>& GetSchema();
+  static std::unique_ptr<Stage> Make(const Options& options, const PipelineSpec& spec);
+  explicit QuantSimStage(Options options) : options_(std::move(options)) {}
+  StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override;
+
+ private:
+  Options options_;
+};
+
+void RegisterQuantSimStage(StageRegistry& registry);
+
+}  // namespace adaflow
