@@ -1,0 +1,204 @@
+#include "pipeline/flow_graph_runner.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "pipeline/run_store.h"
+#include "tests/pipeline/pipeline_fixture.h"
+#include "tests/support/test_support.h"
+
+namespace adaflow::testing {
+namespace {
+
+const char* kChain = R"(name: chain
+stages:
+  - {id: s1, type: source, value: 1}
+  - {id: s2, type: add, add: 2}
+  - {id: s3, type: add, add: 3}
+  - {id: s4, type: sink}
+)";
+
+class FlowGraphRunnerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Hooks().Reset(); }
+  void TearDown() override { Hooks().Reset(); }
+
+  RunSummary Run(const std::string& text, RunOptions options = {}, const std::vector<std::string>& sets = {}) {
+    auto plan = PlanFromText(text, sets);
+    if (options.run_dir.empty()) options.run_dir = dir_ / "run";
+    if (options.threads == 0) options.threads = 2;
+    return FlowGraphRunner(*plan).Run(options);
+  }
+
+  /// Runs and returns the NodeError it must throw.
+  NodeError RunFailing(const std::string& text, RunOptions options = {}) {
+    try {
+      Run(text, options);
+    } catch (const NodeError& error) {
+      return error;
+    }
+    ADD_FAILURE() << "run did not fail";
+    return NodeError("", "", false);
+  }
+
+  TempDir dir_;
+};
+
+TEST_F(FlowGraphRunnerTest, PassesValuesAlongTheChain) {
+  const RunSummary summary = Run(kChain);
+  EXPECT_EQ(Hooks().sunk.at("s4"), 1 + 2 + 3);
+  for (const auto& record : summary.stages) EXPECT_EQ(record.outcome, StageOutcome::kRan) << record.id;
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "run/manifest.json"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "run/config.resolved.yaml"));
+  EXPECT_NE(ReadTextFile(dir_ / "run/log.txt").find("[s3]"), std::string::npos);
+}
+
+TEST_F(FlowGraphRunnerTest, IndependentStagesRunAtTheSameTime) {
+  // Each rendezvous stage waits until both are inside; run one after the other, the first times out.
+  const char* text = R"(name: parallel
+stages:
+  - {id: left, type: rendezvous, after: [], parties: 2, timeout: 30}
+  - {id: right, type: rendezvous, after: [], parties: 2, timeout: 30}
+)";
+  RunOptions options;
+  options.threads = 2;
+  const RunSummary summary = Run(text, options);
+  EXPECT_EQ(summary.stages[0].outcome, StageOutcome::kRan);
+  EXPECT_EQ(summary.stages[1].outcome, StageOutcome::kRan);
+}
+
+TEST_F(FlowGraphRunnerTest, OneThreadRunsStagesOneAfterAnother) {
+  // The same rendezvous with a budget of one thread cannot meet: the budget is really enforced.
+  const char* text = R"(name: serial
+stages:
+  - {id: left, type: rendezvous, after: [], parties: 2, timeout: 0.5}
+  - {id: right, type: rendezvous, after: [], parties: 2, timeout: 0.5}
+)";
+  RunOptions options;
+  options.threads = 1;
+  const NodeError error = RunFailing(text, options);
+  EXPECT_NE(std::string(error.what()).find("never arrived"), std::string::npos) << error.what();
+}
+
+TEST_F(FlowGraphRunnerTest, FailingStageCancelsDependantsAndNamesItself) {
+  //   a ──► b (fails) ──► c
+  //    └──► d
+  const char* text = R"(name: failing
+stages:
+  - {id: a, type: source}
+  - {id: b, type: add}
+  - {id: c, type: sink}
+  - {id: d, type: sink, after: [a]}
+)";
+  Hooks().fail.insert("b");
+  const NodeError error = RunFailing(text);
+  EXPECT_EQ(error.node_id(), "b");
+  EXPECT_EQ(error.exit_code(), ExitCode::kInternal);
+  EXPECT_NE(std::string(error.what()).find("stage 'b': test failure requested"), std::string::npos);
+  EXPECT_EQ(Hooks().Runs("c"), 0);
+  EXPECT_EQ(Hooks().Runs("d"), 1);  // independent work is not thrown away
+  RunStore store(dir_ / "run");
+  EXPECT_TRUE(store.Find("d").has_value());
+  EXPECT_FALSE(store.Find("b").has_value());
+}
+
+TEST_F(FlowGraphRunnerTest, BadInputInAStageIsExitCodeTwo) {
+  Hooks().fail_input.insert("s2");
+  const NodeError error = RunFailing(kChain);
+  EXPECT_EQ(error.node_id(), "s2");
+  EXPECT_EQ(error.exit_code(), ExitCode::kBadInput);
+}
+
+TEST_F(FlowGraphRunnerTest, ResumeRunsOnlyTheStagesThatDidNotFinish) {
+  Hooks().fail.insert("s3");
+  RunFailing(kChain);
+  EXPECT_EQ(Hooks().Runs("s1"), 1);
+  EXPECT_EQ(Hooks().Runs("s2"), 1);
+  EXPECT_EQ(Hooks().Runs("s3"), 1);
+  EXPECT_EQ(Hooks().Runs("s4"), 0);
+
+  Hooks().Reset();
+  const RunSummary summary = Run(kChain);
+  EXPECT_EQ(Hooks().Runs("s1"), 0);
+  EXPECT_EQ(Hooks().Runs("s2"), 0);
+  EXPECT_EQ(Hooks().Runs("s3"), 1);
+  EXPECT_EQ(Hooks().Runs("s4"), 1);
+  EXPECT_EQ(Hooks().Restores("s2"), 1);  // s3 needs its output, read back from its file
+  EXPECT_EQ(summary.stages[1].outcome, StageOutcome::kRestored);
+  EXPECT_EQ(Hooks().sunk.at("s4"), 6);
+
+  Hooks().Reset();
+  const RunSummary again = Run(kChain);  // everything finished: nothing runs, nothing is read back
+  for (const auto& record : again.stages) EXPECT_EQ(record.outcome, StageOutcome::kSkipped) << record.id;
+  EXPECT_EQ(Hooks().Restores("s2"), 0);
+
+  Hooks().Reset();
+  RunOptions fresh;
+  fresh.fresh = true;
+  Run(kChain, fresh);
+  for (const char* id : {"s1", "s2", "s3", "s4"}) EXPECT_EQ(Hooks().Runs(id), 1) << id;
+}
+
+TEST_F(FlowGraphRunnerTest, ChangedOptionRerunsThatStageAndItsDependants) {
+  Run(kChain);
+  Hooks().Reset();
+  Run(kChain, {}, {"stages.s3.add=4"});
+  EXPECT_EQ(Hooks().Runs("s1"), 0);
+  EXPECT_EQ(Hooks().Runs("s2"), 0);
+  EXPECT_EQ(Hooks().Runs("s3"), 1);
+  EXPECT_EQ(Hooks().Runs("s4"), 1);
+  EXPECT_EQ(Hooks().sunk.at("s4"), 7);
+}
+
+TEST_F(FlowGraphRunnerTest, DamagedOutputFileIsRecomputed) {
+  Run(kChain);
+  WriteTextFile(dir_ / "run/s2.txt", "99");
+  Hooks().Reset();
+  Run(kChain);
+  EXPECT_EQ(Hooks().Runs("s1"), 0);
+  EXPECT_EQ(Hooks().Runs("s2"), 1);
+  EXPECT_EQ(ReadTextFile(dir_ / "run/s2.txt"), "3");
+}
+
+TEST_F(FlowGraphRunnerTest, SubGraphResumesPerTask) {
+  const char* text = R"(name: fan
+stages:
+  - {id: fan, type: fanout, tasks: 4}
+  - {id: out, type: sink}
+)";
+  Hooks().fail.insert("fan/t2");
+  const NodeError error = RunFailing(text);
+  EXPECT_EQ(error.node_id(), "fan");
+  EXPECT_EQ(Hooks().Runs("fan/t0") + Hooks().Runs("fan/t1") + Hooks().Runs("fan/t3"), 3);
+
+  Hooks().Reset();
+  Run(text);
+  EXPECT_EQ(Hooks().Runs("fan/t0"), 0);
+  EXPECT_EQ(Hooks().Runs("fan/t1"), 0);
+  EXPECT_EQ(Hooks().Runs("fan/t2"), 1);
+  EXPECT_EQ(Hooks().Runs("fan/t3"), 0);
+  EXPECT_EQ(Hooks().sunk.at("out"), 0 + 1 + 4 + 9);
+}
+
+TEST_F(FlowGraphRunnerTest, LockRefusesAConcurrentRun) {
+  RunStore holder(dir_ / "run");
+  try {
+    Run(kChain);
+    FAIL() << "second run started";
+  } catch (const InputError& error) {
+    EXPECT_NE(std::string(error.what()).find("in use by another adaflow run"), std::string::npos);
+  }
+  EXPECT_EQ(Hooks().Runs("s1"), 0);
+}
+
+TEST_F(FlowGraphRunnerTest, StopBeforeStartRunsNothingAndSaysSo) {
+  std::atomic<bool> stop{true};
+  RunOptions options;
+  options.stop = &stop;
+  EXPECT_THROW(Run(kChain, options), Interrupted);
+  EXPECT_EQ(Hooks().Runs("s1"), 0);
+}
+
+}  // namespace
+}  // namespace adaflow::testing

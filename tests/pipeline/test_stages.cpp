@@ -1,0 +1,249 @@
+#include "tests/pipeline/test_stages.h"
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+
+#include "pipeline/run_store.h"
+#include "pipeline/task_dag.h"
+
+namespace adaflow::testing {
+namespace {
+
+struct IntValue : Artifact {
+  explicit IntValue(std::int64_t v) : value(v) {}
+  std::int64_t value;
+};
+
+void CountRun(const std::string& id) {
+  TestHooks& hooks = Hooks();
+  bool fail = false, fail_input = false;
+  {
+    std::lock_guard<std::mutex> lock(hooks.mutex);
+    ++hooks.runs[id];
+    fail = hooks.fail.count(id) > 0;
+    fail_input = hooks.fail_input.count(id) > 0;
+  }
+  if (fail) throw std::runtime_error("test failure requested");
+  if (fail_input) throw InputError("bad test input requested");
+}
+
+StageOutputs Emit(StageContext& ctx, std::int64_t value) {
+  ctx.WriteFile(ctx.id() + ".txt", std::to_string(value));
+  StageOutputs out;
+  out.Set(PortType::kMetrics, std::make_shared<IntValue>(value));
+  return out;
+}
+
+StageOutputs Reload(StageContext& ctx) {
+  {
+    std::lock_guard<std::mutex> lock(Hooks().mutex);
+    ++Hooks().restores[ctx.id()];
+  }
+  std::ifstream in(ctx.PathFor(ctx.id() + ".txt"));
+  std::int64_t value = 0;
+  in >> value;
+  StageOutputs out;
+  out.Set(PortType::kMetrics, std::make_shared<IntValue>(value));
+  return out;
+}
+
+struct SourceOptions {
+  int value = 1;
+};
+class SourceStage : public Stage {
+ public:
+  using Options = SourceOptions;
+  static const Schema<Options>& GetSchema() {
+    static const Schema<Options> schema = [] {
+      Schema<Options> s("source");
+      s.Int("value", &Options::value, "value emitted");
+      return s;
+    }();
+    return schema;
+  }
+  static std::unique_ptr<Stage> Make(const Options& o, const PipelineSpec&) { return std::make_unique<SourceStage>(o); }
+  explicit SourceStage(Options o) : options_(o) {}
+  StageOutputs Run(const StageInputs&, StageContext& ctx) override {
+    CountRun(ctx.id());
+    return Emit(ctx, options_.value);
+  }
+  StageOutputs Restore(const StageInputs&, StageContext& ctx) override { return Reload(ctx); }
+
+ private:
+  Options options_;
+};
+
+struct AddOptions {
+  int add = 1;
+};
+class AddStage : public Stage {
+ public:
+  using Options = AddOptions;
+  static const Schema<Options>& GetSchema() {
+    static const Schema<Options> schema = [] {
+      Schema<Options> s("add");
+      s.Int("add", &Options::add, "added to the input").Range(-1000, 1000);
+      return s;
+    }();
+    return schema;
+  }
+  static std::unique_ptr<Stage> Make(const Options& o, const PipelineSpec&) { return std::make_unique<AddStage>(o); }
+  explicit AddStage(Options o) : options_(o) {}
+  StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override {
+    CountRun(ctx.id());
+    return Emit(ctx, inputs.Get<IntValue>(PortType::kMetrics).value + options_.add);
+  }
+  StageOutputs Restore(const StageInputs&, StageContext& ctx) override { return Reload(ctx); }
+
+ private:
+  Options options_;
+};
+
+struct NoOptions {};
+class SinkStage : public Stage {
+ public:
+  using Options = NoOptions;
+  static const Schema<Options>& GetSchema() {
+    static const Schema<Options> schema("sink");
+    return schema;
+  }
+  static std::unique_ptr<Stage> Make(const Options&, const PipelineSpec&) { return std::make_unique<SinkStage>(); }
+  StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override {
+    CountRun(ctx.id());
+    const std::int64_t value = inputs.Get<IntValue>(PortType::kMetrics).value;
+    ctx.WriteFile(ctx.id() + ".txt", std::to_string(value));
+    std::lock_guard<std::mutex> lock(Hooks().mutex);
+    Hooks().sunk[ctx.id()] = value;
+    return {};
+  }
+};
+
+struct RendezvousOptions {
+  int parties = 2;
+  double timeout = 20.0;
+};
+class RendezvousStage : public Stage {
+ public:
+  using Options = RendezvousOptions;
+  static const Schema<Options>& GetSchema() {
+    static const Schema<Options> schema = [] {
+      Schema<Options> s("rendezvous");
+      s.Int("parties", &Options::parties, "stages that must be inside at once").Min(1);
+      s.Float("timeout", &Options::timeout, "seconds to wait for the others").Min(0);
+      return s;
+    }();
+    return schema;
+  }
+  static std::unique_ptr<Stage> Make(const Options& o, const PipelineSpec&) {
+    return std::make_unique<RendezvousStage>(o);
+  }
+  explicit RendezvousStage(Options o) : options_(o) {}
+  StageOutputs Run(const StageInputs&, StageContext& ctx) override {
+    CountRun(ctx.id());
+    TestHooks& hooks = Hooks();
+    std::unique_lock<std::mutex> lock(hooks.mutex);
+    ++hooks.waiting;
+    hooks.arrived.notify_all();
+    const bool met = hooks.arrived.wait_for(lock, std::chrono::duration<double>(options_.timeout),
+                                            [&] { return hooks.waiting >= options_.parties; });
+    if (!met) throw std::runtime_error("rendezvous: the other stage never arrived (stages ran one after another)");
+    lock.unlock();
+    return Emit(ctx, 0);
+  }
+
+ private:
+  Options options_;
+};
+
+struct FanoutOptions {
+  int tasks = 4;
+};
+/// Runs `tasks` sub-tasks as a chain-free sub-graph; each finished sub-task is recorded in the
+/// manifest as "id/tN" and skipped on resume, like AdaRound's layers.
+class FanoutStage : public Stage {
+ public:
+  using Options = FanoutOptions;
+  static const Schema<Options>& GetSchema() {
+    static const Schema<Options> schema = [] {
+      Schema<Options> s("fanout");
+      s.Int("tasks", &Options::tasks, "number of sub-tasks").Range(1, 64);
+      return s;
+    }();
+    return schema;
+  }
+  static std::unique_ptr<Stage> Make(const Options& o, const PipelineSpec&) { return std::make_unique<FanoutStage>(o); }
+  explicit FanoutStage(Options o) : options_(o) {}
+  StageOutputs Run(const StageInputs&, StageContext& ctx) override {
+    CountRun(ctx.id());
+    TaskDag dag;
+    for (int task = 0; task < options_.tasks; ++task) {
+      const std::string sub = ctx.id() + "/t" + std::to_string(task);
+      const std::string key = "fanout-" + std::to_string(task);
+      dag.Add(sub, [&ctx, sub, key, task] {
+        if (ctx.store().IsDone(sub, key)) return;
+        CountRun(sub);
+        const std::string file = sub.substr(sub.find('/') + 1) + ".txt";
+        ctx.store().WriteAtomic(ctx.id() + "_" + file, std::to_string(task * task));
+        ctx.store().MarkDone(sub, key, {ctx.id() + "_" + file}, 0.0);
+      });
+    }
+    TaskDag::Result result = dag.Run();
+    if (!result.ok()) std::rethrow_exception(result.first_error);
+    std::int64_t total = 0;
+    for (int task = 0; task < options_.tasks; ++task) total += task * task;
+    return Emit(ctx, total);
+  }
+
+ private:
+  Options options_;
+};
+
+class NeedsModelStage : public Stage {
+ public:
+  using Options = NoOptions;
+  static const Schema<Options>& GetSchema() {
+    static const Schema<Options> schema("needs_model");
+    return schema;
+  }
+  static std::unique_ptr<Stage> Make(const Options&, const PipelineSpec&) { return std::make_unique<NeedsModelStage>(); }
+  StageOutputs Run(const StageInputs&, StageContext&) override { return {}; }
+};
+
+}  // namespace
+
+void TestHooks::Reset() {
+  std::lock_guard<std::mutex> lock(mutex);
+  runs.clear();
+  restores.clear();
+  fail.clear();
+  fail_input.clear();
+  sunk.clear();
+  waiting = 0;
+}
+
+int TestHooks::Runs(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mutex);
+  return runs.count(id) ? runs[id] : 0;
+}
+
+int TestHooks::Restores(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mutex);
+  return restores.count(id) ? restores[id] : 0;
+}
+
+TestHooks& Hooks() {
+  static TestHooks hooks;
+  return hooks;
+}
+
+void RegisterTestStages(StageRegistry& registry) {
+  registry.Add(DefineStage<SourceStage>("source", "emits an integer", {}, {PortType::kMetrics}));
+  registry.Add(DefineStage<AddStage>("add", "adds to its input", {{PortType::kMetrics}}, {PortType::kMetrics}));
+  registry.Add(DefineStage<SinkStage>("sink", "records its input", {{PortType::kMetrics}}, {}));
+  registry.Add(DefineStage<RendezvousStage>("rendezvous", "waits for its sibling", {}, {PortType::kMetrics}));
+  registry.Add(DefineStage<FanoutStage>("fanout", "runs a resumable sub-graph", {}, {PortType::kMetrics}));
+  registry.Add(DefineStage<NeedsModelStage>("needs_model", "needs a Model input", {{PortType::kModel}}, {}));
+}
+
+}  // namespace adaflow::testing

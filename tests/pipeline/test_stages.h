@@ -1,0 +1,42 @@
+#pragma once
+// Stage types that exist only in tests, to prove the framework without models: they pass integers
+// along `after:` edges, write files, count their runs, fail on request, and meet at a rendezvous.
+//
+//   source (value) ──► add (+n) ──► add ──► sink
+//   rendezvous: blocks until `parties` rendezvous stages are inside at once (or times out)
+//   fanout: runs `tasks` sub-tasks as its own sub-graph, each resumable on its own
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "pipeline/stage_registry.h"
+
+namespace adaflow::testing {
+
+/// Shared, thread-safe record of what the test stages did. Reset between tests.
+struct TestHooks {
+  std::mutex mutex;
+  std::map<std::string, int> runs;      ///< Run calls per stage id (sub-tasks: "id/task")
+  std::map<std::string, int> restores;  ///< Restore calls per stage id
+  std::set<std::string> fail;           ///< ids (or "id/task") that throw when run
+  std::set<std::string> fail_input;     ///< ids that throw InputError when run
+  std::map<std::string, std::int64_t> sunk;  ///< value each sink received
+  int waiting = 0;                      ///< rendezvous state
+  std::condition_variable arrived;
+
+  void Reset();
+  int Runs(const std::string& id);
+  int Restores(const std::string& id);
+};
+
+TestHooks& Hooks();
+
+/// source, add, sink, rendezvous, fanout, needs_model.
+void RegisterTestStages(StageRegistry& registry);
+
+}  // namespace adaflow::testing

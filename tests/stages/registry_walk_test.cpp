@@ -1,0 +1,131 @@
+// Walks every registered stage type and data type: each option's default and one non-default value
+// go schema parse -> dump -> parse and come back equal, so a new option is tested for free.
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "pipeline/stage_registry.h"
+#include "stages/register_builtin_stages.h"
+#include "tests/support/test_support.h"
+
+namespace adaflow::testing {
+namespace {
+
+const StageRegistry& Builtin() {
+  static const StageRegistry registry = [] {
+    StageRegistry r;
+    RegisterBuiltinStages(r);
+    return r;
+  }();
+  return registry;
+}
+
+double PickNumber(const OptionSpec& spec, double current) {
+  const double low = spec.min.value_or(current - 3);
+  const double high = spec.max.value_or(low + 7);
+  for (double candidate : {low, high, std::floor((low + high) / 2), low + 1})
+    if (candidate != current && candidate >= low && candidate <= high) return candidate;
+  return current;
+}
+
+/// A valid value different from the default, as YAML text.
+std::string NonDefaultYaml(const OptionSpec& spec) {
+  switch (spec.type) {
+    case OptionType::kBool:
+      return std::get<bool>(spec.default_value) ? "false" : "true";
+    case OptionType::kInt:
+      return FormatOptionValue(static_cast<std::int64_t>(
+          PickNumber(spec, static_cast<double>(std::get<std::int64_t>(spec.default_value)))));
+    case OptionType::kFloat: {
+      const double current = std::get<double>(spec.default_value);
+      const double picked = PickNumber(spec, current);
+      return FormatOptionValue(picked != current ? picked : current * 0.5 + 0.125);
+    }
+    case OptionType::kString:
+      return "other_value";
+    case OptionType::kPath:
+      return SourcePath("CMakeLists.txt");
+    case OptionType::kEnum:
+      for (const auto& choice : spec.choices)
+        if (choice != std::get<std::string>(spec.default_value)) return choice;
+      return spec.choices.front();
+    case OptionType::kIntList: {
+      const std::size_t count = spec.size.value_or(3);
+      std::string out = "[";
+      for (std::size_t idx = 0; idx < count; ++idx)
+        out += (idx ? ", " : "") + FormatOptionValue(static_cast<std::int64_t>(spec.min.value_or(1) + idx));
+      return out + "]";
+    }
+    case OptionType::kFloatList: {
+      const std::size_t count = spec.size.value_or(3);
+      std::string out = "[";
+      for (std::size_t idx = 0; idx < count; ++idx)
+        out += (idx ? ", " : "") + FormatOptionValue(spec.min.value_or(0) + 0.5 * double(count - idx));
+      return out + "]";
+    }
+    case OptionType::kStringList:
+      return spec.choices.empty() ? "[layers.0.conv1, fc]" : "[" + spec.choices.back() + "]";
+    case OptionType::kStringIntMap:
+      return "{fc: " + FormatOptionValue(static_cast<std::int64_t>(spec.min.value_or(8))) + "}";
+  }
+  return "";
+}
+
+/// YAML text with every required option set, and `extra` (one "name: value" line) on top.
+std::string WithRequired(const OptionSchema& schema, const std::string& skip, const std::string& extra) {
+  std::string text = extra.empty() ? "" : extra + "\n";
+  for (const auto& spec : schema.specs())
+    if (spec.required && spec.name != skip) text += spec.name + ": " + NonDefaultYaml(spec) + "\n";
+  return text.empty() ? "{}" : text;
+}
+
+void CheckRoundTrip(const OptionSchema& schema, const std::string& owner) {
+  YamlSource source(owner + ".yaml");
+  const OptionValues base = schema.Parse(YAML::Load(WithRequired(schema, "", "")), source, owner);
+  {
+    YAML::Emitter out;
+    out << schema.Dump(base);
+    EXPECT_TRUE(schema.Parse(YAML::Load(out.c_str()), source, owner) == base) << owner << ":\n" << out.c_str();
+  }
+  for (const auto& spec : schema.specs()) {
+    if (spec.required) continue;  // set in every case already
+    const std::string text = WithRequired(schema, spec.name, spec.name + ": " + NonDefaultYaml(spec));
+    SCOPED_TRACE(owner + " " + text);
+    const OptionValues parsed = schema.Parse(YAML::Load(text), source, owner);
+    EXPECT_TRUE(parsed.Given(spec.name));
+    EXPECT_NE(schema.Canonical(parsed), schema.Canonical(base));
+    YAML::Emitter out;
+    out << schema.Dump(parsed);
+    const OptionValues again = schema.Parse(YAML::Load(out.c_str()), source, owner);
+    EXPECT_TRUE(again == parsed) << out.c_str();
+    EXPECT_EQ(schema.Canonical(again), schema.Canonical(parsed));
+    EXPECT_FALSE(spec.help.empty());
+  }
+}
+
+TEST(RegistryWalkTest, EveryStageOptionRoundTrips) {
+  ASSERT_EQ(Builtin().stages().size(), 8u);
+  for (const auto& def : Builtin().stages()) CheckRoundTrip(*def.schema, def.type);
+}
+
+TEST(RegistryWalkTest, EveryDataTypeOptionRoundTrips) {
+  ASSERT_EQ(Builtin().data_types().size(), 4u);
+  for (const auto& def : Builtin().data_types()) CheckRoundTrip(*def.schema, def.type);
+}
+
+TEST(RegistryWalkTest, DescribeListsEveryOption) {
+  for (const auto& def : Builtin().stages()) {
+    const std::string text = DescribeStage(def);
+    for (const auto& spec : def.schema->specs()) EXPECT_NE(text.find(spec.name), std::string::npos) << def.type;
+  }
+}
+
+TEST(RegistryWalkTest, DuplicateRegistrationFailsAtStart) {
+  StageRegistry registry;
+  RegisterBuiltinStages(registry);
+  EXPECT_THROW(RegisterBuiltinStages(registry), std::logic_error);
+}
+
+}  // namespace
+}  // namespace adaflow::testing
