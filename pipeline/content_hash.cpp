@@ -6,7 +6,7 @@
 #include <fstream>
 #include <vector>
 
-#include "pipeline/error.h"
+#include "common/error.h"
 
 namespace adaflow {
 namespace {

@@ -17,7 +17,7 @@
 #include <variant>
 #include <vector>
 
-#include "pipeline/error.h"
+#include "common/error.h"
 #include "pipeline/yaml_source.h"
 
 namespace adaflow {

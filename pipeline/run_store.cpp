@@ -15,7 +15,7 @@
 #include <sstream>
 
 #include "pipeline/content_hash.h"
-#include "pipeline/error.h"
+#include "common/error.h"
 
 namespace adaflow {
 namespace fs = std::filesystem;

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "pipeline/error.h"
+#include "common/error.h"
 
 namespace adaflow {
 

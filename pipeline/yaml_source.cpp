@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "pipeline/error.h"
+#include "common/error.h"
 
 namespace adaflow {
 namespace {

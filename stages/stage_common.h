@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "pipeline/error.h"
+#include "common/error.h"
 #include "pipeline/pipeline_spec.h"
 
 namespace adaflow {

@@ -11,7 +11,7 @@
 #include <iostream>
 #include <yaml-cpp/yaml.h>
 
-#include "pipeline/error.h"
+#include "common/error.h"
 #include "pipeline/flow_graph_runner.h"
 #include "pipeline/logging.h"
 #include "pipeline/planner.h"

@@ -4,7 +4,7 @@
 
 #include <filesystem>
 
-#include "pipeline/error.h"
+#include "common/error.h"
 #include "tests/support/test_support.h"
 
 namespace adaflow::testing {

@@ -1,0 +1,38 @@
+#pragma once
+// Runs a model and returns chosen intermediate values: the inputs and outputs of layers, or any
+// value of the inlined forward graph. Works on a copy of the graph whose outputs are replaced by the
+// requested values, with dead code after them removed (DESIGN §5).
+
+#include <memory>
+#include <vector>
+
+#include "src/model/model.h"
+#include "src/model/value_ref.h"
+
+namespace torch::jit {
+class GraphFunction;
+}
+
+namespace adaflow::model {
+
+class GraphCapture {
+ public:
+  /// `model` must outlive the capture; its weights are read at every Run (so writes are seen).
+  GraphCapture(std::shared_ptr<const Model> model, std::vector<ValueRef> values);
+  ~GraphCapture();
+
+  /// One tensor per requested value, in the order given. Thread-safe for concurrent calls.
+  std::vector<torch::Tensor> Run(const torch::Tensor& input) const;
+
+ private:
+  std::shared_ptr<const Model> model_;
+  std::unique_ptr<torch::jit::GraphFunction> function_;
+};
+
+/// The top-level nodes of `graph` in order (the index space of ValueRef).
+std::vector<torch::jit::Node*> TopLevelNodes(torch::jit::Graph& graph);
+
+/// Resolves a ValueRef against `graph` (a copy of Model::InlinedGraph()).
+torch::jit::Value* Resolve(torch::jit::Graph& graph, const std::vector<torch::jit::Node*>& nodes, const ValueRef& ref);
+
+}  // namespace adaflow::model

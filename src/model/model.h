@@ -1,0 +1,55 @@
+#pragma once
+// A TorchScript model: loading with clear errors, forward, deep copies, and the inlined forward graph
+// that layer discovery, activation capture and quant-sim work on (DESIGN §5).
+
+#include <torch/script.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace adaflow::model {
+
+class Model {
+ public:
+  Model(torch::jit::Module module, std::string source);
+
+  /// Loads `path` and puts it in eval mode. When `input_shape` is not empty, runs one forward pass on
+  /// zeros of that shape. Throws InputError naming the file: missing, not TorchScript, no forward, or
+  /// a forward that rejects the shape or does not return a tensor.
+  static std::shared_ptr<Model> Load(const std::string& path, const std::vector<std::int64_t>& input_shape);
+
+  const torch::jit::Module& module() const { return module_; }
+  torch::jit::Module& module() { return module_; }
+  const std::string& source() const { return source_; }
+
+  /// A deep copy (parameters and buffers copied): writing weights into it leaves this one alone.
+  std::shared_ptr<Model> Clone() const;
+
+  /// Runs forward without autograd. Thread-safe for concurrent calls.
+  torch::Tensor Forward(const torch::Tensor& input) const;
+
+  /// A fresh copy of the forward graph with every submodule call inlined and constant branches
+  /// folded. Its first input is the module itself; weights are prim::GetAttr nodes read at run time.
+  std::shared_ptr<torch::jit::Graph> InlinedGraph() const;
+
+  /// The submodule at a dotted path ("layers.0.conv1"; "" is the model itself).
+  torch::jit::Module Submodule(const std::string& path) const;
+
+ private:
+  torch::jit::Module module_;
+  std::string source_;
+};
+
+/// Folds every BatchNorm that follows a convolution into it (LibTorch's FoldConvBatchNorm). Returns a
+/// new model; `folded` (optional) receives how many BatchNorms were folded.
+std::shared_ptr<Model> FoldBatchNorm(const Model& model, int* folded = nullptr);
+
+/// Number of aten::batch_norm nodes in the inlined forward graph.
+int CountBatchNorms(const Model& model);
+
+/// "[1, 1, 28, 28]"
+std::string ShapeString(const std::vector<std::int64_t>& shape);
+
+}  // namespace adaflow::model
