@@ -16,6 +16,8 @@
 #include "pipeline/logging.h"
 #include "pipeline/planner.h"
 #include "pipeline/stage_registry.h"
+#include "src/model/layers.h"
+#include "src/model/model.h"
 #include "src/model/torch_runtime.h"
 #include "stages/register_builtin_stages.h"
 
@@ -66,6 +68,18 @@ int CommandDescribe(const adaflow::StageRegistry& registry, const std::string& t
   for (const auto& name : registry.DataTypes()) names.push_back(name);
   throw adaflow::InputError("unknown stage or data type '" + type + "'" + adaflow::DidYouMean(type, names) +
                             " (adaflow stages lists them)");
+}
+
+int CommandInspect(const std::string& path, const std::vector<std::int64_t>& input_shape, bool fold) {
+  auto model = adaflow::model::Model::Load(path, input_shape);
+  const int batch_norms = adaflow::model::CountBatchNorms(*model);
+  int folded = 0;
+  if (fold) model = adaflow::model::FoldBatchNorm(*model, &folded);
+  const auto layers = adaflow::model::DiscoverLayers(*model);
+  std::cout << path << ": " << layers.layers.size() << " quantizable layers, " << batch_norms << " BatchNorm(s)";
+  if (fold) std::cout << ", " << folded << " folded";
+  std::cout << "\n" << layers.Describe();
+  return 0;
 }
 
 std::unique_ptr<adaflow::Plan> LoadPlan(const adaflow::StageRegistry& registry, const RunArgs& args) {
@@ -135,6 +149,13 @@ int main(int argc, char** argv) {
   CLI::App* stages = app.add_subcommand("stages", "list every registered stage type and data type");
   CLI::App* describe = app.add_subcommand("describe", "show a stage or data type's ports and options");
   describe->add_option("type", describe_type, "stage or data type")->required();
+  std::string inspect_path;
+  std::vector<std::int64_t> inspect_shape;
+  bool inspect_no_fold = false;
+  CLI::App* inspect = app.add_subcommand("inspect", "list a TorchScript model's quantizable layers and their DAG");
+  inspect->add_option("model", inspect_path, "TorchScript model file")->required();
+  inspect->add_option("--input-shape", inspect_shape, "check that forward accepts this shape, e.g. 1 1 28 28");
+  inspect->add_flag("--no-fold", inspect_no_fold, "list the layers without folding BatchNorm first");
 
   try {
     app.parse(argc, argv);
@@ -156,6 +177,7 @@ int main(int argc, char** argv) {
     if (stages->parsed()) return CommandStages(registry);
     if (describe->parsed()) return CommandDescribe(registry, describe_type);
     if (validate->parsed()) return CommandValidate(registry, args);
+    if (inspect->parsed()) return CommandInspect(inspect_path, inspect_shape, !inspect_no_fold);
     if (run->parsed()) return CommandRun(registry, args);
   } catch (const adaflow::InputError& e) {
     std::cerr << "adaflow: error: " << e.what() << "\n";

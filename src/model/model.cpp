@@ -12,8 +12,17 @@
 namespace adaflow::model {
 namespace {
 
-/// The first line of a LibTorch message: the rest is a C++ stack trace.
+/// The informative line of a LibTorch message: the Python-side error a scripted op raised
+/// ("RuntimeError: Given groups=1, ..."), else the first line (the rest is a stack trace).
 std::string FirstLine(const std::string& text) {
+  for (const char* marker : {"RuntimeError: ", "ValueError: ", "TypeError: ", "IndexError: "}) {
+    const auto found = text.rfind(marker);
+    if (found != std::string::npos) {
+      const auto start = found + std::string(marker).size();
+      const auto end = text.find('\n', start);
+      return text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    }
+  }
   const auto end = text.find('\n');
   return end == std::string::npos ? text : text.substr(0, end);
 }

@@ -1,8 +1,51 @@
 #include "stages/calibrate/calibrate_stage.h"
 
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+#include "pipeline/pipeline_spec.h"
+#include "src/model/torch_runtime.h"
+#include "stages/artifacts.h"
+#include "stages/data/data_types.h"
 #include "stages/stage_common.h"
 
 namespace adaflow {
+namespace {
+
+constexpr const char* kEncodingsFile = "activation_encodings.json";
+
+quant::Scheme ToScheme(CalibrationScheme scheme) {
+  switch (scheme) {
+    case CalibrationScheme::kTf: return quant::Scheme::kTf;
+    case CalibrationScheme::kTfEnhanced: return quant::Scheme::kTfEnhanced;
+    case CalibrationScheme::kPercentile: return quant::Scheme::kPercentile;
+  }
+  return quant::Scheme::kTfEnhanced;
+}
+
+/// A fresh quant-sim with the same weights as `upstream`'s (its param encodings, frozen).
+std::shared_ptr<quant::QuantSim> Rebuild(const ModelArtifact& upstream) {
+  if (!upstream.sim || !upstream.layers)
+    throw InputError("calibrate needs a quant-sim upstream (a quant_sim stage before it)");
+  return std::make_shared<quant::QuantSim>(upstream.fp, *upstream.layers, upstream.sim->config(),
+                                           upstream.sim->param_encodings());
+}
+
+StageOutputs Outputs(const ModelArtifact& upstream, std::shared_ptr<quant::QuantSim> sim, const CalibrationSpec& spec) {
+  auto artifact = std::make_shared<ModelArtifact>(upstream);
+  artifact->sim = sim;
+  artifact->calibration = spec;
+  auto encodings = std::make_shared<EncodingsArtifact>();
+  encodings->params = sim->param_encodings();
+  encodings->activations = sim->quantizers();
+  StageOutputs outputs;
+  outputs.Set(PortType::kModel, artifact);
+  outputs.Set(PortType::kEncodings, encodings);
+  return outputs;
+}
+
+}  // namespace
 
 const Schema<CalibrateOptions>& CalibrateStage::GetSchema() {
   static const Schema<CalibrateOptions> schema = [] {
@@ -24,7 +67,50 @@ std::unique_ptr<Stage> CalibrateStage::Make(const Options& options, const Pipeli
   return std::make_unique<CalibrateStage>(options);
 }
 
-StageOutputs CalibrateStage::Run(const StageInputs&, StageContext&) { ThrowNotAvailable("calibrate"); }
+StageOutputs CalibrateStage::Run(const StageInputs& inputs, StageContext& ctx) {
+  SetIntraOpThreads(ctx.threads());
+  const auto& upstream = inputs.Get<ModelArtifact>(PortType::kModel);
+  auto sim = Rebuild(upstream);
+  const auto data = LoadDataSet(ctx.spec(), "calibration");
+  const CalibrationSpec spec{ToScheme(options_.quant_scheme), options_.percentile, options_.num_batches};
+  sim->Calibrate(*data, spec.scheme, spec.percentile, spec.num_batches);
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& quantizer : sim->quantizers()) {
+    const auto& enc = quantizer.encoding;
+    list.push_back({{"name", quantizer.name}, {"op", quantizer.op}, {"bitwidth", enc.bitwidth}, {"scale", enc.scale},
+                    {"offset", enc.offset}, {"min", enc.min}, {"max", enc.max}, {"steps", enc.num_steps}});
+  }
+  ctx.WriteFile(kEncodingsFile, nlohmann::json{{"activation_encodings", list}}.dump(1) + "\n");
+  ctx.log().info("calibrated {} activation quantizers on {} samples", sim->quantizers().size(),
+                 std::min<std::int64_t>(data->size(), spec.num_batches > 0 ? spec.num_batches * data->batch_size()
+                                                                           : data->size()));
+  return Outputs(upstream, sim, spec);
+}
+
+StageOutputs CalibrateStage::Restore(const StageInputs& inputs, StageContext& ctx) {
+  const auto& upstream = inputs.Get<ModelArtifact>(PortType::kModel);
+  auto sim = Rebuild(upstream);
+  std::ifstream in(ctx.PathFor(kEncodingsFile));
+  std::vector<quant::Encoding> encodings;
+  try {
+    const nlohmann::json json = nlohmann::json::parse(in);
+    for (const auto& item : json.at("activation_encodings")) {
+      quant::Encoding enc;
+      enc.bitwidth = item.at("bitwidth").get<int>();
+      enc.scale = item.at("scale").get<double>();
+      enc.offset = item.at("offset").get<std::int64_t>();
+      enc.min = item.at("min").get<double>();
+      enc.max = item.at("max").get<double>();
+      enc.num_steps = item.at("steps").get<std::int64_t>();
+      encodings.push_back(enc);
+    }
+  } catch (const nlohmann::json::exception& error) {
+    throw InputError(ctx.PathFor(kEncodingsFile) + " is damaged (" + error.what() + "); rerun with --fresh");
+  }
+  sim->SetActivationEncodings(encodings);
+  const CalibrationSpec spec{ToScheme(options_.quant_scheme), options_.percentile, options_.num_batches};
+  return Outputs(upstream, sim, spec);
+}
 
 void RegisterCalibrateStage(StageRegistry& registry) {
   registry.Add(DefineStage<CalibrateStage>("calibrate", "compute activation encodings from the calibration data",

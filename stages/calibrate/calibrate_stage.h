@@ -29,6 +29,7 @@ class CalibrateStage : public Stage {
   static std::unique_ptr<Stage> Make(const Options& options, const PipelineSpec& spec);
   explicit CalibrateStage(Options options) : options_(std::move(options)) {}
   StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override;
+  StageOutputs Restore(const StageInputs& inputs, StageContext& ctx) override;
 
  private:
   Options options_;

@@ -1,5 +1,11 @@
 #include "stages/data/data_types.h"
 
+#include <map>
+#include <mutex>
+
+#include "pipeline/content_hash.h"
+#include "pipeline/pipeline_spec.h"
+
 namespace adaflow {
 
 const Schema<IdxDataOptions>& IdxDataSchema() {
@@ -72,6 +78,34 @@ void RegisterDataTypes(StageRegistry& registry) {
                         &Hdf5DataSchema().erased()});
   registry.AddDataType({"random", "normally distributed inputs from the run's seed (benchmarks)",
                         &RandomDataSchema().erased()});
+}
+
+std::shared_ptr<const data::Dataset> LoadDataSet(const PipelineSpec& spec, const std::string& name) {
+  const DataSetSpec* set = spec.FindData(name);
+  if (!set) throw InputError("the config has no 'data: " + name + ":' section");
+  static std::mutex mutex;
+  static std::map<std::string, std::shared_ptr<const data::Dataset>> cache;
+  std::string key = name + "|" + set->type + "|" + set->schema->Canonical(set->options) + "|" +
+                    std::to_string(spec.seed);
+  // File contents too, so a file rewritten between two runs in one process is read again.
+  for (const auto& option : set->schema->specs()) {
+    const auto* path = std::get_if<std::string>(&set->options.Get(option.name));
+    if (option.type == OptionType::kPath && path && !path->empty()) key += "|" + FingerprintPath(*path);
+  }
+  std::lock_guard<std::mutex> lock(mutex);
+  auto found = cache.find(key);
+  if (found != cache.end()) return found->second;
+  std::shared_ptr<const data::Dataset> loaded;
+  if (set->type == "idx") {
+    loaded = data::LoadIdx(name, IdxDataSchema().Bind(set->options));
+  } else if (set->type == "random") {
+    loaded = data::MakeRandom(name, RandomDataSchema().Bind(set->options), static_cast<std::uint64_t>(spec.seed));
+  } else {
+    throw InputError("data set '" + name + "': type '" + set->type + "' cannot be read by this version of adaflow");
+  }
+  if (spec.has_model) loaded->CheckSampleShape(spec.model.input_shape);
+  cache[key] = loaded;
+  return loaded;
 }
 
 }  // namespace adaflow

@@ -1,8 +1,42 @@
 #include "stages/evaluate/evaluate_stage.h"
 
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+#include "pipeline/pipeline_spec.h"
+#include "src/model/torch_runtime.h"
+#include "stages/artifacts.h"
+#include "stages/data/data_types.h"
 #include "stages/stage_common.h"
 
 namespace adaflow {
+namespace {
+
+constexpr const char* kMetricsFile = "metrics.json";
+
+const char* VariantName(EvalVariant variant) {
+  switch (variant) {
+    case EvalVariant::kFp: return "fp";
+    case EvalVariant::kNearest: return "nearest";
+    case EvalVariant::kAdaround: return "adaround";
+  }
+  return "?";
+}
+
+nlohmann::json ToJson(const std::string& name, const model::EvalResult& result) {
+  nlohmann::json json = {{"name", name}, {"samples", result.samples}};
+  if (result.labelled) {
+    json["top1"] = result.top1;
+    json["top5"] = result.top5;
+  } else {
+    json["sqnr_db"] = result.sqnr_db;
+    json["cosine"] = result.cosine;
+  }
+  return json;
+}
+
+}  // namespace
 
 const Schema<EvaluateOptions>& EvaluateStage::GetSchema() {
   static const Schema<EvaluateOptions> schema = [] {
@@ -23,7 +57,72 @@ std::unique_ptr<Stage> EvaluateStage::Make(const Options& options, const Pipelin
   return std::make_unique<EvaluateStage>(options);
 }
 
-StageOutputs EvaluateStage::Run(const StageInputs&, StageContext&) { ThrowNotAvailable("evaluate"); }
+StageOutputs EvaluateStage::Run(const StageInputs& inputs, StageContext& ctx) {
+  SetIntraOpThreads(ctx.threads());
+  const auto& upstream = inputs.Get<ModelArtifact>(PortType::kModel);
+  const auto data = LoadDataSet(ctx.spec(), "evaluation");
+  const model::ForwardFn fp = [&](const torch::Tensor& x) { return upstream.fp->Forward(x); };
+  auto metrics = std::make_shared<MetricsArtifact>();
+  for (EvalVariant variant : options_.compare) {
+    const std::string name = VariantName(variant);
+    std::shared_ptr<const quant::QuantSim> sim;
+    if (variant != EvalVariant::kFp) {
+      if (!upstream.sim || !upstream.sim->calibrated())
+        throw InputError("compare lists '" + name + "', which needs a calibrated quant-sim upstream "
+                         "(quant_sim, then calibrate, before evaluate)");
+      if (variant == EvalVariant::kAdaround && upstream.variant != "adaround")
+        throw InputError("compare lists 'adaround', but no adaround stage is upstream of this evaluate stage");
+      if (variant == EvalVariant::kNearest && upstream.variant == "nearest") {
+        sim = upstream.sim;
+      } else if (variant == EvalVariant::kNearest) {
+        // Round-to-nearest weights with the same quant-sim settings, calibrated the same way.
+        auto nearest = std::make_shared<quant::QuantSim>(upstream.fp, *upstream.layers, upstream.sim->config());
+        nearest->Calibrate(*LoadDataSet(ctx.spec(), "calibration"), upstream.calibration.scheme,
+                           upstream.calibration.percentile, upstream.calibration.num_batches);
+        sim = nearest;
+      } else {
+        sim = upstream.sim;
+      }
+    }
+    const model::ForwardFn forward =
+        sim ? model::ForwardFn([sim](const torch::Tensor& x) { return sim->Forward(x); }) : fp;
+    const model::EvalResult result = model::Evaluate(forward, *data, &fp, options_.num_samples);
+    if (result.labelled)
+      ctx.log().info("{:<9} top-1 {:6.2f}  top-5 {:6.2f}  ({} samples)", name, result.top1, result.top5, result.samples);
+    else
+      ctx.log().info("{:<9} SQNR {:7.2f} dB  cosine {:.6f}  ({} samples)", name, result.sqnr_db, result.cosine,
+                     result.samples);
+    metrics->variants.emplace_back(name, result);
+  }
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& [name, result] : metrics->variants) list.push_back(ToJson(name, result));
+  ctx.WriteFile(kMetricsFile, nlohmann::json{{"variants", list}}.dump(1) + "\n");
+  StageOutputs outputs;
+  outputs.Set(PortType::kMetrics, metrics);
+  return outputs;
+}
+
+StageOutputs EvaluateStage::Restore(const StageInputs&, StageContext& ctx) {
+  auto metrics = std::make_shared<MetricsArtifact>();
+  try {
+    std::ifstream in(ctx.PathFor(kMetricsFile));
+    for (const auto& item : nlohmann::json::parse(in).at("variants")) {
+      model::EvalResult result;
+      result.samples = item.at("samples").get<std::int64_t>();
+      result.labelled = item.contains("top1");
+      result.top1 = item.value("top1", 0.0);
+      result.top5 = item.value("top5", 0.0);
+      result.sqnr_db = item.value("sqnr_db", 0.0);
+      result.cosine = item.value("cosine", 0.0);
+      metrics->variants.emplace_back(item.at("name").get<std::string>(), result);
+    }
+  } catch (const nlohmann::json::exception& error) {
+    throw InputError(ctx.PathFor(kMetricsFile) + " is damaged (" + error.what() + "); rerun with --fresh");
+  }
+  StageOutputs outputs;
+  outputs.Set(PortType::kMetrics, metrics);
+  return outputs;
+}
 
 void RegisterEvaluateStage(StageRegistry& registry) {
   registry.Add(DefineStage<EvaluateStage>("evaluate", "top-1/top-5 (or SQNR/cosine) of the variants it compares",

@@ -27,6 +27,7 @@ class EvaluateStage : public Stage {
   static std::unique_ptr<Stage> Make(const Options& options, const PipelineSpec& spec);
   explicit EvaluateStage(Options options) : options_(std::move(options)) {}
   StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override;
+  StageOutputs Restore(const StageInputs& inputs, StageContext& ctx) override;
 
  private:
   Options options_;

@@ -1,5 +1,8 @@
 #include "stages/load_model/load_model_stage.h"
 
+#include "pipeline/pipeline_spec.h"
+#include "src/model/torch_runtime.h"
+#include "stages/artifacts.h"
 #include "stages/stage_common.h"
 
 namespace adaflow {
@@ -14,7 +17,15 @@ std::unique_ptr<Stage> LoadModelStage::Make(const Options& options, const Pipeli
   return std::make_unique<LoadModelStage>(options);
 }
 
-StageOutputs LoadModelStage::Run(const StageInputs&, StageContext&) { ThrowNotAvailable("load_model"); }
+StageOutputs LoadModelStage::Run(const StageInputs&, StageContext& ctx) {
+  SetIntraOpThreads(ctx.threads());
+  auto artifact = std::make_shared<ModelArtifact>();
+  artifact->fp = model::Model::Load(ctx.spec().model.path, ctx.spec().model.input_shape);
+  ctx.log().info("loaded {} (input {})", ctx.spec().model.path, model::ShapeString(ctx.spec().model.input_shape));
+  StageOutputs outputs;
+  outputs.Set(PortType::kModel, artifact);
+  return outputs;
+}
 
 void RegisterLoadModelStage(StageRegistry& registry) {
   registry.Add(DefineStage<LoadModelStage>("load_model", "load the TorchScript model of the top-level 'model:' section",

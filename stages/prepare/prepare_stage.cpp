@@ -1,5 +1,10 @@
 #include "stages/prepare/prepare_stage.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "pipeline/pipeline_spec.h"
+#include "src/model/torch_runtime.h"
+#include "stages/artifacts.h"
 #include "stages/stage_common.h"
 
 namespace adaflow {
@@ -17,7 +22,40 @@ std::unique_ptr<Stage> PrepareStage::Make(const Options& options, const Pipeline
   return std::make_unique<PrepareStage>(options);
 }
 
-StageOutputs PrepareStage::Run(const StageInputs&, StageContext&) { ThrowNotAvailable("prepare"); }
+StageOutputs PrepareStage::Run(const StageInputs& inputs, StageContext& ctx) {
+  SetIntraOpThreads(ctx.threads());
+  const auto& loaded = inputs.Get<ModelArtifact>(PortType::kModel);
+  auto artifact = std::make_shared<ModelArtifact>(loaded);
+  if (options_.fold_batchnorm) {
+    int folded = 0;
+    artifact->fp = model::FoldBatchNorm(*loaded.fp, &folded);
+    // Fold before caching, or the cached inputs won't match the folded weights. Check it kept the outputs.
+    const auto& shape = ctx.spec().model.input_shape;
+    if (!shape.empty()) {
+      auto generator = at::detail::createCPUGenerator(static_cast<std::uint64_t>(ctx.spec().seed));
+      const torch::Tensor probe = at::rand(shape, generator);
+      const torch::Tensor before = loaded.fp->Forward(probe), after = artifact->fp->Forward(probe);
+      const double difference = ((after - before).abs().max() / before.abs().max().clamp_min(1e-12)).item<double>();
+      ctx.log().info("folded {} BatchNorm(s); outputs differ by {:.2e} (relative) on a random input", folded, difference);
+      if (difference > 1e-4) ctx.log().warn("folding changed the outputs by more than 1e-4");
+    } else {
+      ctx.log().info("folded {} BatchNorm(s)", folded);
+    }
+    const int left = model::CountBatchNorms(*artifact->fp);
+    if (left > 0) ctx.log().warn("{} BatchNorm(s) follow no convolution and stay unfolded", left);
+  }
+  auto layers = std::make_shared<model::LayerGraph>(model::DiscoverLayers(*artifact->fp));
+  if (layers->layers.empty()) throw InputError("model '" + ctx.spec().model.path + "' has no quantizable layers");
+  ctx.log().info("{} quantizable layers", layers->layers.size());
+  ctx.WriteFile("layers.txt", layers->Describe());
+  artifact->layers = layers;
+  auto layer_set = std::make_shared<LayerSetArtifact>();
+  layer_set->layers = layers;
+  StageOutputs outputs;
+  outputs.Set(PortType::kModel, artifact);
+  outputs.Set(PortType::kLayerSet, layer_set);
+  return outputs;
+}
 
 void RegisterPrepareStage(StageRegistry& registry) {
   registry.Add(DefineStage<PrepareStage>("prepare", "fold batch norm; find quantizable layers and their DAG",

@@ -1,8 +1,23 @@
 #include "stages/quant_sim/quant_sim_stage.h"
 
+#include "pipeline/pipeline_spec.h"
+#include "src/model/torch_runtime.h"
+#include "stages/artifacts.h"
 #include "stages/stage_common.h"
 
 namespace adaflow {
+namespace {
+
+quant::Scheme ToScheme(QuantScheme scheme) {
+  switch (scheme) {
+    case QuantScheme::kTf: return quant::Scheme::kTf;
+    case QuantScheme::kTfEnhanced: return quant::Scheme::kTfEnhanced;
+    case QuantScheme::kPercentile: return quant::Scheme::kPercentile;
+  }
+  return quant::Scheme::kTfEnhanced;
+}
+
+}  // namespace
 
 const Schema<QuantSimOptions>& QuantSimStage::GetSchema() {
   static const Schema<QuantSimOptions> schema = [] {
@@ -24,10 +39,37 @@ const Schema<QuantSimOptions>& QuantSimStage::GetSchema() {
 std::unique_ptr<Stage> QuantSimStage::Make(const Options& options, const PipelineSpec&) {
   CheckBitwidth(options.default_output_bw, "default_output_bw");
   CheckBitwidth(options.default_param_bw, "default_param_bw");
+  if (!options.param_encodings.empty())
+    throw InputError("'param_encodings' (reading AIMET encodings files) is not supported by this version yet");
   return std::make_unique<QuantSimStage>(options);
 }
 
-StageOutputs QuantSimStage::Run(const StageInputs&, StageContext&) { ThrowNotAvailable("quant_sim"); }
+StageOutputs QuantSimStage::Run(const StageInputs& inputs, StageContext& ctx) {
+  SetIntraOpThreads(ctx.threads());
+  const auto& upstream = inputs.Get<ModelArtifact>(PortType::kModel);
+  const auto& layers = inputs.Get<LayerSetArtifact>(PortType::kLayerSet);
+  quant::QuantSimConfig config;
+  config.output_bw = options_.default_output_bw;
+  config.param_bw = options_.default_param_bw;
+  config.param_scheme = ToScheme(options_.quant_scheme);
+  config.per_channel = options_.per_channel;
+  config.param_symmetric = options_.symmetric;
+  quant::ParamEncodings frozen;
+  std::string variant = "nearest";
+  if (inputs.Has(PortType::kEncodings)) {
+    frozen = inputs.Get<EncodingsArtifact>(PortType::kEncodings).params;
+    variant = "adaround";
+  }
+  auto artifact = std::make_shared<ModelArtifact>(upstream);
+  artifact->sim = std::make_shared<quant::QuantSim>(upstream.fp, *layers.layers, config, frozen);
+  artifact->variant = variant;
+  ctx.log().info("W{}A{} quant-sim ({} weights): {} weight tensors, {} activation quantizers",
+                 config.param_bw, config.output_bw, variant, artifact->sim->param_encodings().size(),
+                 artifact->sim->quantizers().size());
+  StageOutputs outputs;
+  outputs.Set(PortType::kModel, artifact);
+  return outputs;
+}
 
 void RegisterQuantSimStage(StageRegistry& registry) {
   registry.Add(DefineStage<QuantSimStage>(

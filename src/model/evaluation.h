@@ -1,0 +1,28 @@
+#pragma once
+// Accuracy of a forward function on a data set: top-1/top-5 on labelled data; on unlabelled data the
+// SQNR and mean cosine similarity of its outputs against a reference (the FP model).
+
+#include <functional>
+#include <string>
+
+#include "src/data/dataset.h"
+
+namespace adaflow::model {
+
+using ForwardFn = std::function<torch::Tensor(const torch::Tensor&)>;
+
+struct EvalResult {
+  bool labelled = false;
+  std::int64_t samples = 0;
+  double top1 = 0.0;     ///< percent (labelled)
+  double top5 = 0.0;     ///< percent (labelled; top-k with k = min(5, classes))
+  double sqnr_db = 0.0;  ///< 10·log10(Σ ref² / Σ (out − ref)²) (unlabelled)
+  double cosine = 0.0;   ///< mean over samples of cos(out, ref) (unlabelled)
+};
+
+/// Evaluates `forward` over the first `max_samples` samples of `data` (0 = all). `reference` is needed
+/// for unlabelled data.
+EvalResult Evaluate(const ForwardFn& forward, const data::Dataset& data, const ForwardFn* reference,
+                    std::int64_t max_samples = 0);
+
+}  // namespace adaflow::model

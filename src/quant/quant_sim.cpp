@@ -1,0 +1,206 @@
+#include "src/quant/quant_sim.h"
+
+#include <torch/csrc/jit/api/function_impl.h>
+#include <torch/csrc/jit/ir/ir.h>
+
+#include <set>
+
+#include "common/error.h"
+#include "src/model/graph_capture.h"
+
+namespace adaflow::quant {
+namespace {
+
+using torch::jit::Node;
+using torch::jit::Value;
+
+bool HasTensorOutput(const Node* node) {
+  for (const Value* output : node->outputs())
+    if (output->type()->kind() == c10::TypeKind::TensorType) return true;
+  return false;
+}
+
+int TensorInputs(const Node* node) {
+  int count = 0;
+  for (const Value* input : node->inputs())
+    if (input->type()->kind() == c10::TypeKind::TensorType) ++count;
+  return count;
+}
+
+std::vector<Node*> DataUsers(const Value* value) {
+  std::vector<Node*> users;
+  for (const auto& use : value->uses())
+    if (HasTensorOutput(use.user)) users.push_back(use.user);
+  return users;
+}
+
+const std::set<std::string>& ComputeOps() {
+  static const std::set<std::string> ops = {
+      "aten::conv1d", "aten::conv2d", "aten::conv_transpose1d", "aten::conv_transpose2d", "aten::_convolution",
+      "aten::linear", "aten::relu", "aten::relu_", "aten::relu6", "aten::relu6_", "aten::hardtanh", "aten::hardtanh_",
+      "aten::gelu", "aten::silu", "aten::silu_", "aten::sigmoid", "aten::sigmoid_", "aten::tanh", "aten::tanh_",
+      "aten::leaky_relu", "aten::leaky_relu_", "aten::hardswish", "aten::hardswish_", "aten::elu", "aten::softmax",
+      "aten::adaptive_avg_pool1d", "aten::adaptive_avg_pool2d", "aten::avg_pool1d", "aten::avg_pool2d",
+      "aten::max_pool1d", "aten::max_pool2d", "aten::mean", "aten::batch_norm", "aten::layer_norm", "aten::cat",
+      "aten::matmul", "aten::bmm"};
+  return ops;
+}
+
+/// Element-wise ops between two tensors (a tensor plus a scalar is not a separate op in AIMET).
+const std::set<std::string>& BinaryOps() {
+  static const std::set<std::string> ops = {"aten::add", "aten::add_", "aten::sub", "aten::sub_", "aten::mul",
+                                            "aten::mul_", "aten::div", "aten::div_"};
+  return ops;
+}
+
+bool IsSupergroupTail(const Node* node) {
+  static const std::set<std::string> tails = {"aten::relu", "aten::relu_", "aten::relu6", "aten::relu6_",
+                                              "aten::hardtanh", "aten::hardtanh_"};
+  return tails.count(node->kind().toQualString()) > 0;
+}
+
+bool IsSupergroupHead(const Node* node) {
+  static const std::set<std::string> heads = {"aten::conv1d", "aten::conv2d", "aten::conv_transpose1d",
+                                              "aten::conv_transpose2d", "aten::_convolution", "aten::linear",
+                                              "aten::add", "aten::add_"};
+  return heads.count(node->kind().toQualString()) > 0;
+}
+
+std::string ShortOp(const std::string& kind) {
+  const auto colon = kind.rfind(':');
+  std::string op = colon == std::string::npos ? kind : kind.substr(colon + 1);
+  if (!op.empty() && op.back() == '_') op.pop_back();
+  return op;
+}
+
+}  // namespace
+
+std::vector<ActivationQuantizer> FindActivationQuantizers(const model::Model& model, const model::LayerGraph& layers,
+                                                          bool quantize_input) {
+  auto graph = model.InlinedGraph();
+  const auto nodes = model::TopLevelNodes(*graph);
+  std::map<std::size_t, std::string> layer_at, activation_at;
+  for (const auto& layer : layers.layers) {
+    layer_at[layer.node_index] = layer.name;
+    if (layer.activation != model::Activation::kNone)
+      activation_at[layer.activation_output.node] = layer.name + "." + model::ActivationName(layer.activation);
+  }
+  std::vector<ActivationQuantizer> quantizers;
+  if (quantize_input) quantizers.push_back({"input", model::ValueRef{}, "input", {}});
+  std::map<std::string, int> counters;
+  for (std::size_t idx = 0; idx < nodes.size(); ++idx) {
+    Node* node = nodes[idx];
+    const std::string kind = node->kind().toQualString();
+    const bool binary = BinaryOps().count(kind) && TensorInputs(node) >= 2;
+    if (!(ComputeOps().count(kind) || binary) || !HasTensorOutput(node)) continue;
+    if (IsSupergroupHead(node)) {
+      const auto users = DataUsers(node->output(0));
+      if (users.size() == 1 && IsSupergroupTail(users[0])) continue;  // the ReLU after it is quantized instead
+    }
+    std::string name;
+    if (layer_at.count(idx)) name = layer_at[idx];
+    else if (activation_at.count(idx)) name = activation_at[idx];
+    else name = ShortOp(kind) + "_" + std::to_string(counters[ShortOp(kind)]++);
+    quantizers.push_back({name, model::ValueRef{idx, 0}, kind, {}});
+  }
+  return quantizers;
+}
+
+QuantSim::QuantSim(std::shared_ptr<const model::Model> fp, const model::LayerGraph& layers, QuantSimConfig config,
+                   const ParamEncodings& frozen)
+    : fp_(std::move(fp)), config_(std::move(config)) {
+  for (const auto& [name, bits] : config_.param_bw_override)
+    if (!layers.Find(name))
+      throw InputError("param_bw_override names '" + name + "', which is not a quantizable layer of the model");
+  for (const auto& [name, encoding] : frozen) {
+    const model::Layer* layer = layers.Find(name);
+    if (!layer) throw InputError("frozen param encodings name '" + name + "', which is not a quantizable layer");
+    const std::int64_t channels = layer->weight_shape.at(static_cast<std::size_t>(layer->channel_axis()));
+    if (encoding.axis_is_channel && static_cast<std::int64_t>(encoding.channels.size()) != channels)
+      throw InputError("frozen param encodings of '" + name + "' have " + std::to_string(encoding.channels.size()) +
+                       " channels; the layer has " + std::to_string(channels));
+  }
+  weights_model_ = fp_->Clone();
+  for (const auto& layer : layers.layers) {
+    const auto override_it = config_.param_bw_override.find(layer.name);
+    const int bits = override_it == config_.param_bw_override.end() ? config_.param_bw : override_it->second;
+    auto frozen_it = frozen.find(layer.name);
+    if (bits >= 32 && frozen_it == frozen.end()) continue;
+    auto owner = weights_model_->Submodule(layer.name);
+    const torch::Tensor weight = owner.attr("weight").toTensor();
+    TensorEncoding encoding =
+        frozen_it != frozen.end()
+            ? frozen_it->second
+            : ComputeTensorEncoding(weight, config_.param_scheme,
+                                    GridSpec{bits, config_.param_symmetric, false, true}, config_.per_channel,
+                                    layer.channel_axis());
+    owner.setattr("weight", QuantizeDequantize(weight, encoding).to(weight.dtype()));
+    param_encodings_[layer.name] = std::move(encoding);
+  }
+  quantizers_ = config_.output_bw >= 32 ? std::vector<ActivationQuantizer>{}
+                                        : FindActivationQuantizers(*weights_model_, layers, config_.quantize_input);
+  if (quantizers_.empty()) {
+    calibrated_ = true;
+    BuildForward();
+  }
+}
+
+QuantSim::~QuantSim() = default;
+
+void QuantSim::Calibrate(const data::Dataset& data, Scheme scheme, double percentile, std::int64_t max_batches) {
+  if (quantizers_.empty()) return;
+  std::vector<model::ValueRef> refs;
+  for (const auto& quantizer : quantizers_) refs.push_back(quantizer.value);
+  model::GraphCapture capture(weights_model_, refs);
+  std::vector<EncodingAnalyzer> analyzers(quantizers_.size(), EncodingAnalyzer(scheme, percentile));
+  const std::int64_t batches = max_batches > 0 ? std::min(max_batches, data.num_batches()) : data.num_batches();
+  for (std::int64_t batch = 0; batch < batches; ++batch) {
+    const auto values = capture.Run(data.GetBatch(batch).inputs);
+    for (std::size_t idx = 0; idx < values.size(); ++idx) {
+      const torch::Tensor contiguous = values[idx].to(torch::kFloat32).contiguous();
+      analyzers[idx].Update(contiguous.data_ptr<float>(), static_cast<std::size_t>(contiguous.numel()));
+    }
+  }
+  const GridSpec grid{config_.output_bw, /*symmetric=*/false, false, true};
+  std::vector<Encoding> encodings;
+  for (const auto& analyzer : analyzers) encodings.push_back(analyzer.Compute(grid));
+  SetActivationEncodings(encodings);
+}
+
+void QuantSim::SetActivationEncodings(const std::vector<Encoding>& encodings) {
+  if (encodings.size() != quantizers_.size())
+    throw InputError("stored activation encodings (" + std::to_string(encodings.size()) + ") do not match the " +
+                     std::to_string(quantizers_.size()) + " quantizers of the model");
+  for (std::size_t idx = 0; idx < encodings.size(); ++idx) quantizers_[idx].encoding = encodings[idx];
+  calibrated_ = true;
+  BuildForward();
+}
+
+void QuantSim::BuildForward() {
+  auto graph = weights_model_->InlinedGraph();
+  const auto nodes = model::TopLevelNodes(*graph);
+  for (const auto& quantizer : quantizers_) {
+    Value* value = model::Resolve(*graph, nodes, quantizer.value);
+    Node* after = quantizer.value.node == model::ValueRef::kInput ? graph->param_node() : value->node();
+    torch::jit::WithInsertPoint guard(after->next());
+    const Encoding& enc = quantizer.encoding;
+    Value* quantized = graph->insert(c10::Symbol::aten("fake_quantize_per_tensor_affine"),
+                                     {value, graph->insertConstant(enc.scale), graph->insertConstant(-enc.offset),
+                                      graph->insertConstant(std::int64_t{0}), graph->insertConstant(enc.steps())});
+    value->replaceAllUsesWith(quantized);
+    quantized->node()->replaceInput(0, value);
+  }
+  forward_ = std::make_unique<torch::jit::GraphFunction>("quant_sim_forward", graph, nullptr);
+}
+
+torch::Tensor QuantSim::Forward(const torch::Tensor& input) const {
+  if (!calibrated_) throw std::logic_error("quant-sim forward before calibration");
+  torch::NoGradGuard no_grad;
+  std::vector<c10::IValue> stack{c10::IValue(weights_model_->module()._ivalue()), input};
+  forward_->run(stack);
+  const c10::IValue& output = stack.at(0);
+  if (output.isTuple()) return output.toTupleRef().elements().at(0).toTensor();
+  return output.toTensor();
+}
+
+}  // namespace adaflow::quant

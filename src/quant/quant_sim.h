@@ -1,0 +1,95 @@
+#pragma once
+// Quantization simulation (AIMET's QuantizationSimModel with its default config): weights of every
+// layer quantize-dequantized on their grid, and fake-quant on activations — the model input, the
+// outputs of ops, but only the last output of a supergroup (Conv/ConvT/Linear + ReLU/ReLU6,
+// Add + ReLU). Biases stay float. A bitwidth of 32 leaves that side float.
+//
+// Rounding: weights round half away from zero (AIMET); activations use LibTorch's
+// fake_quantize_per_tensor_affine, which rounds half to even (ties are measure-zero for activations).
+// Calibration runs forward passes with quantized weights and float activations, as AIMET's
+// compute_encodings does.
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "src/data/dataset.h"
+#include "src/model/layers.h"
+#include "src/model/model.h"
+#include "src/quant/tensor_quant.h"
+
+namespace torch::jit {
+class GraphFunction;
+}
+
+namespace adaflow::quant {
+
+struct QuantSimConfig {
+  /// Activation bitwidth; 32 = float. Default: 8
+  int output_bw = 8;
+  /// Weight bitwidth; 32 = float. Default: 4
+  int param_bw = 4;
+  /// Scheme for weight encodings that are not frozen. Default: tf_enhanced
+  Scheme param_scheme = Scheme::kTfEnhanced;
+  bool per_channel = false;
+  bool param_symmetric = true;
+  /// Quantize the model input. Default: true
+  bool quantize_input = true;
+  /// Weight bitwidth per layer name. Example: {fc: 8}
+  std::map<std::string, int> param_bw_override;
+};
+
+/// Weight encodings by layer name.
+using ParamEncodings = std::map<std::string, TensorEncoding>;
+
+struct ActivationQuantizer {
+  std::string name;       ///< "input", a layer name, "<layer>.<activation>", or "<op>_<n>"
+  model::ValueRef value;  ///< the quantized value in Model::InlinedGraph()
+  std::string op;         ///< the op producing it ("aten::relu"; "input" for the model input)
+  Encoding encoding;      ///< set by Calibrate / SetActivationEncodings
+};
+
+class QuantSim {
+ public:
+  /// `fp` is the model whose weights are quantized (the prepared FP model, or one whose weights
+  /// AdaRound already put on the grid). `frozen` encodings are used as given (AIMET's
+  /// set_and_freeze_param_encodings); a layer name that matches no layer, or a channel count that does
+  /// not match, is an InputError.
+  QuantSim(std::shared_ptr<const model::Model> fp, const model::LayerGraph& layers, QuantSimConfig config,
+           const ParamEncodings& frozen = {});
+  ~QuantSim();
+
+  const QuantSimConfig& config() const { return config_; }
+  const ParamEncodings& param_encodings() const { return param_encodings_; }
+  const std::vector<ActivationQuantizer>& quantizers() const { return quantizers_; }
+  /// The model with weights on their grid and float activations.
+  std::shared_ptr<const model::Model> weights_model() const { return weights_model_; }
+  bool calibrated() const { return calibrated_; }
+
+  /// Activation encodings from the data (`max_batches` 0 = all batches).
+  void Calibrate(const data::Dataset& data, Scheme scheme, double percentile, std::int64_t max_batches);
+  /// Restores encodings computed before (same order as quantizers()).
+  void SetActivationEncodings(const std::vector<Encoding>& encodings);
+
+  /// Forward with quantized weights and fake-quant activations. Thread-safe; needs calibration
+  /// unless activations are float (output_bw 32).
+  torch::Tensor Forward(const torch::Tensor& input) const;
+
+ private:
+  void BuildForward();
+
+  std::shared_ptr<const model::Model> fp_;
+  QuantSimConfig config_;
+  ParamEncodings param_encodings_;
+  std::shared_ptr<model::Model> weights_model_;
+  std::vector<ActivationQuantizer> quantizers_;
+  bool calibrated_ = false;
+  std::unique_ptr<torch::jit::GraphFunction> forward_;
+};
+
+/// The activation quantizers AIMET's default config places in `model` (see the file comment).
+std::vector<ActivationQuantizer> FindActivationQuantizers(const model::Model& model, const model::LayerGraph& layers,
+                                                          bool quantize_input);
+
+}  // namespace adaflow::quant

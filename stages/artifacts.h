@@ -1,0 +1,53 @@
+#pragma once
+// Values passed between the built-in stages (wrapping src/ objects).
+//
+//   load_model ─Model─► prepare ─Model, LayerSet─► quant_sim ─Model─► calibrate ─Model, Encodings─► evaluate ─Metrics─►
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "pipeline/stage.h"
+#include "src/model/evaluation.h"
+#include "src/model/layers.h"
+#include "src/model/model.h"
+#include "src/quant/quant_sim.h"
+
+namespace adaflow {
+
+/// How a quant-sim's activations were (or are to be) calibrated, so evaluate can rebuild a variant.
+struct CalibrationSpec {
+  quant::Scheme scheme = quant::Scheme::kTfEnhanced;
+  double percentile = 99.99;
+  std::int64_t num_batches = 0;
+};
+
+struct ModelArtifact : Artifact {
+  /// The FP model: as loaded, or prepared (BatchNorm folded) once prepare ran.
+  std::shared_ptr<const model::Model> fp;
+  /// Quantizable layers; set by prepare.
+  std::shared_ptr<const model::LayerGraph> layers;
+  /// The quant-sim; set by quant_sim (uncalibrated) and calibrate (calibrated).
+  std::shared_ptr<const quant::QuantSim> sim;
+  /// Which weights the quant-sim holds: "nearest" (round to nearest) or "adaround" (frozen AdaRound).
+  std::string variant = "fp";
+  /// Set by calibrate.
+  CalibrationSpec calibration;
+};
+
+struct LayerSetArtifact : Artifact {
+  std::shared_ptr<const model::LayerGraph> layers;
+};
+
+struct EncodingsArtifact : Artifact {
+  quant::ParamEncodings params;
+  std::vector<quant::ActivationQuantizer> activations;
+};
+
+struct MetricsArtifact : Artifact {
+  /// Variant name ("fp", "nearest", "adaround") and its result, in the order compared.
+  std::vector<std::pair<std::string, model::EvalResult>> variants;
+};
+
+}  // namespace adaflow

@@ -1,0 +1,128 @@
+#include "src/quant/quant_sim.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "common/error.h"
+#include "tests/support/test_support.h"
+
+namespace adaflow::quant {
+namespace {
+
+using adaflow::testing::SourcePath;
+
+std::shared_ptr<const model::Model> Load(const std::string& path) {
+  return model::FoldBatchNorm(*model::Model::Load(SourcePath(path), {}));
+}
+
+std::vector<std::string> Names(const QuantSim& sim) {
+  std::vector<std::string> names;
+  for (const auto& quantizer : sim.quantizers()) names.push_back(quantizer.name);
+  return names;
+}
+
+torch::Tensor FakeQuant(const torch::Tensor& x, const Encoding& enc) {
+  return torch::fake_quantize_per_tensor_affine(x, enc.scale, -enc.offset, 0, enc.steps());
+}
+
+TEST(QuantSimTest, MatchesTheSameFakeQuantWrittenOutByHand) {
+  // conv (Conv1d) -> sigmoid -> flatten -> head (Linear), W4A8, TF scheme.
+  auto fp = Load("tests/models/conv1d_scripted.pt");
+  const auto layers = model::DiscoverLayers(*fp);
+  QuantSimConfig config;
+  config.param_scheme = Scheme::kTf;
+  QuantSim sim(fp, layers, config);
+  ASSERT_EQ(Names(sim), (std::vector<std::string>{"input", "conv", "conv.sigmoid", "head"}));
+
+  torch::manual_seed(0);
+  data::Dataset calibration("calibration", torch::randn({64, 2, 16}), torch::Tensor(), 16);
+  sim.Calibrate(calibration, Scheme::kTf, 99.99, 0);
+  ASSERT_TRUE(sim.calibrated());
+
+  // Weights: 4-bit signed symmetric per tensor, Δ = max|w| / 7, offset −8, rounded half away from zero.
+  auto weight_of = [&](const std::string& name) { return fp->Submodule(name).attr("weight").toTensor(); };
+  auto bias_of = [&](const std::string& name) { return fp->Submodule(name).attr("bias").toTensor(); };
+  auto hand_qdq = [](const torch::Tensor& w) {
+    const double delta = w.abs().max().item<double>() / 7.0;
+    const torch::Tensor scaled = w / delta;
+    const torch::Tensor rounded = torch::sign(scaled) * torch::floor(scaled.abs() + 0.5);
+    return rounded.clamp(-8, 7) * delta;
+  };
+  const torch::Tensor conv_w = hand_qdq(weight_of("conv")), head_w = hand_qdq(weight_of("head"));
+  EXPECT_TRUE(torch::allclose(sim.weights_model()->Submodule("conv").attr("weight").toTensor(), conv_w, 0, 1e-7));
+  EXPECT_TRUE(torch::allclose(sim.weights_model()->Submodule("head").attr("weight").toTensor(), head_w, 0, 1e-7));
+  // Biases stay float.
+  EXPECT_TRUE(torch::equal(sim.weights_model()->Submodule("conv").attr("bias").toTensor(), bias_of("conv")));
+
+  // Activation encodings: TF min/max of each point over the calibration set, asymmetric 8-bit.
+  const auto& q = sim.quantizers();
+  const torch::Tensor all = calibration.inputs();
+  EXPECT_EQ(q[0].encoding, EncodingFromMinMax(all.min().item<double>(), all.max().item<double>(), GridSpec{8, false}));
+
+  const torch::Tensor x = torch::randn({5, 2, 16});
+  torch::Tensor h = FakeQuant(x, q[0].encoding);
+  h = FakeQuant(torch::conv1d(h, conv_w, bias_of("conv")), q[1].encoding);
+  h = FakeQuant(torch::sigmoid(h), q[2].encoding);
+  h = FakeQuant(torch::linear(h.flatten(1), head_w, bias_of("head")), q[3].encoding);
+  EXPECT_TRUE(torch::allclose(sim.Forward(x), h, 0, 1e-6)) << sim.Forward(x) - h;
+}
+
+TEST(QuantSimTest, SupergroupsQuantizeOnlyTheirLastOutput) {
+  auto fp = Load("tests/models/mixed_traced.pt");
+  QuantSim sim(fp, model::DiscoverLayers(*fp), QuantSimConfig{});
+  // stem+relu6, dw+relu and add+relu are supergroups (only the ReLU output is quantized); pw feeds
+  // the add (Conv+Add is no supergroup), and fc1 is followed by GELU (no supergroup either), so both keep
+  // their own output quantizer, as do the transposed conv and the mean.
+  EXPECT_EQ(Names(sim), (std::vector<std::string>{"input", "stem.relu6", "dw.relu", "pw", "relu_0", "up", "mean_0",
+                                                  "fc1", "fc1.gelu", "fc2"}));
+}
+
+TEST(QuantSimTest, FloatBitwidthsLeaveThatSideAlone) {
+  auto fp = Load("tests/models/mixed_scripted.pt");
+  const auto layers = model::DiscoverLayers(*fp);
+  torch::manual_seed(2);
+  const torch::Tensor x = torch::randn({3, 3, 8, 8});
+  QuantSimConfig float_everything;
+  float_everything.output_bw = 32;
+  float_everything.param_bw = 32;
+  QuantSim identity(fp, layers, float_everything);
+  EXPECT_TRUE(identity.quantizers().empty());
+  EXPECT_TRUE(torch::allclose(identity.Forward(x), fp->Forward(x), 0, 1e-6));
+
+  QuantSimConfig weights_only;  // W4, activations float
+  weights_only.output_bw = 32;
+  QuantSim w4(fp, layers, weights_only);
+  EXPECT_TRUE(torch::allclose(w4.Forward(x), w4.weights_model()->Forward(x), 0, 1e-6));
+  EXPECT_FALSE(torch::allclose(w4.Forward(x), fp->Forward(x), 0, 1e-3));
+}
+
+TEST(QuantSimTest, PerChannelUsesTheOutputChannelAxis) {
+  auto fp = Load("tests/models/mixed_traced.pt");
+  QuantSimConfig config;
+  config.per_channel = true;
+  QuantSim sim(fp, model::DiscoverLayers(*fp), config);
+  EXPECT_EQ(sim.param_encodings().at("stem").channels.size(), 8u);
+  EXPECT_EQ(sim.param_encodings().at("up").channels.size(), 4u);  // ConvTranspose2d [8, 4, 2, 2]: axis 1
+  EXPECT_EQ(sim.param_encodings().at("up").axis, 1);
+}
+
+TEST(QuantSimTest, OverridesAndFrozenEncodingsAreChecked) {
+  auto fp = Load("tests/models/mixed_traced.pt");
+  const auto layers = model::DiscoverLayers(*fp);
+  QuantSimConfig config;
+  config.param_bw_override = {{"fc2", 8}};
+  QuantSim sim(fp, layers, config);
+  EXPECT_EQ(sim.param_encodings().at("fc2").channels[0].bitwidth, 8);
+  EXPECT_EQ(sim.param_encodings().at("fc1").channels[0].bitwidth, 4);
+  config.param_bw_override = {{"fc3", 8}};
+  EXPECT_THROW(QuantSim(fp, layers, config), InputError);
+
+  ParamEncodings frozen = sim.param_encodings();
+  frozen["stem"].axis_is_channel = true;  // 1 encoding for 8 channels
+  EXPECT_THROW(QuantSim(fp, layers, QuantSimConfig{}, frozen), InputError);
+  ParamEncodings unknown{{"nope", sim.param_encodings().at("fc1")}};
+  EXPECT_THROW(QuantSim(fp, layers, QuantSimConfig{}, unknown), InputError);
+}
+
+}  // namespace
+}  // namespace adaflow::quant
