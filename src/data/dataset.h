@@ -52,6 +52,13 @@ class Dataset {
 /// MNIST-style IDX files: images (N×H×W or N×C×H×W unsigned bytes) and labels (N unsigned bytes).
 std::shared_ptr<Dataset> LoadIdx(const std::string& name, const IdxDataOptions& options);
 
+/// <root>/<class>/<image>: classes in sorted order are the labels; a num_samples subset takes evenly
+/// spaced images so every class is represented.
+std::shared_ptr<Dataset> LoadImageFolder(const std::string& name, const ImageFolderDataOptions& options);
+
+/// An N × … dataset of numbers (converted to float) and optional N integer labels in an HDF5 file.
+std::shared_ptr<Dataset> LoadHdf5(const std::string& name, const Hdf5DataOptions& options);
+
 /// Normally distributed inputs from `seed`; no labels.
 std::shared_ptr<Dataset> MakeRandom(const std::string& name, const RandomDataOptions& options, std::uint64_t seed);
 

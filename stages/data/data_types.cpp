@@ -98,6 +98,10 @@ std::shared_ptr<const data::Dataset> LoadDataSet(const PipelineSpec& spec, const
   std::shared_ptr<const data::Dataset> loaded;
   if (set->type == "idx") {
     loaded = data::LoadIdx(name, IdxDataSchema().Bind(set->options));
+  } else if (set->type == "image_folder") {
+    loaded = data::LoadImageFolder(name, ImageFolderDataSchema().Bind(set->options));
+  } else if (set->type == "hdf5") {
+    loaded = data::LoadHdf5(name, Hdf5DataSchema().Bind(set->options));
   } else if (set->type == "random") {
     loaded = data::MakeRandom(name, RandomDataSchema().Bind(set->options), static_cast<std::uint64_t>(spec.seed));
   } else {

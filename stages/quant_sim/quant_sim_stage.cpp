@@ -30,6 +30,8 @@ const Schema<QuantSimOptions>& QuantSimStage::GetSchema() {
            "scheme for weight encodings not frozen upstream");
     s.Bool("per_channel", &O::per_channel, "one weight grid per output channel");
     s.Bool("symmetric", &O::symmetric, "symmetric weight grids");
+    s.StringIntMap("param_bw_override", &O::param_bw_override, "weight bitwidth per layer name; 32 = float")
+        .Range(2, 32);
     s.Path("param_encodings", &O::param_encodings, "frozen param encodings file (AIMET JSON); empty = none");
     return s;
   }();
@@ -39,6 +41,7 @@ const Schema<QuantSimOptions>& QuantSimStage::GetSchema() {
 std::unique_ptr<Stage> QuantSimStage::Make(const Options& options, const PipelineSpec&) {
   CheckBitwidth(options.default_output_bw, "default_output_bw");
   CheckBitwidth(options.default_param_bw, "default_param_bw");
+  for (const auto& [layer, bits] : options.param_bw_override) CheckBitwidth(bits, "param_bw_override." + layer);
   if (!options.param_encodings.empty())
     throw InputError("'param_encodings' (reading AIMET encodings files) is not supported by this version yet");
   return std::make_unique<QuantSimStage>(options);
@@ -54,6 +57,7 @@ StageOutputs QuantSimStage::Run(const StageInputs& inputs, StageContext& ctx) {
   config.param_scheme = ToScheme(options_.quant_scheme);
   config.per_channel = options_.per_channel;
   config.param_symmetric = options_.symmetric;
+  config.param_bw_override = options_.param_bw_override;
   quant::ParamEncodings frozen;
   std::string variant = "nearest";
   if (inputs.Has(PortType::kEncodings)) {

@@ -24,6 +24,8 @@ struct QuantSimOptions {
   bool per_channel = false;
   /// Symmetric weight grids. Default: true
   bool symmetric = true;
+  /// Weight bitwidth per layer name (32 = float). Example: {fc: 8}
+  std::map<std::string, int> param_bw_override;
   /// Frozen param encodings from a file (AIMET JSON). Example: runs/x/x_adaround.encodings
   std::string param_encodings;
 };

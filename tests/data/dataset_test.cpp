@@ -1,7 +1,11 @@
 #include "src/data/dataset.h"
 
 #include <gtest/gtest.h>
+#include <hdf5.h>
+#include <stb_image_write.h>
 #include <zlib.h>
+
+#include <filesystem>
 
 #include "common/error.h"
 #include "tests/support/test_support.h"
@@ -116,6 +120,82 @@ TEST(RandomDataTest, SeededAndShaped) {
   EXPECT_TRUE(torch::equal(a->inputs(), b->inputs()));
   EXPECT_FALSE(torch::equal(a->inputs(), c->inputs()));
   EXPECT_FALSE(a->labelled());
+}
+
+/// A solid-color RGB PNG.
+void WritePng(const std::string& path, int width, int height, unsigned char r, unsigned char g, unsigned char b) {
+  std::vector<unsigned char> pixels;
+  for (int idx = 0; idx < width * height; ++idx) pixels.insert(pixels.end(), {r, g, b});
+  ASSERT_NE(stbi_write_png(path.c_str(), width, height, 3, pixels.data(), width * 3), 0);
+}
+
+TEST(ImageFolderTest, ClassesAreSortedSubfoldersAndImagesAreResizedCroppedNormalized) {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "root/cat");
+  std::filesystem::create_directories(dir / "root/ant");
+  WritePng(dir / "root/cat/1.png", 12, 8, 255, 0, 0);
+  WritePng(dir / "root/cat/2.png", 8, 8, 0, 255, 0);
+  WritePng(dir / "root/ant/1.png", 8, 16, 0, 0, 255);
+  adaflow::testing::WriteTextFile(dir / "root/cat/notes.txt", "not an image");
+  ImageFolderDataOptions options;
+  options.root = dir / "root";
+  options.resize = 6;
+  options.crop = 4;
+  const auto data = LoadImageFolder("evaluation", options);
+  ASSERT_EQ(data->size(), 3);
+  EXPECT_EQ(data->sample_shape(), (std::vector<std::int64_t>{3, 4, 4}));
+  // "ant" sorts before "cat": label 0 is the blue image.
+  EXPECT_EQ(data->labels()[0].item<std::int64_t>(), 0);
+  EXPECT_EQ(data->labels()[1].item<std::int64_t>(), 1);
+  // A solid image stays solid through resize and crop: blue channel (1 − 0.406) / 0.225.
+  EXPECT_NEAR(data->inputs()[0][2].mean().item<double>(), (1.0 - 0.406) / 0.225, 1e-4);
+  EXPECT_NEAR(data->inputs()[0][0].mean().item<double>(), (0.0 - 0.485) / 0.229, 1e-4);
+  options.crop = 7;  // larger than the resized 6-pixel side
+  EXPECT_THROW(LoadImageFolder("evaluation", options), InputError);
+  options.root = dir / "nothing";
+  EXPECT_THROW(LoadImageFolder("evaluation", options), InputError);
+}
+
+TEST(Hdf5DataTest, ReadsInputsAndLabelsAndChecksThem) {
+  TempDir dir;
+  const std::string path = dir / "data.h5";
+  {
+    hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    const hsize_t dims[4] = {5, 1, 2, 2};
+    std::vector<double> values(20);
+    for (int idx = 0; idx < 20; ++idx) values[idx] = idx * 0.5;
+    hid_t space = H5Screate_simple(4, dims, nullptr);
+    hid_t set = H5Dcreate2(file, "images", H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(set, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
+    H5Dclose(set);
+    H5Sclose(space);
+    const hsize_t label_dims[1] = {5};
+    const std::int32_t labels[5] = {4, 3, 2, 1, 0};
+    space = H5Screate_simple(1, label_dims, nullptr);
+    set = H5Dcreate2(file, "labels", H5T_STD_I32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(set, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, labels);
+    H5Dclose(set);
+    H5Sclose(space);
+    H5Fclose(file);
+  }
+  Hdf5DataOptions options;
+  options.file = path;
+  options.num_samples = 4;
+  const auto data = LoadHdf5("calibration", options);
+  EXPECT_EQ(data->size(), 4);
+  EXPECT_EQ(data->sample_shape(), (std::vector<std::int64_t>{1, 2, 2}));
+  EXPECT_FLOAT_EQ(data->inputs()[3][0][1][1].item<float>(), 7.5f);
+  EXPECT_EQ(data->labels()[0].item<std::int64_t>(), 4);
+  options.images = "pixels";
+  try {
+    LoadHdf5("calibration", options);
+    FAIL();
+  } catch (const InputError& error) {
+    EXPECT_NE(std::string(error.what()).find("has no dataset 'pixels'"), std::string::npos);
+  }
+  adaflow::testing::WriteTextFile(dir / "fake.h5", "not hdf5");
+  options.file = dir / "fake.h5";
+  EXPECT_THROW(LoadHdf5("calibration", options), InputError);
 }
 
 }  // namespace
