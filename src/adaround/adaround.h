@@ -1,0 +1,131 @@
+#pragma once
+// AdaRound for one layer (Nagel et al., "Up or Down? Adaptive Rounding for Post-Training
+// Quantization", ICML 2020), with AIMET's defaults and formulas (DESIGN §6):
+//
+//   h(α) = clamp(σ(α)(ζ − γ) + γ, 0, 1),  ζ = 1.1, γ = −0.1
+//   α₀   = −log((ζ − γ)/(r − γ) − 1),  r = w/Δ − floor(w/Δ)   (so h(α₀) = r: the soft weight starts at w)
+//   W̃    = Δ·(clamp(floor(w/Δ) + h(α) − o, 0, N) + o)
+//   loss = mean over rows of Σ_channels (f(W̃x̂ + b) − f(Wx + b))² + λ·Σ(1 − |2h − 1|^β)
+//   β    = β_end + ½(β_start − β_end)(1 + cos(π·rel)),  rel = (t − w·T)/(T − w·T); no regulariser for t < w·T
+//
+// Two objectives: `sampled` (AIMET's: each step, `batch_size` random samples, all their output
+// positions) and `gram`, the exact reconstruction error over every row without the activation:
+//   (1/R)·Σ‖W̃p̂ − Wp‖² = tr(W̃ Ĥ W̃ᵀ) − 2·tr(W̃ C Wᵀ) + tr(W G Wᵀ),
+//   Ĥ = P̂P̂ᵀ/R, C = P̂Pᵀ/R, G = PPᵀ/R over the im2col patches p̂ (quantized-model input) and p (FP input),
+// per convolution group. Final weights are hard-rounded (h = [α ≥ 0]): exactly on the grid.
+
+#include <torch/script.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "src/model/layers.h"
+#include "src/quant/tensor_quant.h"
+
+namespace adaflow::adaround {
+
+constexpr double kZeta = 1.1;
+constexpr double kGamma = -0.1;
+
+struct Hyper {
+  int num_iterations = 10000;
+  double reg_param = 0.01;
+  double beta_start = 20.0;
+  double beta_end = 2.0;
+  double warm_start = 0.2;
+  double learning_rate = 1e-3;
+  int batch_size = 32;
+};
+
+/// The regulariser exponent at `iteration` (AIMET's cosine schedule).
+double Beta(const Hyper& hyper, int iteration);
+/// False during the warm start (t < warm_start·T).
+bool RegularizerActive(const Hyper& hyper, int iteration);
+
+torch::Tensor RectifiedSigmoid(const torch::Tensor& alpha);
+
+/// Δ, o and N of a weight's encoding, shaped to broadcast against the weight.
+struct Grid {
+  torch::Tensor scale;
+  torch::Tensor offset;
+  torch::Tensor steps;
+};
+Grid MakeGrid(const torch::Tensor& weight, const quant::TensorEncoding& encoding);
+
+/// floor(w/Δ) and α₀.
+torch::Tensor FloorIndex(const torch::Tensor& weight, const Grid& grid);
+torch::Tensor InitialAlpha(const torch::Tensor& weight, const Grid& grid);
+/// W̃ for a rounding `h` in [0, 1] (soft) or {0, 1} (hard).
+torch::Tensor RoundedWeight(const torch::Tensor& floor_index, const torch::Tensor& h, const Grid& grid);
+/// λ·Σ(1 − |2h − 1|^β).
+torch::Tensor Regularizer(const torch::Tensor& h, double reg_param, double beta);
+
+/// The layer's op (conv/linear/transposed conv) and the activation after it.
+torch::Tensor LayerForward(const model::Layer& layer, const torch::Tensor& input, const torch::Tensor& weight,
+                           const torch::Tensor& bias);
+torch::Tensor ApplyActivation(const model::Layer& layer, const torch::Tensor& output);
+
+/// Mean over rows of the squared error summed over channels (axis 1).
+torch::Tensor RowMse(const torch::Tensor& output, const torch::Tensor& target);
+
+enum class Objective { kSampled, kGram };
+const char* ObjectiveName(Objective objective);
+
+/// One layer's data: x̂ (the input the rounded layer sees), x (FP input; undefined = same as x̂) and
+/// the FP target f(Wx + b).
+struct LayerData {
+  model::Layer layer;
+  torch::Tensor weight;
+  torch::Tensor bias;  ///< undefined when the layer has none
+  torch::Tensor input;
+  torch::Tensor fp_input;
+  torch::Tensor target;
+  const torch::Tensor& fp() const { return fp_input.defined() ? fp_input : input; }
+};
+
+/// Whether the Gram form applies (convolutions and linear layers; not transposed convolutions).
+bool GramSupported(const model::Layer& layer);
+
+/// Ĥ, C and G of the Gram form, [groups, D, D], and the row count R.
+struct GramStats {
+  torch::Tensor hh;  ///< P̂P̂ᵀ/R
+  torch::Tensor hf;  ///< P̂Pᵀ/R
+  torch::Tensor ff;  ///< PPᵀ/R
+  double rows = 0;
+};
+GramStats ComputeGram(const LayerData& data, std::int64_t chunk = 64);
+/// (1/R)·Σ‖W̃p̂ − Wp‖², differentiable in `weight`.
+torch::Tensor GramLoss(const GramStats& stats, const model::Layer& layer, const torch::Tensor& weight,
+                       const torch::Tensor& fp_weight);
+
+/// The reconstruction error over every sample with `weight` (with the activation in it when
+/// `with_activation`, against the cached target; else against Wx + b).
+double ReconstructionMse(const LayerData& data, const torch::Tensor& weight, bool with_activation,
+                         std::int64_t chunk = 64);
+
+/// Per-step cost estimates in multiply-adds, for `objective: auto`.
+double SampledStepCost(const LayerData& data, int batch_size);
+double GramStepCost(const model::Layer& layer);
+
+struct Result {
+  torch::Tensor weight;  ///< hard-rounded: exactly on the grid
+  torch::Tensor alpha;
+  Objective objective = Objective::kSampled;
+  int iterations = 0;
+  double mse_nearest = 0;   ///< reconstruction MSE (activation included when the layer has one)
+  double mse_adaround = 0;
+  double seconds = 0;
+};
+
+/// Called every `kProgressEvery` iterations with the iteration and the last loss.
+using Progress = std::function<void(int iteration, double loss)>;
+constexpr int kProgressEvery = 250;
+
+/// Optimizes the rounding of one layer. `seed` fixes the sample order. Throws Interrupted when
+/// `stop` becomes true.
+Result Optimize(const LayerData& data, const quant::TensorEncoding& encoding, const Hyper& hyper, Objective objective,
+                std::uint64_t seed, const Progress& progress = nullptr, const std::atomic<bool>* stop = nullptr);
+
+}  // namespace adaflow::adaround

@@ -1,0 +1,158 @@
+#include "src/adaround/adaround.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+namespace adaflow::adaround {
+namespace {
+
+model::Layer Conv2d(std::vector<std::int64_t> shape, std::int64_t groups, std::int64_t stride, std::int64_t padding,
+                    model::Activation activation = model::Activation::kNone) {
+  model::Layer layer;
+  layer.name = "conv";
+  layer.kind = model::LayerKind::kConv2d;
+  layer.weight_shape = std::move(shape);
+  layer.groups = groups;
+  layer.stride = {stride, stride};
+  layer.padding = {padding, padding};
+  layer.dilation = {1, 1};
+  layer.activation = activation;
+  return layer;
+}
+
+/// A layer with random weights, quant input x̂ = x + noise, FP target f(Wx + b).
+LayerData MakeData(const model::Layer& layer, std::vector<std::int64_t> input_shape, bool quant_input) {
+  torch::manual_seed(42);
+  LayerData data;
+  data.layer = layer;
+  data.weight = torch::randn(layer.weight_shape) * 0.3;
+  data.bias = torch::randn({layer.weight_shape[static_cast<std::size_t>(layer.channel_axis())]}) * 0.1;
+  data.fp_input = torch::randn(input_shape);
+  data.input = quant_input ? data.fp_input + 0.05 * torch::randn(input_shape) : data.fp_input;
+  if (!quant_input) data.fp_input = torch::Tensor();
+  data.target = ApplyActivation(layer, LayerForward(layer, data.fp(), data.weight, data.bias));
+  return data;
+}
+
+quant::TensorEncoding Encoding4Bit(const torch::Tensor& weight, bool per_channel = false, int axis = 0) {
+  return quant::ComputeTensorEncoding(weight, quant::Scheme::kTf, quant::GridSpec{4, true, false, true}, per_channel,
+                                      axis);
+}
+
+TEST(AdaroundMathTest, BetaScheduleMatchesAimet) {
+  Hyper hyper;  // T = 10000, beta (20, 2), warm start 0.2
+  EXPECT_NEAR(Beta(hyper, 8000), 4.636038969321072, 1e-12);
+  EXPECT_NEAR(Beta(hyper, 2000), 20.0, 1e-12);
+  EXPECT_NEAR(Beta(hyper, 10000), 2.0, 1e-12);
+}
+
+TEST(AdaroundMathTest, RegularizerIsOffDuringWarmStartAndZeroOnHardRoundings) {
+  Hyper hyper;
+  EXPECT_FALSE(RegularizerActive(hyper, 0));
+  EXPECT_FALSE(RegularizerActive(hyper, 1999));
+  EXPECT_TRUE(RegularizerActive(hyper, 2000));
+  EXPECT_DOUBLE_EQ(Regularizer(torch::tensor({0.0, 1.0, 1.0}, torch::kFloat64), 0.01, 4.0).item<double>(), 0.0);
+  EXPECT_NEAR(Regularizer(torch::tensor({0.5}, torch::kFloat64), 0.01, 4.0).item<double>(), 0.01, 1e-15);
+}
+
+TEST(AdaroundMathTest, InitialAlphaStartsTheSoftWeightAtTheFpWeight) {
+  torch::manual_seed(0);
+  const torch::Tensor weight = torch::randn({8, 4, 3, 3}, torch::kFloat64);
+  const auto encoding = Encoding4Bit(weight.to(torch::kFloat32), true, 0);
+  const Grid grid = MakeGrid(weight, encoding);
+  const torch::Tensor scaled = weight / grid.scale;
+  const torch::Tensor h = RectifiedSigmoid(InitialAlpha(weight, grid));
+  EXPECT_TRUE(torch::allclose(h, scaled - torch::floor(scaled), 1e-5, 1e-9));
+  // Inside the grid's range the soft weight is the FP weight itself.
+  const torch::Tensor soft = RoundedWeight(FloorIndex(weight, grid), h, grid);
+  const torch::Tensor inside = (scaled - grid.offset >= 0) & (scaled - grid.offset <= grid.steps);
+  EXPECT_TRUE(torch::allclose(soft.masked_select(inside), weight.masked_select(inside), 1e-6, 1e-9));
+}
+
+struct GramCase {
+  const char* name;
+  model::Layer layer;
+  std::vector<std::int64_t> input_shape;
+};
+
+class GramTest : public ::testing::TestWithParam<int> {
+ protected:
+  static std::vector<GramCase> Cases() {
+    model::Layer linear;
+    linear.name = "fc";
+    linear.kind = model::LayerKind::kLinear;
+    linear.weight_shape = {6, 10};
+    model::Layer conv1d;
+    conv1d.name = "conv1d";
+    conv1d.kind = model::LayerKind::kConv1d;
+    conv1d.weight_shape = {4, 3, 3};
+    conv1d.stride = {2};
+    conv1d.padding = {1};
+    conv1d.dilation = {1};
+    return {{"conv2d stride 2 pad 1", Conv2d({8, 4, 3, 3}, 1, 2, 1), {6, 4, 9, 9}},
+            {"grouped conv2d", Conv2d({8, 2, 3, 3}, 2, 1, 1), {5, 4, 7, 7}},
+            {"depthwise conv2d", Conv2d({6, 1, 3, 3}, 6, 1, 0), {5, 6, 8, 8}},
+            {"linear", linear, {12, 10}},
+            {"conv1d", conv1d, {5, 3, 11}}};
+  }
+};
+
+TEST_P(GramTest, GramLossEqualsTheLossOverAllRowsAndSoDoesItsGradient) {
+  const GramCase c = Cases()[static_cast<std::size_t>(GetParam())];
+  SCOPED_TRACE(c.name);
+  for (bool quant_input : {false, true}) {
+    const LayerData data = MakeData(c.layer, c.input_shape, quant_input);
+    const GramStats stats = ComputeGram(data, 2);  // small chunks: the sums must still add up
+    const torch::Tensor w = (data.weight + 0.02 * torch::randn_like(data.weight)).requires_grad_(true);
+    const torch::Tensor gram = GramLoss(stats, c.layer, w, data.weight);
+    const torch::Tensor target = LayerForward(c.layer, data.fp(), data.weight, data.bias);
+    const int channel_dim = c.layer.kind == model::LayerKind::kLinear ? -1 : 1;
+    const torch::Tensor direct =
+        (LayerForward(c.layer, data.input, w, data.bias) - target).pow(2).sum(channel_dim).mean();
+    EXPECT_NEAR(gram.item<double>(), direct.item<double>(), 1e-5 * direct.item<double>()) << quant_input;
+    const torch::Tensor gram_grad = torch::autograd::grad({gram}, {w})[0];
+    const torch::Tensor direct_grad = torch::autograd::grad({direct}, {w})[0];
+    EXPECT_TRUE(torch::allclose(gram_grad.to(torch::kFloat32), direct_grad, 1e-4, 1e-6))
+        << (gram_grad.to(torch::kFloat32) - direct_grad).abs().max();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Layers, GramTest, ::testing::Range(0, 5));
+
+TEST(AdaroundOptimizeTest, FinalWeightsLieExactlyOnTheGridAndBeatNearest) {
+  for (Objective objective : {Objective::kSampled, Objective::kGram}) {
+    const LayerData data = MakeData(Conv2d({8, 4, 3, 3}, 1, 1, 1, model::Activation::kNone), {64, 4, 6, 6}, true);
+    const auto encoding = Encoding4Bit(data.weight);
+    Hyper hyper;
+    hyper.num_iterations = 600;
+    const Result result = Optimize(data, encoding, hyper, objective, 7);
+    EXPECT_EQ(result.objective, objective);
+    EXPECT_TRUE(torch::equal(quant::QuantizeDequantize(result.weight, encoding), result.weight));
+    const torch::Tensor indices = quant::QuantizeToIndices(result.weight, encoding);
+    EXPECT_GE(indices.min().item<std::int64_t>(), 0);
+    EXPECT_LE(indices.max().item<std::int64_t>(), 15);
+    // Each weight moved to the grid point just below or just above it.
+    const torch::Tensor scaled = data.weight / encoding.channels[0].scale;
+    const torch::Tensor chosen = result.weight / encoding.channels[0].scale;
+    EXPECT_TRUE(((chosen - torch::floor(scaled)).abs() < 1e-4).logical_or((chosen - torch::ceil(scaled)).abs() < 1e-4)
+                    .logical_or(chosen.abs() >= 7.0 - 1e-4)  // clamped at the grid's edge
+                    .all()
+                    .item<bool>());
+    EXPECT_LT(result.mse_adaround, result.mse_nearest) << ObjectiveName(objective);
+  }
+}
+
+TEST(AdaroundOptimizeTest, ActivationIsInTheSampledLossAndRunsAreReproducible) {
+  const LayerData data = MakeData(Conv2d({6, 3, 3, 3}, 1, 1, 1, model::Activation::kRelu), {48, 3, 5, 5}, false);
+  const auto encoding = Encoding4Bit(data.weight, true, 0);
+  Hyper hyper;
+  hyper.num_iterations = 300;
+  const Result first = Optimize(data, encoding, hyper, Objective::kSampled, 11);
+  const Result second = Optimize(data, encoding, hyper, Objective::kSampled, 11);
+  EXPECT_TRUE(torch::equal(first.weight, second.weight));
+  EXPECT_TRUE(torch::equal(first.alpha, second.alpha));
+  EXPECT_LE(first.mse_adaround, first.mse_nearest);
+}
+
+}  // namespace
+}  // namespace adaflow::adaround
