@@ -98,7 +98,8 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
       }
       StageInputs inputs;
       for (const auto& [port, from] : stage.input_from) inputs.Set(port, outputs[from].Find(port));
-      StageContext ctx(stage.id, stage.type, plan_.spec, store, MakeLogger(stage.id), summary.threads, options.stop);
+      StageContext ctx(stage.id, stage.type, keys[idx], plan_.spec, store, MakeLogger(stage.id), summary.threads,
+                       options.stop);
       const auto start = std::chrono::steady_clock::now();
       record.outcome = StageOutcome::kFailed;
       if (done[idx]) {

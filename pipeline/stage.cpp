@@ -20,10 +20,12 @@ ArtifactPtr StageOutputs::Find(PortType type) const {
   return it == values_.end() ? nullptr : it->second;
 }
 
-StageContext::StageContext(std::string id, std::string type, const PipelineSpec& spec, RunStore& store,
-                           std::shared_ptr<spdlog::logger> log, int threads, const std::atomic<bool>* stop)
+StageContext::StageContext(std::string id, std::string type, std::string key, const PipelineSpec& spec,
+                           RunStore& store, std::shared_ptr<spdlog::logger> log, int threads,
+                           const std::atomic<bool>* stop)
     : id_(std::move(id)),
       type_(std::move(type)),
+      key_(std::move(key)),
       spec_(spec),
       store_(store),
       log_(std::move(log)),

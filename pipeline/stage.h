@@ -68,11 +68,15 @@ class StageInputs {
 /// What a running stage sees of the run. One per stage run; used from the stage's own thread(s).
 class StageContext {
  public:
-  StageContext(std::string id, std::string type, const PipelineSpec& spec, RunStore& store,
+  StageContext(std::string id, std::string type, std::string key, const PipelineSpec& spec, RunStore& store,
                std::shared_ptr<spdlog::logger> log, int threads, const std::atomic<bool>* stop);
 
   const std::string& id() const { return id_; }
   const std::string& type() const { return type_; }
+  /// This stage's content key: a sub-node's key derives from it (hash(key, sub-node name)).
+  const std::string& key() const { return key_; }
+  /// `stop` as a pointer, for code that polls it itself (nullptr when the run has none).
+  const std::atomic<bool>* stop_flag() const { return stop_; }
   const PipelineSpec& spec() const { return spec_; }
   RunStore& store() { return store_; }
   spdlog::logger& log() { return *log_; }
@@ -93,6 +97,7 @@ class StageContext {
  private:
   std::string id_;
   std::string type_;
+  std::string key_;
   const PipelineSpec& spec_;
   RunStore& store_;
   std::shared_ptr<spdlog::logger> log_;

@@ -30,6 +30,8 @@ struct ModelArtifact : Artifact {
   std::shared_ptr<const model::LayerGraph> layers;
   /// The quant-sim; set by quant_sim (uncalibrated) and calibrate (calibrated).
   std::shared_ptr<const quant::QuantSim> sim;
+  /// The model with AdaRound's weights (on their grid); set by adaround.
+  std::shared_ptr<const model::Model> rounded;
   /// Which weights the quant-sim holds: "nearest" (round to nearest) or "adaround" (frozen AdaRound).
   std::string variant = "fp";
   /// Set by calibrate.
@@ -45,9 +47,29 @@ struct EncodingsArtifact : Artifact {
   std::vector<quant::ActivationQuantizer> activations;
 };
 
+/// The activation cache: /layers/<name>/{input,target} in an HDF5 file of the run directory.
+struct ActivationCacheArtifact : Artifact {
+  std::string path;
+  std::int64_t samples = 0;
+};
+
+/// One AdaRound layer's summary (the per-layer table of the report).
+struct LayerReport {
+  std::string name;
+  std::vector<std::int64_t> shape;
+  int bits = 0;
+  std::string objective;
+  int iterations = 0;
+  double mse_nearest = 0;
+  double mse_adaround = 0;
+  double seconds = 0;
+};
+
 struct MetricsArtifact : Artifact {
   /// Variant name ("fp", "nearest", "adaround") and its result, in the order compared.
   std::vector<std::pair<std::string, model::EvalResult>> variants;
+  /// Set by adaround.
+  std::vector<LayerReport> layers;
 };
 
 }  // namespace adaflow

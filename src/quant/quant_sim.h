@@ -61,6 +61,8 @@ class QuantSim {
   ~QuantSim();
 
   const QuantSimConfig& config() const { return config_; }
+  /// The model whose weights were quantized (as given to the constructor).
+  std::shared_ptr<const model::Model> source() const { return fp_; }
   const ParamEncodings& param_encodings() const { return param_encodings_; }
   const std::vector<ActivationQuantizer>& quantizers() const { return quantizers_; }
   /// The model with weights on their grid and float activations.

@@ -1,8 +1,87 @@
 #include "stages/adaround/adaround_stage.h"
 
+#include <tbb/task_arena.h>
+
+#include <chrono>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <shared_mutex>
+
+#include "pipeline/content_hash.h"
+#include "pipeline/pipeline_spec.h"
+#include "pipeline/run_store.h"
+#include "pipeline/task_dag.h"
+#include "src/adaround/adaround.h"
+#include "src/io/activation_store.h"
+#include "src/io/aimet_encodings.h"
+#include "src/model/graph_capture.h"
+#include "src/model/torch_runtime.h"
+#include "stages/artifacts.h"
+#include "stages/data/data_types.h"
 #include "stages/stage_common.h"
 
 namespace adaflow {
+namespace {
+
+/// One layer to optimize.
+struct Job {
+  const model::Layer* layer = nullptr;
+  int bits = 4;
+  int iterations = 10000;
+  std::vector<std::size_t> after;  ///< jobs whose rounding changes this layer's input (quant mode)
+};
+
+std::string WeightFile(const std::string& layer) { return "adaround/" + layer + ".weight"; }
+std::string ResultFile(const std::string& layer) { return "adaround/" + layer + ".json"; }
+
+std::string TensorBytes(const torch::Tensor& tensor) {
+  const torch::Tensor data = tensor.detach().to(torch::kFloat32).contiguous();
+  return std::string(reinterpret_cast<const char*>(data.data_ptr<float>()), static_cast<std::size_t>(data.numel()) * 4);
+}
+
+torch::Tensor ReadTensor(const std::string& path, const std::vector<std::int64_t>& shape) {
+  std::ifstream in(path, std::ios::binary);
+  torch::Tensor tensor = torch::empty(shape, torch::kFloat32);
+  const std::streamsize bytes = static_cast<std::streamsize>(tensor.numel() * 4);
+  in.read(reinterpret_cast<char*>(tensor.data_ptr<float>()), bytes);
+  if (in.gcount() != bytes) throw InputError("'" + path + "' is damaged (short); rerun with --fresh");
+  return tensor;
+}
+
+nlohmann::json EncodingJson(const quant::TensorEncoding& encoding) {
+  nlohmann::json channels = nlohmann::json::array();
+  for (const auto& enc : encoding.channels)
+    channels.push_back({{"bitwidth", enc.bitwidth}, {"scale", enc.scale}, {"offset", enc.offset}, {"min", enc.min},
+                        {"max", enc.max}, {"steps", enc.num_steps}, {"symmetric", enc.symmetric}});
+  return {{"axis", encoding.axis}, {"per_channel", encoding.axis_is_channel}, {"channels", channels}};
+}
+
+quant::TensorEncoding EncodingFromJson(const nlohmann::json& json) {
+  quant::TensorEncoding encoding;
+  encoding.axis = json.at("axis").get<int>();
+  encoding.axis_is_channel = json.at("per_channel").get<bool>();
+  for (const auto& item : json.at("channels")) {
+    quant::Encoding enc;
+    enc.bitwidth = item.at("bitwidth").get<int>();
+    enc.scale = item.at("scale").get<double>();
+    enc.offset = item.at("offset").get<std::int64_t>();
+    enc.min = item.at("min").get<double>();
+    enc.max = item.at("max").get<double>();
+    enc.num_steps = item.at("steps").get<std::int64_t>();
+    enc.symmetric = item.at("symmetric").get<bool>();
+    encoding.channels.push_back(enc);
+  }
+  return encoding;
+}
+
+std::string Duration(double seconds) {
+  const int total = static_cast<int>(seconds + 0.5);
+  return total >= 60 ? std::to_string(total / 60) + "m" + std::to_string(total % 60) + "s" : std::to_string(total) + "s";
+}
+
+}  // namespace
 
 const Schema<AdaroundOptions>& AdaroundStage::GetSchema() {
   static const Schema<AdaroundOptions> schema = [] {
@@ -42,7 +121,205 @@ std::unique_ptr<Stage> AdaroundStage::Make(const Options& options, const Pipelin
   return std::make_unique<AdaroundStage>(options);
 }
 
-StageOutputs AdaroundStage::Run(const StageInputs&, StageContext&) { ThrowNotAvailable("adaround"); }
+StageOutputs AdaroundStage::Run(const StageInputs& inputs, StageContext& ctx) {
+  const auto& upstream = inputs.Get<ModelArtifact>(PortType::kModel);
+  const auto& layers = *inputs.Get<LayerSetArtifact>(PortType::kLayerSet).layers;
+  const auto& cache = inputs.Get<ActivationCacheArtifact>(PortType::kActivationCache);
+  const bool quant_mode = options_.input_source == InputSource::kQuant;
+  for (const auto& name : options_.ignore)
+    if (!layers.Find(name))
+      throw InputError("'ignore' names '" + name + "', which is not a quantizable layer" +
+                       DidYouMean(name, layers.Names()) + " (adaflow inspect lists them)");
+  for (const auto& [name, bits] : options_.param_bw_override)
+    if (!layers.Find(name))
+      throw InputError("'param_bw_override' names '" + name + "', which is not a quantizable layer" +
+                       DidYouMean(name, layers.Names()) + " (adaflow inspect lists them)");
+
+  // Jobs, and in quant mode the nearest non-ignored upstream layers of each (through ignored ones).
+  const std::set<std::string> ignored(options_.ignore.begin(), options_.ignore.end());
+  std::vector<Job> jobs;
+  std::map<std::size_t, std::size_t> job_of_layer;
+  for (std::size_t idx = 0; idx < layers.layers.size(); ++idx) {
+    const model::Layer& layer = layers.layers[idx];
+    if (ignored.count(layer.name)) continue;
+    Job job;
+    job.layer = &layer;
+    auto override_it = options_.param_bw_override.find(layer.name);
+    job.bits = override_it == options_.param_bw_override.end() ? options_.default_param_bw : override_it->second;
+    job.iterations = options_.num_iterations > 0 ? options_.num_iterations : (job.bits < 8 ? 15000 : 10000);
+    job_of_layer[idx] = jobs.size();
+    jobs.push_back(job);
+  }
+  if (quant_mode) {
+    std::function<void(std::size_t, std::set<std::size_t>&)> collect = [&](std::size_t idx, std::set<std::size_t>& out) {
+      for (std::size_t up : layers.layers[idx].upstream) {
+        if (job_of_layer.count(up)) out.insert(job_of_layer[up]);
+        else collect(up, out);
+      }
+    };
+    for (auto& [idx, job_idx] : job_of_layer) {
+      std::set<std::size_t> after;
+      collect(idx, after);
+      jobs[job_idx].after.assign(after.begin(), after.end());
+    }
+  }
+
+  // Threads: at most `parallel` layers at once, each with budget/parallel intra-op threads.
+  std::vector<int> depth(jobs.size(), 0);
+  std::map<int, int> per_depth;
+  for (std::size_t idx = 0; idx < jobs.size(); ++idx) {
+    for (std::size_t up : jobs[idx].after) depth[idx] = std::max(depth[idx], depth[up] + 1);
+    ++per_depth[depth[idx]];
+  }
+  int width = 1;
+  for (const auto& [level, count] : per_depth) width = std::max(width, count);
+  const int parallel = std::max(1, std::min(ctx.threads(), width));
+  const int intra = std::max(1, ctx.threads() / parallel);
+  ctx.log().info("{} layers ({} ignored), input_source {}, up to {} at once with {} thread(s) each", jobs.size(),
+                 ignored.size(), quant_mode ? "quant" : "fp", parallel, intra);
+
+  io::ActivationStore store(cache.path, /*create=*/false);
+  auto partial = upstream.fp->Clone();  // the model with every finished layer's rounded weight
+  std::shared_mutex partial_mutex;
+  std::mutex results_mutex;
+  quant::ParamEncodings encodings;
+  std::map<std::string, LayerReport> reports;
+  std::shared_ptr<const data::Dataset> calibration = quant_mode ? LoadDataSet(ctx.spec(), "calibration") : nullptr;
+  const auto start = std::chrono::steady_clock::now();
+  std::atomic<int> finished{0};
+
+  auto run_layer = [&](const Job& job) {
+    SetIntraOpThreads(intra);
+    const model::Layer& layer = *job.layer;
+    const std::string sub_id = ctx.id() + "/" + layer.name;
+    const std::string key = ContentHasher().Field("stage", ctx.key()).Field("layer", layer.name).HexDigest();
+    const auto owner = upstream.fp->Submodule(layer.name);
+    const torch::Tensor weight = owner.attr("weight").toTensor().detach();
+    const quant::TensorEncoding encoding = quant::ComputeTensorEncoding(
+        weight,
+        options_.quant_scheme == WeightQuantScheme::kTf ? quant::Scheme::kTf : quant::Scheme::kTfEnhanced,
+        quant::GridSpec{job.bits, options_.symmetric, false, true}, options_.per_channel, layer.channel_axis());
+    LayerReport report;
+    torch::Tensor rounded;
+    quant::TensorEncoding final_encoding = encoding;
+    if (ctx.store().IsDone(sub_id, key)) {
+      std::ifstream in(ctx.PathFor(ResultFile(layer.name)));
+      const nlohmann::json json = nlohmann::json::parse(in);
+      rounded = ReadTensor(ctx.PathFor(WeightFile(layer.name)), layer.weight_shape);
+      final_encoding = EncodingFromJson(json.at("encoding"));
+      report = {layer.name, layer.weight_shape, job.bits, json.at("objective").get<std::string>(),
+                json.at("iterations").get<int>(), json.at("mse_nearest").get<double>(),
+                json.at("mse_adaround").get<double>(), json.at("seconds").get<double>()};
+      ctx.log().debug("{}: finished before, resumed from {}", layer.name, WeightFile(layer.name));
+    } else {
+      adaround::LayerData data;
+      data.layer = layer;
+      data.weight = weight;
+      if (owner.hasattr("bias") && owner.attr("bias").isTensor()) data.bias = owner.attr("bias").toTensor().detach();
+      data.target = store.Read(layer.name, "target");
+      data.input = store.Read(layer.name, "input");
+      if (quant_mode && !job.after.empty()) {
+        // x̂: this layer's input in the model whose upstream layers are already rounded (activations FP).
+        std::shared_lock<std::shared_mutex> lock(partial_mutex);
+        model::GraphCapture capture(partial, {layer.input});
+        std::vector<torch::Tensor> parts;
+        for (std::int64_t batch = 0; batch < calibration->num_batches(); ++batch)
+          parts.push_back(capture.Run(calibration->GetBatch(batch).inputs)[0]);
+        data.fp_input = data.input;
+        data.input = torch::cat(parts);
+      }
+      adaround::Objective objective = adaround::Objective::kSampled;
+      if (options_.objective == Objective::kGram) {
+        objective = adaround::Objective::kGram;
+      } else if (options_.objective == Objective::kAuto && layer.activation == model::Activation::kNone &&
+                 adaround::GramSupported(layer) &&
+                 adaround::GramStepCost(layer) < adaround::SampledStepCost(data, options_.batch_size)) {
+        objective = adaround::Objective::kGram;
+      }
+      adaround::Hyper hyper;
+      hyper.num_iterations = job.iterations;
+      hyper.reg_param = options_.reg_param;
+      hyper.beta_start = options_.beta_range[0];
+      hyper.beta_end = options_.beta_range[1];
+      hyper.warm_start = options_.warm_start;
+      hyper.learning_rate = options_.learning_rate;
+      hyper.batch_size = options_.batch_size;
+      const std::uint64_t seed =
+          ContentHasher().Field("seed", std::to_string(ctx.spec().seed)).Field("layer", layer.name).Digest();
+      auto progress = [&](int iteration, double loss) {
+        if (iteration % (adaround::kProgressEvery * 8) == 0)
+          ctx.log().debug("{}: iteration {}/{}, loss {:.6g}", layer.name, iteration, job.iterations, loss);
+      };
+      const adaround::Result result =
+          adaround::Optimize(data, encoding, hyper, objective, seed, progress, ctx.stop_flag());
+      rounded = result.weight;
+      report = {layer.name, layer.weight_shape, job.bits, adaround::ObjectiveName(result.objective), result.iterations,
+                result.mse_nearest, result.mse_adaround, result.seconds};
+      const nlohmann::json json = {{"layer", layer.name},         {"bits", job.bits},
+                                   {"objective", report.objective}, {"iterations", report.iterations},
+                                   {"mse_nearest", report.mse_nearest}, {"mse_adaround", report.mse_adaround},
+                                   {"seconds", report.seconds},    {"encoding", EncodingJson(encoding)}};
+      ctx.store().WriteAtomic(WeightFile(layer.name), TensorBytes(rounded));
+      ctx.store().WriteAtomic(ResultFile(layer.name), json.dump(1) + "\n");
+      ctx.store().MarkDone(sub_id, key, {WeightFile(layer.name), ResultFile(layer.name)}, report.seconds);
+      ctx.log().info("{}: W{}, {} iterations, {}, MSE {:.6g} -> {:.6g} (nearest -> AdaRound), {:.1f} s", layer.name,
+                     job.bits, report.iterations, report.objective, report.mse_nearest, report.mse_adaround,
+                     report.seconds);
+    }
+    {
+      std::unique_lock<std::shared_mutex> lock(partial_mutex);
+      partial->Submodule(layer.name).setattr("weight", rounded.to(weight.dtype()));
+    }
+    {
+      std::lock_guard<std::mutex> lock(results_mutex);
+      encodings[layer.name] = final_encoding;
+      reports[layer.name] = report;
+    }
+    const int done = ++finished;
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ctx.log().info("{}/{} layers done, {} elapsed, ETA {}", done, jobs.size(), Duration(elapsed),
+                   Duration(elapsed / done * static_cast<double>(static_cast<int>(jobs.size()) - done)));
+  };
+
+  TaskDag dag;
+  for (const auto& job : jobs) dag.Add(ctx.id() + "/" + job.layer->name, [&run_layer, &job] { run_layer(job); });
+  for (std::size_t idx = 0; idx < jobs.size(); ++idx)
+    for (std::size_t up : jobs[idx].after) dag.Precede(up, idx);
+  tbb::task_arena arena(parallel);
+  TaskDag::Result result;
+  arena.execute([&] { result = dag.Run(ctx.stop_flag()); });
+  if (!result.ok()) {
+    try {
+      std::rethrow_exception(result.first_error);
+    } catch (const Interrupted&) {
+      throw;
+    } catch (const InputError& error) {
+      throw NodeError(result.first_error_id, error.what(), true);
+    } catch (const std::exception& error) {
+      throw NodeError(result.first_error_id, error.what(), false);
+    }
+  }
+  if (ctx.stop_requested()) throw Interrupted("AdaRound stopped");
+
+  ctx.WriteFile(ctx.spec().name + "_adaround.encodings", io::ParamEncodingsJson(encodings));
+  auto model_out = std::make_shared<ModelArtifact>(upstream);
+  model_out->rounded = partial;
+  auto encodings_out = std::make_shared<EncodingsArtifact>();
+  encodings_out->params = encodings;
+  auto metrics_out = std::make_shared<MetricsArtifact>();
+  for (const auto& layer : layers.layers)
+    if (reports.count(layer.name)) metrics_out->layers.push_back(reports[layer.name]);
+  StageOutputs outputs;
+  outputs.Set(PortType::kModel, model_out);
+  outputs.Set(PortType::kEncodings, encodings_out);
+  outputs.Set(PortType::kMetrics, metrics_out);
+  return outputs;
+}
+
+StageOutputs AdaroundStage::Restore(const StageInputs& inputs, StageContext& ctx) {
+  // Every layer is recorded as finished, so this only reads their results back.
+  return Run(inputs, ctx);
+}
 
 void RegisterAdaroundStage(StageRegistry& registry) {
   registry.Add(DefineStage<AdaroundStage>(

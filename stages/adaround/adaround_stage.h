@@ -53,6 +53,7 @@ class AdaroundStage : public Stage {
   static std::unique_ptr<Stage> Make(const Options& options, const PipelineSpec& spec);
   explicit AdaroundStage(Options options) : options_(std::move(options)) {}
   StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override;
+  StageOutputs Restore(const StageInputs& inputs, StageContext& ctx) override;
 
  private:
   Options options_;

@@ -14,7 +14,7 @@ enum class CacheDtype { kFloat32, kFloat16 };
 
 /// `type: cache_activations` — FP input and target of every quantizable layer, in activations.h5.
 struct CacheActivationsOptions {
-  /// Rows of a layer held in RAM up to this many MiB; above it they are streamed from HDF5. Default: 2048
+  /// MiB of activations held in RAM at once while caching; more layers take more passes. Default: 2048
   int memory_budget = 2048;
   /// Storage type of cached activations. Default: float32
   CacheDtype dtype = CacheDtype::kFloat32;
@@ -27,6 +27,7 @@ class CacheActivationsStage : public Stage {
   static std::unique_ptr<Stage> Make(const Options& options, const PipelineSpec& spec);
   explicit CacheActivationsStage(Options options) : options_(std::move(options)) {}
   StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override;
+  StageOutputs Restore(const StageInputs& inputs, StageContext& ctx) override;
 
  private:
   Options options_;

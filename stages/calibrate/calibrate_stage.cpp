@@ -28,7 +28,7 @@ quant::Scheme ToScheme(CalibrationScheme scheme) {
 std::shared_ptr<quant::QuantSim> Rebuild(const ModelArtifact& upstream) {
   if (!upstream.sim || !upstream.layers)
     throw InputError("calibrate needs a quant-sim upstream (a quant_sim stage before it)");
-  return std::make_shared<quant::QuantSim>(upstream.fp, *upstream.layers, upstream.sim->config(),
+  return std::make_shared<quant::QuantSim>(upstream.sim->source(), *upstream.layers, upstream.sim->config(),
                                            upstream.sim->param_encodings());
 }
 

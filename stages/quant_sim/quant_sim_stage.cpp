@@ -60,12 +60,15 @@ StageOutputs QuantSimStage::Run(const StageInputs& inputs, StageContext& ctx) {
   config.param_bw_override = options_.param_bw_override;
   quant::ParamEncodings frozen;
   std::string variant = "nearest";
-  if (inputs.Has(PortType::kEncodings)) {
+  std::shared_ptr<const model::Model> weights = upstream.fp;
+  if (upstream.rounded && inputs.Has(PortType::kEncodings)) {
+    // AIMET's set_and_freeze_param_encodings: AdaRound's weights with AdaRound's encodings.
     frozen = inputs.Get<EncodingsArtifact>(PortType::kEncodings).params;
+    weights = upstream.rounded;
     variant = "adaround";
   }
   auto artifact = std::make_shared<ModelArtifact>(upstream);
-  artifact->sim = std::make_shared<quant::QuantSim>(upstream.fp, *layers.layers, config, frozen);
+  artifact->sim = std::make_shared<quant::QuantSim>(weights, *layers.layers, config, frozen);
   artifact->variant = variant;
   ctx.log().info("W{}A{} quant-sim ({} weights): {} weight tensors, {} activation quantizers",
                  config.param_bw, config.output_bw, variant, artifact->sim->param_encodings().size(),

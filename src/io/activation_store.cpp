@@ -1,0 +1,142 @@
+#include "src/io/activation_store.h"
+
+#include <hdf5.h>
+
+#include <filesystem>
+
+#include "common/error.h"
+
+namespace adaflow::io {
+namespace {
+
+/// IEEE 754 half precision, built from float32 (HDF5 1.10 has no predefined half type).
+hid_t HalfType() {
+  const hid_t type = H5Tcopy(H5T_IEEE_F32LE);
+  H5Tset_fields(type, 15, 10, 5, 0, 10);
+  H5Tset_precision(type, 16);
+  H5Tset_size(type, 2);
+  H5Tset_ebias(type, 15);
+  return type;
+}
+
+std::string DatasetPath(const std::string& layer, const std::string& name) { return "/layers/" + layer + "/" + name; }
+
+void WriteStringAttribute(hid_t object, const std::string& name, const std::string& value) {
+  const hid_t type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(type, std::max<std::size_t>(1, value.size()));
+  const hid_t space = H5Screate(H5S_SCALAR);
+  const hid_t attribute = H5Acreate2(object, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT);
+  H5Awrite(attribute, type, value.c_str());
+  H5Aclose(attribute);
+  H5Sclose(space);
+  H5Tclose(type);
+}
+
+}  // namespace
+
+ActivationStore::ActivationStore(std::string path, bool create) : path_(std::move(path)) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  if (create) {
+    file_ = H5Fcreate(path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (file_ < 0) throw std::runtime_error("cannot create HDF5 file '" + path_ + "'");
+    H5Gclose(H5Gcreate2(file_, "/layers", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    return;
+  }
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path_, ec)) throw InputError("activation cache '" + path_ + "' does not exist");
+  if (H5Fis_hdf5(path_.c_str()) <= 0 || (file_ = H5Fopen(path_.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT)) < 0)
+    throw InputError("activation cache '" + path_ + "' is damaged (not a readable HDF5 file); rerun with --fresh");
+}
+
+ActivationStore::~ActivationStore() {
+  if (file_ >= 0) H5Fclose(file_);
+}
+
+void ActivationStore::Write(const std::string& layer, const std::string& name, const torch::Tensor& values,
+                            StoreDtype dtype, const std::string& source, const std::string& key) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const torch::Tensor data = values.detach().to(torch::kFloat32).contiguous();
+  const std::string group_path = "/layers/" + layer;
+  if (H5Lexists(file_, group_path.c_str(), H5P_DEFAULT) <= 0)
+    H5Gclose(H5Gcreate2(file_, group_path.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  std::vector<hsize_t> dims(data.sizes().begin(), data.sizes().end()), chunk = dims;
+  chunk[0] = 1;  // chunked by sample: a row range reads only its samples
+  const hid_t space = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
+  const hid_t properties = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(properties, static_cast<int>(chunk.size()), chunk.data());
+  const hid_t file_type = dtype == StoreDtype::kFloat16 ? HalfType() : H5Tcopy(H5T_IEEE_F32LE);
+  const std::string path = DatasetPath(layer, name);
+  const hid_t dataset = H5Dcreate2(file_, path.c_str(), file_type, space, H5P_DEFAULT, properties, H5P_DEFAULT);
+  const herr_t status =
+      dataset < 0 ? -1 : H5Dwrite(dataset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data_ptr<float>());
+  if (dataset >= 0) {
+    WriteStringAttribute(dataset, "source", source);
+    WriteStringAttribute(dataset, "key", key);
+    H5Dclose(dataset);
+  }
+  H5Tclose(file_type);
+  H5Pclose(properties);
+  H5Sclose(space);
+  if (status < 0) throw std::runtime_error("cannot write '" + path + "' to '" + path_ + "'");
+  H5Fflush(file_, H5F_SCOPE_GLOBAL);
+}
+
+bool ActivationStore::Has(const std::string& layer, const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const std::string group = "/layers/" + layer;
+  return H5Lexists(file_, group.c_str(), H5P_DEFAULT) > 0 &&
+         H5Lexists(file_, DatasetPath(layer, name).c_str(), H5P_DEFAULT) > 0;
+}
+
+std::vector<std::int64_t> ActivationStore::Shape(const std::string& layer, const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const hid_t dataset = H5Dopen2(file_, DatasetPath(layer, name).c_str(), H5P_DEFAULT);
+  if (dataset < 0) throw InputError("activation cache '" + path_ + "' has no " + DatasetPath(layer, name));
+  const hid_t space = H5Dget_space(dataset);
+  std::vector<hsize_t> dims(static_cast<std::size_t>(H5Sget_simple_extent_ndims(space)));
+  H5Sget_simple_extent_dims(space, dims.data(), nullptr);
+  H5Sclose(space);
+  H5Dclose(dataset);
+  return std::vector<std::int64_t>(dims.begin(), dims.end());
+}
+
+std::string ActivationStore::Attribute(const std::string& layer, const std::string& name,
+                                       const std::string& attribute) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const std::string path = DatasetPath(layer, name);
+  if (H5Aexists_by_name(file_, path.c_str(), attribute.c_str(), H5P_DEFAULT) <= 0) return "";
+  const hid_t handle = H5Aopen_by_name(file_, path.c_str(), attribute.c_str(), H5P_DEFAULT, H5P_DEFAULT);
+  const hid_t type = H5Aget_type(handle);
+  std::string value(H5Tget_size(type), '\0');
+  H5Aread(handle, type, value.data());
+  H5Tclose(type);
+  H5Aclose(handle);
+  return value.substr(0, value.find('\0'));
+}
+
+torch::Tensor ActivationStore::Read(const std::string& layer, const std::string& name, std::int64_t start,
+                                    std::int64_t count) const {
+  std::vector<std::int64_t> shape = Shape(layer, name);
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (count < 0) count = shape[0] - start;
+  if (start < 0 || start + count > shape[0]) throw std::out_of_range("activation cache read out of range");
+  const hid_t dataset = H5Dopen2(file_, DatasetPath(layer, name).c_str(), H5P_DEFAULT);
+  const hid_t file_space = H5Dget_space(dataset);
+  std::vector<hsize_t> offset(shape.size(), 0), extent(shape.begin(), shape.end());
+  offset[0] = static_cast<hsize_t>(start);
+  extent[0] = static_cast<hsize_t>(count);
+  H5Sselect_hyperslab(file_space, H5S_SELECT_SET, offset.data(), nullptr, extent.data(), nullptr);
+  const hid_t memory_space = H5Screate_simple(static_cast<int>(extent.size()), extent.data(), nullptr);
+  shape[0] = count;
+  torch::Tensor out = torch::empty(shape, torch::kFloat32);
+  const herr_t status = H5Dread(dataset, H5T_NATIVE_FLOAT, memory_space, file_space, H5P_DEFAULT, out.data_ptr<float>());
+  H5Sclose(memory_space);
+  H5Sclose(file_space);
+  H5Dclose(dataset);
+  if (status < 0)
+    throw InputError("activation cache '" + path_ + "' is damaged (reading " + DatasetPath(layer, name) +
+                     " failed); rerun with --fresh");
+  return out;
+}
+
+}  // namespace adaflow::io

@@ -1,0 +1,45 @@
+#pragma once
+// The HDF5 activation cache (DESIGN §7): /layers/<name>/<dataset> as N × … arrays, chunked by sample,
+// with attributes `source` (fp | quant) and `key` (the content key that produced it). float32, or
+// IEEE float16 on request (converted back to float32 on read). One file per run; every call is
+// serialized (the HDF5 library is not thread-safe in Debian's build).
+
+#include <torch/script.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace adaflow::io {
+
+enum class StoreDtype { kFloat32, kFloat16 };
+
+class ActivationStore {
+ public:
+  /// Creates a new file (truncating) when `create`, else opens an existing one read-only. Throws
+  /// InputError naming the file when it is missing or not a readable HDF5 file.
+  ActivationStore(std::string path, bool create);
+  ~ActivationStore();
+  ActivationStore(const ActivationStore&) = delete;
+  ActivationStore& operator=(const ActivationStore&) = delete;
+
+  const std::string& path() const { return path_; }
+
+  /// Writes `/layers/<layer>/<name>`; flushes the file.
+  void Write(const std::string& layer, const std::string& name, const torch::Tensor& values, StoreDtype dtype,
+             const std::string& source, const std::string& key);
+  bool Has(const std::string& layer, const std::string& name) const;
+  std::vector<std::int64_t> Shape(const std::string& layer, const std::string& name) const;
+  std::string Attribute(const std::string& layer, const std::string& name, const std::string& attribute) const;
+  /// Samples [start, start + count) as float32 (count −1: to the end).
+  torch::Tensor Read(const std::string& layer, const std::string& name, std::int64_t start = 0,
+                     std::int64_t count = -1) const;
+
+ private:
+  std::string path_;
+  long long file_ = -1;  // hid_t
+  mutable std::mutex mutex_;
+};
+
+}  // namespace adaflow::io
