@@ -1,0 +1,127 @@
+// AdaRound through the CLI: a run killed with SIGKILL after some layers finished resumes with only
+// the unfinished layers and ends byte-identical to an uninterrupted run; identical runs are
+// byte-identical; fp mode gives the same result with 1 and 2 threads.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <thread>
+
+#include "tests/support/test_support.h"
+
+namespace adaflow::testing {
+namespace {
+
+const char* kConfig = "tests/configs/adaround_small.yaml";
+const char* kEncodings = "adaround_small_adaround.encodings";
+
+int FinishedLayers(const std::string& run_dir) {
+  std::string text;
+  try {
+    text = ReadTextFile(run_dir + "/manifest.json");
+  } catch (const std::exception&) {
+    return 0;
+  }
+  const auto json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded() || !json.contains("nodes")) return 0;
+  int count = 0;
+  for (const auto& [id, node] : json.at("nodes").items()) count += id.rfind("adaround/", 0) == 0 ? 1 : 0;
+  return count;
+}
+
+int OptimizedLayers(const std::string& output) {
+  const std::regex line(R"(: W\d+, \d+ iterations, (sampled|gram), MSE)");
+  return static_cast<int>(std::distance(std::sregex_iterator(output.begin(), output.end(), line), std::sregex_iterator()));
+}
+
+TEST(AdaroundResumeTest, KilledRunResumesWithTheUnfinishedLayersOnlyAndEndsIdentical) {
+  TempDir dir;
+  const CommandResult reference = RunCli(std::string("run ") + kConfig + " --run-dir " + (dir / "reference"));
+  ASSERT_EQ(reference.exit_code, 0) << reference.output;
+  EXPECT_EQ(OptimizedLayers(reference.output), 10) << reference.output;
+
+  // Start a run, SIGKILL it once at least two layers are recorded as finished.
+  const std::string killed_dir = dir / "killed";
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (chdir(ADAFLOW_SOURCE_DIR) != 0) _exit(127);
+    const int null = ::open("/dev/null", O_WRONLY);
+    dup2(null, 1);
+    dup2(null, 2);
+    execl(ADAFLOW_CLI, ADAFLOW_CLI, "run", kConfig, "--run-dir", killed_dir.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
+  while (FinishedLayers(killed_dir) < 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the run finished before it could be killed";
+  const int finished_before = FinishedLayers(killed_dir);
+  ASSERT_GE(finished_before, 2);
+  ASSERT_LT(finished_before, 10);
+
+  const CommandResult resumed = RunCli(std::string("run ") + kConfig + " --run-dir " + killed_dir);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_EQ(OptimizedLayers(resumed.output), 10 - finished_before) << resumed.output;
+  EXPECT_EQ(ReadTextFile(killed_dir + "/" + kEncodings), ReadTextFile(dir / ("reference/" + std::string(kEncodings))));
+  EXPECT_EQ(ReadTextFile(killed_dir + "/adaround/layers.2.conv2.weight"),
+            ReadTextFile(dir / "reference/adaround/layers.2.conv2.weight"));
+  std::printf("killed after %d of 10 layers; the rerun optimized %d\n", finished_before, OptimizedLayers(resumed.output));
+
+  // A second identical run from scratch gives the same bytes.
+  const CommandResult again = RunCli(std::string("run ") + kConfig + " --run-dir " + (dir / "again"));
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_EQ(ReadTextFile(dir / ("again/" + std::string(kEncodings))),
+            ReadTextFile(dir / ("reference/" + std::string(kEncodings))));
+}
+
+TEST(AdaroundResumeTest, FpModeGivesTheSameResultWithOneAndTwoThreads) {
+  TempDir dir;
+  for (const char* threads : {"1", "2"}) {
+    const CommandResult result = RunCli(std::string("run ") + kConfig + " --run-dir " + (dir / threads) +
+                                        " --threads " + threads + " --set stages.adaround.input_source=fp");
+    ASSERT_EQ(result.exit_code, 0) << result.output;
+  }
+  EXPECT_EQ(ReadTextFile(dir / (std::string("1/") + kEncodings)), ReadTextFile(dir / (std::string("2/") + kEncodings)));
+  for (const char* layer : {"conv1", "layers.0.conv1", "layers.1.shortcut.0", "layers.2.conv2", "fc"})
+    EXPECT_EQ(ReadTextFile(dir / (std::string("1/adaround/") + layer + ".weight")),
+              ReadTextFile(dir / (std::string("2/adaround/") + layer + ".weight")))
+        << layer;
+}
+
+TEST(AdaroundResumeTest, OverridesAndIgnoreAreApplied) {
+  TempDir dir;
+  const CommandResult result = RunCli(std::string("run ") + kConfig + " --run-dir " + (dir / "run") +
+                                      " --set 'stages.adaround.ignore=[layers.0.conv1]'" +
+                                      " --set 'stages.adaround.param_bw_override={fc: 8, conv1: 3}'" +
+                                      " --set stages.adaround.num_iterations=50");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const auto json = nlohmann::json::parse(ReadTextFile(dir / ("run/" + std::string(kEncodings))));
+  const auto& params = json.at("param_encodings");
+  EXPECT_FALSE(params.contains("layers.0.conv1.weight"));
+  EXPECT_EQ(params.at("conv1.weight")[0].at("bitwidth").get<int>(), 3);
+  EXPECT_EQ(params.at("fc.weight")[0].at("bitwidth").get<int>(), 8);
+  EXPECT_EQ(params.at("layers.2.conv2.weight")[0].at("bitwidth").get<int>(), 4);
+  EXPECT_EQ(params.at("layers.2.conv2.weight")[0].at("is_symmetric").get<std::string>(), "True");
+  EXPECT_EQ(params.size(), 9u);
+
+  const CommandResult unknown = RunCli(std::string("run ") + kConfig + " --run-dir " + (dir / "bad") +
+                                       " --set 'stages.adaround.ignore=[layers.0.conv3]'");
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.output.find("'ignore' names 'layers.0.conv3', which is not a quantizable layer; did you mean "
+                                "'layers.0.conv1'?"),
+            std::string::npos)
+      << unknown.output;
+}
+
+}  // namespace
+}  // namespace adaflow::testing
