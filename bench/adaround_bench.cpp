@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
   hyper.num_iterations = iterations;
 
   std::printf("layer %s %s, %lld calibration samples, %d iterations\n", layer.name.c_str(),
-              model::ShapeString(layer.weight_shape).c_str(), static_cast<long long>(data.input.size(0)), iterations);
+              model::ShapeString(layer.weight_shape).c_str(), static_cast<long long>(data.input.size()), iterations);
   std::printf("%-8s %-8s %10s %12s %10s %12s\n", "threads", "sgemm", "objective", "s/iteration", "GFLOP/s",
               "of sgemm");
   for (int threads : {1, 2}) {

@@ -51,6 +51,8 @@ struct EncodingsArtifact : Artifact {
 struct ActivationCacheArtifact : Artifact {
   std::string path;
   std::int64_t samples = 0;
+  /// A layer whose rows need more bytes than this is streamed from the file instead of held in RAM.
+  double memory_budget_bytes = 0;
 };
 
 /// One AdaRound layer's summary (the per-layer table of the report).

@@ -142,11 +142,11 @@ GramStats ComputeGram(const LayerData& data, std::int64_t chunk) {
   const std::int64_t groups = Groups(layer);
   const bool same_input = !data.fp_input.defined();
   GramStats stats;
-  const std::int64_t samples = data.input.size(0);
+  const std::int64_t samples = data.input.size();
   for (std::int64_t start = 0; start < samples; start += chunk) {
     const std::int64_t count = std::min(chunk, samples - start);
-    const torch::Tensor quant_in = data.input.narrow(0, start, count);
-    const torch::Tensor fp_in = same_input ? quant_in : data.fp_input.narrow(0, start, count);
+    const torch::Tensor quant_in = data.input.Slice(start, count);
+    const torch::Tensor fp_in = same_input ? quant_in : data.fp_input.Slice(start, count);
     std::vector<torch::Tensor> hh, hf, ff;
     for (std::int64_t group = 0; group < groups; ++group) {
       const torch::Tensor p_hat = GroupPatches(layer, quant_in, group);
@@ -195,15 +195,15 @@ double ReconstructionMse(const LayerData& data, const torch::Tensor& weight, boo
   torch::NoGradGuard no_grad;
   const model::Layer& layer = data.layer;
   double total = 0.0, rows = 0.0;
-  for (std::int64_t start = 0; start < data.input.size(0); start += chunk) {
-    const std::int64_t count = std::min(chunk, data.input.size(0) - start);
-    torch::Tensor output = LayerForward(layer, data.input.narrow(0, start, count), weight, data.bias);
+  for (std::int64_t start = 0; start < data.input.size(); start += chunk) {
+    const std::int64_t count = std::min(chunk, data.input.size() - start);
+    torch::Tensor output = LayerForward(layer, data.input.Slice(start, count), weight, data.bias);
     torch::Tensor target;
     if (with_activation) {
       output = ApplyActivation(layer, output);
-      target = data.target.narrow(0, start, count);
+      target = data.target.Slice(start, count);
     } else {
-      target = LayerForward(layer, data.fp().narrow(0, start, count), data.weight, data.bias);
+      target = LayerForward(layer, data.fp().Slice(start, count), data.weight, data.bias);
     }
     const torch::Tensor squared = (output - target).pow(2).sum(ChannelDim(layer));
     total += squared.sum().item<double>();
@@ -213,13 +213,13 @@ double ReconstructionMse(const LayerData& data, const torch::Tensor& weight, boo
 }
 
 double SampledStepCost(const LayerData& data, int batch_size) {
-  const double positions = static_cast<double>(data.target.numel()) / static_cast<double>(data.target.size(0)) /
+  const double positions = static_cast<double>(data.target.numel()) / static_cast<double>(data.target.size()) /
                            static_cast<double>(data.layer.weight_shape[static_cast<std::size_t>(data.layer.channel_axis())] *
                                                (data.layer.transposed() ? data.layer.groups : 1));
   double weight_size = 1;
   for (auto dim : data.layer.weight_shape) weight_size *= static_cast<double>(dim);
   // Forward plus the weight gradient: two products of the weight with every sampled position.
-  return 2.0 * std::min<double>(batch_size, static_cast<double>(data.input.size(0))) * positions * weight_size;
+  return 2.0 * std::min<double>(batch_size, static_cast<double>(data.input.size())) * positions * weight_size;
 }
 
 double GramStepCost(const model::Layer& layer) {
@@ -244,7 +244,7 @@ Result Optimize(const LayerData& data, const quant::TensorEncoding& encoding, co
   GramStats stats;
   if (objective == Objective::kGram) stats = ComputeGram(data);
   auto generator = at::detail::createCPUGenerator(seed);
-  const std::int64_t samples = data.input.size(0);
+  const std::int64_t samples = data.input.size();
   const std::int64_t batch = std::min<std::int64_t>(hyper.batch_size, samples);
   constexpr double kBeta1 = 0.9, kBeta2 = 0.999, kEps = 1e-8;
 
@@ -258,10 +258,9 @@ Result Optimize(const LayerData& data, const quant::TensorEncoding& encoding, co
       loss = GramLoss(stats, layer, soft, weight);
     } else {
       const torch::Tensor indices = torch::randperm(samples, generator, torch::kLong).narrow(0, 0, batch);
-      torch::Tensor output = LayerForward(layer, data.input.index_select(0, indices), soft, data.bias);
+      torch::Tensor output = LayerForward(layer, data.input.Gather(indices), soft, data.bias);
       if (with_activation) output = ApplyActivation(layer, output);
-      const torch::Tensor target = with_activation ? data.target.index_select(0, indices)
-                                                   : data.target.index_select(0, indices);
+      const torch::Tensor target = data.target.Gather(indices);
       loss = RowMse(output, target, ChannelDim(layer));
     }
     if (RegularizerActive(hyper, iteration))

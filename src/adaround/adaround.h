@@ -21,6 +21,7 @@
 #include <functional>
 #include <string>
 
+#include "src/adaround/rows.h"
 #include "src/model/layers.h"
 #include "src/quant/tensor_quant.h"
 
@@ -74,15 +75,15 @@ enum class Objective { kSampled, kGram };
 const char* ObjectiveName(Objective objective);
 
 /// One layer's data: x̂ (the input the rounded layer sees), x (FP input; undefined = same as x̂) and
-/// the FP target f(Wx + b).
+/// the FP target f(Wx + b), each in RAM or streamed from the activation cache.
 struct LayerData {
   model::Layer layer;
   torch::Tensor weight;
   torch::Tensor bias;  ///< undefined when the layer has none
-  torch::Tensor input;
-  torch::Tensor fp_input;
-  torch::Tensor target;
-  const torch::Tensor& fp() const { return fp_input.defined() ? fp_input : input; }
+  Rows input;
+  Rows fp_input;
+  Rows target;
+  const Rows& fp() const { return fp_input.defined() ? fp_input : input; }
 };
 
 /// Whether the Gram form applies (convolutions and linear layers; not transposed convolutions).

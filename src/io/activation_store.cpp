@@ -139,4 +139,37 @@ torch::Tensor ActivationStore::Read(const std::string& layer, const std::string&
   return out;
 }
 
+torch::Tensor ActivationStore::Gather(const std::string& layer, const std::string& name,
+                                      const torch::Tensor& indices) const {
+  std::vector<std::int64_t> shape = Shape(layer, name);
+  const torch::Tensor wanted = indices.to(torch::kInt64).contiguous();
+  // HDF5 returns a selection in file order: read the sorted unique rows, then put them in order.
+  const auto [unique, inverse] = at::_unique(wanted, /*sorted=*/true, /*return_inverse=*/true);
+  std::lock_guard<std::mutex> lock(mutex_);
+  const hid_t dataset = H5Dopen2(file_, DatasetPath(layer, name).c_str(), H5P_DEFAULT);
+  const hid_t file_space = H5Dget_space(dataset);
+  std::vector<hsize_t> offset(shape.size(), 0), extent(shape.begin(), shape.end());
+  extent[0] = 1;
+  H5Sselect_none(file_space);
+  const std::int64_t* rows = unique.data_ptr<std::int64_t>();
+  for (std::int64_t idx = 0; idx < unique.numel(); ++idx) {
+    if (rows[idx] < 0 || rows[idx] >= shape[0]) throw std::out_of_range("activation cache gather out of range");
+    offset[0] = static_cast<hsize_t>(rows[idx]);
+    H5Sselect_hyperslab(file_space, H5S_SELECT_OR, offset.data(), nullptr, extent.data(), nullptr);
+  }
+  std::vector<hsize_t> memory_extent(shape.begin(), shape.end());
+  memory_extent[0] = static_cast<hsize_t>(unique.numel());
+  const hid_t memory_space = H5Screate_simple(static_cast<int>(memory_extent.size()), memory_extent.data(), nullptr);
+  shape[0] = unique.numel();
+  torch::Tensor out = torch::empty(shape, torch::kFloat32);
+  const herr_t status = H5Dread(dataset, H5T_NATIVE_FLOAT, memory_space, file_space, H5P_DEFAULT, out.data_ptr<float>());
+  H5Sclose(memory_space);
+  H5Sclose(file_space);
+  H5Dclose(dataset);
+  if (status < 0)
+    throw InputError("activation cache '" + path_ + "' is damaged (reading " + DatasetPath(layer, name) +
+                     " failed); rerun with --fresh");
+  return out.index_select(0, inverse);
+}
+
 }  // namespace adaflow::io

@@ -35,6 +35,8 @@ class ActivationStore {
   /// Samples [start, start + count) as float32 (count −1: to the end).
   torch::Tensor Read(const std::string& layer, const std::string& name, std::int64_t start = 0,
                      std::int64_t count = -1) const;
+  /// The samples at `indices` (int64, any order, repeats allowed), in that order, in one read.
+  torch::Tensor Gather(const std::string& layer, const std::string& name, const torch::Tensor& indices) const;
 
  private:
   std::string path_;

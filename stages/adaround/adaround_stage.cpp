@@ -3,6 +3,7 @@
 #include <tbb/task_arena.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -178,7 +179,7 @@ StageOutputs AdaroundStage::Run(const StageInputs& inputs, StageContext& ctx) {
   ctx.log().info("{} layers ({} ignored), input_source {}, up to {} at once with {} thread(s) each", jobs.size(),
                  ignored.size(), quant_mode ? "quant" : "fp", parallel, intra);
 
-  io::ActivationStore store(cache.path, /*create=*/false);
+  const auto store = std::make_shared<const io::ActivationStore>(cache.path, /*create=*/false);
   auto partial = upstream.fp->Clone();  // the model with every finished layer's rounded weight
   std::shared_mutex partial_mutex;
   std::mutex results_mutex;
@@ -216,17 +217,45 @@ StageOutputs AdaroundStage::Run(const StageInputs& inputs, StageContext& ctx) {
       data.layer = layer;
       data.weight = weight;
       if (owner.hasattr("bias") && owner.attr("bias").isTensor()) data.bias = owner.attr("bias").toTensor().detach();
-      data.target = store.Read(layer.name, "target");
-      data.input = store.Read(layer.name, "input");
-      if (quant_mode && !job.after.empty()) {
+      const bool needs_quant_input = quant_mode && !job.after.empty();
+      auto row_bytes = [&](const char* name) {
+        double count = 4.0;
+        for (auto dim : store->Shape(layer.name, name)) count *= static_cast<double>(dim);
+        return count;
+      };
+      const double bytes = row_bytes("input") * (needs_quant_input ? 2 : 1) + row_bytes("target");
+      const bool streamed = bytes > cache.memory_budget_bytes;
+      if (streamed) {
+        ctx.log().info("{}: {:.0f} MiB of rows exceed memory_budget; streaming them from {}", layer.name,
+                       bytes / 1048576.0, cache.path);
+        data.target = adaround::Rows(store, layer.name, "target");
+        data.input = adaround::Rows(store, layer.name, "input");
+      } else {
+        data.target = store->Read(layer.name, "target");
+        data.input = store->Read(layer.name, "input");
+      }
+      if (needs_quant_input) {
         // x̂: this layer's input in the model whose upstream layers are already rounded (activations FP).
-        std::shared_lock<std::shared_mutex> lock(partial_mutex);
-        model::GraphCapture capture(partial, {layer.input});
         std::vector<torch::Tensor> parts;
-        for (std::int64_t batch = 0; batch < calibration->num_batches(); ++batch)
-          parts.push_back(capture.Run(calibration->GetBatch(batch).inputs)[0]);
+        {
+          std::shared_lock<std::shared_mutex> lock(partial_mutex);
+          model::GraphCapture capture(partial, {layer.input});
+          for (std::int64_t batch = 0; batch < calibration->num_batches(); ++batch)
+            parts.push_back(capture.Run(calibration->GetBatch(batch).inputs)[0]);
+        }
         data.fp_input = data.input;
-        data.input = torch::cat(parts);
+        if (streamed) {
+          // Cached too, next to the layer's results, and read back row by row like the FP rows.
+          const std::string path = ctx.PathFor("adaround/" + layer.name + ".input.h5");
+          std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+          {
+            io::ActivationStore quant_store(path, /*create=*/true);
+            quant_store.Write(layer.name, "input", torch::cat(parts), io::StoreDtype::kFloat32, "quant", key);
+          }
+          data.input = adaround::Rows(std::make_shared<const io::ActivationStore>(path, false), layer.name, "input");
+        } else {
+          data.input = torch::cat(parts);
+        }
       }
       adaround::Objective objective = adaround::Objective::kSampled;
       if (options_.objective == Objective::kGram) {

@@ -48,7 +48,8 @@ const Schema<CacheActivationsOptions>& CacheActivationsStage::GetSchema() {
   static const Schema<CacheActivationsOptions> schema = [] {
     Schema<CacheActivationsOptions> s("cache_activations");
     s.Int("memory_budget", &CacheActivationsOptions::memory_budget,
-          "MiB of activations held in RAM at once; more layers take more passes over the data").Min(1);
+          "MiB of activations held in RAM at once: more layers take more caching passes, and AdaRound "
+          "streams a larger layer's rows from the file").Min(1);
     s.Enum("dtype", &CacheActivationsOptions::dtype,
            {{"float32", CacheDtype::kFloat32}, {"float16", CacheDtype::kFloat16}}, "storage type of cached activations");
     return s;
@@ -103,6 +104,7 @@ StageOutputs CacheActivationsStage::Run(const StageInputs& inputs, StageContext&
   auto artifact = std::make_shared<ActivationCacheArtifact>();
   artifact->path = final_path;
   artifact->samples = data->size();
+  artifact->memory_budget_bytes = options_.memory_budget * 1024.0 * 1024.0;
   StageOutputs outputs;
   outputs.Set(PortType::kActivationCache, artifact);
   return outputs;
@@ -113,6 +115,7 @@ StageOutputs CacheActivationsStage::Restore(const StageInputs&, StageContext& ct
   artifact->path = ctx.PathFor(kCacheFile);
   io::ActivationStore store(artifact->path, /*create=*/false);  // throws a clear error if it is damaged
   artifact->samples = LoadDataSet(ctx.spec(), "calibration")->size();
+  artifact->memory_budget_bytes = options_.memory_budget * 1024.0 * 1024.0;
   StageOutputs outputs;
   outputs.Set(PortType::kActivationCache, artifact);
   return outputs;

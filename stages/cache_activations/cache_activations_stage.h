@@ -14,7 +14,8 @@ enum class CacheDtype { kFloat32, kFloat16 };
 
 /// `type: cache_activations` — FP input and target of every quantizable layer, in activations.h5.
 struct CacheActivationsOptions {
-  /// MiB of activations held in RAM at once while caching; more layers take more passes. Default: 2048
+  /// MiB of activations held in RAM at once: caching takes more passes over the data, and AdaRound
+  /// streams a layer's rows from activations.h5 when they need more. Default: 2048
   int memory_budget = 2048;
   /// Storage type of cached activations. Default: float32
   CacheDtype dtype = CacheDtype::kFloat32;

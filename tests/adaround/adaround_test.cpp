@@ -27,10 +27,10 @@ LayerData MakeData(const model::Layer& layer, std::vector<std::int64_t> input_sh
   data.layer = layer;
   data.weight = torch::randn(layer.weight_shape) * 0.3;
   data.bias = torch::randn({layer.weight_shape[static_cast<std::size_t>(layer.channel_axis())]}) * 0.1;
-  data.fp_input = torch::randn(input_shape);
-  data.input = quant_input ? data.fp_input + 0.05 * torch::randn(input_shape) : data.fp_input;
-  if (!quant_input) data.fp_input = torch::Tensor();
-  data.target = ApplyActivation(layer, LayerForward(layer, data.fp(), data.weight, data.bias));
+  const torch::Tensor fp_input = torch::randn(input_shape);
+  data.input = quant_input ? fp_input + 0.05 * torch::randn(input_shape) : fp_input;
+  if (quant_input) data.fp_input = fp_input;
+  data.target = ApplyActivation(layer, LayerForward(layer, fp_input, data.weight, data.bias));
   return data;
 }
 
@@ -105,10 +105,10 @@ TEST_P(GramTest, GramLossEqualsTheLossOverAllRowsAndSoDoesItsGradient) {
     const GramStats stats = ComputeGram(data, 2);  // small chunks: the sums must still add up
     const torch::Tensor w = (data.weight + 0.02 * torch::randn_like(data.weight)).requires_grad_(true);
     const torch::Tensor gram = GramLoss(stats, c.layer, w, data.weight);
-    const torch::Tensor target = LayerForward(c.layer, data.fp(), data.weight, data.bias);
+    const torch::Tensor target = LayerForward(c.layer, data.fp().All(), data.weight, data.bias);
     const int channel_dim = c.layer.kind == model::LayerKind::kLinear ? -1 : 1;
     const torch::Tensor direct =
-        (LayerForward(c.layer, data.input, w, data.bias) - target).pow(2).sum(channel_dim).mean();
+        (LayerForward(c.layer, data.input.All(), w, data.bias) - target).pow(2).sum(channel_dim).mean();
     EXPECT_NEAR(gram.item<double>(), direct.item<double>(), 1e-5 * direct.item<double>()) << quant_input;
     const torch::Tensor gram_grad = torch::autograd::grad({gram}, {w})[0];
     const torch::Tensor direct_grad = torch::autograd::grad({direct}, {w})[0];

@@ -1,0 +1,58 @@
+#include "src/io/activation_store.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "common/error.h"
+#include "src/adaround/rows.h"
+#include "tests/support/test_support.h"
+
+namespace adaflow::io {
+namespace {
+
+using adaflow::testing::TempDir;
+
+TEST(ActivationStoreTest, WritesReadsAndGathersRowsWithAttributes) {
+  TempDir dir;
+  torch::manual_seed(0);
+  const torch::Tensor values = torch::randn({6, 2, 3, 3});
+  {
+    ActivationStore store(dir / "cache.h5", true);
+    store.Write("layers.0.conv1", "input", values, StoreDtype::kFloat32, "fp", "abc123");
+    store.Write("layers.0.conv1", "half", values, StoreDtype::kFloat16, "fp", "abc123");
+  }
+  const auto store = std::make_shared<const ActivationStore>(dir / "cache.h5", false);
+  EXPECT_TRUE(store->Has("layers.0.conv1", "input"));
+  EXPECT_FALSE(store->Has("layers.0.conv1", "target"));
+  EXPECT_FALSE(store->Has("fc", "input"));
+  EXPECT_EQ(store->Shape("layers.0.conv1", "input"), (std::vector<std::int64_t>{6, 2, 3, 3}));
+  EXPECT_EQ(store->Attribute("layers.0.conv1", "input", "source"), "fp");
+  EXPECT_EQ(store->Attribute("layers.0.conv1", "input", "key"), "abc123");
+  EXPECT_TRUE(torch::equal(store->Read("layers.0.conv1", "input"), values));
+  EXPECT_TRUE(torch::equal(store->Read("layers.0.conv1", "input", 2, 3), values.narrow(0, 2, 3)));
+  const torch::Tensor indices = torch::tensor({4, 0, 4, 2}, torch::kInt64);
+  EXPECT_TRUE(torch::equal(store->Gather("layers.0.conv1", "input", indices), values.index_select(0, indices)));
+  // float16 keeps about three decimal digits.
+  EXPECT_TRUE(torch::allclose(store->Read("layers.0.conv1", "half"), values, 1e-3, 1e-3));
+  // Streamed rows give exactly what rows in RAM give.
+  const adaround::Rows streamed(store, "layers.0.conv1", "input"), in_ram(values);
+  EXPECT_EQ(streamed.size(), 6);
+  EXPECT_TRUE(torch::equal(streamed.Gather(indices), in_ram.Gather(indices)));
+  EXPECT_TRUE(torch::equal(streamed.Slice(1, 2), in_ram.Slice(1, 2)));
+}
+
+TEST(ActivationStoreTest, MissingOrDamagedFilesAreClearErrors) {
+  TempDir dir;
+  EXPECT_THROW(ActivationStore(dir / "missing.h5", false), InputError);
+  adaflow::testing::WriteTextFile(dir / "damaged.h5", "not an HDF5 file at all");
+  try {
+    ActivationStore store(dir / "damaged.h5", false);
+    FAIL();
+  } catch (const InputError& error) {
+    EXPECT_NE(std::string(error.what()).find("is damaged"), std::string::npos);
+    EXPECT_NE(std::string(error.what()).find("--fresh"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace adaflow::io
