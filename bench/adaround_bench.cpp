@@ -76,7 +76,8 @@ int main(int argc, char** argv) {
       adaflow::SetIntraOpThreads(threads);
       adaround::Result result;
       double setup = 0;
-      if (objective == adaround::Objective::kGram) setup = Seconds([&] { adaround::ComputeGram(data); });
+      if (objective == adaround::Objective::kGram)
+        setup = Seconds([&] { adaround::PrepareGram(adaround::ComputeGram(data), layer, data.weight); });
       const double seconds = Seconds([&] { result = adaround::Optimize(data, encoding, hyper, objective, 1); });
       // Optimize also computes the Gram statistics (gram) and two full-data MSEs; time them apart.
       const double mse_seconds = Seconds([&] {

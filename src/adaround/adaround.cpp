@@ -180,14 +180,22 @@ GramStats ComputeGram(const LayerData& data, std::int64_t chunk) {
   return stats;
 }
 
-torch::Tensor GramLoss(const GramStats& stats, const model::Layer& layer, const torch::Tensor& weight,
+GramForm PrepareGram(const GramStats& stats, const model::Layer& layer, const torch::Tensor& fp_weight) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor w = GroupedWeight(layer, fp_weight.detach()).to(torch::kFloat64);
+  const torch::Tensor m = stats.hh - stats.hf;                             // (1/R)Σ p̂ δᵀ
+  const torch::Tensor d = stats.hh - stats.hf - stats.hf.transpose(1, 2) + stats.ff;  // (1/R)Σ δδᵀ
+  GramForm form;
+  form.hh = stats.hh.to(torch::kFloat32);
+  form.cross = torch::bmm(w, m.transpose(1, 2)).to(torch::kFloat32);
+  form.constant = (torch::bmm(w, d) * w).sum().item<double>();
+  return form;
+}
+
+torch::Tensor GramLoss(const GramForm& form, const model::Layer& layer, const torch::Tensor& weight,
                        const torch::Tensor& fp_weight) {
-  const torch::Tensor w = GroupedWeight(layer, weight).to(torch::kFloat64);
-  const torch::Tensor w_fp = GroupedWeight(layer, fp_weight).to(torch::kFloat64);
-  const torch::Tensor quadratic = (torch::bmm(w, stats.hh) * w).sum();
-  const torch::Tensor cross = (torch::bmm(w, stats.hf) * w_fp).sum();
-  const torch::Tensor constant = (torch::bmm(w_fp, stats.ff) * w_fp).sum();
-  return quadratic - 2.0 * cross + constant;
+  const torch::Tensor error = GroupedWeight(layer, weight - fp_weight.detach());
+  return (torch::bmm(error, form.hh) * error).sum() + 2.0 * (error * form.cross).sum() + form.constant;
 }
 
 double ReconstructionMse(const LayerData& data, const torch::Tensor& weight, bool with_activation,
@@ -226,8 +234,8 @@ double GramStepCost(const model::Layer& layer) {
   double weight_size = 1;
   for (auto dim : layer.weight_shape) weight_size *= static_cast<double>(dim);
   const double d = weight_size / static_cast<double>(layer.weight_shape[0]);
-  // W̃Ĥ and W̃C forward, and their gradients.
-  return 4.0 * weight_size * d;
+  // E·Ĥ forward and its gradient; the cross term is element-wise.
+  return 2.0 * weight_size * d;
 }
 
 Result Optimize(const LayerData& data, const quant::TensorEncoding& encoding, const Hyper& hyper, Objective objective,
@@ -241,8 +249,8 @@ Result Optimize(const LayerData& data, const quant::TensorEncoding& encoding, co
   torch::Tensor alpha = InitialAlpha(weight, grid).detach().requires_grad_(true);
   torch::Tensor moment = torch::zeros_like(alpha), second = torch::zeros_like(alpha);
   const bool with_activation = objective == Objective::kSampled && layer.activation != model::Activation::kNone;
-  GramStats stats;
-  if (objective == Objective::kGram) stats = ComputeGram(data);
+  GramForm gram;
+  if (objective == Objective::kGram) gram = PrepareGram(ComputeGram(data), layer, weight);
   auto generator = at::detail::createCPUGenerator(seed);
   const std::int64_t samples = data.input.size();
   const std::int64_t batch = std::min<std::int64_t>(hyper.batch_size, samples);
@@ -255,7 +263,7 @@ Result Optimize(const LayerData& data, const quant::TensorEncoding& encoding, co
     const torch::Tensor soft = RoundedWeight(floor_index, h, grid);
     torch::Tensor loss;
     if (objective == Objective::kGram) {
-      loss = GramLoss(stats, layer, soft, weight);
+      loss = GramLoss(gram, layer, soft, weight);
     } else {
       const torch::Tensor indices = torch::randperm(samples, generator, torch::kLong).narrow(0, 0, batch);
       torch::Tensor output = LayerForward(layer, data.input.Gather(indices), soft, data.bias);

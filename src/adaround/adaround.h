@@ -97,8 +97,18 @@ struct GramStats {
   double rows = 0;
 };
 GramStats ComputeGram(const LayerData& data, std::int64_t chunk = 64);
+
+/// The Gram form in terms of E = W̃ − W, which keeps float32 accurate (no cancellation between large
+/// terms): with δ = p̂ − p, (1/R)·Σ‖Ep̂ + Wδ‖² = tr(E Ĥ Eᵀ) + 2·Σ E ⊙ K + c per group, K = W(Ĥ − C)ᵀ,
+/// c = tr(W D Wᵀ), D = (1/R)Σδδᵀ. Prepared once per layer; a step then costs one batched product.
+struct GramForm {
+  torch::Tensor hh;       ///< Ĥ, float32, [groups, D, D]
+  torch::Tensor cross;    ///< K = W(Ĥ − C)ᵀ in group layout, float32, [groups, out/groups, D]
+  double constant = 0.0;  ///< c
+};
+GramForm PrepareGram(const GramStats& stats, const model::Layer& layer, const torch::Tensor& fp_weight);
 /// (1/R)·Σ‖W̃p̂ − Wp‖², differentiable in `weight`.
-torch::Tensor GramLoss(const GramStats& stats, const model::Layer& layer, const torch::Tensor& weight,
+torch::Tensor GramLoss(const GramForm& form, const model::Layer& layer, const torch::Tensor& weight,
                        const torch::Tensor& fp_weight);
 
 /// The reconstruction error over every sample with `weight` (with the activation in it when
