@@ -114,20 +114,29 @@ std::string ActivationStore::Attribute(const std::string& layer, const std::stri
   return value.substr(0, value.find('\0'));
 }
 
-torch::Tensor ActivationStore::Read(const std::string& layer, const std::string& name, std::int64_t start,
-                                    std::int64_t count) const {
+torch::Tensor ActivationStore::ReadRuns(const std::string& layer, const std::string& name,
+                                        const std::vector<std::pair<std::int64_t, std::int64_t>>& runs) const {
   std::vector<std::int64_t> shape = Shape(layer, name);
   std::lock_guard<std::mutex> lock(mutex_);
-  if (count < 0) count = shape[0] - start;
-  if (start < 0 || start + count > shape[0]) throw std::out_of_range("activation cache read out of range");
   const hid_t dataset = H5Dopen2(file_, DatasetPath(layer, name).c_str(), H5P_DEFAULT);
   const hid_t file_space = H5Dget_space(dataset);
   std::vector<hsize_t> offset(shape.size(), 0), extent(shape.begin(), shape.end());
-  offset[0] = static_cast<hsize_t>(start);
-  extent[0] = static_cast<hsize_t>(count);
-  H5Sselect_hyperslab(file_space, H5S_SELECT_SET, offset.data(), nullptr, extent.data(), nullptr);
+  H5Sselect_none(file_space);
+  std::int64_t rows = 0;
+  for (const auto& [start, count] : runs) {
+    if (start < 0 || count < 0 || start + count > shape[0]) {
+      H5Sclose(file_space);
+      H5Dclose(dataset);
+      throw std::out_of_range("activation cache read out of range");
+    }
+    offset[0] = static_cast<hsize_t>(start);
+    extent[0] = static_cast<hsize_t>(count);
+    H5Sselect_hyperslab(file_space, H5S_SELECT_OR, offset.data(), nullptr, extent.data(), nullptr);
+    rows += count;
+  }
+  extent[0] = static_cast<hsize_t>(rows);
   const hid_t memory_space = H5Screate_simple(static_cast<int>(extent.size()), extent.data(), nullptr);
-  shape[0] = count;
+  shape[0] = rows;
   torch::Tensor out = torch::empty(shape, torch::kFloat32);
   const herr_t status = H5Dread(dataset, H5T_NATIVE_FLOAT, memory_space, file_space, H5P_DEFAULT, out.data_ptr<float>());
   H5Sclose(memory_space);
@@ -139,37 +148,21 @@ torch::Tensor ActivationStore::Read(const std::string& layer, const std::string&
   return out;
 }
 
+torch::Tensor ActivationStore::Read(const std::string& layer, const std::string& name, std::int64_t start,
+                                    std::int64_t count) const {
+  if (count < 0) count = Shape(layer, name)[0] - start;
+  return ReadRuns(layer, name, {{start, count}});
+}
+
 torch::Tensor ActivationStore::Gather(const std::string& layer, const std::string& name,
                                       const torch::Tensor& indices) const {
-  std::vector<std::int64_t> shape = Shape(layer, name);
-  const torch::Tensor wanted = indices.to(torch::kInt64).contiguous();
   // HDF5 returns a selection in file order: read the sorted unique rows, then put them in order.
-  const auto [unique, inverse] = at::_unique(wanted, /*sorted=*/true, /*return_inverse=*/true);
-  std::lock_guard<std::mutex> lock(mutex_);
-  const hid_t dataset = H5Dopen2(file_, DatasetPath(layer, name).c_str(), H5P_DEFAULT);
-  const hid_t file_space = H5Dget_space(dataset);
-  std::vector<hsize_t> offset(shape.size(), 0), extent(shape.begin(), shape.end());
-  extent[0] = 1;
-  H5Sselect_none(file_space);
+  const auto [unique, inverse] = at::_unique(indices.to(torch::kInt64).contiguous(), /*sorted=*/true,
+                                             /*return_inverse=*/true);
+  std::vector<std::pair<std::int64_t, std::int64_t>> runs;
   const std::int64_t* rows = unique.data_ptr<std::int64_t>();
-  for (std::int64_t idx = 0; idx < unique.numel(); ++idx) {
-    if (rows[idx] < 0 || rows[idx] >= shape[0]) throw std::out_of_range("activation cache gather out of range");
-    offset[0] = static_cast<hsize_t>(rows[idx]);
-    H5Sselect_hyperslab(file_space, H5S_SELECT_OR, offset.data(), nullptr, extent.data(), nullptr);
-  }
-  std::vector<hsize_t> memory_extent(shape.begin(), shape.end());
-  memory_extent[0] = static_cast<hsize_t>(unique.numel());
-  const hid_t memory_space = H5Screate_simple(static_cast<int>(memory_extent.size()), memory_extent.data(), nullptr);
-  shape[0] = unique.numel();
-  torch::Tensor out = torch::empty(shape, torch::kFloat32);
-  const herr_t status = H5Dread(dataset, H5T_NATIVE_FLOAT, memory_space, file_space, H5P_DEFAULT, out.data_ptr<float>());
-  H5Sclose(memory_space);
-  H5Sclose(file_space);
-  H5Dclose(dataset);
-  if (status < 0)
-    throw InputError("activation cache '" + path_ + "' is damaged (reading " + DatasetPath(layer, name) +
-                     " failed); rerun with --fresh");
-  return out.index_select(0, inverse);
+  for (std::int64_t idx = 0; idx < unique.numel(); ++idx) runs.emplace_back(rows[idx], 1);
+  return ReadRuns(layer, name, runs).index_select(0, inverse);
 }
 
 }  // namespace adaflow::io

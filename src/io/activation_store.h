@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace adaflow::io {
@@ -39,6 +40,10 @@ class ActivationStore {
   torch::Tensor Gather(const std::string& layer, const std::string& name, const torch::Tensor& indices) const;
 
  private:
+  /// The rows of the ascending, non-overlapping runs (start, count), concatenated.
+  torch::Tensor ReadRuns(const std::string& layer, const std::string& name,
+                         const std::vector<std::pair<std::int64_t, std::int64_t>>& runs) const;
+
   std::string path_;
   long long file_ = -1;  // hid_t
   mutable std::mutex mutex_;

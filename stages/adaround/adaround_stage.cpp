@@ -21,6 +21,7 @@
 #include "src/model/torch_runtime.h"
 #include "stages/artifacts.h"
 #include "stages/data/data_types.h"
+#include "stages/encoding_json.h"
 #include "stages/stage_common.h"
 
 namespace adaflow {
@@ -51,29 +52,17 @@ torch::Tensor ReadTensor(const std::string& path, const std::vector<std::int64_t
   return tensor;
 }
 
-nlohmann::json EncodingJson(const quant::TensorEncoding& encoding) {
+nlohmann::json TensorEncodingToJson(const quant::TensorEncoding& encoding) {
   nlohmann::json channels = nlohmann::json::array();
-  for (const auto& enc : encoding.channels)
-    channels.push_back({{"bitwidth", enc.bitwidth}, {"scale", enc.scale}, {"offset", enc.offset}, {"min", enc.min},
-                        {"max", enc.max}, {"steps", enc.num_steps}, {"symmetric", enc.symmetric}});
+  for (const auto& enc : encoding.channels) channels.push_back(EncodingToJson(enc));
   return {{"axis", encoding.axis}, {"per_channel", encoding.axis_is_channel}, {"channels", channels}};
 }
 
-quant::TensorEncoding EncodingFromJson(const nlohmann::json& json) {
+quant::TensorEncoding TensorEncodingFromJson(const nlohmann::json& json) {
   quant::TensorEncoding encoding;
   encoding.axis = json.at("axis").get<int>();
   encoding.axis_is_channel = json.at("per_channel").get<bool>();
-  for (const auto& item : json.at("channels")) {
-    quant::Encoding enc;
-    enc.bitwidth = item.at("bitwidth").get<int>();
-    enc.scale = item.at("scale").get<double>();
-    enc.offset = item.at("offset").get<std::int64_t>();
-    enc.min = item.at("min").get<double>();
-    enc.max = item.at("max").get<double>();
-    enc.num_steps = item.at("steps").get<std::int64_t>();
-    enc.symmetric = item.at("symmetric").get<bool>();
-    encoding.channels.push_back(enc);
-  }
+  for (const auto& item : json.at("channels")) encoding.channels.push_back(EncodingFromJson(item));
   return encoding;
 }
 
@@ -207,7 +196,7 @@ StageOutputs AdaroundStage::Run(const StageInputs& inputs, StageContext& ctx) {
       std::ifstream in(ctx.PathFor(ResultFile(layer.name)));
       const nlohmann::json json = nlohmann::json::parse(in);
       rounded = ReadTensor(ctx.PathFor(WeightFile(layer.name)), layer.weight_shape);
-      final_encoding = EncodingFromJson(json.at("encoding"));
+      final_encoding = TensorEncodingFromJson(json.at("encoding"));
       report = {layer.name, layer.weight_shape, job.bits, json.at("objective").get<std::string>(),
                 json.at("iterations").get<int>(), json.at("mse_nearest").get<double>(),
                 json.at("mse_adaround").get<double>(), json.at("seconds").get<double>()};
@@ -287,7 +276,7 @@ StageOutputs AdaroundStage::Run(const StageInputs& inputs, StageContext& ctx) {
       const nlohmann::json json = {{"layer", layer.name},         {"bits", job.bits},
                                    {"objective", report.objective}, {"iterations", report.iterations},
                                    {"mse_nearest", report.mse_nearest}, {"mse_adaround", report.mse_adaround},
-                                   {"seconds", report.seconds},    {"encoding", EncodingJson(encoding)}};
+                                   {"seconds", report.seconds},    {"encoding", TensorEncodingToJson(encoding)}};
       ctx.store().WriteAtomic(WeightFile(layer.name), TensorBytes(rounded));
       ctx.store().WriteAtomic(ResultFile(layer.name), json.dump(1) + "\n");
       ctx.store().MarkDone(sub_id, key, {WeightFile(layer.name), ResultFile(layer.name)}, report.seconds);

@@ -8,6 +8,7 @@
 #include "src/model/torch_runtime.h"
 #include "stages/artifacts.h"
 #include "stages/data/data_types.h"
+#include "stages/encoding_json.h"
 #include "stages/stage_common.h"
 
 namespace adaflow {
@@ -76,9 +77,10 @@ StageOutputs CalibrateStage::Run(const StageInputs& inputs, StageContext& ctx) {
   sim->Calibrate(*data, spec.scheme, spec.percentile, spec.num_batches);
   nlohmann::json list = nlohmann::json::array();
   for (const auto& quantizer : sim->quantizers()) {
-    const auto& enc = quantizer.encoding;
-    list.push_back({{"name", quantizer.name}, {"op", quantizer.op}, {"bitwidth", enc.bitwidth}, {"scale", enc.scale},
-                    {"offset", enc.offset}, {"min", enc.min}, {"max", enc.max}, {"steps", enc.num_steps}});
+    nlohmann::json item = EncodingToJson(quantizer.encoding);
+    item["name"] = quantizer.name;
+    item["op"] = quantizer.op;
+    list.push_back(item);
   }
   ctx.WriteFile(kEncodingsFile, nlohmann::json{{"activation_encodings", list}}.dump(1) + "\n");
   ctx.log().info("calibrated {} activation quantizers on {} samples", sim->quantizers().size(),
@@ -94,16 +96,7 @@ StageOutputs CalibrateStage::Restore(const StageInputs& inputs, StageContext& ct
   std::vector<quant::Encoding> encodings;
   try {
     const nlohmann::json json = nlohmann::json::parse(in);
-    for (const auto& item : json.at("activation_encodings")) {
-      quant::Encoding enc;
-      enc.bitwidth = item.at("bitwidth").get<int>();
-      enc.scale = item.at("scale").get<double>();
-      enc.offset = item.at("offset").get<std::int64_t>();
-      enc.min = item.at("min").get<double>();
-      enc.max = item.at("max").get<double>();
-      enc.num_steps = item.at("steps").get<std::int64_t>();
-      encodings.push_back(enc);
-    }
+    for (const auto& item : json.at("activation_encodings")) encodings.push_back(EncodingFromJson(item));
   } catch (const nlohmann::json::exception& error) {
     throw InputError(ctx.PathFor(kEncodingsFile) + " is damaged (" + error.what() + "); rerun with --fresh");
   }
