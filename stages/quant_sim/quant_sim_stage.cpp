@@ -1,6 +1,9 @@
 #include "stages/quant_sim/quant_sim_stage.h"
 
+#include <filesystem>
+
 #include "pipeline/pipeline_spec.h"
+#include "src/io/aimet_encodings.h"
 #include "src/model/torch_runtime.h"
 #include "stages/artifacts.h"
 #include "stages/stage_common.h"
@@ -42,8 +45,8 @@ std::unique_ptr<Stage> QuantSimStage::Make(const Options& options, const Pipelin
   CheckBitwidth(options.default_output_bw, "default_output_bw");
   CheckBitwidth(options.default_param_bw, "default_param_bw");
   for (const auto& [layer, bits] : options.param_bw_override) CheckBitwidth(bits, "param_bw_override." + layer);
-  if (!options.param_encodings.empty())
-    throw InputError("'param_encodings' (reading AIMET encodings files) is not supported by this version yet");
+  if (!options.param_encodings.empty() && !std::filesystem::is_regular_file(options.param_encodings))
+    throw InputError("'param_encodings': '" + options.param_encodings + "' does not exist");
   return std::make_unique<QuantSimStage>(options);
 }
 
@@ -66,6 +69,12 @@ StageOutputs QuantSimStage::Run(const StageInputs& inputs, StageContext& ctx) {
     frozen = inputs.Get<EncodingsArtifact>(PortType::kEncodings).params;
     weights = upstream.rounded;
     variant = "adaround";
+  }
+  if (!options_.param_encodings.empty()) {
+    // AIMET's set_and_freeze_param_encodings from a file: these grids, whatever the weights are.
+    for (auto& [name, encoding] : io::ReadParamEncodings(options_.param_encodings, *layers.layers))
+      frozen[name] = std::move(encoding);
+    ctx.log().info("froze the param encodings of {} layers from {}", frozen.size(), options_.param_encodings);
   }
   auto artifact = std::make_shared<ModelArtifact>(upstream);
   artifact->sim = std::make_shared<quant::QuantSim>(weights, *layers.layers, config, frozen);

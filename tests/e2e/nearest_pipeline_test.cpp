@@ -71,6 +71,20 @@ TEST(NearestPipelineTest, BadModelAndDataAreExitTwoAndKeepEarlierResults) {
   const auto manifest = nlohmann::json::parse(ReadTextFile(dir / "c/manifest.json"));
   EXPECT_TRUE(manifest.at("nodes").contains("calibrate"));
   EXPECT_FALSE(manifest.at("nodes").contains("evaluate"));
+
+  // Frozen param encodings from a file that does not match the model.
+  WriteTextFile(dir / "other.encodings", R"({"param_encodings": {"conv9.weight": [{"bitwidth": 4, "dtype": "int",
+      "is_symmetric": "True", "min": -0.8, "max": 0.7, "offset": -8, "scale": 0.1}]}})");
+  const CommandResult mismatch = RunCli(std::string("run ") + kConfig + " --run-dir " + (dir / "d") +
+                                        " --set stages.quantsim.param_encodings=" + (dir / "other.encodings"));
+  EXPECT_EQ(mismatch.exit_code, 2) << mismatch.output;
+  EXPECT_NE(mismatch.output.find("has encodings for 'conv9', which is not a quantizable layer"), std::string::npos)
+      << mismatch.output;
+  const CommandResult missing = RunCli(std::string("validate ") + kConfig +
+                                       " --set stages.quantsim.param_encodings=/nonexistent/x.encodings");
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.output.find("'param_encodings': '/nonexistent/x.encodings' does not exist"), std::string::npos)
+      << missing.output;
 }
 
 }  // namespace
