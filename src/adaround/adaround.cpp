@@ -127,8 +127,6 @@ torch::Tensor RowMse(const torch::Tensor& output, const torch::Tensor& target, i
   return (output - target).pow(2).sum(channel_dim).mean();
 }
 
-torch::Tensor RowMse(const torch::Tensor& output, const torch::Tensor& target) { return RowMse(output, target, 1); }
-
 const char* ObjectiveName(Objective objective) { return objective == Objective::kGram ? "gram" : "sampled"; }
 
 bool GramSupported(const model::Layer& layer) {

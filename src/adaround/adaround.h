@@ -68,8 +68,8 @@ torch::Tensor LayerForward(const model::Layer& layer, const torch::Tensor& input
                            const torch::Tensor& bias);
 torch::Tensor ApplyActivation(const model::Layer& layer, const torch::Tensor& output);
 
-/// Mean over rows of the squared error summed over channels (axis 1).
-torch::Tensor RowMse(const torch::Tensor& output, const torch::Tensor& target);
+/// Mean over rows of the squared error summed over the channel axis (1 for convolutions, −1 for Linear).
+torch::Tensor RowMse(const torch::Tensor& output, const torch::Tensor& target, int channel_dim);
 
 enum class Objective { kSampled, kGram };
 const char* ObjectiveName(Objective objective);

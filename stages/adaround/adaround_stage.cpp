@@ -86,7 +86,7 @@ const Schema<AdaroundOptions>& AdaroundStage::GetSchema() {
     s.Float("learning_rate", &O::learning_rate, "Adam learning rate").Min(0);
     s.Int("batch_size", &O::batch_size, "calibration samples per optimizer step").Min(1);
     s.Enum("quant_scheme", &O::quant_scheme,
-           {{"tf_enhanced", WeightQuantScheme::kTfEnhanced}, {"tf", WeightQuantScheme::kTf}},
+           {{"tf_enhanced", quant::Scheme::kTfEnhanced}, {"tf", quant::Scheme::kTf}},
            "how the weight grid is chosen");
     s.Bool("per_channel", &O::per_channel, "one grid per output channel");
     s.Bool("symmetric", &O::symmetric, "symmetric weight grid");
@@ -186,9 +186,7 @@ StageOutputs AdaroundStage::Run(const StageInputs& inputs, StageContext& ctx) {
     const auto owner = upstream.fp->Submodule(layer.name);
     const torch::Tensor weight = owner.attr("weight").toTensor().detach();
     const quant::TensorEncoding encoding = quant::ComputeTensorEncoding(
-        weight,
-        options_.quant_scheme == WeightQuantScheme::kTf ? quant::Scheme::kTf : quant::Scheme::kTfEnhanced,
-        quant::GridSpec{job.bits, options_.symmetric, false, true}, options_.per_channel, layer.channel_axis());
+        weight, options_.quant_scheme, quant::GridSpec{job.bits, options_.symmetric, false, true}, options_.per_channel, layer.channel_axis());
     LayerReport report;
     torch::Tensor rounded;
     quant::TensorEncoding final_encoding = encoding;

@@ -7,10 +7,10 @@
 
 #include "pipeline/options.h"
 #include "pipeline/stage_registry.h"
+#include "src/quant/encoding.h"
 
 namespace adaflow {
 
-enum class WeightQuantScheme { kTfEnhanced, kTf };
 enum class InputSource { kQuant, kFp };
 enum class Objective { kAuto, kSampled, kGram };
 
@@ -31,7 +31,7 @@ struct AdaroundOptions {
   /// Calibration samples per optimizer step. Default: 32
   int batch_size = 32;
   /// How the weight grid is chosen. Default: tf_enhanced
-  WeightQuantScheme quant_scheme = WeightQuantScheme::kTfEnhanced;
+  quant::Scheme quant_scheme = quant::Scheme::kTfEnhanced;
   /// One grid per output channel. Default: false
   bool per_channel = false;
   /// Symmetric weight grid. Default: true

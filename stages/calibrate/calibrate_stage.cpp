@@ -16,15 +16,6 @@ namespace {
 
 constexpr const char* kEncodingsFile = "activation_encodings.json";
 
-quant::Scheme ToScheme(CalibrationScheme scheme) {
-  switch (scheme) {
-    case CalibrationScheme::kTf: return quant::Scheme::kTf;
-    case CalibrationScheme::kTfEnhanced: return quant::Scheme::kTfEnhanced;
-    case CalibrationScheme::kPercentile: return quant::Scheme::kPercentile;
-  }
-  return quant::Scheme::kTfEnhanced;
-}
-
 /// A fresh quant-sim with the same weights as `upstream`'s (its param encodings, frozen).
 std::shared_ptr<quant::QuantSim> Rebuild(const ModelArtifact& upstream) {
   if (!upstream.sim || !upstream.layers)
@@ -53,8 +44,8 @@ const Schema<CalibrateOptions>& CalibrateStage::GetSchema() {
     using O = CalibrateOptions;
     Schema<O> s("calibrate");
     s.Enum("quant_scheme", &O::quant_scheme,
-           {{"tf_enhanced", CalibrationScheme::kTfEnhanced}, {"tf", CalibrationScheme::kTf},
-            {"percentile", CalibrationScheme::kPercentile}},
+           {{"tf_enhanced", quant::Scheme::kTfEnhanced}, {"tf", quant::Scheme::kTf},
+            {"percentile", quant::Scheme::kPercentile}},
            "how activation ranges are chosen");
     s.Float("percentile", &O::percentile, "percentile for quant_scheme: percentile").Range(90, 100);
     s.Int("num_batches", &O::num_batches, "calibration batches to use; 0 = all").Min(0);
@@ -73,7 +64,7 @@ StageOutputs CalibrateStage::Run(const StageInputs& inputs, StageContext& ctx) {
   const auto& upstream = inputs.Get<ModelArtifact>(PortType::kModel);
   auto sim = Rebuild(upstream);
   const auto data = LoadDataSet(ctx.spec(), "calibration");
-  const CalibrationSpec spec{ToScheme(options_.quant_scheme), options_.percentile, options_.num_batches};
+  const CalibrationSpec spec{options_.quant_scheme, options_.percentile, options_.num_batches};
   sim->Calibrate(*data, spec.scheme, spec.percentile, spec.num_batches);
   nlohmann::json list = nlohmann::json::array();
   for (const auto& quantizer : sim->quantizers()) {
@@ -101,7 +92,7 @@ StageOutputs CalibrateStage::Restore(const StageInputs& inputs, StageContext& ct
     throw InputError(ctx.PathFor(kEncodingsFile) + " is damaged (" + error.what() + "); rerun with --fresh");
   }
   sim->SetActivationEncodings(encodings);
-  const CalibrationSpec spec{ToScheme(options_.quant_scheme), options_.percentile, options_.num_batches};
+  const CalibrationSpec spec{options_.quant_scheme, options_.percentile, options_.num_batches};
   return Outputs(upstream, sim, spec);
 }
 

@@ -7,15 +7,14 @@
 
 #include "pipeline/options.h"
 #include "pipeline/stage_registry.h"
+#include "src/quant/encoding.h"
 
 namespace adaflow {
-
-enum class CalibrationScheme { kTfEnhanced, kTf, kPercentile };
 
 /// `type: calibrate` — activation encodings from the calibration data; frozen param encodings kept.
 struct CalibrateOptions {
   /// How activation ranges are chosen. Default: tf_enhanced
-  CalibrationScheme quant_scheme = CalibrationScheme::kTfEnhanced;
+  quant::Scheme quant_scheme = quant::Scheme::kTfEnhanced;
   /// Percentile for quant_scheme: percentile. Default: 99.99
   double percentile = 99.99;
   /// Calibration batches to use; 0 = all. Default: 0

@@ -1,9 +1,9 @@
 #include "stages/data/data_types.h"
 
+#include <filesystem>
 #include <map>
 #include <mutex>
 
-#include "pipeline/content_hash.h"
 #include "pipeline/pipeline_spec.h"
 
 namespace adaflow {
@@ -87,10 +87,14 @@ std::shared_ptr<const data::Dataset> LoadDataSet(const PipelineSpec& spec, const
   static std::map<std::string, std::shared_ptr<const data::Dataset>> cache;
   std::string key = name + "|" + set->type + "|" + set->schema->Canonical(set->options) + "|" +
                     std::to_string(spec.seed);
-  // File contents too, so a file rewritten between two runs in one process is read again.
+  // Size and modification time too, so a file rewritten within one process is read again (the
+  // content keys of the run hash the contents; this in-process cache need not do it again).
   for (const auto& option : set->schema->specs()) {
     const auto* path = std::get_if<std::string>(&set->options.Get(option.name));
-    if (option.type == OptionType::kPath && path && !path->empty()) key += "|" + FingerprintPath(*path);
+    if (option.type != OptionType::kPath || !path || path->empty()) continue;
+    std::error_code ec;
+    key += "|" + std::to_string(std::filesystem::file_size(*path, ec)) + ":" +
+           std::to_string(std::filesystem::last_write_time(*path, ec).time_since_epoch().count());
   }
   std::lock_guard<std::mutex> lock(mutex);
   auto found = cache.find(key);

@@ -11,15 +11,6 @@
 namespace adaflow {
 namespace {
 
-quant::Scheme ToScheme(QuantScheme scheme) {
-  switch (scheme) {
-    case QuantScheme::kTf: return quant::Scheme::kTf;
-    case QuantScheme::kTfEnhanced: return quant::Scheme::kTfEnhanced;
-    case QuantScheme::kPercentile: return quant::Scheme::kPercentile;
-  }
-  return quant::Scheme::kTfEnhanced;
-}
-
 }  // namespace
 
 const Schema<QuantSimOptions>& QuantSimStage::GetSchema() {
@@ -29,7 +20,7 @@ const Schema<QuantSimOptions>& QuantSimStage::GetSchema() {
     s.Int("default_output_bw", &O::default_output_bw, "activation bitwidth; 32 = float").Range(2, 32);
     s.Int("default_param_bw", &O::default_param_bw, "weight bitwidth; 32 = float").Range(2, 32);
     s.Enum("quant_scheme", &O::quant_scheme,
-           {{"tf_enhanced", QuantScheme::kTfEnhanced}, {"tf", QuantScheme::kTf}, {"percentile", QuantScheme::kPercentile}},
+           {{"tf_enhanced", quant::Scheme::kTfEnhanced}, {"tf", quant::Scheme::kTf}, {"percentile", quant::Scheme::kPercentile}},
            "scheme for weight encodings not frozen upstream");
     s.Bool("per_channel", &O::per_channel, "one weight grid per output channel");
     s.Bool("symmetric", &O::symmetric, "symmetric weight grids");
@@ -57,7 +48,7 @@ StageOutputs QuantSimStage::Run(const StageInputs& inputs, StageContext& ctx) {
   quant::QuantSimConfig config;
   config.output_bw = options_.default_output_bw;
   config.param_bw = options_.default_param_bw;
-  config.param_scheme = ToScheme(options_.quant_scheme);
+  config.param_scheme = options_.quant_scheme;
   config.per_channel = options_.per_channel;
   config.param_symmetric = options_.symmetric;
   config.param_bw_override = options_.param_bw_override;

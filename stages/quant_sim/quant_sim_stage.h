@@ -7,10 +7,9 @@
 
 #include "pipeline/options.h"
 #include "pipeline/stage_registry.h"
+#include "src/quant/encoding.h"
 
 namespace adaflow {
-
-enum class QuantScheme { kTfEnhanced, kTf, kPercentile };
 
 /// `type: quant_sim` — the model with fake-quant on weights and activations (AIMET default config).
 struct QuantSimOptions {
@@ -19,7 +18,7 @@ struct QuantSimOptions {
   /// Weight bitwidth; 32 leaves weights float. Default: 4
   int default_param_bw = 4;
   /// Scheme for weight encodings not frozen by an earlier stage. Default: tf_enhanced
-  QuantScheme quant_scheme = QuantScheme::kTfEnhanced;
+  quant::Scheme quant_scheme = quant::Scheme::kTfEnhanced;
   /// One weight grid per output channel. Default: false
   bool per_channel = false;
   /// Symmetric weight grids. Default: true
