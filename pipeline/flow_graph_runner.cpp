@@ -3,6 +3,7 @@
 #include <tbb/global_control.h>
 #include <tbb/task_arena.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <mutex>
@@ -77,9 +78,14 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
     for (const auto& [port, from] : plan_.stages[idx].input_from) consumers[from].push_back(idx);
   }
   // A finished stage is restored only when a stage that will run or be restored reads its outputs.
+  // So is one whose outputs the observer asks for.
   for (auto it = plan_.order.rbegin(); it != plan_.order.rend(); ++it) {
     for (std::size_t consumer : consumers[*it])
       if (!done[consumer] || needed[consumer]) needed[*it] = true;
+    for (PortType port : options.observed_ports) {
+      const auto& produced = plan_.stages[*it].def->outputs;
+      if (done[*it] && std::find(produced.begin(), produced.end(), port) != produced.end()) needed[*it] = true;
+    }
   }
   std::size_t to_run = 0;
   for (std::size_t idx = 0; idx < count; ++idx) to_run += done[idx] ? 0 : 1;
@@ -87,13 +93,24 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
             summary.threads, to_run, count);
 
   std::vector<StageOutputs> outputs(count);
+  std::mutex observer_mutex;
+  auto observe = [&](const StageRecord& record, const StageOutputs* stage_outputs) {
+    if (!options.observer) return;
+    std::lock_guard<std::mutex> lock(observer_mutex);
+    options.observer(record, stage_outputs, store);
+  };
   TaskDag dag;
   for (std::size_t idx = 0; idx < count; ++idx) {
     dag.Add(plan_.stages[idx].id, [&, idx] {
       PlannedStage& stage = plan_.stages[idx];
       StageRecord& record = summary.stages[idx];
+      if (done[idx]) {
+        const auto entry = store.Find(stage.id);
+        record.computed_seconds = entry ? entry->seconds : 0;
+      }
       if (done[idx] && !needed[idx]) {
         record.outcome = StageOutcome::kSkipped;
+        observe(record, nullptr);
         return;
       }
       StageInputs inputs;
@@ -107,6 +124,7 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
         record.outcome = StageOutcome::kRestored;
         record.seconds = SecondsSince(start);
         ctx.log().debug("restored from {}", summary.run_dir);
+        observe(record, &outputs[idx]);
         return;
       }
       ctx.log().info("running ({})", stage.type);
@@ -115,7 +133,9 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
       record.seconds = SecondsSince(start);
       store.MarkDone(stage.id, keys[idx], ctx.files(), record.seconds);
       record.outcome = StageOutcome::kRan;
+      record.computed_seconds = record.seconds;
       ctx.log().info("finished in {:.2f} s", record.seconds);
+      observe(record, &outputs[idx]);
     });
   }
   for (std::size_t idx = 0; idx < count; ++idx)

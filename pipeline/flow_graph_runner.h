@@ -7,12 +7,20 @@
 // from stages into NodeError (and so into an exit code).
 
 #include <atomic>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "pipeline/planner.h"
 
 namespace adaflow {
+
+class RunStore;
+struct StageRecord;
+
+/// Called once per stage when it ran, was restored or was skipped, one call at a time. `outputs` is
+/// null for a skipped stage. `store` is the run directory (for files that belong to no stage).
+using StageObserver = std::function<void(const StageRecord& record, const StageOutputs* outputs, const RunStore& store)>;
 
 struct RunOptions {
   /// Run directory. Default: runs/<name> under the current directory.
@@ -23,6 +31,11 @@ struct RunOptions {
   int threads = 0;
   /// Set (e.g. by a SIGINT handler) to stop: stages not yet started are cancelled.
   const std::atomic<bool>* stop = nullptr;
+  /// See StageObserver.
+  StageObserver observer;
+  /// Finished stages producing one of these port types are restored even when no stage downstream
+  /// needs them, so the observer sees their outputs (the run report reads Metrics this way).
+  std::vector<PortType> observed_ports;
 };
 
 enum class StageOutcome { kNotRun, kRan, kRestored, kSkipped, kFailed, kCancelled };
@@ -33,7 +46,10 @@ struct StageRecord {
   std::string type;
   std::string key;
   StageOutcome outcome = StageOutcome::kNotRun;
+  /// Wall time of this run's work on the stage (running or restoring it).
   double seconds = 0;
+  /// Wall time the stage took when it was computed: in this run, or as recorded in the manifest.
+  double computed_seconds = 0;
 };
 
 struct RunSummary {

@@ -67,11 +67,17 @@ struct LayerReport {
   double seconds = 0;
 };
 
+/// What a stage contributes to the run report (report.json / report.md).
 struct MetricsArtifact : Artifact {
-  /// Variant name ("fp", "nearest", "adaround") and its result, in the order compared.
+  /// Variant name ("fp", "nearest", "adaround", "exported") and its result, in the order compared.
   std::vector<std::pair<std::string, model::EvalResult>> variants;
+  /// Default weight / activation bitwidths the quantized variants ran at (0 = not known; 32 = float).
+  int param_bw = 0;
+  int output_bw = 0;
   /// Set by adaround.
   std::vector<LayerReport> layers;
+  /// Files of the run directory worth pointing a reader at, with what each holds.
+  std::vector<std::pair<std::string, std::string>> files;
 };
 
 }  // namespace adaflow

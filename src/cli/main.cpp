@@ -8,6 +8,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <yaml-cpp/yaml.h>
 
@@ -20,6 +21,7 @@
 #include "src/model/model.h"
 #include "src/model/torch_runtime.h"
 #include "stages/register_builtin_stages.h"
+#include "stages/report/run_report.h"
 
 namespace {
 
@@ -111,12 +113,17 @@ int CommandRun(const adaflow::StageRegistry& registry, const RunArgs& args) {
   adaflow::SetIntraOpThreads(adaflow::ResolveThreads(*plan, options));
   std::signal(SIGINT, OnInterrupt);
   std::signal(SIGTERM, OnInterrupt);
+  adaflow::RunReport report(*plan);
+  report.Attach(options);
   adaflow::FlowGraphRunner runner(*plan);
   const adaflow::RunSummary summary = runner.Run(options);
   std::cout << "\nstage              outcome    seconds\n";
   for (const auto& record : summary.stages)
     std::printf("%-18s %-10s %7.2f\n", record.id.c_str(), adaflow::StageOutcomeName(record.outcome), record.seconds);
-  std::cout << "run directory: " << summary.run_dir << "\n";
+  const std::string accuracy = report.AccuracyTable();
+  if (!accuracy.empty()) std::cout << "\n" << accuracy;
+  std::cout << "\nreport: " << (std::filesystem::path(summary.run_dir) / adaflow::RunReport::kMarkdownFile).string()
+            << "\nrun directory: " << summary.run_dir << "\n";
   return 0;
 }
 

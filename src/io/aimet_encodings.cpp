@@ -9,22 +9,79 @@
 
 namespace adaflow::io {
 
-std::string ParamEncodingsJson(const std::map<std::string, quant::TensorEncoding>& params) {
-  nlohmann::ordered_json encodings = nlohmann::ordered_json::object();
-  for (const auto& [layer, encoding] : params) {
-    nlohmann::ordered_json list = nlohmann::ordered_json::array();
-    for (const auto& channel : encoding.channels) {
-      list.push_back({{"bitwidth", channel.bitwidth},
-                      {"dtype", "int"},
-                      {"is_symmetric", channel.symmetric ? "True" : "False"},
-                      {"max", channel.max},
-                      {"min", channel.min},
-                      {"offset", channel.offset},
-                      {"scale", channel.scale}});
-    }
-    encodings[layer + ".weight"] = list;
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+Json Entry061(const quant::Encoding& enc) {
+  if (enc.bitwidth >= 32) return {{"bitwidth", 32}, {"dtype", "float"}};
+  return {{"bitwidth", enc.bitwidth}, {"dtype", "int"},     {"is_symmetric", enc.symmetric ? "True" : "False"},
+          {"max", enc.max},           {"min", enc.min},     {"offset", enc.offset},
+          {"scale", enc.scale}};
+}
+
+Json List061(const std::vector<quant::Encoding>& channels) {
+  Json list = Json::array();
+  for (const auto& channel : channels) list.push_back(Entry061(channel));
+  return list;
+}
+
+Json Entry100(const std::string& name, const std::vector<quant::Encoding>& channels) {
+  const quant::Encoding& first = channels.at(0);
+  if (first.bitwidth >= 32) return {{"name", name}, {"dtype", "FLOAT"}, {"enc_type", "PER_TENSOR"}, {"bw", 32}};
+  Json scale = Json::array(), offset = Json::array();
+  for (const auto& channel : channels) {
+    scale.push_back(channel.scale);
+    offset.push_back(channel.offset);
   }
-  return nlohmann::ordered_json{{"param_encodings", encodings}}.dump(4) + "\n";
+  return {{"name", name},
+          {"dtype", "INT"},
+          {"enc_type", channels.size() > 1 ? "PER_CHANNEL" : "PER_TENSOR"},
+          {"bw", first.bitwidth},
+          {"is_sym", first.symmetric},
+          {"scale", scale},
+          {"offset", offset}};
+}
+
+Json QuantizerArgsJson(const QuantizerArgs& args) {
+  return {{"activation_bitwidth", args.activation_bitwidth},
+          {"dtype", "int"},
+          {"is_symmetric", args.param_symmetric},
+          {"param_bitwidth", args.param_bitwidth},
+          {"per_channel_quantization", args.per_channel},
+          {"quant_scheme", args.quant_scheme}};
+}
+
+}  // namespace
+
+std::string ParamEncodingsJson(const std::map<std::string, quant::TensorEncoding>& params) {
+  Json encodings = Json::object();
+  for (const auto& [layer, encoding] : params) encodings[layer + ".weight"] = List061(encoding.channels);
+  return Json{{"param_encodings", encodings}}.dump(4) + "\n";
+}
+
+std::string EncodingsJson(const ModelEncodings& encodings, EncodingsVersion version) {
+  Json json;
+  if (version == EncodingsVersion::k061) {
+    Json activations = Json::object(), params = Json::object();
+    for (const auto& [name, enc] : encodings.activations) activations[name] = List061({enc});
+    for (const auto& [layer, encoding] : encodings.params) params[layer + ".weight"] = List061(encoding.channels);
+    json = {{"activation_encodings", activations},
+            {"excluded_layers", encodings.excluded_layers},
+            {"param_encodings", params},
+            {"quantizer_args", QuantizerArgsJson(encodings.args)},
+            {"version", "0.6.1"}};
+  } else {
+    Json activations = Json::array(), params = Json::array();
+    for (const auto& [name, enc] : encodings.activations) activations.push_back(Entry100(name, {enc}));
+    for (const auto& [layer, encoding] : encodings.params) params.push_back(Entry100(layer + ".weight", encoding.channels));
+    json = {{"version", "1.0.0"},
+            {"activation_encodings", activations},
+            {"param_encodings", params},
+            {"excluded_layers", encodings.excluded_layers},
+            {"quantizer_args", QuantizerArgsJson(encodings.args)}};
+  }
+  return json.dump(4) + "\n";
 }
 
 std::map<std::string, std::vector<quant::Encoding>> ReadParamEncodings(const std::string& path) {
@@ -36,10 +93,36 @@ std::map<std::string, std::vector<quant::Encoding>> ReadParamEncodings(const std
   } catch (const nlohmann::json::exception& error) {
     throw InputError("encodings file '" + path + "' is not valid JSON: " + error.what());
   }
-  if (!json.is_object() || !json.contains("param_encodings") || !json.at("param_encodings").is_object())
-    throw InputError("encodings file '" + path + "' has no \"param_encodings\" object");
+  if (!json.is_object() || !json.contains("param_encodings") ||
+      !(json.at("param_encodings").is_object() || json.at("param_encodings").is_array()))
+    throw InputError("encodings file '" + path + "' has no \"param_encodings\" object (or list, version 1.0.0)");
+  // Version 1.0.0 lists one object per tensor, with per-channel scale/offset arrays; turn each into
+  // the 0.6.1 shape (a list of per-channel entries) so both are checked the same way.
+  nlohmann::json by_name = nlohmann::json::object();
+  if (json.at("param_encodings").is_array()) {
+    for (const auto& item : json.at("param_encodings")) {
+      try {
+        const std::string name = item.at("name").get<std::string>();
+        const auto& scales = item.at("scale");
+        const auto& offsets = item.at("offset");
+        if (!scales.is_array() || !offsets.is_array() || scales.size() != offsets.size())
+          throw InputError("encodings file '" + path + "', entry '" + name +
+                           "': 'scale' and 'offset' must be lists of the same length");
+        nlohmann::json channels = nlohmann::json::array();
+        for (std::size_t idx = 0; idx < scales.size(); ++idx)
+          channels.push_back({{"bitwidth", item.at("bw")}, {"is_symmetric", item.at("is_sym")},
+                              {"scale", scales[idx]}, {"offset", offsets[idx]}});
+        by_name[name] = channels;
+      } catch (const nlohmann::json::exception& error) {
+        throw InputError("encodings file '" + path + "': a param_encodings entry lacks a field or has one of the "
+                         "wrong type: " + error.what());
+      }
+    }
+  } else {
+    by_name = json.at("param_encodings");
+  }
   std::map<std::string, std::vector<quant::Encoding>> result;
-  for (const auto& [key, entries] : json.at("param_encodings").items()) {
+  for (const auto& [key, entries] : by_name.items()) {
     const std::string suffix = ".weight";
     if (key.size() <= suffix.size() || key.compare(key.size() - suffix.size(), suffix.size(), suffix) != 0)
       throw InputError("encodings file '" + path + "': entry '" + key +

@@ -1,9 +1,19 @@
 #pragma once
-// AIMET encodings files (JSON). Version 0.6.1: per entry bitwidth, dtype "int", is_symmetric as the
-// strings "True"/"False", min, max, offset (int), scale; one entry per channel when per channel.
+// AIMET encodings files (JSON).
+//
+// Version 0.6.1 (`<name>.encodings`, and `<name>_adaround.encodings` with param_encodings only):
+//   {"activation_encodings": {"<tensor>": [entry]}, "excluded_layers": [...],
+//    "param_encodings": {"<layer>.weight": [entry, one per channel when per channel]},
+//    "quantizer_args": {...}, "version": "0.6.1"}
+//   entry: {"bitwidth": 4, "dtype": "int", "is_symmetric": "True", "max": .., "min": .., "offset": -8,
+//           "scale": ..}; a float (unquantized) tensor: {"bitwidth": 32, "dtype": "float"}.
+// Version 1.0.0: the same sections as lists of {"name", "dtype": "INT", "enc_type": "PER_TENSOR" |
+//   "PER_CHANNEL", "bw", "is_sym" (bool), "scale": [..], "offset": [..]}.
+// Scale and offset define the grid: a value on it is scale·(q + offset), q an integer in [0, 2^bw − 1].
 
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "src/model/layers.h"
@@ -14,8 +24,33 @@ namespace adaflow::io {
 /// `{"param_encodings": {"<layer>.weight": [...]}}`, as AIMET's apply_adaround writes it.
 std::string ParamEncodingsJson(const std::map<std::string, quant::TensorEncoding>& params);
 
-/// The weight encodings of an AIMET encodings file (either form: `<name>.encodings` or
-/// `<name>_adaround.encodings`), by layer name, one entry per channel. Scale and offset are
+/// What AIMET records under "quantizer_args".
+struct QuantizerArgs {
+  int activation_bitwidth = 8;
+  int param_bitwidth = 4;
+  bool param_symmetric = true;
+  bool per_channel = false;
+  /// "post_training_tf_enhanced", "post_training_tf" or "post_training_percentile".
+  std::string quant_scheme = "post_training_tf_enhanced";
+};
+
+/// Everything a quantized model's encodings file holds.
+struct ModelEncodings {
+  /// Weight encodings by layer name.
+  std::map<std::string, quant::TensorEncoding> params;
+  /// Activation encodings by quantizer name, in model order.
+  std::vector<std::pair<std::string, quant::Encoding>> activations;
+  /// Quantizable layers whose weights stay float.
+  std::vector<std::string> excluded_layers;
+  QuantizerArgs args;
+};
+
+enum class EncodingsVersion { k061, k100 };
+
+std::string EncodingsJson(const ModelEncodings& encodings, EncodingsVersion version);
+
+/// The weight encodings of an AIMET encodings file (version 0.6.1 in either form, `<name>.encodings` or
+/// `<name>_adaround.encodings`, or version 1.0.0), by layer name, one entry per channel. Scale and offset are
 /// authoritative: min and max are recomputed from them (AIMET does the same when it loads a file).
 /// Throws InputError naming the file and the entry when it is not such a file.
 std::map<std::string, std::vector<quant::Encoding>> ReadParamEncodings(const std::string& path);

@@ -323,6 +323,9 @@ StageOutputs AdaroundStage::Run(const StageInputs& inputs, StageContext& ctx) {
   auto encodings_out = std::make_shared<EncodingsArtifact>();
   encodings_out->params = encodings;
   auto metrics_out = std::make_shared<MetricsArtifact>();
+  metrics_out->files.emplace_back(ctx.spec().name + "_adaround.encodings",
+                                  "AdaRound's weight encodings (AIMET 0.6.1 param_encodings, as apply_adaround "
+                                  "writes them; quant_sim's param_encodings option reads them)");
   for (const auto& layer : layers.layers)
     if (reports.count(layer.name)) metrics_out->layers.push_back(reports[layer.name]);
   StageOutputs outputs;

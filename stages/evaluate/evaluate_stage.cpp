@@ -1,13 +1,10 @@
 #include "stages/evaluate/evaluate_stage.h"
 
-#include <nlohmann/json.hpp>
-
-#include <fstream>
-
 #include "pipeline/pipeline_spec.h"
 #include "src/model/torch_runtime.h"
 #include "stages/artifacts.h"
 #include "stages/data/data_types.h"
+#include "stages/metrics_json.h"
 #include "stages/stage_common.h"
 
 namespace adaflow {
@@ -22,18 +19,6 @@ const char* VariantName(EvalVariant variant) {
     case EvalVariant::kAdaround: return "adaround";
   }
   return "?";
-}
-
-nlohmann::json ToJson(const std::string& name, const model::EvalResult& result) {
-  nlohmann::json json = {{"name", name}, {"samples", result.samples}};
-  if (result.labelled) {
-    json["top1"] = result.top1;
-    json["top5"] = result.top5;
-  } else {
-    json["sqnr_db"] = result.sqnr_db;
-    json["cosine"] = result.cosine;
-  }
-  return json;
 }
 
 }  // namespace
@@ -63,6 +48,10 @@ StageOutputs EvaluateStage::Run(const StageInputs& inputs, StageContext& ctx) {
   const auto data = LoadDataSet(ctx.spec(), "evaluation");
   const model::ForwardFn fp = [&](const torch::Tensor& x) { return upstream.fp->Forward(x); };
   auto metrics = std::make_shared<MetricsArtifact>();
+  if (upstream.sim) {
+    metrics->param_bw = upstream.sim->config().param_bw;
+    metrics->output_bw = upstream.sim->config().output_bw;
+  }
   for (EvalVariant variant : options_.compare) {
     const std::string name = VariantName(variant);
     std::shared_ptr<const quant::QuantSim> sim;
@@ -94,9 +83,7 @@ StageOutputs EvaluateStage::Run(const StageInputs& inputs, StageContext& ctx) {
                      result.samples);
     metrics->variants.emplace_back(name, result);
   }
-  nlohmann::json list = nlohmann::json::array();
-  for (const auto& [name, result] : metrics->variants) list.push_back(ToJson(name, result));
-  ctx.WriteFile(kMetricsFile, nlohmann::json{{"variants", list}}.dump(1) + "\n");
+  ctx.WriteFile(kMetricsFile, MetricsToJson(*metrics));
   StageOutputs outputs;
   outputs.Set(PortType::kMetrics, metrics);
   return outputs;
@@ -104,21 +91,7 @@ StageOutputs EvaluateStage::Run(const StageInputs& inputs, StageContext& ctx) {
 
 StageOutputs EvaluateStage::Restore(const StageInputs&, StageContext& ctx) {
   auto metrics = std::make_shared<MetricsArtifact>();
-  try {
-    std::ifstream in(ctx.PathFor(kMetricsFile));
-    for (const auto& item : nlohmann::json::parse(in).at("variants")) {
-      model::EvalResult result;
-      result.samples = item.at("samples").get<std::int64_t>();
-      result.labelled = item.contains("top1");
-      result.top1 = item.value("top1", 0.0);
-      result.top5 = item.value("top5", 0.0);
-      result.sqnr_db = item.value("sqnr_db", 0.0);
-      result.cosine = item.value("cosine", 0.0);
-      metrics->variants.emplace_back(item.at("name").get<std::string>(), result);
-    }
-  } catch (const nlohmann::json::exception& error) {
-    throw InputError(ctx.PathFor(kMetricsFile) + " is damaged (" + error.what() + "); rerun with --fresh");
-  }
+  MetricsFromJsonFile(ctx.PathFor(kMetricsFile), *metrics);
   StageOutputs outputs;
   outputs.Set(PortType::kMetrics, metrics);
   return outputs;

@@ -1,8 +1,90 @@
 #include "stages/export/export_stage.h"
 
+#include <algorithm>
+#include <filesystem>
+
+#include "pipeline/pipeline_spec.h"
+#include "pipeline/run_store.h"
+#include "src/io/aimet_encodings.h"
+#include "src/model/torch_runtime.h"
+#include "stages/artifacts.h"
+#include "stages/data/data_types.h"
+#include "stages/metrics_json.h"
 #include "stages/stage_common.h"
 
 namespace adaflow {
+namespace {
+
+constexpr const char* kMetricsFile = "export_metrics.json";
+
+std::string QuantSchemeName(quant::Scheme scheme) {
+  switch (scheme) {
+    case quant::Scheme::kTf: return "post_training_tf";
+    case quant::Scheme::kPercentile: return "post_training_percentile";
+    case quant::Scheme::kTfEnhanced: break;
+  }
+  return "post_training_tf_enhanced";
+}
+
+/// What gets exported: the model with every quantized weight on its grid, and its encodings.
+struct Exported {
+  std::shared_ptr<const model::Model> model;
+  std::string variant;
+  io::ModelEncodings encodings;
+};
+
+Exported Collect(const StageInputs& inputs, spdlog::logger& log) {
+  const auto& upstream = inputs.Get<ModelArtifact>(PortType::kModel);
+  Exported out;
+  if (upstream.sim) {
+    const quant::QuantSim& sim = *upstream.sim;
+    out.model = sim.weights_model();
+    out.variant = upstream.variant;
+    out.encodings.params = sim.param_encodings();
+    if (sim.calibrated()) {
+      for (const auto& quantizer : sim.quantizers()) out.encodings.activations.emplace_back(quantizer.name, quantizer.encoding);
+    } else if (sim.config().output_bw < 32) {
+      log.warn("the quant-sim is not calibrated (no calibrate stage upstream): activation encodings are not exported");
+    }
+    out.encodings.args.activation_bitwidth = sim.config().output_bw;
+    out.encodings.args.param_bitwidth = sim.config().param_bw;
+    out.encodings.args.param_symmetric = sim.config().param_symmetric;
+    out.encodings.args.per_channel = sim.config().per_channel;
+    out.encodings.args.quant_scheme = QuantSchemeName(upstream.calibration.scheme);
+  } else if (upstream.rounded && inputs.Has(PortType::kEncodings)) {
+    out.model = upstream.rounded;
+    out.variant = "adaround";
+    out.encodings.params = inputs.Get<EncodingsArtifact>(PortType::kEncodings).params;
+    out.encodings.args.activation_bitwidth = 32;
+  } else {
+    throw InputError("export needs a quantized model upstream: an adaround stage, or a quant_sim stage "
+                     "(then calibrate, for activation encodings)");
+  }
+  if (upstream.layers)
+    for (const auto& layer : upstream.layers->layers)
+      if (!out.encodings.params.count(layer.name)) out.encodings.excluded_layers.push_back(layer.name);
+  if (!out.encodings.params.empty()) {
+    const auto& first = out.encodings.params.begin()->second;
+    if (!upstream.sim) {
+      out.encodings.args.param_bitwidth = first.channels.at(0).bitwidth;
+      out.encodings.args.param_symmetric = first.channels.at(0).symmetric;
+      out.encodings.args.per_channel = first.axis_is_channel;
+    }
+  }
+  return out;
+}
+
+std::string ModelFileName(const std::string& variant) { return "model_" + variant + ".pt"; }
+
+/// What each exported file holds, for the run report.
+std::string Describe(const std::string& file, const std::string& name) {
+  if (file == name + ".encodings") return "AIMET encodings, version 0.6.1: activations and weights";
+  if (file == name + "_v1.0.0.encodings") return "AIMET encodings, version 1.0.0: activations and weights";
+  return "TorchScript model, every quantized weight on its grid (float activations); load with torch.jit.load "
+         "or torch::jit::load";
+}
+
+}  // namespace
 
 const Schema<ExportOptions>& ExportStage::GetSchema() {
   static const Schema<ExportOptions> schema = [] {
@@ -11,6 +93,8 @@ const Schema<ExportOptions>& ExportStage::GetSchema() {
                {{"torchscript", ExportFormat::kTorchScript}, {"aimet_0.6.1", ExportFormat::kAimet061},
                 {"aimet_1.0.0", ExportFormat::kAimet100}},
                "output formats");
+    s.Bool("evaluate", &ExportOptions::evaluate,
+           "re-load the saved TorchScript model and evaluate it on data: evaluation (when configured)");
     return s;
   }();
   return schema;
@@ -21,11 +105,76 @@ std::unique_ptr<Stage> ExportStage::Make(const Options& options, const PipelineS
   return std::make_unique<ExportStage>(options);
 }
 
-StageOutputs ExportStage::Run(const StageInputs&, StageContext&) { ThrowNotAvailable("export"); }
+StageOutputs ExportStage::Run(const StageInputs& inputs, StageContext& ctx) {
+  SetIntraOpThreads(ctx.threads());
+  const Exported exported = Collect(inputs, ctx.log());
+  const std::string& name = ctx.spec().name;
+  auto metrics = std::make_shared<MetricsArtifact>();
+  auto has = [&](ExportFormat format) {
+    return std::find(options_.formats.begin(), options_.formats.end(), format) != options_.formats.end();
+  };
+
+  if (has(ExportFormat::kAimet061)) {
+    ctx.WriteFile(name + ".encodings", io::EncodingsJson(exported.encodings, io::EncodingsVersion::k061));
+    metrics->files.emplace_back(name + ".encodings", Describe(name + ".encodings", name));
+  }
+  if (has(ExportFormat::kAimet100)) {
+    ctx.WriteFile(name + "_v1.0.0.encodings", io::EncodingsJson(exported.encodings, io::EncodingsVersion::k100));
+    metrics->files.emplace_back(name + "_v1.0.0.encodings", Describe(name + "_v1.0.0.encodings", name));
+  }
+  ctx.log().info("{} weight encodings, {} activation encodings, {} layers left float", exported.encodings.params.size(),
+                 exported.encodings.activations.size(), exported.encodings.excluded_layers.size());
+
+  if (has(ExportFormat::kTorchScript)) {
+    // Saved under a temporary name and renamed when complete, so a killed run leaves no half file.
+    const std::string file = ModelFileName(exported.variant);
+    const std::string path = ctx.PathFor(file);
+    const std::string partial = path + ".partial";
+    exported.model->module().save(partial);
+    std::filesystem::rename(partial, path);
+    ctx.RecordFile(file);
+    metrics->files.emplace_back(file, Describe(file, name));
+    ctx.log().info("saved {}", path);
+    if (options_.evaluate && ctx.spec().FindData("evaluation")) {
+      // The file as a user gets it: loaded back and run as is, no fake-quant.
+      const auto reloaded = model::Model::Load(path, ctx.spec().model.input_shape);
+      const auto data = LoadDataSet(ctx.spec(), "evaluation");
+      const model::ForwardFn fp = [&](const torch::Tensor& x) {
+        return inputs.Get<ModelArtifact>(PortType::kModel).fp->Forward(x);
+      };
+      const model::EvalResult result =
+          model::Evaluate([&](const torch::Tensor& x) { return reloaded->Forward(x); }, *data, &fp, 0);
+      if (result.labelled)
+        ctx.log().info("{} re-loaded: top-1 {:.2f}  top-5 {:.2f}  ({} samples)", file, result.top1, result.top5,
+                       result.samples);
+      else
+        ctx.log().info("{} re-loaded: SQNR {:.2f} dB  cosine {:.6f}", file, result.sqnr_db, result.cosine);
+      metrics->variants.emplace_back("exported", result);
+      metrics->param_bw = exported.encodings.args.param_bitwidth;
+      metrics->output_bw = 32;
+    }
+  }
+  ctx.WriteFile(kMetricsFile, MetricsToJson(*metrics));
+  StageOutputs outputs;
+  outputs.Set(PortType::kMetrics, metrics);
+  return outputs;
+}
+
+StageOutputs ExportStage::Restore(const StageInputs&, StageContext& ctx) {
+  auto metrics = std::make_shared<MetricsArtifact>();
+  MetricsFromJsonFile(ctx.PathFor(kMetricsFile), *metrics);
+  if (const auto entry = ctx.store().Find(ctx.id()))
+    for (const auto& file : entry->files)
+      if (file.path != kMetricsFile) metrics->files.emplace_back(file.path, Describe(file.path, ctx.spec().name));
+  StageOutputs outputs;
+  outputs.Set(PortType::kMetrics, metrics);
+  return outputs;
+}
 
 void RegisterExportStage(StageRegistry& registry) {
-  registry.Add(DefineStage<ExportStage>("export", "write the rounded model and its encodings",
-                                        {{PortType::kModel}, {PortType::kEncodings, /*optional=*/true}}, {}));
+  registry.Add(DefineStage<ExportStage>("export", "write the quantized model (TorchScript) and its AIMET encodings",
+                                        {{PortType::kModel}, {PortType::kEncodings, /*optional=*/true}},
+                                        {PortType::kMetrics}));
 }
 
 }  // namespace adaflow

@@ -12,10 +12,13 @@ namespace adaflow {
 
 enum class ExportFormat { kTorchScript, kAimet061, kAimet100 };
 
-/// `type: export` — the rounded model and its encodings.
+/// `type: export` — the quantized model (weights on their grid) and its encodings.
 struct ExportOptions {
   /// Output formats. Default: [torchscript, aimet_0.6.1]
   std::vector<ExportFormat> formats = {ExportFormat::kTorchScript, ExportFormat::kAimet061};
+  /// Re-load the saved TorchScript file and evaluate it on `data: evaluation:` (when the config has
+  /// it). Default: true
+  bool evaluate = true;
 };
 
 class ExportStage : public Stage {
@@ -25,6 +28,7 @@ class ExportStage : public Stage {
   static std::unique_ptr<Stage> Make(const Options& options, const PipelineSpec& spec);
   explicit ExportStage(Options options) : options_(std::move(options)) {}
   StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override;
+  StageOutputs Restore(const StageInputs& inputs, StageContext& ctx) override;
 
  private:
   Options options_;

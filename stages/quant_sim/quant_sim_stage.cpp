@@ -65,6 +65,9 @@ StageOutputs QuantSimStage::Run(const StageInputs& inputs, StageContext& ctx) {
     // AIMET's set_and_freeze_param_encodings from a file: these grids, whatever the weights are.
     for (auto& [name, encoding] : io::ReadParamEncodings(options_.param_encodings, *layers.layers))
       frozen[name] = std::move(encoding);
+    // The file comes from AdaRound (its `_adaround.encodings`, used with the model it rounded), so
+    // evaluate reports this quant-sim as the AdaRound variant.
+    variant = "adaround";
     ctx.log().info("froze the param encodings of {} layers from {}", frozen.size(), options_.param_encodings);
   }
   auto artifact = std::make_shared<ModelArtifact>(upstream);

@@ -1,0 +1,55 @@
+#pragma once
+// Evaluation results as JSON, for the files stages write to restore themselves on resume
+// (evaluate's metrics.json, export's export_metrics.json).
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <string>
+
+#include "common/error.h"
+#include "stages/artifacts.h"
+
+namespace adaflow {
+
+inline std::string MetricsToJson(const MetricsArtifact& metrics) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& [name, result] : metrics.variants) {
+    nlohmann::json item = {{"name", name}, {"samples", result.samples}};
+    if (result.labelled) {
+      item["top1"] = result.top1;
+      item["top5"] = result.top5;
+    } else {
+      item["sqnr_db"] = result.sqnr_db;
+      item["cosine"] = result.cosine;
+    }
+    list.push_back(item);
+  }
+  return nlohmann::json{{"variants", list}, {"param_bw", metrics.param_bw}, {"output_bw", metrics.output_bw}}.dump(1) +
+         "\n";
+}
+
+/// Reads what MetricsToJson wrote into `metrics` (variants and bitwidths). Throws InputError naming the
+/// file when it is damaged.
+inline void MetricsFromJsonFile(const std::string& path, MetricsArtifact& metrics) {
+  try {
+    std::ifstream in(path);
+    const nlohmann::json json = nlohmann::json::parse(in);
+    for (const auto& item : json.at("variants")) {
+      model::EvalResult result;
+      result.samples = item.at("samples").get<std::int64_t>();
+      result.labelled = item.contains("top1");
+      result.top1 = item.value("top1", 0.0);
+      result.top5 = item.value("top5", 0.0);
+      result.sqnr_db = item.value("sqnr_db", 0.0);
+      result.cosine = item.value("cosine", 0.0);
+      metrics.variants.emplace_back(item.at("name").get<std::string>(), result);
+    }
+    metrics.param_bw = json.value("param_bw", 0);
+    metrics.output_bw = json.value("output_bw", 0);
+  } catch (const nlohmann::json::exception& error) {
+    throw InputError(path + " is damaged (" + error.what() + "); rerun with --fresh");
+  }
+}
+
+}  // namespace adaflow

@@ -1,0 +1,268 @@
+#include "stages/report/run_report.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "pipeline/run_store.h"
+
+namespace adaflow {
+namespace {
+
+std::string Format(const char* format, double value) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, format, value);
+  return buffer;
+}
+
+std::string BitsLabel(int param_bw, int output_bw) {
+  if (param_bw <= 0) return "";
+  return "W" + std::to_string(param_bw) + "A" + std::to_string(output_bw);
+}
+
+std::string VariantLabel(const std::string& variant, const std::string& bits) {
+  if (variant == "fp") return "FP32";
+  if (variant == "nearest") return "round-to-nearest " + bits;
+  if (variant == "adaround") return "AdaRound " + bits;
+  if (variant == "exported") return "exported model (" + bits + ", weights only)";
+  return variant + " " + bits;
+}
+
+std::string ShapeText(const nlohmann::ordered_json& shape) {
+  std::string text;
+  for (const auto& dim : shape) text += (text.empty() ? "" : "×") + std::to_string(dim.get<std::int64_t>());
+  return text;
+}
+
+std::string EscapeXml(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string LayerMsePlotSvg(const std::vector<LayerReport>& layers) {
+  // Geometry: a plot area with a log10 y axis spanning whole decades, two bars per layer.
+  const double left = 70, right = 20, top = 40, bottom = 120, plot_height = 260;
+  const double group = std::max(28.0, 560.0 / std::max<std::size_t>(1, layers.size()));
+  const double plot_width = group * static_cast<double>(layers.size());
+  const double width = left + plot_width + right, height = top + plot_height + bottom;
+  double low = 1e300, high = 0;
+  for (const auto& layer : layers) {
+    for (double value : {layer.mse_nearest, layer.mse_adaround}) {
+      if (value > 0) low = std::min(low, value);
+      high = std::max(high, value);
+    }
+  }
+  if (high <= 0) low = high = 1;
+  const int decade_low = static_cast<int>(std::floor(std::log10(low)));
+  const int decade_high = std::max(decade_low + 1, static_cast<int>(std::ceil(std::log10(high))));
+  auto y_of = [&](double value) {
+    const double clamped = std::max(value, std::pow(10.0, decade_low));
+    const double fraction = (std::log10(clamped) - decade_low) / (decade_high - decade_low);
+    return top + plot_height * (1 - fraction);
+  };
+
+  std::ostringstream svg;
+  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
+      << "\" viewBox=\"0 0 " << width << " " << height << "\" font-family=\"sans-serif\" font-size=\"11\">\n"
+      << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+      << "<text x=\"" << left << "\" y=\"18\" font-size=\"13\">Per-layer output MSE: round-to-nearest vs AdaRound"
+      << " (log scale)</text>\n";
+  for (int decade = decade_low; decade <= decade_high; ++decade) {
+    const double y = y_of(std::pow(10.0, decade));
+    svg << "<line x1=\"" << left << "\" x2=\"" << left + plot_width << "\" y1=\"" << y << "\" y2=\"" << y
+        << "\" stroke=\"#ddd\"/>\n<text x=\"" << left - 6 << "\" y=\"" << y + 4 << "\" text-anchor=\"end\">1e"
+        << decade << "</text>\n";
+  }
+  svg << "<line x1=\"" << left << "\" x2=\"" << left << "\" y1=\"" << top << "\" y2=\"" << top + plot_height
+      << "\" stroke=\"black\"/>\n";
+  const char* colors[2] = {"#d95f02", "#1b9e77"};
+  for (std::size_t idx = 0; idx < layers.size(); ++idx) {
+    const double x = left + group * static_cast<double>(idx);
+    const double bar = group * 0.36;
+    const double values[2] = {layers[idx].mse_nearest, layers[idx].mse_adaround};
+    for (int which = 0; which < 2; ++which) {
+      const double y = y_of(values[which]);
+      svg << "<rect x=\"" << x + group * 0.12 + bar * which << "\" y=\"" << y << "\" width=\"" << bar
+          << "\" height=\"" << top + plot_height - y << "\" fill=\"" << colors[which] << "\"><title>"
+          << EscapeXml(layers[idx].name) << (which == 0 ? " nearest " : " AdaRound ") << values[which]
+          << "</title></rect>\n";
+    }
+    const double label_x = x + group / 2, label_y = top + plot_height + 10;
+    svg << "<text x=\"" << label_x << "\" y=\"" << label_y << "\" text-anchor=\"end\" transform=\"rotate(-45 "
+        << label_x << " " << label_y << ")\">" << EscapeXml(layers[idx].name) << "</text>\n";
+  }
+  const double legend_y = height - 14;
+  svg << "<rect x=\"" << left << "\" y=\"" << legend_y - 9 << "\" width=\"10\" height=\"10\" fill=\"" << colors[0]
+      << "\"/><text x=\"" << left + 14 << "\" y=\"" << legend_y << "\">round-to-nearest</text>\n"
+      << "<rect x=\"" << left + 130 << "\" y=\"" << legend_y - 9 << "\" width=\"10\" height=\"10\" fill=\""
+      << colors[1] << "\"/><text x=\"" << left + 144 << "\" y=\"" << legend_y << "\">AdaRound</text>\n</svg>\n";
+  return svg.str();
+}
+
+RunReport::RunReport(const Plan& plan) {
+  YAML::Emitter resolved;
+  resolved << ResolvedConfig(plan);
+  resolved_config_ = resolved.c_str();
+  json_["name"] = plan.spec.name;
+  json_["accuracy"] = nlohmann::ordered_json::object();
+  json_["layers"] = nlohmann::ordered_json::array();
+  json_["stages"] = nlohmann::ordered_json::array();
+  for (const auto& stage : plan.stages) {
+    json_["stages"].push_back(
+        {{"id", stage.id}, {"type", stage.type}, {"outcome", "not run"}, {"seconds", 0.0}, {"skipped", false}});
+  }
+  json_["files"] = nlohmann::ordered_json::array();
+  json_["config"] = "config.resolved.yaml";
+}
+
+void RunReport::Attach(RunOptions& options) {
+  options.observer = [this](const StageRecord& record, const StageOutputs* outputs, const RunStore& store) {
+    Update(record, outputs, store);
+  };
+  options.observed_ports = {PortType::kMetrics};
+}
+
+void RunReport::Update(const StageRecord& record, const StageOutputs* outputs, const RunStore& store) {
+  for (auto& stage : json_["stages"]) {
+    if (stage["id"] != record.id) continue;
+    stage["outcome"] = StageOutcomeName(record.outcome);
+    stage["seconds"] = std::round(record.computed_seconds * 1000) / 1000;
+    stage["skipped"] = record.outcome != StageOutcome::kRan;
+  }
+  const auto metrics = outputs ? std::dynamic_pointer_cast<const MetricsArtifact>(outputs->Find(PortType::kMetrics))
+                               : nullptr;
+  if (metrics) {
+    for (const auto& [variant, result] : metrics->variants) {
+      nlohmann::ordered_json entry;
+      if (result.labelled) {
+        entry["top1"] = result.top1;
+        entry["top5"] = result.top5;
+      } else {
+        entry["sqnr_db"] = result.sqnr_db;
+        entry["cosine"] = result.cosine;
+      }
+      entry["samples"] = result.samples;
+      entry["bits"] = variant == "fp" ? "FP32" : BitsLabel(metrics->param_bw, metrics->output_bw);
+      json_["accuracy"][variant] = entry;
+    }
+    if (!metrics->layers.empty()) {
+      json_["layers"] = nlohmann::ordered_json::array();
+      for (const auto& layer : metrics->layers)
+        json_["layers"].push_back({{"name", layer.name},
+                                   {"shape", layer.shape},
+                                   {"bits", layer.bits},
+                                   {"objective", layer.objective},
+                                   {"iterations", layer.iterations},
+                                   {"mse_nearest", layer.mse_nearest},
+                                   {"mse_adaround", layer.mse_adaround},
+                                   {"seconds", layer.seconds}});
+      store.WriteAtomic(kPlotFile, LayerMsePlotSvg(metrics->layers));
+    }
+    for (const auto& [path, what] : metrics->files) {
+      auto& files = json_["files"];
+      const bool known = std::any_of(files.begin(), files.end(), [&](const auto& file) { return file["path"] == path; });
+      if (!known) files.push_back({{"path", path}, {"what", what}});
+    }
+  }
+  store.WriteAtomic(kJsonFile, json_.dump(1) + "\n");
+  store.WriteAtomic(kMarkdownFile, Markdown());
+}
+
+std::string RunReport::AccuracyTable() const {
+  const auto& accuracy = json_["accuracy"];
+  if (accuracy.empty()) return "";
+  std::ostringstream out;
+  const bool labelled = accuracy.begin()->contains("top1");
+  char line[160];
+  std::snprintf(line, sizeof line, "%-44s %8s %8s\n", "model", labelled ? "top-1 %" : "SQNR dB",
+                labelled ? "top-5 %" : "cosine");
+  out << line;
+  for (auto it = accuracy.begin(); it != accuracy.end(); ++it) {
+    const auto& entry = it.value();
+    const std::string label = VariantLabel(it.key(), entry.value("bits", ""));
+    if (entry.contains("top1"))
+      std::snprintf(line, sizeof line, "%-44s %8.2f %8.2f\n", label.c_str(), entry["top1"].get<double>(),
+                    entry["top5"].get<double>());
+    else
+      std::snprintf(line, sizeof line, "%-44s %8.2f %8.5f\n", label.c_str(), entry["sqnr_db"].get<double>(),
+                    entry["cosine"].get<double>());
+    out << line;
+  }
+  return out.str();
+}
+
+std::string RunReport::Markdown() const {
+  std::ostringstream md;
+  md << "# Run report: " << json_["name"].get<std::string>() << "\n\n";
+
+  const auto& accuracy = json_["accuracy"];
+  md << "## Accuracy\n\n";
+  if (accuracy.empty()) {
+    md << "Nothing evaluated yet.\n\n";
+  } else {
+    const bool labelled = accuracy.begin()->contains("top1");
+    md << (labelled ? "| model | top-1 % | top-5 % | samples |\n|---|---:|---:|---:|\n"
+                    : "| model | SQNR dB | cosine | samples |\n|---|---:|---:|---:|\n");
+    for (auto it = accuracy.begin(); it != accuracy.end(); ++it) {
+      const auto& entry = it.value();
+      md << "| " << VariantLabel(it.key(), entry.value("bits", "")) << " | ";
+      if (entry.contains("top1"))
+        md << Format("%.2f", entry["top1"].get<double>()) << " | " << Format("%.2f", entry["top5"].get<double>());
+      else
+        md << Format("%.2f", entry["sqnr_db"].get<double>()) << " | " << Format("%.5f", entry["cosine"].get<double>());
+      md << " | " << entry["samples"].get<std::int64_t>() << " |\n";
+    }
+    md << "\nFP32 is the prepared model (batch norm folded). Round-to-nearest and AdaRound run in the "
+          "quantization simulation (weights on their grid, activations fake-quantized); the exported model "
+          "is the saved TorchScript file re-loaded and run as is (weights on their grid, float activations).\n\n";
+  }
+
+  const auto& layers = json_["layers"];
+  if (!layers.empty()) {
+    md << "## AdaRound, layer by layer\n\n![Per-layer output MSE, round-to-nearest vs AdaRound](" << kPlotFile
+       << ")\n\n| layer | weight shape | bits | objective | iterations | MSE nearest | MSE AdaRound | ratio | "
+          "seconds |\n|---|---|---:|---|---:|---:|---:|---:|---:|\n";
+    for (const auto& layer : layers) {
+      const double nearest = layer["mse_nearest"].get<double>(), adaround = layer["mse_adaround"].get<double>();
+      md << "| " << layer["name"].get<std::string>() << " | " << ShapeText(layer["shape"]) << " | "
+         << layer["bits"].get<int>() << " | " << layer["objective"].get<std::string>() << " | "
+         << layer["iterations"].get<int>() << " | " << Format("%.4g", nearest) << " | " << Format("%.4g", adaround)
+         << " | " << (nearest > 0 ? Format("%.2f", adaround / nearest) : std::string("-")) << " | "
+         << Format("%.1f", layer["seconds"].get<double>()) << " |\n";
+    }
+    md << "\nMSE: mean squared error of the layer's output (after its activation) against the FP model's, on "
+          "the calibration rows; ratio = AdaRound / nearest.\n\n";
+  }
+
+  md << "## Stages\n\n| stage | type | this run | seconds |\n|---|---|---|---:|\n";
+  for (const auto& stage : json_["stages"])
+    md << "| " << stage["id"].get<std::string>() << " | " << stage["type"].get<std::string>() << " | "
+       << stage["outcome"].get<std::string>() << " | " << Format("%.2f", stage["seconds"].get<double>()) << " |\n";
+  md << "\nSeconds are the time the stage took when it was computed (for a skipped or restored stage: in the "
+        "run that computed it).\n\n";
+
+  md << "## Files\n\n";
+  for (const auto& file : json_["files"])
+    md << "- `" << file["path"].get<std::string>() << "`: " << file["what"].get<std::string>() << "\n";
+  md << "- `report.json`: this report, for scripts\n- `manifest.json`: finished stages and layers with their "
+        "content keys\n- `config.resolved.yaml`: the config with every default filled in\n- `log.txt`: the log\n\n";
+
+  md << "## Resolved config\n\n```yaml\n" << resolved_config_ << "\n```\n";
+  return md.str();
+}
+
+}  // namespace adaflow
