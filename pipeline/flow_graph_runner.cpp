@@ -128,8 +128,14 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
         return;
       }
       ctx.log().info("running ({})", stage.type);
-      outputs[idx] = stage.stage->Run(inputs, ctx);
-      if (ctx.stop_requested()) throw Interrupted("stopped while running");
+      try {
+        outputs[idx] = stage.stage->Run(inputs, ctx);
+        if (ctx.stop_requested()) throw Interrupted("stopped while running");
+      } catch (...) {
+        record.seconds = SecondsSince(start);
+        observe(record, nullptr);  // the report shows which stage failed
+        throw;
+      }
       record.seconds = SecondsSince(start);
       store.MarkDone(stage.id, keys[idx], ctx.files(), record.seconds);
       record.outcome = StageOutcome::kRan;

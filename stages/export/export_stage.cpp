@@ -130,8 +130,13 @@ StageOutputs ExportStage::Run(const StageInputs& inputs, StageContext& ctx) {
     const std::string file = ModelFileName(exported.variant);
     const std::string path = ctx.PathFor(file);
     const std::string partial = path + ".partial";
-    exported.model->module().save(partial);
-    std::filesystem::rename(partial, path);
+    try {
+      exported.model->module().save(partial);
+      std::filesystem::rename(partial, path);
+    } catch (...) {
+      std::filesystem::remove(partial);
+      throw;
+    }
     ctx.RecordFile(file);
     metrics->files.emplace_back(file, Describe(file, name));
     ctx.log().info("saved {}", path);

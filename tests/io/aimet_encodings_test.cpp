@@ -48,6 +48,73 @@ TEST(AimetEncodingsTest, WrittenEncodingsReadBackAndFreezeTheSameQuantSim) {
   }
 }
 
+TEST(AimetEncodingsTest, FullFilesInBothVersionsHoldTheSameGridsPerChannel) {
+  auto fp = model::FoldBatchNorm(*model::Model::Load(SourcePath("tests/models/mixed_traced.pt"), {}));
+  const auto layers = model::DiscoverLayers(*fp);
+  quant::QuantSimConfig config;
+  config.per_channel = true;
+  config.output_bw = 32;
+  config.param_bw_override = {{"fc2", 32}};  // left float: an excluded layer
+  const quant::QuantSim sim(fp, layers, config);
+  ModelEncodings encodings;
+  encodings.params = sim.param_encodings();
+  quant::Encoding activation;
+  activation.bitwidth = 8;
+  activation.scale = 0.02;
+  activation.offset = -128;
+  activation.num_steps = 255;
+  activation.min = -2.56;
+  activation.max = 2.54;
+  encodings.activations = {{"input", activation}, {"fc1.gelu", quant::Encoding{}}};
+  encodings.activations[1].second.bitwidth = 32;
+  encodings.excluded_layers = {"fc2"};
+  encodings.args.per_channel = true;
+
+  TempDir dir;
+  WriteTextFile(dir / "v0.encodings", EncodingsJson(encodings, EncodingsVersion::k061));
+  WriteTextFile(dir / "v1.encodings", EncodingsJson(encodings, EncodingsVersion::k100));
+  const auto v0 = nlohmann::json::parse(adaflow::testing::ReadTextFile(dir / "v0.encodings"));
+  const auto v1 = nlohmann::json::parse(adaflow::testing::ReadTextFile(dir / "v1.encodings"));
+  EXPECT_EQ(v0.at("version"), "0.6.1");
+  EXPECT_EQ(v1.at("version"), "1.0.0");
+  EXPECT_EQ(v0.at("excluded_layers"), nlohmann::json::array({"fc2"}));
+  EXPECT_EQ(v0.at("quantizer_args").at("per_channel_quantization"), true);
+  EXPECT_FALSE(v0.at("param_encodings").contains("fc2.weight"));
+  // Per channel: one 0.6.1 entry per output channel (ConvTranspose2d 'up': 4 channels on axis 1),
+  // one 1.0.0 entry with arrays of that length.
+  EXPECT_EQ(v0.at("param_encodings").at("up.weight").size(), 4u);
+  bool found_up = false;
+  for (const auto& entry : v1.at("param_encodings")) {
+    if (entry.at("name") != "up.weight") continue;
+    found_up = true;
+    EXPECT_EQ(entry.at("enc_type"), "PER_CHANNEL");
+    EXPECT_EQ(entry.at("scale").size(), 4u);
+    EXPECT_EQ(entry.at("offset").size(), 4u);
+    EXPECT_EQ(entry.at("is_sym"), true);
+  }
+  EXPECT_TRUE(found_up);
+  // Activations: an 8-bit grid, and a float tensor as AIMET writes one.
+  EXPECT_EQ(v0.at("activation_encodings").at("input")[0].at("offset"), -128);
+  EXPECT_EQ(v0.at("activation_encodings").at("input")[0].at("is_symmetric"), "False");
+  EXPECT_EQ(v0.at("activation_encodings").at("fc1.gelu")[0], (nlohmann::json{{"bitwidth", 32}, {"dtype", "float"}}));
+  EXPECT_EQ(v1.at("activation_encodings")[1].at("dtype"), "FLOAT");
+
+  // Both read back to the same grids the quant-sim used.
+  for (const char* file : {"v0.encodings", "v1.encodings"}) {
+    const auto frozen = ReadParamEncodings(dir / file, layers);
+    ASSERT_EQ(frozen.size(), sim.param_encodings().size()) << file;
+    for (const auto& [name, encoding] : sim.param_encodings()) {
+      ASSERT_EQ(frozen.at(name).channels.size(), encoding.channels.size()) << file << " " << name;
+      EXPECT_EQ(frozen.at(name).axis, encoding.axis) << file << " " << name;
+      for (std::size_t channel = 0; channel < encoding.channels.size(); ++channel) {
+        EXPECT_EQ(frozen.at(name).channels[channel].scale, encoding.channels[channel].scale);
+        EXPECT_EQ(frozen.at(name).channels[channel].offset, encoding.channels[channel].offset);
+        EXPECT_EQ(frozen.at(name).channels[channel].num_steps, encoding.channels[channel].num_steps);
+      }
+    }
+  }
+}
+
 std::string ReadError(const std::string& text) {
   TempDir dir;
   WriteTextFile(dir / "bad.encodings", text);

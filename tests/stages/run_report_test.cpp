@@ -1,0 +1,54 @@
+// The run report's plot and text, from hand-made layer results.
+
+#include "stages/report/run_report.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <regex>
+
+namespace adaflow {
+namespace {
+
+/// Heights of the bars (rects with a <title>) in plot order.
+std::vector<double> BarHeights(const std::string& svg) {
+  const std::regex bar("<rect x=\"[0-9.]+\" y=\"[0-9.]+\" width=\"[0-9.]+\" height=\"([0-9.e+-]+)\" fill=\"#[0-9a-f]+\"><title>");
+  std::vector<double> heights;
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), bar); it != std::sregex_iterator(); ++it)
+    heights.push_back(std::stod((*it)[1]));
+  return heights;
+}
+
+TEST(LayerMsePlotTest, BarsAreLogScaledOverWholeDecades) {
+  std::vector<LayerReport> layers(2);
+  layers[0].name = "conv<1>";
+  layers[0].mse_nearest = 0.1;
+  layers[0].mse_adaround = 0.01;
+  layers[1].name = "fc";
+  layers[1].mse_nearest = 1.0;
+  layers[1].mse_adaround = 0.5;
+  const std::string svg = LayerMsePlotSvg(layers);
+  EXPECT_NE(svg.find("conv&lt;1&gt;"), std::string::npos) << "names are escaped";
+  EXPECT_EQ(svg.find("conv<1>"), std::string::npos);
+  // Axis 1e-2 .. 1e0: 0.01 sits on the axis (height 0), each decade is half of the 260-pixel plot.
+  const std::vector<double> heights = BarHeights(svg);
+  ASSERT_EQ(heights.size(), 4u);
+  EXPECT_NEAR(heights[0], 130.0, 1e-3);                          // 0.1
+  EXPECT_NEAR(heights[1], 0.0, 1e-3);                            // 0.01
+  EXPECT_NEAR(heights[2], 260.0, 1e-3);                          // 1.0
+  EXPECT_NEAR(heights[3], 260.0 + 130.0 * std::log10(0.5), 1e-2);  // 0.5
+  EXPECT_NE(svg.find(">1e-2<"), std::string::npos);
+  EXPECT_NE(svg.find(">1e0<"), std::string::npos);
+}
+
+TEST(LayerMsePlotTest, EmptyAndZeroValuesStillMakeAValidPlot) {
+  EXPECT_EQ(BarHeights(LayerMsePlotSvg({})).size(), 0u);
+  std::vector<LayerReport> layers(1);
+  layers[0].name = "exact";
+  const std::vector<double> heights = BarHeights(LayerMsePlotSvg(layers));
+  ASSERT_EQ(heights.size(), 2u);
+  for (double height : heights) EXPECT_TRUE(std::isfinite(height));
+}
+
+}  // namespace
+}  // namespace adaflow
