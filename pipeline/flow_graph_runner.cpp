@@ -155,7 +155,10 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
 
   for (std::size_t idx = 0; idx < count; ++idx) {
     StageRecord& record = summary.stages[idx];
-    if (result.status[idx] == TaskStatus::kCancelled) record.outcome = StageOutcome::kCancelled;
+    if (result.status[idx] == TaskStatus::kCancelled) {
+      record.outcome = StageOutcome::kCancelled;
+      observe(record, nullptr);
+    }
     if (result.status[idx] == TaskStatus::kFailed) record.outcome = StageOutcome::kFailed;
   }
   if (!result.ok()) {

@@ -116,7 +116,16 @@ int CommandRun(const adaflow::StageRegistry& registry, const RunArgs& args) {
   adaflow::RunReport report(*plan);
   report.Attach(options);
   adaflow::FlowGraphRunner runner(*plan);
-  const adaflow::RunSummary summary = runner.Run(options);
+  adaflow::RunSummary summary;
+  try {
+    runner.Run(options, &summary);
+  } catch (...) {
+    // What finished is in the report; say where it is before the error.
+    const auto partial = std::filesystem::path(summary.run_dir) / adaflow::RunReport::kMarkdownFile;
+    if (!summary.run_dir.empty() && std::filesystem::exists(partial))
+      std::cerr << "report of what finished: " << partial.string() << "\n";
+    throw;
+  }
   std::cout << "\nstage              outcome    seconds\n";
   for (const auto& record : summary.stages)
     std::printf("%-18s %-10s %7.2f\n", record.id.c_str(), adaflow::StageOutcomeName(record.outcome), record.seconds);

@@ -346,6 +346,8 @@ TEST_F(ExportTest, ReportIsWrittenFromTheFirstStageWithResultsAndShowsAFailure) 
   const CommandResult failed = RunCli(args);
   EXPECT_EQ(failed.exit_code, 1) << failed.output;
   EXPECT_NE(failed.output.find("stage 'export'"), std::string::npos) << failed.output;
+  EXPECT_NE(failed.output.find("report of what finished: " + (dir / "run/report.md")), std::string::npos)
+      << failed.output;
   json report = ReadJson(dir / "run/report.json");
   EXPECT_TRUE(report.at("accuracy").contains("adaround"));
   EXPECT_FALSE(report.at("accuracy").contains("exported"));

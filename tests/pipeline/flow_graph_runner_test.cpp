@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 
 #include "pipeline/run_store.h"
 #include "tests/pipeline/pipeline_fixture.h"
@@ -179,6 +180,75 @@ stages:
   EXPECT_EQ(Hooks().Runs("fan/t2"), 1);
   EXPECT_EQ(Hooks().Runs("fan/t3"), 0);
   EXPECT_EQ(Hooks().sunk.at("out"), 0 + 1 + 4 + 9);
+}
+
+/// What an observer saw: stage id → outcome name, and whether outputs came with it.
+struct Observed {
+  std::map<std::string, std::string> outcome;
+  std::map<std::string, bool> with_outputs;
+  int calls = 0;
+  RunOptions Options() {
+    RunOptions options;
+    options.observer = [this](const StageRecord& record, const StageOutputs* outputs, const RunStore&) {
+      ++calls;
+      outcome[record.id] = StageOutcomeName(record.outcome);
+      with_outputs[record.id] = outputs != nullptr;
+    };
+    return options;
+  }
+};
+
+TEST_F(FlowGraphRunnerTest, ObserverSeesEveryStageAndObservedPortsAreRestored) {
+  Observed first;
+  Run(kChain, first.Options());
+  EXPECT_EQ(first.calls, 4);
+  for (const char* id : {"s1", "s2", "s3", "s4"}) {
+    EXPECT_EQ(first.outcome[id], "ran") << id;
+    EXPECT_TRUE(first.with_outputs[id]) << id;
+  }
+
+  // Rerun: nothing needs anything, so every stage is skipped and seen without outputs.
+  Hooks().Reset();
+  Observed skipped;
+  Run(kChain, skipped.Options());
+  for (const char* id : {"s1", "s2", "s3", "s4"}) {
+    EXPECT_EQ(skipped.outcome[id], "skipped") << id;
+    EXPECT_FALSE(skipped.with_outputs[id]) << id;
+  }
+  EXPECT_EQ(Hooks().Restores("s1") + Hooks().Restores("s3"), 0);
+
+  // Asking for Metrics restores the stages producing them (the sink produces none) and runs nothing.
+  Hooks().Reset();
+  Observed restored;
+  RunOptions options = restored.Options();
+  options.observed_ports = {PortType::kMetrics};
+  Run(kChain, options);
+  for (const char* id : {"s1", "s2", "s3"}) {
+    EXPECT_EQ(restored.outcome[id], "restored") << id;
+    EXPECT_TRUE(restored.with_outputs[id]) << id;
+    EXPECT_EQ(Hooks().Restores(id), 1) << id;
+    EXPECT_EQ(Hooks().Runs(id), 0) << id;
+  }
+  EXPECT_EQ(restored.outcome["s4"], "skipped");
+}
+
+TEST_F(FlowGraphRunnerTest, ObserverSeesTheFailedStageAndTheCancelledOnes) {
+  const char* text = R"(name: failing
+stages:
+  - {id: a, type: source}
+  - {id: b, type: add}
+  - {id: c, type: sink}
+  - {id: d, type: sink, after: [a]}
+)";
+  Hooks().fail.insert("b");
+  Observed seen;
+  RunFailing(text, seen.Options());
+  EXPECT_EQ(seen.outcome["a"], "ran");
+  EXPECT_EQ(seen.outcome["b"], "failed");
+  EXPECT_FALSE(seen.with_outputs["b"]);
+  EXPECT_EQ(seen.outcome["c"], "cancelled");
+  EXPECT_EQ(seen.outcome["d"], "ran");
+  EXPECT_EQ(seen.calls, 4);
 }
 
 TEST_F(FlowGraphRunnerTest, LockRefusesAConcurrentRun) {
