@@ -25,10 +25,4 @@ inline void RequireData(const PipelineSpec& spec, const std::string& name, const
     throw InputError("stage type '" + type + "' needs 'data: " + name + ":' in the config");
 }
 
-/// The stage type is declared (its options are checked and planned) but this build cannot run it.
-[[noreturn]] inline void ThrowNotAvailable(const std::string& type) {
-  throw std::runtime_error("stage type '" + type +
-                           "' is declared but cannot run in this version of adaflow; use --dry-run or validate");
-}
-
 }  // namespace adaflow
