@@ -1,10 +1,12 @@
 #pragma once
 // Evaluation results as JSON, for the files stages write to restore themselves on resume
-// (evaluate's metrics.json, export's export_metrics.json).
+// (evaluate's metrics.json, export's export_metrics.json). JSON has no infinity: an infinite SQNR
+// (outputs identical to the reference) is written as null and read back as infinity.
 
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <limits>
 #include <string>
 
 #include "common/error.h"
@@ -41,7 +43,10 @@ inline void MetricsFromJsonFile(const std::string& path, MetricsArtifact& metric
       result.labelled = item.contains("top1");
       result.top1 = item.value("top1", 0.0);
       result.top5 = item.value("top5", 0.0);
-      result.sqnr_db = item.value("sqnr_db", 0.0);
+      const auto sqnr = item.find("sqnr_db");
+      result.sqnr_db = sqnr == item.end() ? 0.0
+                       : sqnr->is_null()  ? std::numeric_limits<double>::infinity()
+                                          : sqnr->get<double>();
       result.cosine = item.value("cosine", 0.0);
       metrics.variants.emplace_back(item.at("name").get<std::string>(), result);
     }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <sstream>
 
 #include "pipeline/run_store.h"
@@ -16,6 +17,11 @@ std::string Format(const char* format, double value) {
   char buffer[64];
   std::snprintf(buffer, sizeof buffer, format, value);
   return buffer;
+}
+
+/// A number of the report; null stands for infinity (an SQNR of identical outputs), which JSON lacks.
+double Number(const nlohmann::ordered_json& value) {
+  return value.is_null() ? std::numeric_limits<double>::infinity() : value.get<double>();
 }
 
 std::string BitsLabel(int param_bw, int output_bw) {
@@ -198,8 +204,8 @@ std::string RunReport::AccuracyTable() const {
       std::snprintf(line, sizeof line, "%-44s %8.2f %8.2f\n", label.c_str(), entry["top1"].get<double>(),
                     entry["top5"].get<double>());
     else
-      std::snprintf(line, sizeof line, "%-44s %8.2f %8.5f\n", label.c_str(), entry["sqnr_db"].get<double>(),
-                    entry["cosine"].get<double>());
+      std::snprintf(line, sizeof line, "%-44s %8.2f %8.5f\n", label.c_str(), Number(entry["sqnr_db"]),
+                    Number(entry["cosine"]));
     out << line;
   }
   return out.str();
@@ -223,7 +229,7 @@ std::string RunReport::Markdown() const {
       if (entry.contains("top1"))
         md << Format("%.2f", entry["top1"].get<double>()) << " | " << Format("%.2f", entry["top5"].get<double>());
       else
-        md << Format("%.2f", entry["sqnr_db"].get<double>()) << " | " << Format("%.5f", entry["cosine"].get<double>());
+        md << Format("%.2f", Number(entry["sqnr_db"])) << " | " << Format("%.5f", Number(entry["cosine"]));
       md << " | " << entry["samples"].get<std::int64_t>() << " |\n";
     }
     md << "\nFP32 is the prepared model (batch norm folded). Round-to-nearest and AdaRound run in the "

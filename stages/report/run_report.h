@@ -13,7 +13,8 @@
 //                "iterations": 2000, "mse_nearest": 0.0123, "mse_adaround": 0.0045, "seconds": 1.9}],
 //    "stages": [{"id": "adaround", "type": "adaround", "outcome": "ran", "seconds": 41.2, "skipped": false}],
 //    "files": [{"path": "model_adaround.pt", "what": "..."}], "config": "config.resolved.yaml"}
-// Unlabelled evaluation data gives "sqnr_db" and "cosine" instead of "top1" and "top5".
+// Unlabelled evaluation data gives "sqnr_db" and "cosine" instead of "top1" and "top5"; an SQNR of
+// outputs identical to the FP model's is infinite, written as null.
 
 #include <nlohmann/json.hpp>
 

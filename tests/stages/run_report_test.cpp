@@ -2,6 +2,9 @@
 
 #include "stages/report/run_report.h"
 
+#include "stages/metrics_json.h"
+#include "tests/support/test_support.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -48,6 +51,32 @@ TEST(LayerMsePlotTest, EmptyAndZeroValuesStillMakeAValidPlot) {
   const std::vector<double> heights = BarHeights(LayerMsePlotSvg(layers));
   ASSERT_EQ(heights.size(), 2u);
   for (double height : heights) EXPECT_TRUE(std::isfinite(height));
+}
+
+TEST(MetricsJsonTest, InfiniteSqnrSurvivesTheRoundTrip) {
+  MetricsArtifact metrics;
+  metrics.param_bw = 4;
+  metrics.output_bw = 8;
+  model::EvalResult identical;
+  identical.labelled = false;
+  identical.samples = 100;
+  identical.sqnr_db = std::numeric_limits<double>::infinity();
+  identical.cosine = 1.0;
+  model::EvalResult quantized = identical;
+  quantized.sqnr_db = 16.36325596949723;
+  quantized.cosine = 0.99096;
+  metrics.variants = {{"fp", identical}, {"adaround", quantized}};
+  testing::TempDir dir;
+  testing::WriteTextFile(dir / "metrics.json", MetricsToJson(metrics));
+  MetricsArtifact read;
+  MetricsFromJsonFile(dir / "metrics.json", read);
+  ASSERT_EQ(read.variants.size(), 2u);
+  EXPECT_FALSE(read.variants[0].second.labelled);
+  EXPECT_TRUE(std::isinf(read.variants[0].second.sqnr_db));
+  EXPECT_EQ(read.variants[1].second.sqnr_db, 16.36325596949723);
+  EXPECT_EQ(read.variants[1].second.cosine, 0.99096);
+  EXPECT_EQ(read.param_bw, 4);
+  EXPECT_EQ(read.output_bw, 8);
 }
 
 }  // namespace
