@@ -29,6 +29,7 @@ const char* StageOutcomeName(StageOutcome outcome) {
     case StageOutcome::kRestored: return "restored";
     case StageOutcome::kSkipped: return "skipped";
     case StageOutcome::kFailed: return "failed";
+    case StageOutcome::kInterrupted: return "interrupted";
     case StageOutcome::kCancelled: return "cancelled";
   }
   return "?";
@@ -131,6 +132,11 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
       try {
         outputs[idx] = stage.stage->Run(inputs, ctx);
         if (ctx.stop_requested()) throw Interrupted("stopped while running");
+      } catch (const Interrupted&) {
+        record.seconds = SecondsSince(start);
+        record.outcome = StageOutcome::kInterrupted;
+        observe(record, nullptr);
+        throw;
       } catch (...) {
         record.seconds = SecondsSince(start);
         observe(record, nullptr);  // the report shows which stage failed
@@ -159,7 +165,8 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
       record.outcome = StageOutcome::kCancelled;
       observe(record, nullptr);
     }
-    if (result.status[idx] == TaskStatus::kFailed) record.outcome = StageOutcome::kFailed;
+    if (result.status[idx] == TaskStatus::kFailed && record.outcome != StageOutcome::kInterrupted)
+      record.outcome = StageOutcome::kFailed;
   }
   if (!result.ok()) {
     std::size_t cancelled = 0;

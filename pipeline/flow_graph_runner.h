@@ -38,7 +38,7 @@ struct RunOptions {
   std::vector<PortType> observed_ports;
 };
 
-enum class StageOutcome { kNotRun, kRan, kRestored, kSkipped, kFailed, kCancelled };
+enum class StageOutcome { kNotRun, kRan, kRestored, kSkipped, kFailed, kInterrupted, kCancelled };
 const char* StageOutcomeName(StageOutcome outcome);
 
 struct StageRecord {

@@ -92,6 +92,46 @@ TEST(AdaroundResumeTest, KilledRunResumesWithTheUnfinishedLayersOnlyAndEndsIdent
             ReadTextFile(dir / ("reference/" + std::string(kEncodings))));
 }
 
+TEST(AdaroundResumeTest, CtrlCStopsWithExitCode130KeepsFinishedLayersAndTheReportSaysInterrupted) {
+  TempDir dir;
+  const std::string run_dir = dir / "run";
+  const std::string log = dir / "output.txt";
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (chdir(ADAFLOW_SOURCE_DIR) != 0) _exit(127);
+    const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(out, 1);
+    dup2(out, 2);
+    execl(ADAFLOW_CLI, ADAFLOW_CLI, "run", "tests/configs/export_small.yaml", "--run-dir", run_dir.c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
+  while (FinishedLayers(run_dir) < 1 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ::kill(child, SIGINT);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  const std::string output = ReadTextFile(log);
+  if (FinishedLayers(run_dir) == 10) GTEST_SKIP() << "the run finished AdaRound before it could be interrupted";
+  EXPECT_EQ(WEXITSTATUS(status), 130) << output;
+  EXPECT_NE(output.find("run the same command again to resume"), std::string::npos) << output;
+  const int finished = FinishedLayers(run_dir);
+  EXPECT_GE(finished, 1);
+  const auto report = nlohmann::json::parse(ReadTextFile(run_dir + "/report.json"));
+  EXPECT_EQ(report.at("stages")[3].at("id"), "adaround");
+  EXPECT_EQ(report.at("stages")[3].at("outcome"), "interrupted") << report.dump(1);
+  EXPECT_EQ(report.at("stages")[2].at("outcome"), "ran");
+
+  const CommandResult resumed = RunCli("run tests/configs/export_small.yaml --run-dir " + run_dir);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_EQ(OptimizedLayers(resumed.output), 10 - finished) << resumed.output;
+  std::printf("Ctrl-C after %d of 10 layers: exit 130; the rerun optimized %d\n", finished,
+              OptimizedLayers(resumed.output));
+}
+
 TEST(AdaroundResumeTest, FpModeGivesTheSameResultWithOneAndTwoThreads) {
   TempDir dir;
   for (const char* threads : {"1", "2"}) {
