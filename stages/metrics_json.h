@@ -14,20 +14,30 @@
 
 namespace adaflow {
 
+/// {"top1", "top5", "samples"} for labelled data, {"sqnr_db", "cosine", "samples"} otherwise (also the
+/// accuracy entries of report.json).
+inline nlohmann::ordered_json EvalResultToJson(const model::EvalResult& result) {
+  nlohmann::ordered_json json;
+  if (result.labelled) {
+    json["top1"] = result.top1;
+    json["top5"] = result.top5;
+  } else {
+    json["sqnr_db"] = result.sqnr_db;
+    json["cosine"] = result.cosine;
+  }
+  json["samples"] = result.samples;
+  return json;
+}
+
 inline std::string MetricsToJson(const MetricsArtifact& metrics) {
-  nlohmann::json list = nlohmann::json::array();
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
   for (const auto& [name, result] : metrics.variants) {
-    nlohmann::json item = {{"name", name}, {"samples", result.samples}};
-    if (result.labelled) {
-      item["top1"] = result.top1;
-      item["top5"] = result.top5;
-    } else {
-      item["sqnr_db"] = result.sqnr_db;
-      item["cosine"] = result.cosine;
-    }
+    nlohmann::ordered_json item = {{"name", name}};
+    item.update(EvalResultToJson(result));
     list.push_back(item);
   }
-  return nlohmann::json{{"variants", list}, {"param_bw", metrics.param_bw}, {"output_bw", metrics.output_bw}}.dump(1) +
+  return nlohmann::ordered_json{{"variants", list}, {"param_bw", metrics.param_bw}, {"output_bw", metrics.output_bw}}
+             .dump(1) +
          "\n";
 }
 

@@ -220,8 +220,7 @@ double ReconstructionMse(const LayerData& data, const torch::Tensor& weight, boo
 
 double SampledStepCost(const LayerData& data, int batch_size) {
   const double positions = static_cast<double>(data.target.numel()) / static_cast<double>(data.target.size()) /
-                           static_cast<double>(data.layer.weight_shape[static_cast<std::size_t>(data.layer.channel_axis())] *
-                                               (data.layer.transposed() ? data.layer.groups : 1));
+                           static_cast<double>(data.layer.weight_channels() * (data.layer.transposed() ? data.layer.groups : 1));
   double weight_size = 1;
   for (auto dim : data.layer.weight_shape) weight_size *= static_cast<double>(dim);
   // Forward plus the weight gradient: two products of the weight with every sampled position.

@@ -164,7 +164,7 @@ std::map<std::string, quant::TensorEncoding> ReadParamEncodings(const std::strin
     if (!layer)
       throw InputError("encodings file '" + path + "' has encodings for '" + name +
                        "', which is not a quantizable layer of the model (adaflow inspect lists them)");
-    const std::int64_t layer_channels = layer->weight_shape.at(static_cast<std::size_t>(layer->channel_axis()));
+    const std::int64_t layer_channels = layer->weight_channels();
     if (channels.size() > 1 && static_cast<std::int64_t>(channels.size()) != layer_channels)
       throw InputError("encodings file '" + path + "', entry '" + name + ".weight' has " +
                        std::to_string(channels.size()) + " per-channel encodings; layer '" + name + "' has " +

@@ -1,6 +1,7 @@
 #include "src/model/evaluation.h"
 
 #include <cmath>
+#include <cstdio>
 
 #include "common/error.h"
 
@@ -43,6 +44,17 @@ EvalResult Evaluate(const ForwardFn& forward, const data::Dataset& data, const F
     result.cosine = cosine_sum / static_cast<double>(total);
   }
   return result;
+}
+
+std::string FormatResult(const EvalResult& result) {
+  char text[128];
+  if (result.labelled)
+    std::snprintf(text, sizeof text, "top-1 %6.2f  top-5 %6.2f  (%lld samples)", result.top1, result.top5,
+                  static_cast<long long>(result.samples));
+  else
+    std::snprintf(text, sizeof text, "SQNR %7.2f dB  cosine %.6f  (%lld samples)", result.sqnr_db, result.cosine,
+                  static_cast<long long>(result.samples));
+  return text;
 }
 
 }  // namespace adaflow::model

@@ -38,6 +38,8 @@ struct Layer {
   bool transposed() const { return kind == LayerKind::kConvTranspose1d || kind == LayerKind::kConvTranspose2d; }
   /// Output-channel axis of the weight: 1 for transposed convolutions, else 0.
   int channel_axis() const { return transposed() ? 1 : 0; }
+  /// Size of the weight along channel_axis(): how many grids a per-channel encoding has.
+  std::int64_t weight_channels() const { return weight_shape.at(static_cast<std::size_t>(channel_axis())); }
 };
 
 struct LayerGraph {

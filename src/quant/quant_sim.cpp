@@ -115,7 +115,7 @@ QuantSim::QuantSim(std::shared_ptr<const model::Model> fp, const model::LayerGra
   for (const auto& [name, encoding] : frozen) {
     const model::Layer* layer = layers.Find(name);
     if (!layer) throw InputError("frozen param encodings name '" + name + "', which is not a quantizable layer");
-    const std::int64_t channels = layer->weight_shape.at(static_cast<std::size_t>(layer->channel_axis()));
+    const std::int64_t channels = layer->weight_channels();
     if (encoding.axis_is_channel && static_cast<std::int64_t>(encoding.channels.size()) != channels)
       throw InputError("frozen param encodings of '" + name + "' have " + std::to_string(encoding.channels.size()) +
                        " channels; the layer has " + std::to_string(channels));

@@ -174,7 +174,10 @@ StageOutputs AdaroundStage::Run(const StageInputs& inputs, StageContext& ctx) {
   std::mutex results_mutex;
   quant::ParamEncodings encodings;
   std::map<std::string, LayerReport> reports;
-  std::shared_ptr<const data::Dataset> calibration = quant_mode ? LoadDataSet(ctx.spec(), "calibration") : nullptr;
+  // Loaded by the first layer that needs x̂: a resumed or restored stage whose layers are all done
+  // reads no data at all.
+  std::once_flag calibration_once;
+  std::shared_ptr<const data::Dataset> calibration;
   const auto start = std::chrono::steady_clock::now();
   std::atomic<int> finished{0};
 
@@ -223,6 +226,7 @@ StageOutputs AdaroundStage::Run(const StageInputs& inputs, StageContext& ctx) {
       }
       if (needs_quant_input) {
         // x̂: this layer's input in the model whose upstream layers are already rounded (activations FP).
+        std::call_once(calibration_once, [&] { calibration = LoadDataSet(ctx.spec(), "calibration"); });
         std::vector<torch::Tensor> parts;
         {
           std::shared_lock<std::shared_mutex> lock(partial_mutex);

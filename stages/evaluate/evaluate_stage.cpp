@@ -76,11 +76,7 @@ StageOutputs EvaluateStage::Run(const StageInputs& inputs, StageContext& ctx) {
     const model::ForwardFn forward =
         sim ? model::ForwardFn([sim](const torch::Tensor& x) { return sim->Forward(x); }) : fp;
     const model::EvalResult result = model::Evaluate(forward, *data, &fp, options_.num_samples);
-    if (result.labelled)
-      ctx.log().info("{:<9} top-1 {:6.2f}  top-5 {:6.2f}  ({} samples)", name, result.top1, result.top5, result.samples);
-    else
-      ctx.log().info("{:<9} SQNR {:7.2f} dB  cosine {:.6f}  ({} samples)", name, result.sqnr_db, result.cosine,
-                     result.samples);
+    ctx.log().info("{:<9} {}", name, model::FormatResult(result));
     metrics->variants.emplace_back(name, result);
   }
   ctx.WriteFile(kMetricsFile, MetricsToJson(*metrics));

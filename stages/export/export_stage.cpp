@@ -56,6 +56,12 @@ Exported Collect(const StageInputs& inputs, spdlog::logger& log) {
     out.variant = "adaround";
     out.encodings.params = inputs.Get<EncodingsArtifact>(PortType::kEncodings).params;
     out.encodings.args.activation_bitwidth = 32;
+    if (!out.encodings.params.empty()) {
+      const quant::TensorEncoding& first = out.encodings.params.begin()->second;
+      out.encodings.args.param_bitwidth = first.channels.at(0).bitwidth;
+      out.encodings.args.param_symmetric = first.channels.at(0).symmetric;
+      out.encodings.args.per_channel = first.axis_is_channel;
+    }
   } else {
     throw InputError("export needs a quantized model upstream: an adaround stage, or a quant_sim stage "
                      "(then calibrate, for activation encodings)");
@@ -63,14 +69,6 @@ Exported Collect(const StageInputs& inputs, spdlog::logger& log) {
   if (upstream.layers)
     for (const auto& layer : upstream.layers->layers)
       if (!out.encodings.params.count(layer.name)) out.encodings.excluded_layers.push_back(layer.name);
-  if (!out.encodings.params.empty()) {
-    const auto& first = out.encodings.params.begin()->second;
-    if (!upstream.sim) {
-      out.encodings.args.param_bitwidth = first.channels.at(0).bitwidth;
-      out.encodings.args.param_symmetric = first.channels.at(0).symmetric;
-      out.encodings.args.per_channel = first.axis_is_channel;
-    }
-  }
   return out;
 }
 
@@ -113,14 +111,16 @@ StageOutputs ExportStage::Run(const StageInputs& inputs, StageContext& ctx) {
   auto has = [&](ExportFormat format) {
     return std::find(options_.formats.begin(), options_.formats.end(), format) != options_.formats.end();
   };
+  auto write = [&](const std::string& file, const std::string& bytes) {
+    ctx.WriteFile(file, bytes);
+    metrics->files.emplace_back(file, Describe(file, name));
+  };
 
   if (has(ExportFormat::kAimet061)) {
-    ctx.WriteFile(name + ".encodings", io::EncodingsJson(exported.encodings, io::EncodingsVersion::k061));
-    metrics->files.emplace_back(name + ".encodings", Describe(name + ".encodings", name));
+    write(name + ".encodings", io::EncodingsJson(exported.encodings, io::EncodingsVersion::k061));
   }
   if (has(ExportFormat::kAimet100)) {
-    ctx.WriteFile(name + "_v1.0.0.encodings", io::EncodingsJson(exported.encodings, io::EncodingsVersion::k100));
-    metrics->files.emplace_back(name + "_v1.0.0.encodings", Describe(name + "_v1.0.0.encodings", name));
+    write(name + "_v1.0.0.encodings", io::EncodingsJson(exported.encodings, io::EncodingsVersion::k100));
   }
   ctx.log().info("{} weight encodings, {} activation encodings, {} layers left float", exported.encodings.params.size(),
                  exported.encodings.activations.size(), exported.encodings.excluded_layers.size());
@@ -144,16 +144,11 @@ StageOutputs ExportStage::Run(const StageInputs& inputs, StageContext& ctx) {
       // The file as a user gets it: loaded back and run as is, no fake-quant.
       const auto reloaded = model::Model::Load(path, ctx.spec().model.input_shape);
       const auto data = LoadDataSet(ctx.spec(), "evaluation");
-      const model::ForwardFn fp = [&](const torch::Tensor& x) {
-        return inputs.Get<ModelArtifact>(PortType::kModel).fp->Forward(x);
-      };
+      const auto& fp_model = *inputs.Get<ModelArtifact>(PortType::kModel).fp;
+      const model::ForwardFn fp = [&](const torch::Tensor& x) { return fp_model.Forward(x); };
       const model::EvalResult result =
           model::Evaluate([&](const torch::Tensor& x) { return reloaded->Forward(x); }, *data, &fp, 0);
-      if (result.labelled)
-        ctx.log().info("{} re-loaded: top-1 {:.2f}  top-5 {:.2f}  ({} samples)", file, result.top1, result.top5,
-                       result.samples);
-      else
-        ctx.log().info("{} re-loaded: SQNR {:.2f} dB  cosine {:.6f}", file, result.sqnr_db, result.cosine);
+      ctx.log().info("{} re-loaded: {}", file, model::FormatResult(result));
       metrics->variants.emplace_back("exported", result);
       metrics->param_bw = exported.encodings.args.param_bitwidth;
       metrics->output_bw = 32;

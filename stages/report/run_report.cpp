@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "pipeline/run_store.h"
+#include "stages/metrics_json.h"
 
 namespace adaflow {
 namespace {
@@ -153,15 +154,7 @@ void RunReport::Update(const StageRecord& record, const StageOutputs* outputs, c
                                : nullptr;
   if (metrics) {
     for (const auto& [variant, result] : metrics->variants) {
-      nlohmann::ordered_json entry;
-      if (result.labelled) {
-        entry["top1"] = result.top1;
-        entry["top5"] = result.top5;
-      } else {
-        entry["sqnr_db"] = result.sqnr_db;
-        entry["cosine"] = result.cosine;
-      }
-      entry["samples"] = result.samples;
+      nlohmann::ordered_json entry = EvalResultToJson(result);
       entry["bits"] = variant == "fp" ? "FP32" : BitsLabel(metrics->param_bw, metrics->output_bw);
       json_["accuracy"][variant] = entry;
     }

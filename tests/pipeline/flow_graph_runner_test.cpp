@@ -20,6 +20,16 @@ stages:
   - {id: s4, type: sink}
 )";
 
+//   a ──► b (made to fail) ──► c
+//    └──► d
+const char* kFailing = R"(name: failing
+stages:
+  - {id: a, type: source}
+  - {id: b, type: add}
+  - {id: c, type: sink}
+  - {id: d, type: sink, after: [a]}
+)";
+
 class FlowGraphRunnerTest : public ::testing::Test {
  protected:
   void SetUp() override { Hooks().Reset(); }
@@ -83,17 +93,8 @@ stages:
 }
 
 TEST_F(FlowGraphRunnerTest, FailingStageCancelsDependantsAndNamesItself) {
-  //   a ──► b (fails) ──► c
-  //    └──► d
-  const char* text = R"(name: failing
-stages:
-  - {id: a, type: source}
-  - {id: b, type: add}
-  - {id: c, type: sink}
-  - {id: d, type: sink, after: [a]}
-)";
   Hooks().fail.insert("b");
-  const NodeError error = RunFailing(text);
+  const NodeError error = RunFailing(kFailing);
   EXPECT_EQ(error.node_id(), "b");
   EXPECT_EQ(error.exit_code(), ExitCode::kInternal);
   EXPECT_NE(std::string(error.what()).find("stage 'b': test failure requested"), std::string::npos);
@@ -233,16 +234,9 @@ TEST_F(FlowGraphRunnerTest, ObserverSeesEveryStageAndObservedPortsAreRestored) {
 }
 
 TEST_F(FlowGraphRunnerTest, ObserverSeesTheFailedStageAndTheCancelledOnes) {
-  const char* text = R"(name: failing
-stages:
-  - {id: a, type: source}
-  - {id: b, type: add}
-  - {id: c, type: sink}
-  - {id: d, type: sink, after: [a]}
-)";
   Hooks().fail.insert("b");
   Observed seen;
-  RunFailing(text, seen.Options());
+  RunFailing(kFailing, seen.Options());
   EXPECT_EQ(seen.outcome["a"], "ran");
   EXPECT_EQ(seen.outcome["b"], "failed");
   EXPECT_FALSE(seen.with_outputs["b"]);
