@@ -7,7 +7,7 @@
 namespace adaflow::quant {
 namespace {
 
-GridSpec Grid(int bits, bool symmetric, bool strict = false, bool unsigned_symmetric = true) {
+GridSpec Grid(int bits, bool symmetric, bool strict = false, bool unsigned_symmetric = false) {
   return GridSpec{bits, symmetric, strict, unsigned_symmetric};
 }
 
@@ -39,11 +39,14 @@ TEST(EncodingTest, SignedSymmetricFourBit) {
 }
 
 TEST(EncodingTest, UnsignedSymmetricWhenAllValuesAreNonNegative) {
-  const Encoding enc = EncodingFromMinMax(0.0, 2.55, Grid(8, true));
+  const Encoding enc = EncodingFromMinMax(0.0, 2.55, Grid(8, true, false, /*unsigned_symmetric=*/true));
   EXPECT_DOUBLE_EQ(enc.scale, 0.01);
   EXPECT_EQ(enc.offset, 0);
-  // With unsigned symmetric off, the same range is signed.
-  EXPECT_EQ(EncodingFromMinMax(0.0, 2.55, Grid(8, true, false, false)).offset, -128);
+  // Off (AIMET's default), the same range is signed: half the resolution, but a grid every reader
+  // of a symmetric encoding agrees on.
+  EXPECT_EQ(EncodingFromMinMax(0.0, 2.55, Grid(8, true)).offset, -128);
+  EXPECT_DOUBLE_EQ(EncodingFromMinMax(0.0, 2.55, Grid(8, true)).scale, 2.55 / 127);
+  EXPECT_EQ(GridSpec{}.unsigned_symmetric, false);
 }
 
 TEST(EncodingTest, AsymmetricShiftsTheRangeSoZeroIsExact) {
@@ -149,6 +152,36 @@ TEST(EncodingTest, TfEnhancedKeepsTheFullRangeOfUniformValues) {
   const Encoding enc = ComputeEncoding(values.data(), values.size(), Scheme::kTfEnhanced, Grid(8, false));
   EXPECT_NEAR(enc.min, -1.0, 0.05) << ToString(enc);
   EXPECT_NEAR(enc.max, 1.0, 0.05) << ToString(enc);
+}
+
+TEST(EncodingTest, AllZeroDataGivesAimetsFallbackRange) {
+  // AIMET's TF-enhanced and percentile analyzers never build a PDF from zeros: [−1, 1], Δ = 2/N.
+  const std::vector<float> zeros(64, 0.0f);
+  for (Scheme scheme : {Scheme::kTfEnhanced, Scheme::kPercentile}) {
+    for (const GridSpec& grid : {Grid(4, true), Grid(8, false)}) {
+      const Encoding enc = ComputeEncoding(zeros.data(), zeros.size(), scheme, grid);
+      const double steps = std::pow(2.0, grid.bitwidth) - 1;
+      EXPECT_DOUBLE_EQ(enc.scale, 2.0 / steps);
+      EXPECT_EQ(enc.offset, static_cast<std::int64_t>(std::floor(-steps / 2.0)));
+      EXPECT_NEAR(enc.min, -1.0, enc.scale);
+      EXPECT_NEAR(enc.max, 1.0, enc.scale);
+    }
+  }
+  // TF keeps its 0.01 minimum range.
+  EXPECT_NEAR(ComputeEncoding(zeros.data(), zeros.size(), Scheme::kTf, Grid(8, false)).max, 0.01, 1e-12);
+}
+
+TEST(EncodingTest, TfEnhancedAsymmetricOnReluLikeDataIsFinite) {
+  // Data whose minimum is exactly 0 (a ReLU output) once took a NaN offset.
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> values(5000);
+  for (auto& value : values) value = std::max(0.0f, normal(rng));
+  const Encoding enc = ComputeEncoding(values.data(), values.size(), Scheme::kTfEnhanced, Grid(8, false));
+  EXPECT_TRUE(std::isfinite(enc.scale)) << ToString(enc);
+  EXPECT_GT(enc.scale, 0.0);
+  EXPECT_EQ(enc.offset, 0);
+  EXPECT_GT(enc.max, 2.0);
 }
 
 TEST(EncodingTest, PercentileDropsTheTails) {
