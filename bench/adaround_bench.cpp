@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
   data.input = torch::cat(inputs);
   data.target = torch::cat(targets);
   const auto encoding = quant::ComputeTensorEncoding(data.weight, quant::Scheme::kTfEnhanced,
-                                                     quant::GridSpec{4, true, false, true}, false, 0);
+                                                     quant::GridSpec{4, true}, false, 0);
   adaround::Hyper hyper;
   hyper.num_iterations = iterations;
 

@@ -19,7 +19,7 @@ namespace adaflow {
 /// How a quant-sim's activations were (or are to be) calibrated, so evaluate can rebuild a variant.
 struct CalibrationSpec {
   quant::Scheme scheme = quant::Scheme::kTfEnhanced;
-  double percentile = 99.99;
+  double percentile = 100.0;
   std::int64_t num_batches = 0;
 };
 

@@ -11,7 +11,10 @@ namespace adaflow::adaround {
 namespace {
 
 bool IsLinear(const model::Layer& layer) { return layer.kind == model::LayerKind::kLinear; }
-int ChannelDim(const model::Layer& layer) { return IsLinear(layer) ? -1 : 1; }
+/// AIMET's reconstruction loss sums the squared error over dim 1 (adaround_loss.py, compute_recon_loss:
+/// torch.norm(·, dim=1)² then mean): the channels of a convolution, the features of a 2-D Linear
+/// output, but the second dim of a Linear on ≥ 3-D inputs (e.g. the tokens of [batch, tokens, features]).
+constexpr int kLossDim = 1;
 
 /// [rows, D] patches of group `group`, for linear layers and (via im2col) convolutions.
 torch::Tensor GroupPatches(const model::Layer& layer, const torch::Tensor& input, std::int64_t group) {
@@ -42,6 +45,12 @@ torch::Tensor GroupedWeight(const model::Layer& layer, const torch::Tensor& weig
 
 }  // namespace
 
+int DefaultIterations(const std::vector<int>& layer_bits) {
+  int lowest = 32;
+  for (int bits : layer_bits) lowest = std::min(lowest, bits);
+  return lowest < 8 ? 15000 : 10000;
+}
+
 double Beta(const Hyper& hyper, int iteration) {
   const double warm_end = hyper.warm_start * hyper.num_iterations;
   const double rel = (iteration - warm_end) / (hyper.num_iterations - warm_end);
@@ -69,8 +78,10 @@ Grid MakeGrid(const torch::Tensor& weight, const quant::TensorEncoding& encoding
     shape[static_cast<std::size_t>(encoding.axis)] = -1;
     return tensor.reshape(shape);
   };
-  return Grid{shaped(scales), shaped(offsets),
-              torch::tensor(static_cast<double>(encoding.channels.at(0).steps()), torch::kFloat64).to(weight.scalar_type())};
+  // AIMET v1 clamps the rounded index to [0, 2^b − 1] even on a strict symmetric grid
+  // (adaround_wrapper.py, AdaroundWrapper._init_param: clip_max = 2 ** bitwidth - 1).
+  const double steps = std::pow(2.0, encoding.channels.at(0).bitwidth) - 1.0;
+  return Grid{shaped(scales), shaped(offsets), torch::tensor(steps, torch::kFloat64).to(weight.scalar_type())};
 }
 
 torch::Tensor FloorIndex(const torch::Tensor& weight, const Grid& grid) { return torch::floor(weight / grid.scale); }
@@ -110,21 +121,16 @@ torch::Tensor LayerForward(const model::Layer& layer, const torch::Tensor& input
 }
 
 torch::Tensor ApplyActivation(const model::Layer& layer, const torch::Tensor& output) {
-  switch (layer.activation) {
-    case model::Activation::kNone: return output;
-    case model::Activation::kRelu: return torch::relu(output);
-    case model::Activation::kRelu6: return torch::hardtanh(output, 0.0, 6.0);
-    case model::Activation::kHardtanh: return torch::hardtanh(output, layer.clamp_min, layer.clamp_max);
-    case model::Activation::kGelu: return torch::gelu(output);
-    case model::Activation::kSilu: return torch::silu(output);
-    case model::Activation::kSigmoid: return torch::sigmoid(output);
-    case model::Activation::kTanh: return torch::tanh(output);
-  }
-  return output;
+  return layer.activation.Apply(output);
 }
 
-torch::Tensor RowMse(const torch::Tensor& output, const torch::Tensor& target, int channel_dim) {
-  return (output - target).pow(2).sum(channel_dim).mean();
+torch::Tensor RowMse(const torch::Tensor& output, const torch::Tensor& target) {
+  return (output - target).pow(2).sum(kLossDim).mean();
+}
+
+double LossScale(const model::Layer& layer, const std::vector<std::int64_t>& input_shape) {
+  if (!IsLinear(layer) || input_shape.size() < 3) return 1.0;
+  return static_cast<double>(input_shape[1]) / static_cast<double>(layer.weight_shape[0]);
 }
 
 const char* ObjectiveName(Objective objective) { return objective == Objective::kGram ? "gram" : "sampled"; }
@@ -211,7 +217,7 @@ double ReconstructionMse(const LayerData& data, const torch::Tensor& weight, boo
     } else {
       target = LayerForward(layer, data.fp().Slice(start, count), data.weight, data.bias);
     }
-    const torch::Tensor squared = (output - target).pow(2).sum(ChannelDim(layer));
+    const torch::Tensor squared = (output - target).pow(2).sum(IsLinear(layer) ? -1 : 1);
     total += squared.sum().item<double>();
     rows += static_cast<double>(squared.numel());
   }
@@ -245,9 +251,12 @@ Result Optimize(const LayerData& data, const quant::TensorEncoding& encoding, co
   const torch::Tensor floor_index = FloorIndex(weight, grid);
   torch::Tensor alpha = InitialAlpha(weight, grid).detach().requires_grad_(true);
   torch::Tensor moment = torch::zeros_like(alpha), second = torch::zeros_like(alpha);
-  const bool with_activation = objective == Objective::kSampled && layer.activation != model::Activation::kNone;
+  const bool with_activation = objective == Objective::kSampled && !layer.activation.none();
   GramForm gram;
   if (objective == Objective::kGram) gram = PrepareGram(ComputeGram(data), layer, weight);
+  // The Gram form is the error per row; AIMET's loss sums over dim 1 instead (same for convolutions
+  // and 2-D Linear inputs).
+  const double gram_scale = LossScale(layer, data.input.shape());
   auto generator = at::detail::createCPUGenerator(seed);
   const std::int64_t samples = data.input.size();
   const std::int64_t batch = std::min<std::int64_t>(hyper.batch_size, samples);
@@ -260,13 +269,13 @@ Result Optimize(const LayerData& data, const quant::TensorEncoding& encoding, co
     const torch::Tensor soft = RoundedWeight(floor_index, h, grid);
     torch::Tensor loss;
     if (objective == Objective::kGram) {
-      loss = GramLoss(gram, layer, soft, weight);
+      loss = GramLoss(gram, layer, soft, weight) * gram_scale;
     } else {
       const torch::Tensor indices = torch::randperm(samples, generator, torch::kLong).narrow(0, 0, batch);
       torch::Tensor output = LayerForward(layer, data.input.Gather(indices), soft, data.bias);
       if (with_activation) output = ApplyActivation(layer, output);
       const torch::Tensor target = data.target.Gather(indices);
-      loss = RowMse(output, target, ChannelDim(layer));
+      loss = RowMse(output, target);
     }
     if (RegularizerActive(hyper, iteration))
       loss = loss + Regularizer(h, hyper.reg_param, Beta(hyper, iteration)).to(loss.scalar_type());
@@ -297,7 +306,7 @@ Result Optimize(const LayerData& data, const quant::TensorEncoding& encoding, co
   {
     torch::NoGradGuard no_grad;
     result.weight = RoundedWeight(floor_index, (result.alpha >= 0).to(weight.scalar_type()), grid);
-    const bool activation_in_mse = layer.activation != model::Activation::kNone;
+    const bool activation_in_mse = !layer.activation.none();
     result.mse_nearest = ReconstructionMse(data, quant::QuantizeDequantize(weight, encoding), activation_in_mse);
     result.mse_adaround = ReconstructionMse(data, result.weight, activation_in_mse);
   }

@@ -40,6 +40,10 @@ struct Hyper {
   int batch_size = 32;
 };
 
+/// AIMET's default iteration count, one for the whole model: 15000 when any layer's weights are below
+/// 8 bits, else 10000 (adaround_weight.py, Adaround._adaround_model).
+int DefaultIterations(const std::vector<int>& layer_bits);
+
 /// The regulariser exponent at `iteration` (AIMET's cosine schedule).
 double Beta(const Hyper& hyper, int iteration);
 /// False during the warm start (t < warm_start·T).
@@ -68,8 +72,11 @@ torch::Tensor LayerForward(const model::Layer& layer, const torch::Tensor& input
                            const torch::Tensor& bias);
 torch::Tensor ApplyActivation(const model::Layer& layer, const torch::Tensor& output);
 
-/// Mean over rows of the squared error summed over the channel axis (1 for convolutions, −1 for Linear).
-torch::Tensor RowMse(const torch::Tensor& output, const torch::Tensor& target, int channel_dim);
+/// AIMET's reconstruction loss: the squared error summed over dim 1, averaged over the rest.
+torch::Tensor RowMse(const torch::Tensor& output, const torch::Tensor& target);
+/// AIMET's loss over the per-row error (Σ over output channels, mean over rows): 1, except for a
+/// Linear on ≥ 3-D inputs, where AIMET sums over dim 1 (size(1) / out_features).
+double LossScale(const model::Layer& layer, const std::vector<std::int64_t>& input_shape);
 
 enum class Objective { kSampled, kGram };
 const char* ObjectiveName(Objective objective);

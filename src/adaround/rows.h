@@ -25,6 +25,8 @@ class Rows {
   bool streamed() const { return store_ != nullptr; }
   std::int64_t size() const;
   std::int64_t numel() const;
+  /// [samples, …]
+  std::vector<std::int64_t> shape() const { return store_ ? shape_ : tensor_.sizes().vec(); }
   /// Samples [start, start + count).
   torch::Tensor Slice(std::int64_t start, std::int64_t count) const;
   /// The samples at `indices`, in that order.

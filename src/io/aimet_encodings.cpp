@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <set>
 
 #include "common/error.h"
 
@@ -84,7 +85,7 @@ std::string EncodingsJson(const ModelEncodings& encodings, EncodingsVersion vers
   return json.dump(4) + "\n";
 }
 
-std::map<std::string, std::vector<quant::Encoding>> ReadParamEncodings(const std::string& path) {
+std::map<std::string, nlohmann::json> ParseParamEncodings(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw InputError("encodings file '" + path + "' does not exist");
   nlohmann::json json;
@@ -98,82 +99,103 @@ std::map<std::string, std::vector<quant::Encoding>> ReadParamEncodings(const std
     throw InputError("encodings file '" + path + "' has no \"param_encodings\" object (or list, version 1.0.0)");
   // Version 1.0.0 lists one object per tensor, with per-channel scale/offset arrays; turn each into
   // the 0.6.1 shape (a list of per-channel entries) so both are checked the same way.
-  nlohmann::json by_name = nlohmann::json::object();
-  if (json.at("param_encodings").is_array()) {
-    for (const auto& item : json.at("param_encodings")) {
-      try {
-        const std::string name = item.at("name").get<std::string>();
-        const auto& scales = item.at("scale");
-        const auto& offsets = item.at("offset");
-        if (!scales.is_array() || !offsets.is_array() || scales.size() != offsets.size())
-          throw InputError("encodings file '" + path + "', entry '" + name +
-                           "': 'scale' and 'offset' must be lists of the same length");
-        nlohmann::json channels = nlohmann::json::array();
-        for (std::size_t idx = 0; idx < scales.size(); ++idx)
-          channels.push_back({{"bitwidth", item.at("bw")}, {"is_symmetric", item.at("is_sym")},
-                              {"scale", scales[idx]}, {"offset", offsets[idx]}});
-        by_name[name] = channels;
-      } catch (const nlohmann::json::exception& error) {
-        throw InputError("encodings file '" + path + "': a param_encodings entry lacks a field or has one of the "
-                         "wrong type: " + error.what());
-      }
-    }
-  } else {
-    by_name = json.at("param_encodings");
+  std::map<std::string, nlohmann::json> by_name;
+  if (json.at("param_encodings").is_object()) {
+    for (const auto& [key, entries] : json.at("param_encodings").items()) by_name[key] = entries;
+    return by_name;
   }
-  std::map<std::string, std::vector<quant::Encoding>> result;
-  for (const auto& [key, entries] : by_name.items()) {
-    const std::string suffix = ".weight";
-    if (key.size() <= suffix.size() || key.compare(key.size() - suffix.size(), suffix.size(), suffix) != 0)
-      throw InputError("encodings file '" + path + "': entry '" + key +
-                       "' is not a weight ('<layer>.weight'); only weight encodings can be frozen");
-    const std::string where = "encodings file '" + path + "', entry '" + key + "'";
-    if (!entries.is_array() || entries.empty()) throw InputError(where + " must be a non-empty list");
-    std::vector<quant::Encoding> channels;
-    for (const auto& item : entries) {
-      try {
-        quant::Encoding enc;
-        enc.bitwidth = item.at("bitwidth").get<int>();
-        enc.scale = item.at("scale").get<double>();
-        enc.offset = item.at("offset").get<std::int64_t>();
-        const auto& symmetric = item.at("is_symmetric");
-        enc.symmetric = symmetric.is_boolean() ? symmetric.get<bool>() : symmetric.get<std::string>() == "True";
-        if (enc.bitwidth < 2 || enc.bitwidth > 16 || !(enc.scale > 0) || enc.offset > 0)
-          throw InputError(where + ": bitwidth must be 2..16, scale > 0 and offset <= 0");
-        const std::int64_t full = (std::int64_t{1} << enc.bitwidth) - 1;
-        // A strict symmetric grid has one step fewer: offset −(2^(b−1) − 1).
-        enc.num_steps = enc.symmetric && enc.offset == -((std::int64_t{1} << (enc.bitwidth - 1)) - 1) ? full - 1 : full;
-        if (-enc.offset > enc.num_steps) throw InputError(where + ": offset is outside the grid");
-        enc.min = enc.scale * static_cast<double>(enc.offset);
-        enc.max = enc.scale * static_cast<double>(enc.offset + enc.num_steps);
-        channels.push_back(enc);
-      } catch (const nlohmann::json::exception& error) {
-        throw InputError(where + " lacks a field or has one of the wrong type: " + error.what());
+  for (const auto& item : json.at("param_encodings")) {
+    if (!item.is_object() || !item.contains("name") || !item.at("name").is_string())
+      throw InputError("encodings file '" + path + "': a param_encodings entry has no \"name\"");
+    const std::string name = item.at("name").get<std::string>();
+    const std::string where = "encodings file '" + path + "', entry '" + name + "'";
+    try {
+      const std::string dtype = item.value("dtype", "INT");
+      if (dtype == "FLOAT" || dtype == "float") {
+        by_name[name] = nlohmann::json::array({{{"bitwidth", item.value("bw", 32)}, {"dtype", "float"}}});
+        continue;
       }
+      const auto& scales = item.at("scale");
+      const auto& offsets = item.at("offset");
+      if (!scales.is_array() || !offsets.is_array() || scales.size() != offsets.size())
+        throw InputError(where + ": 'scale' and 'offset' must be lists of the same length");
+      nlohmann::json channels = nlohmann::json::array();
+      for (std::size_t idx = 0; idx < scales.size(); ++idx)
+        channels.push_back({{"bitwidth", item.at("bw")}, {"is_symmetric", item.at("is_sym")},
+                            {"scale", scales[idx]}, {"offset", offsets[idx]}});
+      by_name[name] = channels;
+    } catch (const nlohmann::json::exception& error) {
+      throw InputError(where + " lacks a field or has one of the wrong type: " + error.what());
     }
-    result[key.substr(0, key.size() - suffix.size())] = std::move(channels);
   }
-  return result;
+  return by_name;
 }
 
-std::map<std::string, quant::TensorEncoding> ReadParamEncodings(const std::string& path,
-                                                                const model::LayerGraph& layers) {
-  std::map<std::string, quant::TensorEncoding> result;
-  for (auto& [name, channels] : ReadParamEncodings(path)) {
-    const model::Layer* layer = layers.Find(name);
-    if (!layer)
-      throw InputError("encodings file '" + path + "' has encodings for '" + name +
-                       "', which is not a quantizable layer of the model (adaflow inspect lists them)");
+std::vector<quant::Encoding> ParamEntryEncodings(const nlohmann::json& entries, const std::string& where) {
+  if (!entries.is_array() || entries.empty()) throw InputError(where + " must be a non-empty list");
+  std::vector<quant::Encoding> channels;
+  for (const auto& item : entries) {
+    try {
+      if (item.value("dtype", "int") == "float") return {};
+      quant::Encoding enc;
+      enc.bitwidth = item.at("bitwidth").get<int>();
+      enc.scale = item.at("scale").get<double>();
+      enc.offset = item.at("offset").get<std::int64_t>();
+      const auto& symmetric = item.at("is_symmetric");
+      enc.symmetric = symmetric.is_boolean() ? symmetric.get<bool>() : symmetric.get<std::string>() == "True";
+      if (enc.bitwidth < 2 || enc.bitwidth > 16 || !(enc.scale > 0) || enc.offset > 0)
+        throw InputError(where + ": bitwidth must be 2..16, scale > 0 and offset <= 0");
+      const std::int64_t full = (std::int64_t{1} << enc.bitwidth) - 1;
+      // A strict symmetric grid has one step fewer: offset −(2^(b−1) − 1).
+      enc.num_steps = enc.symmetric && enc.offset == -((std::int64_t{1} << (enc.bitwidth - 1)) - 1) ? full - 1 : full;
+      if (-enc.offset > enc.num_steps) throw InputError(where + ": offset is outside the grid");
+      enc.min = enc.scale * static_cast<double>(enc.offset);
+      enc.max = enc.scale * static_cast<double>(enc.offset + enc.num_steps);
+      channels.push_back(enc);
+    } catch (const nlohmann::json::exception& error) {
+      throw InputError(where + " lacks a field or has one of the wrong type: " + error.what());
+    }
+  }
+  return channels;
+}
+
+ParamEncodingsFile ReadParamEncodings(const std::string& path, const model::LayerGraph& layers,
+                                      const model::Model& model) {
+  std::set<std::string> parameters;
+  for (const auto& parameter : model.module().named_parameters(/*recurse=*/true)) parameters.insert(parameter.name);
+  for (const auto& buffer : model.module().named_buffers(/*recurse=*/true)) parameters.insert(buffer.name);
+  ParamEncodingsFile result;
+  for (const auto& [key, entries] : ParseParamEncodings(path)) {
+    const std::string where = "encodings file '" + path + "', entry '" + key + "'";
+    const std::string suffix = ".weight";
+    const bool is_weight =
+        key.size() > suffix.size() && key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0;
+    const model::Layer* layer = is_weight ? layers.Find(key.substr(0, key.size() - suffix.size())) : nullptr;
+    if (!layer) {
+      // AIMET files of whole models also hold biases, LayerNorm / Embedding / BatchNorm parameters:
+      // adaflow leaves those float. A name the model does not have at all is a different model.
+      if (!parameters.count(key))
+        throw InputError(where + " names no parameter of model '" + model.source() + "'" +
+                         (is_weight ? " ('" + key.substr(0, key.size() - suffix.size()) +
+                                          "' is not a quantizable layer; adaflow inspect lists them)"
+                                    : ""));
+      result.skipped.push_back(key);
+      continue;
+    }
+    std::vector<quant::Encoding> channels = ParamEntryEncodings(entries, where);
+    if (channels.empty()) {
+      result.float_layers.push_back(layer->name);
+      continue;
+    }
     const std::int64_t layer_channels = layer->weight_channels();
     if (channels.size() > 1 && static_cast<std::int64_t>(channels.size()) != layer_channels)
-      throw InputError("encodings file '" + path + "', entry '" + name + ".weight' has " +
-                       std::to_string(channels.size()) + " per-channel encodings; layer '" + name + "' has " +
-                       std::to_string(layer_channels) + " output channels");
+      throw InputError(where + " has " + std::to_string(channels.size()) + " per-channel encodings; layer '" +
+                       layer->name + "' has " + std::to_string(layer_channels) + " output channels");
     quant::TensorEncoding encoding;
     encoding.channels = std::move(channels);
     encoding.axis = layer->channel_axis();
     encoding.axis_is_channel = encoding.channels.size() > 1;
-    result[name] = std::move(encoding);
+    result.params[layer->name] = std::move(encoding);
   }
   return result;
 }

@@ -11,6 +11,8 @@
 //   "PER_CHANNEL", "bw", "is_sym" (bool), "scale": [..], "offset": [..]}.
 // Scale and offset define the grid: a value on it is scale·(q + offset), q an integer in [0, 2^bw − 1].
 
+#include <nlohmann/json.hpp>
+
 #include <map>
 #include <string>
 #include <utility>
@@ -49,15 +51,28 @@ enum class EncodingsVersion { k061, k100 };
 
 std::string EncodingsJson(const ModelEncodings& encodings, EncodingsVersion version);
 
-/// The weight encodings of an AIMET encodings file (version 0.6.1 in either form, `<name>.encodings` or
-/// `<name>_adaround.encodings`, or version 1.0.0), by layer name, one entry per channel. Scale and offset are
-/// authoritative: min and max are recomputed from them (AIMET does the same when it loads a file).
-/// Throws InputError naming the file and the entry when it is not such a file.
-std::map<std::string, std::vector<quant::Encoding>> ReadParamEncodings(const std::string& path);
+/// The param_encodings of an AIMET encodings file (version 0.6.1 in either form, `<name>.encodings` or
+/// `<name>_adaround.encodings`, or version 1.0.0), by parameter name ("conv1.weight"), each as a list
+/// of 0.6.1-style entries (one per channel). Throws InputError naming the file when it is not such a file.
+std::map<std::string, nlohmann::json> ParseParamEncodings(const std::string& path);
 
-/// The same, checked against a model's layers (every name must be a quantizable layer) and shaped as
-/// quant-sim's frozen encodings (the channel axis from the layer).
-std::map<std::string, quant::TensorEncoding> ReadParamEncodings(const std::string& path,
-                                                                const model::LayerGraph& layers);
+/// One parameter's entries as encodings (scale and offset are authoritative: min and max are
+/// recomputed from them, as AIMET does when it loads a file); empty for a float entry. `where` names
+/// the file and entry in errors.
+std::vector<quant::Encoding> ParamEntryEncodings(const nlohmann::json& entries, const std::string& where);
+
+/// The weight encodings of an AIMET encodings file, checked against a model.
+struct ParamEncodingsFile {
+  /// By layer name, shaped as quant-sim's frozen encodings (the channel axis from the layer).
+  std::map<std::string, quant::TensorEncoding> params;
+  /// Quantizable layers whose weight the file leaves float ({"dtype": "float"}).
+  std::vector<std::string> float_layers;
+  /// Entries for parameters of the model that adaflow does not quantize (biases, LayerNorm, Embedding…).
+  std::vector<std::string> skipped;
+};
+/// Throws InputError naming the file and the entry for a parameter the model does not have, or a
+/// malformed or mismatched entry of a quantizable layer.
+ParamEncodingsFile ReadParamEncodings(const std::string& path, const model::LayerGraph& layers,
+                                      const model::Model& model);
 
 }  // namespace adaflow::io

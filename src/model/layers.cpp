@@ -127,39 +127,50 @@ void ParseLayerNode(Node* node, const torch::jit::Module& owner, Layer& layer) {
   }
 }
 
-void FindActivation(Node* node, const std::map<const Node*, std::size_t>& index_of, Layer& layer) {
-  std::vector<torch::jit::Use> uses;
-  for (const auto& use : node->output(0)->uses())
-    if (IsDataUse(use)) uses.push_back(use);
-  if (uses.size() != 1) return;
-  Node* user = uses[0].user;
-  const std::string kind = user->kind().toQualString();
-  static const std::map<std::string, Activation> kSimple = {
-      {"aten::relu", Activation::kRelu},   {"aten::relu_", Activation::kRelu},   {"aten::relu6", Activation::kRelu6},
-      {"aten::relu6_", Activation::kRelu6}, {"aten::gelu", Activation::kGelu},    {"aten::silu", Activation::kSilu},
-      {"aten::silu_", Activation::kSilu},  {"aten::sigmoid", Activation::kSigmoid}, {"aten::sigmoid_", Activation::kSigmoid},
-      {"aten::tanh", Activation::kTanh},   {"aten::tanh_", Activation::kTanh}};
-  auto it = kSimple.find(kind);
-  if (it != kSimple.end()) {
-    layer.activation = it->second;
-    if (layer.activation == Activation::kRelu6) layer.clamp_max = 6.0;
-  } else if (kind == "aten::hardtanh" || kind == "aten::hardtanh_") {
-    auto low = torch::jit::toIValue(user->input(1));
-    auto high = torch::jit::toIValue(user->input(2));
-    if (!low || !high) return;
-    layer.clamp_min = low->toScalar().toDouble();
-    layer.clamp_max = high->toScalar().toDouble();
-    layer.activation = (layer.clamp_min == 0.0 && layer.clamp_max == 6.0) ? Activation::kRelu6 : Activation::kHardtanh;
-  } else {
-    return;
+/// The activation that is the first data use of the layer's output, as AIMET's act_func (the first
+/// consumer, when it is an activation).
+void FindActivation(Node* node, const std::map<const Node*, std::size_t>& index_of, const torch::jit::Graph& graph,
+                    const torch::jit::Module& module, Layer& layer) {
+  Node* first = nullptr;
+  for (const auto& use : node->output(0)->uses()) {
+    if (!IsDataUse(use)) continue;
+    if (!first || use.user->isBefore(first)) first = use.user;
   }
+  if (!first) return;
+  auto parsed = ParseActivation(first, graph.inputs()[0], module);
+  if (!parsed || first->inputs()[0] != node->output(0)) return;
   // An activation inside a nested block cannot be captured on its own: treat the layer as plain.
-  auto found = index_of.find(user);
-  if (found == index_of.end()) {
-    layer.activation = Activation::kNone;
-    return;
-  }
+  auto found = index_of.find(first);
+  if (found == index_of.end()) return;
+  layer.activation = std::move(*parsed);
   layer.activation_output = ValueRef{found->second, 0};
+}
+
+/// " at model.py:12:8" for a node with a source location, else "".
+std::string SourceLocation(const Node* node) {
+  const auto location = node->sourceRange().file_line_col();
+  if (!location) return "";
+  const auto& [file, line, column] = *location;
+  return " at " + file + ":" + std::to_string(line) + ":" + std::to_string(column);
+}
+
+/// A quantizable layer inside a branch or loop that constant folding could not resolve runs or not
+/// depending on the data: its inputs, its place in the layer DAG and its quantizers are not defined.
+void CheckNoLayerInControlFlow(torch::jit::Graph& graph, const Model& model) {
+  std::function<void(torch::jit::Block*)> visit = [&](torch::jit::Block* block) {
+    for (Node* node : block->nodes()) {
+      std::string name;
+      if (block != graph.block() && IsLayerNode(node) && ModulePath(node->input(1), graph, name)) {
+        const Node* owner = block->owningNode();
+        throw InputError("model '" + model.source() + "': layer '" + name + "' (" + node->kind().toQualString() +
+                         ") is inside a " + owner->kind().toQualString() + SourceLocation(owner) +
+                         " whose condition depends on the data; adaflow needs every quantizable layer to run on "
+                         "every input (make the condition a module attribute or a constant, or trace the model)");
+      }
+      for (torch::jit::Block* inner : node->blocks()) visit(inner);
+    }
+  };
+  visit(graph.block());
 }
 
 }  // namespace
@@ -171,20 +182,6 @@ const char* LayerKindName(LayerKind kind) {
     case LayerKind::kConvTranspose1d: return "ConvTranspose1d";
     case LayerKind::kConvTranspose2d: return "ConvTranspose2d";
     case LayerKind::kLinear: return "Linear";
-  }
-  return "?";
-}
-
-const char* ActivationName(Activation activation) {
-  switch (activation) {
-    case Activation::kNone: return "none";
-    case Activation::kRelu: return "relu";
-    case Activation::kRelu6: return "relu6";
-    case Activation::kHardtanh: return "hardtanh";
-    case Activation::kGelu: return "gelu";
-    case Activation::kSilu: return "silu";
-    case Activation::kSigmoid: return "sigmoid";
-    case Activation::kTanh: return "tanh";
   }
   return "?";
 }
@@ -220,7 +217,7 @@ std::string LayerGraph::Describe() const {
     out << "  " << pad(std::to_string(idx), 3) << " " << pad(layer.name, name_width) << "  "
         << pad(LayerKindName(layer.kind), 15) << "  " << pad(ShapeString(layer.weight_shape), shape_width) << "  "
         << pad(std::to_string(layer.groups), 6) << "  " << pad(layer.has_bias ? "yes" : "no", 4) << "  "
-        << pad(ActivationName(layer.activation), 10) << "  " << (after.empty() ? "(input)" : after) << "\n";
+        << pad(layer.activation.Describe(), 10) << "  " << (after.empty() ? "(input)" : after) << "\n";
   }
   return out.str();
 }
@@ -231,6 +228,7 @@ LayerGraph DiscoverLayers(const Model& model) {
   std::map<const Node*, std::size_t> index_of;
   for (std::size_t idx = 0; idx < nodes.size(); ++idx) index_of[nodes[idx]] = idx;
 
+  CheckNoLayerInControlFlow(*graph, model);
   LayerGraph result;
   std::map<const Node*, std::size_t> layer_of;
   for (std::size_t idx = 0; idx < nodes.size(); ++idx) {
@@ -255,22 +253,26 @@ LayerGraph DiscoverLayers(const Model& model) {
                                                   : ValueRef{index_of.at(producer), node->input(0)->offset()};
     layer.output = ValueRef{idx, 0};
     layer.activation_output = layer.output;
-    FindActivation(node, index_of, layer);
+    FindActivation(node, index_of, *graph, model.module(), layer);
     layer_of[node] = result.layers.size();
     result.layers.push_back(std::move(layer));
   }
 
-  // Nearest upstream layers, through any chain of other ops (memoized per node).
+  // Nearest upstream layers, through any chain of other ops (memoized per node). A prim::If or
+  // prim::Loop left after constant folding depends on everything computed inside its blocks: a
+  // superset of the true data flow, never less of it.
   std::map<const Node*, std::set<std::size_t>> memo;
   std::function<const std::set<std::size_t>&(Node*)> upstream_of = [&](Node* node) -> const std::set<std::size_t>& {
     auto found = memo.find(node);
     if (found != memo.end()) return found->second;
     std::set<std::size_t> result_set;
     memo[node] = result_set;  // breaks cycles through loops
-    for (Value* input : node->inputs()) {
+    auto add_value = [&](Value* input) {
       Node* producer = input->node();
       if (producer->kind() == kGetAttr || producer->kind() == c10::prim::Constant || producer == graph->param_node())
-        continue;
+        return;
+      if (producer->kind() == c10::prim::Param) producer = producer->owningBlock()->owningNode();  // loop-carried
+      if (!producer) return;
       auto layer = layer_of.find(producer);
       if (layer != layer_of.end()) {
         result_set.insert(layer->second);
@@ -278,6 +280,14 @@ LayerGraph DiscoverLayers(const Model& model) {
         const auto& further = upstream_of(producer);
         result_set.insert(further.begin(), further.end());
       }
+    };
+    for (Value* input : node->inputs()) add_value(input);
+    for (torch::jit::Block* block : node->blocks()) {
+      for (Node* inner : block->nodes()) {
+        const auto& further = upstream_of(inner);
+        result_set.insert(further.begin(), further.end());
+      }
+      for (Value* output : block->outputs()) add_value(output);
     }
     return memo[node] = result_set;
   };

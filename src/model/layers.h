@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "src/model/activation.h"
 #include "src/model/model.h"
 #include "src/model/value_ref.h"
 
@@ -15,11 +16,6 @@ namespace adaflow::model {
 enum class LayerKind { kConv1d, kConv2d, kConvTranspose1d, kConvTranspose2d, kLinear };
 const char* LayerKindName(LayerKind kind);
 
-/// The activation that directly follows a layer (its output's only data use), folded into the
-/// layer's reconstruction loss by AdaRound and into its supergroup by quant-sim.
-enum class Activation { kNone, kRelu, kRelu6, kHardtanh, kGelu, kSilu, kSigmoid, kTanh };
-const char* ActivationName(Activation activation);
-
 struct Layer {
   std::string name;                       ///< module path, e.g. "layers.0.conv1"
   LayerKind kind = LayerKind::kConv2d;
@@ -27,8 +23,8 @@ struct Layer {
   bool has_bias = false;
   std::int64_t groups = 1;
   std::vector<std::int64_t> stride, padding, dilation, output_padding;  ///< convolutions
-  Activation activation = Activation::kNone;
-  double clamp_min = 0.0, clamp_max = 0.0;  ///< bounds of a hardtanh / relu6
+  /// The activation that is the first data use of the layer's output (AIMET's act_func), if any.
+  ActivationOp activation;
   std::vector<std::size_t> upstream;        ///< nearest quantizable layers feeding this one
   std::size_t node_index = 0;               ///< position in InlinedGraph()->nodes()
   ValueRef input;                           ///< the layer's data input

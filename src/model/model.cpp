@@ -1,10 +1,13 @@
 #include "src/model/model.h"
 
-#include <torch/csrc/jit/passes/fold_conv_bn.h>
 #include <torch/csrc/jit/passes/constant_propagation.h>
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
+#include <torch/csrc/jit/passes/fold_conv_bn.h>
 #include <torch/csrc/jit/passes/inliner.h>
 
 #include <filesystem>
+#include <optional>
+#include <set>
 #include <sstream>
 
 #include "common/error.h"
@@ -25,6 +28,51 @@ std::string FirstLine(const std::string& text) {
   }
   const auto end = text.find('\n');
   return end == std::string::npos ? text : text.substr(0, end);
+}
+
+/// The module a prim::GetAttr chain from `self` reaches, or nullopt.
+std::optional<torch::jit::Module> OwnerModule(const torch::jit::Value* value, const torch::jit::Value* self,
+                                              const torch::jit::Module& root) {
+  std::vector<std::string> path;
+  while (value != self) {
+    if (value->node()->kind() != c10::prim::GetAttr) return std::nullopt;
+    path.push_back(value->node()->s(c10::attr::name));
+    value = value->node()->input(0);
+  }
+  torch::jit::Module module = root;
+  for (auto it = path.rbegin(); it != path.rend(); ++it) {
+    if (!module.hasattr(*it) || !module.attr(*it).isModule()) return std::nullopt;
+    module = module.attr(*it).toModule();
+  }
+  return module;
+}
+
+void CollectNodes(torch::jit::Block* block, std::vector<torch::jit::Node*>& out) {
+  for (torch::jit::Node* node : block->nodes()) {
+    out.push_back(node);
+    for (torch::jit::Block* inner : node->blocks()) CollectNodes(inner, out);
+  }
+}
+
+/// Replaces reads of a module's plain attributes (bools, numbers, strings: `self.training`,
+/// `self.use_res_connect`) by constants, so ConstantPropagation can fold the branches they decide.
+/// Attributes the forward itself assigns are left alone.
+void SpecializeAttributes(torch::jit::Graph& graph, const torch::jit::Module& root) {
+  std::vector<torch::jit::Node*> nodes;
+  CollectNodes(graph.block(), nodes);
+  std::set<std::string> assigned;
+  for (torch::jit::Node* node : nodes)
+    if (node->kind() == c10::prim::SetAttr) assigned.insert(node->s(c10::attr::name));
+  torch::jit::Value* self = graph.inputs().at(0);
+  for (torch::jit::Node* node : nodes) {
+    if (node->kind() != c10::prim::GetAttr || assigned.count(node->s(c10::attr::name))) continue;
+    const auto owner = OwnerModule(node->input(0), self, root);
+    if (!owner || !owner->hasattr(node->s(c10::attr::name))) continue;
+    const c10::IValue value = owner->attr(node->s(c10::attr::name));
+    if (!(value.isBool() || value.isInt() || value.isDouble() || value.isString() || value.isNone())) continue;
+    torch::jit::WithInsertPoint guard(node);
+    node->output()->replaceAllUsesWith(graph.insertConstant(value));
+  }
 }
 
 }  // namespace
@@ -87,9 +135,12 @@ torch::Tensor Model::Forward(const torch::Tensor& input) const {
 std::shared_ptr<torch::jit::Graph> Model::InlinedGraph() const {
   auto graph = module_.get_method("forward").graph()->copy();
   torch::jit::Inline(*graph);
-  // Scripted functionals branch on constant flags (F.relu's `inplace`); folding those branches puts
-  // the ops they guard at the top level, where discovery and quant-sim look for them.
+  // Scripted code branches on constant flags (F.relu's `inplace`, a block's `self.use_res_connect`,
+  // `self.training`); folding those branches puts the ops they guard at the top level, where layer
+  // discovery, its DAG and quant-sim see them.
+  SpecializeAttributes(*graph, module_);
   torch::jit::ConstantPropagation(graph);
+  torch::jit::EliminateDeadCode(graph);
   return graph;
 }
 

@@ -38,8 +38,12 @@ const std::set<std::string>& ComputeOps() {
   static const std::set<std::string> ops = {
       "aten::conv1d", "aten::conv2d", "aten::conv_transpose1d", "aten::conv_transpose2d", "aten::_convolution",
       "aten::linear", "aten::relu", "aten::relu_", "aten::relu6", "aten::relu6_", "aten::hardtanh", "aten::hardtanh_",
+      "aten::clamp", "aten::clamp_", "aten::clamp_min", "aten::clamp_min_", "aten::clamp_max", "aten::clamp_max_",
       "aten::gelu", "aten::silu", "aten::silu_", "aten::sigmoid", "aten::sigmoid_", "aten::tanh", "aten::tanh_",
-      "aten::leaky_relu", "aten::leaky_relu_", "aten::hardswish", "aten::hardswish_", "aten::elu", "aten::softmax",
+      "aten::leaky_relu", "aten::leaky_relu_", "aten::prelu", "aten::elu", "aten::elu_", "aten::selu", "aten::selu_",
+      "aten::celu", "aten::celu_", "aten::mish", "aten::mish_", "aten::log_sigmoid", "aten::hardswish",
+      "aten::hardswish_", "aten::hardsigmoid", "aten::hardsigmoid_", "aten::softplus", "aten::softmax",
+      "aten::log_softmax", "aten::hardshrink", "aten::softshrink", "aten::threshold", "aten::threshold_",
       "aten::adaptive_avg_pool1d", "aten::adaptive_avg_pool2d", "aten::avg_pool1d", "aten::avg_pool2d",
       "aten::max_pool1d", "aten::max_pool2d", "aten::mean", "aten::batch_norm", "aten::layer_norm", "aten::cat",
       "aten::matmul", "aten::bmm"};
@@ -53,17 +57,35 @@ const std::set<std::string>& BinaryOps() {
   return ops;
 }
 
-bool IsSupergroupTail(const Node* node) {
-  static const std::set<std::string> tails = {"aten::relu", "aten::relu_", "aten::relu6", "aten::relu6_",
-                                              "aten::hardtanh", "aten::hardtanh_"};
-  return tails.count(node->kind().toQualString()) > 0;
+/// The op types of AIMET's default config's supergroups (quantsim_config/default_config.json):
+/// Conv+Relu, ConvTranspose+Relu, Conv+Clip, Add+Relu, Gemm+Relu. Clip is what ReLU6, hardtanh and
+/// clamp export as.
+enum class OpType { kOther, kConv, kConvTranspose, kGemm, kAdd, kRelu, kClip };
+
+OpType TypeOf(const Node* node) {
+  const std::string kind = node->kind().toQualString();
+  if (kind == "aten::conv1d" || kind == "aten::conv2d") return OpType::kConv;
+  if (kind == "aten::conv_transpose1d" || kind == "aten::conv_transpose2d") return OpType::kConvTranspose;
+  if (kind == "aten::_convolution") {
+    const auto transposed = torch::jit::toIValue(node->input(6));
+    return transposed && transposed->isBool() && transposed->toBool() ? OpType::kConvTranspose : OpType::kConv;
+  }
+  if (kind == "aten::linear") return OpType::kGemm;
+  if (kind == "aten::add" || kind == "aten::add_") return OpType::kAdd;
+  if (kind == "aten::relu" || kind == "aten::relu_") return OpType::kRelu;
+  static const std::set<std::string> clips = {"aten::relu6",     "aten::relu6_",     "aten::hardtanh", "aten::hardtanh_",
+                                              "aten::clamp",     "aten::clamp_",     "aten::clamp_min",
+                                              "aten::clamp_min_", "aten::clamp_max", "aten::clamp_max_"};
+  if (clips.count(kind)) return OpType::kClip;
+  return OpType::kOther;
 }
 
-bool IsSupergroupHead(const Node* node) {
-  static const std::set<std::string> heads = {"aten::conv1d", "aten::conv2d", "aten::conv_transpose1d",
-                                              "aten::conv_transpose2d", "aten::_convolution", "aten::linear",
-                                              "aten::add", "aten::add_"};
-  return heads.count(node->kind().toQualString()) > 0;
+/// Whether `head` followed by `tail` is one of the default config's supergroups.
+bool IsSupergroup(const Node* head, const Node* tail) {
+  const OpType first = TypeOf(head), second = TypeOf(tail);
+  if (second == OpType::kRelu)
+    return first == OpType::kConv || first == OpType::kConvTranspose || first == OpType::kAdd || first == OpType::kGemm;
+  return second == OpType::kClip && first == OpType::kConv;
 }
 
 std::string ShortOp(const std::string& kind) {
@@ -82,8 +104,8 @@ std::vector<ActivationQuantizer> FindActivationQuantizers(const model::Model& mo
   std::map<std::size_t, std::string> layer_at, activation_at;
   for (const auto& layer : layers.layers) {
     layer_at[layer.node_index] = layer.name;
-    if (layer.activation != model::Activation::kNone)
-      activation_at[layer.activation_output.node] = layer.name + "." + model::ActivationName(layer.activation);
+    if (!layer.activation.none())
+      activation_at[layer.activation_output.node] = layer.name + "." + model::ActivationName(layer.activation.kind);
   }
   std::vector<ActivationQuantizer> quantizers;
   if (quantize_input) quantizers.push_back({"input", model::ValueRef{}, "input", {}});
@@ -93,10 +115,8 @@ std::vector<ActivationQuantizer> FindActivationQuantizers(const model::Model& mo
     const std::string kind = node->kind().toQualString();
     const bool binary = BinaryOps().count(kind) && TensorInputs(node) >= 2;
     if (!(ComputeOps().count(kind) || binary) || !HasTensorOutput(node)) continue;
-    if (IsSupergroupHead(node)) {
-      const auto users = DataUsers(node->output(0));
-      if (users.size() == 1 && IsSupergroupTail(users[0])) continue;  // the ReLU after it is quantized instead
-    }
+    const auto users = DataUsers(node->output(0));
+    if (users.size() == 1 && IsSupergroup(node, users[0])) continue;  // the group's last output is quantized instead
     std::string name;
     if (layer_at.count(idx)) name = layer_at[idx];
     else if (activation_at.count(idx)) name = activation_at[idx];
@@ -132,7 +152,7 @@ QuantSim::QuantSim(std::shared_ptr<const model::Model> fp, const model::LayerGra
         frozen_it != frozen.end()
             ? frozen_it->second
             : ComputeTensorEncoding(weight, config_.param_scheme,
-                                    GridSpec{bits, config_.param_symmetric, false, true}, config_.per_channel,
+                                    GridSpec{bits, config_.param_symmetric, config_.param_strict_symmetric, config_.param_unsigned_symmetric}, config_.per_channel,
                                     layer.channel_axis());
     owner.setattr("weight", QuantizeDequantize(weight, encoding).to(weight.dtype()));
     param_encodings_[layer.name] = std::move(encoding);
@@ -161,7 +181,7 @@ void QuantSim::Calibrate(const data::Dataset& data, Scheme scheme, double percen
       analyzers[idx].Update(contiguous.data_ptr<float>(), static_cast<std::size_t>(contiguous.numel()));
     }
   }
-  const GridSpec grid{config_.output_bw, /*symmetric=*/false, false, true};
+  const GridSpec grid{config_.output_bw, /*symmetric=*/false, false, false};
   std::vector<Encoding> encodings;
   for (const auto& analyzer : analyzers) encodings.push_back(analyzer.Compute(grid));
   SetActivationEncodings(encodings);

@@ -1,8 +1,9 @@
 #pragma once
 // Quantization simulation (AIMET's QuantizationSimModel with its default config): weights of every
 // layer quantize-dequantized on their grid, and fake-quant on activations — the model input, the
-// outputs of ops, but only the last output of a supergroup (Conv/ConvT/Linear + ReLU/ReLU6,
-// Add + ReLU). Biases stay float. A bitwidth of 32 leaves that side float.
+// outputs of ops, but only the last output of a supergroup (the default config's Conv + ReLU,
+// ConvTranspose + ReLU, Conv + Clip (ReLU6, hardtanh, constant clamp), Add + ReLU, Linear + ReLU).
+// Biases stay float. A bitwidth of 32 leaves that side float.
 //
 // Rounding: weights round half away from zero (AIMET); activations use LibTorch's
 // fake_quantize_per_tensor_affine, which rounds half to even (ties are measure-zero for activations).
@@ -34,6 +35,9 @@ struct QuantSimConfig {
   Scheme param_scheme = Scheme::kTfEnhanced;
   bool per_channel = false;
   bool param_symmetric = true;
+  bool param_strict_symmetric = false;
+  /// AIMET's quantizers default to false.
+  bool param_unsigned_symmetric = false;
   /// Quantize the model input. Default: true
   bool quantize_input = true;
   /// Weight bitwidth per layer name. Example: {fc: 8}

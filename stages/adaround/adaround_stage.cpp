@@ -79,7 +79,7 @@ const Schema<AdaroundOptions>& AdaroundStage::GetSchema() {
     Schema<O> s("adaround");
     s.Int("default_param_bw", &O::default_param_bw, "weight bitwidth").Range(2, 16);
     s.Int("num_iterations", &O::num_iterations,
-          "optimizer steps per layer; 0 = 10000, or 15000 below 8 bits (AIMET)").Min(0);
+          "optimizer steps per layer; 0 = AIMET's default for the model: 15000 if any layer is below 8 bits, else 10000").Min(0);
     s.Float("reg_param", &O::reg_param, "rounding regulariser weight (lambda)").Min(0);
     s.FloatList("beta_range", &O::beta_range, "regulariser exponent [start, end], cosine-annealed").Size(2).Min(0);
     s.Float("warm_start", &O::warm_start, "fraction of iterations without the regulariser").Range(0, 1);
@@ -90,6 +90,9 @@ const Schema<AdaroundOptions>& AdaroundStage::GetSchema() {
            "how the weight grid is chosen");
     s.Bool("per_channel", &O::per_channel, "one grid per output channel");
     s.Bool("symmetric", &O::symmetric, "symmetric weight grid");
+    s.Bool("strict_symmetric", &O::strict_symmetric, "symmetric grids with 2^b - 2 steps (AIMET's strict_symmetric)");
+    s.Bool("unsigned_symmetric", &O::unsigned_symmetric,
+           "symmetric grid [0, max] for an all-non-negative tensor or channel (AIMET's unsigned_symmetric)");
     s.Enum("input_source", &O::input_source, {{"quant", InputSource::kQuant}, {"fp", InputSource::kFp}},
            "layer inputs from the partly rounded model (quant, AIMET) or the FP model (fp)");
     s.Enum("objective", &O::objective,
@@ -136,10 +139,14 @@ StageOutputs AdaroundStage::Run(const StageInputs& inputs, StageContext& ctx) {
     job.layer = &layer;
     auto override_it = options_.param_bw_override.find(layer.name);
     job.bits = override_it == options_.param_bw_override.end() ? options_.default_param_bw : override_it->second;
-    job.iterations = options_.num_iterations > 0 ? options_.num_iterations : (job.bits < 8 ? 15000 : 10000);
     job_of_layer[idx] = jobs.size();
     jobs.push_back(job);
   }
+  // AIMET picks one count for the whole model, not one per layer.
+  std::vector<int> bits;
+  for (const auto& job : jobs) bits.push_back(job.bits);
+  const int iterations = options_.num_iterations > 0 ? options_.num_iterations : adaround::DefaultIterations(bits);
+  for (auto& job : jobs) job.iterations = iterations;
   if (quant_mode) {
     std::function<void(std::size_t, std::set<std::size_t>&)> collect = [&](std::size_t idx, std::set<std::size_t>& out) {
       for (std::size_t up : layers.layers[idx].upstream) {
@@ -189,7 +196,7 @@ StageOutputs AdaroundStage::Run(const StageInputs& inputs, StageContext& ctx) {
     const auto owner = upstream.fp->Submodule(layer.name);
     const torch::Tensor weight = owner.attr("weight").toTensor().detach();
     const quant::TensorEncoding encoding = quant::ComputeTensorEncoding(
-        weight, options_.quant_scheme, quant::GridSpec{job.bits, options_.symmetric, false, true}, options_.per_channel, layer.channel_axis());
+        weight, options_.quant_scheme, quant::GridSpec{job.bits, options_.symmetric, options_.strict_symmetric, options_.unsigned_symmetric}, options_.per_channel, layer.channel_axis());
     LayerReport report;
     torch::Tensor rounded;
     quant::TensorEncoding final_encoding = encoding;
@@ -251,7 +258,7 @@ StageOutputs AdaroundStage::Run(const StageInputs& inputs, StageContext& ctx) {
       adaround::Objective objective = adaround::Objective::kSampled;
       if (options_.objective == Objective::kGram) {
         objective = adaround::Objective::kGram;
-      } else if (options_.objective == Objective::kAuto && layer.activation == model::Activation::kNone &&
+      } else if (options_.objective == Objective::kAuto && layer.activation.none() &&
                  adaround::GramSupported(layer) &&
                  adaround::GramStepCost(layer) < adaround::SampledStepCost(data, options_.batch_size)) {
         objective = adaround::Objective::kGram;

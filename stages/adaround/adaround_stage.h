@@ -18,7 +18,8 @@ enum class Objective { kAuto, kSampled, kGram };
 struct AdaroundOptions {
   /// Weight bitwidth. Default: 4
   int default_param_bw = 4;
-  /// Optimizer steps per layer; 0 = AIMET's default: 10000, or 15000 below 8 bits. Default: 0
+  /// Optimizer steps per layer; 0 = AIMET's default for the whole model: 15000 if any layer's weights are
+  /// below 8 bits, else 10000. Default: 0
   int num_iterations = 0;
   /// Rounding regulariser weight (lambda). Default: 0.01
   double reg_param = 0.01;
@@ -36,6 +37,10 @@ struct AdaroundOptions {
   bool per_channel = false;
   /// Symmetric weight grid. Default: true
   bool symmetric = true;
+  /// Symmetric grids with 2^b − 2 steps (−127…127 at 8 bits). Default: false
+  bool strict_symmetric = false;
+  /// A symmetric grid of an all-non-negative tensor or channel is [0, max]. Default: false
+  bool unsigned_symmetric = false;
   /// Layer inputs from the partly rounded model (quant, AIMET) or the FP model (fp). Default: quant
   InputSource input_source = InputSource::kQuant;
   /// Reconstruction loss: sampled rows, exact Gram form, or the cheaper per layer. Default: auto

@@ -47,7 +47,7 @@ const Schema<CalibrateOptions>& CalibrateStage::GetSchema() {
            {{"tf_enhanced", quant::Scheme::kTfEnhanced}, {"tf", quant::Scheme::kTf},
             {"percentile", quant::Scheme::kPercentile}},
            "how activation ranges are chosen");
-    s.Float("percentile", &O::percentile, "percentile for quant_scheme: percentile").Range(90, 100);
+    s.Float("percentile", &O::percentile, "percentile for quant_scheme: percentile (100 = the histogram's range, AIMET's default)").Range(90, 100);
     s.Int("num_batches", &O::num_batches, "calibration batches to use; 0 = all").Min(0);
     return s;
   }();

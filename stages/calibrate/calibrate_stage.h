@@ -15,8 +15,8 @@ namespace adaflow {
 struct CalibrateOptions {
   /// How activation ranges are chosen. Default: tf_enhanced
   quant::Scheme quant_scheme = quant::Scheme::kTfEnhanced;
-  /// Percentile for quant_scheme: percentile. Default: 99.99
-  double percentile = 99.99;
+  /// Percentile for quant_scheme: percentile; 100 takes the histogram's range (AIMET's default). Default: 100
+  double percentile = 100.0;
   /// Calibration batches to use; 0 = all. Default: 0
   int num_batches = 0;
 };

@@ -24,6 +24,9 @@ const Schema<QuantSimOptions>& QuantSimStage::GetSchema() {
            "scheme for weight encodings not frozen upstream");
     s.Bool("per_channel", &O::per_channel, "one weight grid per output channel");
     s.Bool("symmetric", &O::symmetric, "symmetric weight grids");
+    s.Bool("strict_symmetric", &O::strict_symmetric, "symmetric grids with 2^b - 2 steps (AIMET's strict_symmetric)");
+    s.Bool("unsigned_symmetric", &O::unsigned_symmetric,
+           "symmetric grid [0, max] for an all-non-negative tensor or channel (AIMET's unsigned_symmetric)");
     s.StringIntMap("param_bw_override", &O::param_bw_override, "weight bitwidth per layer name; 32 = float")
         .Range(2, 32);
     s.Path("param_encodings", &O::param_encodings, "frozen param encodings file (AIMET JSON); empty = none");
@@ -51,6 +54,8 @@ StageOutputs QuantSimStage::Run(const StageInputs& inputs, StageContext& ctx) {
   config.param_scheme = options_.quant_scheme;
   config.per_channel = options_.per_channel;
   config.param_symmetric = options_.symmetric;
+  config.param_strict_symmetric = options_.strict_symmetric;
+  config.param_unsigned_symmetric = options_.unsigned_symmetric;
   config.param_bw_override = options_.param_bw_override;
   quant::ParamEncodings frozen;
   std::string variant = "nearest";
@@ -63,8 +68,15 @@ StageOutputs QuantSimStage::Run(const StageInputs& inputs, StageContext& ctx) {
   }
   if (!options_.param_encodings.empty()) {
     // AIMET's set_and_freeze_param_encodings from a file: these grids, whatever the weights are.
-    for (auto& [name, encoding] : io::ReadParamEncodings(options_.param_encodings, *layers.layers))
-      frozen[name] = std::move(encoding);
+    auto file = io::ReadParamEncodings(options_.param_encodings, *layers.layers, *upstream.fp);
+    for (auto& [name, encoding] : file.params) frozen[name] = std::move(encoding);
+    for (const auto& name : file.float_layers) {
+      config.param_bw_override[name] = 32;
+      frozen.erase(name);
+    }
+    if (!file.skipped.empty())
+      ctx.log().warn("{}: {} entries for parameters adaflow leaves float were skipped ({}{})", options_.param_encodings,
+                     file.skipped.size(), file.skipped.front(), file.skipped.size() > 1 ? ", …" : "");
     // The file comes from AdaRound (its `_adaround.encodings`, used with the model it rounded), so
     // evaluate reports this quant-sim as the AdaRound variant.
     variant = "adaround";

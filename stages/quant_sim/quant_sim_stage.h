@@ -23,6 +23,10 @@ struct QuantSimOptions {
   bool per_channel = false;
   /// Symmetric weight grids. Default: true
   bool symmetric = true;
+  /// Symmetric grids with 2^b − 2 steps (−127…127 at 8 bits). Default: false
+  bool strict_symmetric = false;
+  /// A symmetric grid of an all-non-negative tensor or channel is [0, max]. Default: false
+  bool unsigned_symmetric = false;
   /// Weight bitwidth per layer name (32 = float). Example: {fc: 8}
   std::map<std::string, int> param_bw_override;
   /// Frozen param encodings from a file (AIMET JSON). Example: runs/x/x_adaround.encodings

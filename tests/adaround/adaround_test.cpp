@@ -16,7 +16,7 @@ model::Layer Conv2d(std::vector<std::int64_t> shape, std::int64_t groups, std::i
   layer.stride = {stride, stride};
   layer.padding = {padding, padding};
   layer.dilation = {1, 1};
-  layer.activation = activation;
+  layer.activation.kind = activation;
   return layer;
 }
 
@@ -35,7 +35,7 @@ LayerData MakeData(const model::Layer& layer, std::vector<std::int64_t> input_sh
 }
 
 quant::TensorEncoding Encoding4Bit(const torch::Tensor& weight, bool per_channel = false, int axis = 0) {
-  return quant::ComputeTensorEncoding(weight, quant::Scheme::kTf, quant::GridSpec{4, true, false, true}, per_channel,
+  return quant::ComputeTensorEncoding(weight, quant::Scheme::kTf, quant::GridSpec{4, true}, per_channel,
                                       axis);
 }
 
@@ -89,7 +89,8 @@ class GramTest : public ::testing::TestWithParam<int> {
     conv1d.stride = {2};
     conv1d.padding = {1};
     conv1d.dilation = {1};
-    return {{"conv2d stride 2 pad 1", Conv2d({8, 4, 3, 3}, 1, 2, 1), {6, 4, 9, 9}},
+    return {{"linear on tokens [n, 7, 10]", linear, {4, 7, 10}},
+            {"conv2d stride 2 pad 1", Conv2d({8, 4, 3, 3}, 1, 2, 1), {6, 4, 9, 9}},
             {"grouped conv2d", Conv2d({8, 2, 3, 3}, 2, 1, 1), {5, 4, 7, 7}},
             {"depthwise conv2d", Conv2d({6, 1, 3, 3}, 6, 1, 0), {5, 6, 8, 8}},
             {"linear", linear, {12, 10}},
@@ -97,18 +98,19 @@ class GramTest : public ::testing::TestWithParam<int> {
   }
 };
 
-TEST_P(GramTest, GramLossEqualsTheLossOverAllRowsAndSoDoesItsGradient) {
+// AIMET's loss over every sample (its sum runs over dim 1: a Linear on tokens sums over the tokens),
+// and the Gram form scaled by LossScale: equal, and so are their gradients.
+TEST_P(GramTest, GramLossEqualsAimetsLossOverAllRowsAndSoDoesItsGradient) {
   const GramCase c = Cases()[static_cast<std::size_t>(GetParam())];
   SCOPED_TRACE(c.name);
   for (bool quant_input : {false, true}) {
     const LayerData data = MakeData(c.layer, c.input_shape, quant_input);
     const GramStats stats = ComputeGram(data, 2);  // small chunks: the sums must still add up
     const torch::Tensor w = (data.weight + 0.02 * torch::randn_like(data.weight)).requires_grad_(true);
-    const torch::Tensor gram = GramLoss(PrepareGram(stats, c.layer, data.weight), c.layer, w, data.weight);
+    const torch::Tensor gram = GramLoss(PrepareGram(stats, c.layer, data.weight), c.layer, w, data.weight) *
+                               LossScale(c.layer, c.input_shape);
     const torch::Tensor target = LayerForward(c.layer, data.fp().All(), data.weight, data.bias);
-    const int channel_dim = c.layer.kind == model::LayerKind::kLinear ? -1 : 1;
-    const torch::Tensor direct =
-        (LayerForward(c.layer, data.input.All(), w, data.bias) - target).pow(2).sum(channel_dim).mean();
+    const torch::Tensor direct = RowMse(LayerForward(c.layer, data.input.All(), w, data.bias), target);
     EXPECT_NEAR(gram.item<double>(), direct.item<double>(), 1e-5 * direct.item<double>()) << quant_input;
     const torch::Tensor gram_grad = torch::autograd::grad({gram}, {w})[0];
     const torch::Tensor direct_grad = torch::autograd::grad({direct}, {w})[0];
@@ -116,7 +118,33 @@ TEST_P(GramTest, GramLossEqualsTheLossOverAllRowsAndSoDoesItsGradient) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Layers, GramTest, ::testing::Range(0, 5));
+INSTANTIATE_TEST_SUITE_P(Layers, GramTest, ::testing::Range(0, 6));
+
+TEST(AdaroundMathTest, AimetsLossSumsOverDimOneEvenForLinearOnTokens) {
+  // [batch 2, tokens 3, features 4]: AIMET's torch.norm(·, dim=1)² sums over the 3 tokens.
+  const torch::Tensor error = torch::arange(24, torch::kFloat64).reshape({2, 3, 4});
+  const torch::Tensor zero = torch::zeros_like(error);
+  EXPECT_DOUBLE_EQ(RowMse(error, zero).item<double>(), error.pow(2).sum(1).mean().item<double>());
+  EXPECT_NE(RowMse(error, zero).item<double>(), error.pow(2).sum(-1).mean().item<double>());
+  model::Layer linear;
+  linear.kind = model::LayerKind::kLinear;
+  linear.weight_shape = {4, 5};
+  EXPECT_DOUBLE_EQ(LossScale(linear, {2, 3, 5}), 3.0 / 4.0);
+  EXPECT_DOUBLE_EQ(LossScale(linear, {2, 5}), 1.0);
+  EXPECT_DOUBLE_EQ(LossScale(Conv2d({8, 4, 3, 3}, 1, 1, 1), {2, 4, 6, 6}), 1.0);
+}
+
+TEST(AdaroundMathTest, StrictSymmetricGridsStillClampToTheFullRangeAsAimetV1) {
+  const torch::Tensor weight = torch::linspace(-1, 1, 64);
+  const auto strict = quant::ComputeTensorEncoding(weight, quant::Scheme::kTf, quant::GridSpec{4, true, true}, false, 0);
+  EXPECT_EQ(strict.channels[0].steps(), 14);
+  EXPECT_EQ(MakeGrid(weight, strict).steps.item<double>(), 15.0);
+}
+
+TEST(AdaroundMathTest, AimetsDefaultIterationsAreOneCountForTheWholeModel) {
+  EXPECT_EQ(DefaultIterations({8, 4, 8}), 15000);
+  EXPECT_EQ(DefaultIterations({8, 16}), 10000);
+}
 
 TEST(AdaroundOptimizeTest, FinalWeightsLieExactlyOnTheGridAndBeatNearest) {
   for (Objective objective : {Objective::kSampled, Objective::kGram}) {

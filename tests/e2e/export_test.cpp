@@ -318,7 +318,7 @@ TEST_F(ExportTest, MalformedOrMismatchedEncodingsAreRejectedWithExitTwo) {
   const std::vector<Case> cases = {
       {"truncated", good.dump().substr(0, 200), "is not valid JSON"},
       {"channels", three_channels.dump(), "entry 'conv1.weight' has 3 per-channel encodings; layer 'conv1' has 16"},
-      {"unknown", unknown.dump(), "'layers.9.conv1', which is not a quantizable layer"},
+      {"unknown", unknown.dump(), "entry 'layers.9.conv1.weight' names no parameter of model"},
       {"no_scale", no_scale.dump(), "entry 'fc.weight' lacks a field"},
   };
   // A finished run first: a bad file later must leave its results alone.

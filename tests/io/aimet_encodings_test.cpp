@@ -36,7 +36,7 @@ TEST(AimetEncodingsTest, WrittenEncodingsReadBackAndFreezeTheSameQuantSim) {
     EXPECT_TRUE(entry.at("scale").is_number_float());
     EXPECT_EQ(json.at("param_encodings").at("up.weight").size(), per_channel ? 4u : 1u);
 
-    const auto frozen = ReadParamEncodings(dir / "x_adaround.encodings", layers);
+    const auto frozen = ReadParamEncodings(dir / "x_adaround.encodings", layers, *fp).params;
     ASSERT_EQ(frozen.size(), computed.param_encodings().size());
     for (const auto& [name, encoding] : computed.param_encodings())
       EXPECT_EQ(frozen.at(name).channels, encoding.channels) << name;
@@ -101,7 +101,7 @@ TEST(AimetEncodingsTest, FullFilesInBothVersionsHoldTheSameGridsPerChannel) {
 
   // Both read back to the same grids the quant-sim used.
   for (const char* file : {"v0.encodings", "v1.encodings"}) {
-    const auto frozen = ReadParamEncodings(dir / file, layers);
+    const auto frozen = ReadParamEncodings(dir / file, layers, *fp).params;
     ASSERT_EQ(frozen.size(), sim.param_encodings().size()) << file;
     for (const auto& [name, encoding] : sim.param_encodings()) {
       ASSERT_EQ(frozen.at(name).channels.size(), encoding.channels.size()) << file << " " << name;
@@ -116,32 +116,56 @@ TEST(AimetEncodingsTest, FullFilesInBothVersionsHoldTheSameGridsPerChannel) {
 }
 
 std::string ReadError(const std::string& text) {
+  auto fp = model::FoldBatchNorm(*model::Model::Load(SourcePath("tests/models/mixed_traced.pt"), {}));
   TempDir dir;
   WriteTextFile(dir / "bad.encodings", text);
   try {
-    ReadParamEncodings(dir / "bad.encodings");
+    ReadParamEncodings(dir / "bad.encodings", model::DiscoverLayers(*fp), *fp);
   } catch (const InputError& error) {
     return error.what();
   }
   return "";
 }
 
-TEST(AimetEncodingsTest, MalformedFilesAreClearErrors) {
+TEST(AimetEncodingsTest, MalformedFilesAreClearErrorsThatNameTheFileAndEntry) {
   EXPECT_NE(ReadError("{not json").find("is not valid JSON"), std::string::npos);
   EXPECT_NE(ReadError("{\"activation_encodings\": {}}").find("has no \"param_encodings\" object"), std::string::npos);
-  EXPECT_NE(ReadError("{\"param_encodings\": {\"fc.bias\": []}}").find("entry 'fc.bias' is not a weight"),
+  EXPECT_NE(ReadError("{\"param_encodings\": {\"fc9.weight\": []}}")
+                .find("bad.encodings', entry 'fc9.weight' names no parameter of model"),
             std::string::npos);
-  EXPECT_NE(ReadError("{\"param_encodings\": {\"fc.weight\": [{\"bitwidth\": 4}]}}").find("lacks a field"),
+  EXPECT_NE(ReadError("{\"param_encodings\": {\"fc2.weight\": [{\"bitwidth\": 4}]}}")
+                .find("entry 'fc2.weight' lacks a field"),
             std::string::npos);
-  EXPECT_NE(ReadError("{\"param_encodings\": {\"fc.weight\": [{\"bitwidth\": 4, \"scale\": 0.1, \"offset\": -40, "
+  EXPECT_NE(ReadError("{\"param_encodings\": {\"fc2.weight\": [{\"bitwidth\": 4, \"scale\": 0.1, \"offset\": -40, "
                       "\"is_symmetric\": \"True\"}]}}")
-                .find("offset is outside the grid"),
+                .find("entry 'fc2.weight': offset is outside the grid"),
             std::string::npos);
-  auto fp = model::Model::Load(SourcePath("tests/models/mixed_traced.pt"), {});
+  EXPECT_NE(ReadError("{\"param_encodings\": [{\"name\": \"fc2.weight\", \"bw\": 4, \"scale\": [0.1, 0.2], "
+                      "\"offset\": [-8]}]}")
+                .find("entry 'fc2.weight': 'scale' and 'offset' must be lists of the same length"),
+            std::string::npos);
+}
+
+TEST(AimetEncodingsTest, EntriesForParametersAdaflowDoesNotQuantizeAreSkippedAndFloatEntriesLeaveTheLayerFloat) {
+  // A whole-model AIMET file: a weight, a bias, a BatchNorm parameter of the unfolded model, and a weight
+  // left float.
+  auto loaded = model::Model::Load(SourcePath("tests/models/mixed_traced.pt"), {});
+  const auto layers = model::DiscoverLayers(*loaded);
   TempDir dir;
-  WriteTextFile(dir / "other.encodings", "{\"param_encodings\": {\"conv9.weight\": [{\"bitwidth\": 4, \"scale\": 0.1, "
-                                         "\"offset\": -8, \"is_symmetric\": \"True\"}]}}");
-  EXPECT_THROW(ReadParamEncodings(dir / "other.encodings", model::DiscoverLayers(*fp)), InputError);
+  WriteTextFile(dir / "full.encodings",
+                "{\"param_encodings\": {"
+                "\"stem.weight\": [{\"bitwidth\": 4, \"dtype\": \"int\", \"scale\": 0.1, \"offset\": -8, "
+                "\"is_symmetric\": \"True\"}],"
+                "\"fc1.bias\": [{\"bitwidth\": 32, \"dtype\": \"int\", \"scale\": 1e-6, \"offset\": -2147483648, "
+                "\"is_symmetric\": \"True\"}],"
+                "\"stem_bn.weight\": [{\"bitwidth\": 8, \"dtype\": \"int\", \"scale\": 0.01, \"offset\": -128, "
+                "\"is_symmetric\": \"True\"}],"
+                "\"fc2.weight\": [{\"bitwidth\": 32, \"dtype\": \"float\"}]}}");
+  const ParamEncodingsFile file = ReadParamEncodings(dir / "full.encodings", layers, *loaded);
+  ASSERT_EQ(file.params.size(), 1u);
+  EXPECT_DOUBLE_EQ(file.params.at("stem").channels.at(0).scale, 0.1);
+  EXPECT_EQ(file.skipped, (std::vector<std::string>{"fc1.bias", "stem_bn.weight"}));
+  EXPECT_EQ(file.float_layers, (std::vector<std::string>{"fc2"}));
 }
 
 }  // namespace

@@ -66,17 +66,17 @@ TEST_P(MixedDiscoveryTest, FindsLayersActivationsAndTheirDag) {
   ASSERT_EQ(graph.Names(), (std::vector<std::string>{"stem", "dw", "pw", "up", "fc1", "fc2"})) << graph.Describe();
   auto layer = [&](const std::string& name) { return *graph.Find(name); };
   EXPECT_EQ(layer("stem").kind, LayerKind::kConv2d);
-  EXPECT_EQ(layer("stem").activation, Activation::kRelu6);
+  EXPECT_EQ(layer("stem").activation.kind, Activation::kRelu6);
   EXPECT_EQ(layer("dw").groups, 8);
   EXPECT_EQ(layer("dw").weight_shape, (std::vector<std::int64_t>{8, 1, 3, 3}));
-  EXPECT_EQ(layer("dw").activation, Activation::kRelu);
-  EXPECT_EQ(layer("pw").activation, Activation::kNone);  // feeds the residual add
+  EXPECT_EQ(layer("dw").activation.kind, Activation::kRelu);
+  EXPECT_EQ(layer("pw").activation.kind, Activation::kNone);  // feeds the residual add
   EXPECT_EQ(layer("up").kind, LayerKind::kConvTranspose2d);
   EXPECT_EQ(layer("up").channel_axis(), 1);
   EXPECT_EQ(layer("up").stride, (std::vector<std::int64_t>{2, 2}));
   EXPECT_EQ(layer("fc1").kind, LayerKind::kLinear);
-  EXPECT_EQ(layer("fc1").activation, Activation::kGelu);
-  EXPECT_EQ(layer("fc2").activation, Activation::kNone);
+  EXPECT_EQ(layer("fc1").activation.kind, Activation::kGelu);
+  EXPECT_EQ(layer("fc2").activation.kind, Activation::kNone);
   EXPECT_TRUE(layer("stem").has_bias);  // given by the BatchNorm fold
   auto upstream = [&](const std::string& name) {
     std::vector<std::string> names;
@@ -99,13 +99,81 @@ TEST(DiscoveryTest, ExampleResNetAndConv1d) {
     EXPECT_EQ(graph.layers.size(), 10u) << graph.Describe();
     ASSERT_NE(graph.Find("layers.1.shortcut.0"), nullptr) << graph.Describe();
     EXPECT_EQ(graph.Find("layers.0.conv1")->weight_shape, (std::vector<std::int64_t>{16, 16, 3, 3}));
-    EXPECT_EQ(graph.Find("layers.0.conv1")->activation, Activation::kRelu);
+    EXPECT_EQ(graph.Find("layers.0.conv1")->activation.kind, Activation::kRelu);
     EXPECT_EQ(graph.Find("fc")->kind, LayerKind::kLinear);
   }
   const LayerGraph conv1d = DiscoverLayers(*Model::Load(SourcePath("tests/models/conv1d_scripted.pt"), {}));
   ASSERT_EQ(conv1d.Names(), (std::vector<std::string>{"conv", "head"}));
   EXPECT_EQ(conv1d.layers[0].kind, LayerKind::kConv1d);
-  EXPECT_EQ(conv1d.layers[0].activation, Activation::kSigmoid);
+  EXPECT_EQ(conv1d.layers[0].activation.kind, Activation::kSigmoid);
+}
+
+class ActivationDiscoveryTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ActivationDiscoveryTest, EveryActivationIsFoundWithItsArgumentsAndReproducedExactly) {
+  auto model = std::shared_ptr<const Model>(Model::Load(SourcePath(GetParam()), {}));
+  const LayerGraph graph = DiscoverLayers(*model);
+  ASSERT_EQ(graph.layers.size(), 13u) << graph.Describe();
+  const std::vector<std::string> expected = {"leaky_relu(0.2)", "prelu",       "elu(0.7, 1, 1)", "hardswish",
+                                             "hardsigmoid",     "gelu(tanh)",  "softplus(2, 10)", "mish",
+                                             "relu6",           "hardtanh(-1, 1)", "selu",        "softmax(dim 1)"};
+  for (std::size_t idx = 0; idx < expected.size(); ++idx)
+    EXPECT_EQ(graph.Find("c" + std::to_string(idx))->activation.Describe(), expected[idx]) << graph.Describe();
+  EXPECT_TRUE(graph.Find("head")->activation.none());
+  // The loss applies exactly the function the model computes, on its own output.
+  std::vector<ValueRef> refs;
+  for (const auto& layer : graph.layers) {
+    refs.push_back(layer.output);
+    refs.push_back(layer.activation_output);
+  }
+  torch::manual_seed(3);
+  const auto values = GraphCapture(model, refs).Run(torch::randn({2, 4, 6, 6}) * 3);
+  for (std::size_t idx = 0; idx < graph.layers.size(); ++idx) {
+    const torch::Tensor applied = graph.layers[idx].activation.Apply(values[2 * idx]);
+    EXPECT_TRUE(torch::equal(applied, values[2 * idx + 1])) << graph.layers[idx].name << " "
+                                                           << graph.layers[idx].activation.Describe();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(ScriptedAndTraced, ActivationDiscoveryTest,
+                         ::testing::Values("tests/models/activations_scripted.pt",
+                                           "tests/models/activations_traced.pt"));
+
+/// Name, activation and upstream names of every layer.
+std::vector<std::string> DagOf(const LayerGraph& graph) {
+  std::vector<std::string> rows;
+  for (const auto& layer : graph.layers) {
+    std::string row = layer.name + " " + layer.activation.Describe() + " <-";
+    for (std::size_t up : layer.upstream) row += " " + graph.layers[up].name;
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+TEST(ControlFlowTest, ScriptedModelWithConditionalsHasTheTracedModelsDag) {
+  // Blocks end in `return x + y if self.use_res else y`: a prim::If on a module attribute in the
+  // scripted graph, nothing in the traced one.
+  const auto scripted = DiscoverLayers(*FoldBatchNorm(*Model::Load(SourcePath("tests/models/branchy_scripted.pt"), {})));
+  const auto traced = DiscoverLayers(*FoldBatchNorm(*Model::Load(SourcePath("tests/models/branchy_traced.pt"), {})));
+  EXPECT_EQ(DagOf(scripted), DagOf(traced)) << scripted.Describe() << traced.Describe();
+  ASSERT_EQ(scripted.layers.size(), 11u) << scripted.Describe();
+  // The residual block's output feeds the next block: its projection and the block input.
+  const auto& next = *scripted.Find("blocks.1.expand.0");
+  std::vector<std::string> upstream;
+  for (std::size_t up : next.upstream) upstream.push_back(scripted.layers[up].name);
+  EXPECT_EQ(upstream, (std::vector<std::string>{"stem.0", "blocks.0.project.0"})) << scripted.Describe();
+  EXPECT_EQ(scripted.Find("blocks.0.dw.0")->activation.kind, Activation::kRelu6);
+}
+
+TEST(ControlFlowTest, ALayerInsideADataDependentBranchIsAnInputErrorNamingIt) {
+  const auto model = Model::Load(SourcePath("tests/models/data_dependent_scripted.pt"), {});
+  try {
+    DiscoverLayers(*model);
+    FAIL() << "expected an InputError";
+  } catch (const InputError& error) {
+    EXPECT_NE(std::string(error.what()).find("layer 'b' (aten::conv2d) is inside a prim::If"), std::string::npos)
+        << error.what();
+  }
 }
 
 TEST(CaptureTest, LayerInputsAndOutputsMatchAHandComputedConvolution) {

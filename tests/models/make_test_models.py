@@ -8,6 +8,13 @@ mixed_{scripted,traced}.pt — input [2, 3, 8, 8]:
     + stem output (residual add) -> ReLU -> up (ConvTranspose2d 8->4, stride 2) -> mean over H, W
     -> fc1 (Linear 4->6, GELU) -> fc2 (Linear 6->3)
 conv1d_scripted.pt — input [2, 2, 16]: conv (Conv1d 2->4, k 3) -> sigmoid -> flatten -> head (Linear 56->2)
+activations_{scripted,traced}.pt — input [2, 4, 6, 6]: c0..c11 (Conv2d 4->4, 3x3), each followed by
+    one activation (leaky_relu 0.2, PReLU, elu 0.7, hardswish, hardsigmoid, tanh-GELU, softplus(2, 10),
+    mish, clamp(0, 6), clamp(-1, 1), selu, softmax over channels), then head (Linear 4->5) on the
+    [batch, 36, 4] tokens
+branchy_{scripted,traced}.pt — input [2, 3, 16, 16]: a MobileNetV2-style net whose blocks end in
+    `return x + y if self.use_res else y` (stem, three inverted-residual blocks, fc)
+data_dependent_scripted.pt — input [2, 3, 8, 8]: a layer inside `if y.mean() > 0:` (not supported)
 """
 import os
 
@@ -49,6 +56,72 @@ class Conv1dNet(nn.Module):
         return self.head(torch.sigmoid(self.conv(x)).flatten(1))
 
 
+class Activations(nn.Module):
+    def __init__(self):
+        super().__init__()
+        for idx in range(12):
+            setattr(self, f"c{idx}", nn.Conv2d(4, 4, 3, padding=1))
+        self.prelu = nn.PReLU(4)
+        self.head = nn.Linear(4, 5)
+
+    def forward(self, x):
+        x = F.leaky_relu(self.c0(x), 0.2)
+        x = self.prelu(self.c1(x))
+        x = F.elu(self.c2(x), alpha=0.7)
+        x = F.hardswish(self.c3(x))
+        x = F.hardsigmoid(self.c4(x))
+        x = F.gelu(self.c5(x), approximate="tanh")
+        x = F.softplus(self.c6(x), beta=2.0, threshold=10.0)
+        x = F.mish(self.c7(x))
+        x = torch.clamp(self.c8(x), 0.0, 6.0)  # ReLU6 as converted models write it
+        x = torch.clamp(self.c9(x), -1.0, 1.0)
+        x = F.selu(self.c10(x))
+        x = F.softmax(self.c11(x), dim=1)
+        return self.head(x.flatten(2).transpose(1, 2))
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, cin, cout, stride, expand):
+        super().__init__()
+        hidden = cin * expand
+        self.use_res = stride == 1 and cin == cout
+        self.expand = nn.Sequential(nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6())
+        self.dw = nn.Sequential(nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
+                                nn.BatchNorm2d(hidden), nn.ReLU6())
+        self.project = nn.Sequential(nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = self.project(self.dw(self.expand(x)))
+        return x + y if self.use_res else y
+
+
+class Branchy(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU6())
+        self.blocks = nn.Sequential(InvertedResidual(8, 8, 1, 2), InvertedResidual(8, 16, 2, 2),
+                                    InvertedResidual(16, 16, 1, 2))
+        self.fc = nn.Linear(16, 4)
+
+    def forward(self, x):
+        x = self.blocks(self.stem(x))
+        return self.fc(x.mean(dim=(2, 3)))
+
+
+class DataDependent(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3, padding=1)
+        self.b = nn.Conv2d(4, 4, 3, padding=1)
+        self.c = nn.Conv2d(4, 2, 1)
+
+    def forward(self, x):
+        y = self.a(x)
+        if bool(y.mean() > 0):
+            y = self.b(y)
+        return self.c(y)
+
+
 def randomize_bn(module):
     # Non-trivial statistics, so folding them is a real test.
     for m in module.modules():
@@ -69,6 +142,17 @@ def main():
     torch.jit.trace(mixed, example).save(os.path.join(HERE, "mixed_traced.pt"))
     net1d = Conv1dNet().eval()
     torch.jit.script(net1d).save(os.path.join(HERE, "conv1d_scripted.pt"))
+    activations = Activations().eval()
+    example = torch.randn(2, 4, 6, 6)
+    torch.jit.script(activations).save(os.path.join(HERE, "activations_scripted.pt"))
+    torch.jit.trace(activations, example).save(os.path.join(HERE, "activations_traced.pt"))
+    branchy = Branchy()
+    randomize_bn(branchy)
+    branchy.eval()
+    example = torch.randn(2, 3, 16, 16)
+    torch.jit.script(branchy).save(os.path.join(HERE, "branchy_scripted.pt"))
+    torch.jit.trace(branchy, example).save(os.path.join(HERE, "branchy_traced.pt"))
+    torch.jit.script(DataDependent().eval()).save(os.path.join(HERE, "data_dependent_scripted.pt"))
     with open(os.path.join(HERE, "not_a_model.pt"), "w") as f:
         f.write("this is a text file, not a TorchScript archive\n")
 

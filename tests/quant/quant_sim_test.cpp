@@ -1,6 +1,8 @@
 #include "src/quant/quant_sim.h"
 
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <torch/torch.h>
 
 #include "common/error.h"
@@ -36,7 +38,7 @@ TEST(QuantSimTest, MatchesTheSameFakeQuantWrittenOutByHand) {
 
   torch::manual_seed(0);
   data::Dataset calibration("calibration", torch::randn({64, 2, 16}), torch::Tensor(), 16);
-  sim.Calibrate(calibration, Scheme::kTf, 99.99, 0);
+  sim.Calibrate(calibration, Scheme::kTf, 100.0, 0);
   ASSERT_TRUE(sim.calibrated());
 
   // Weights: 4-bit signed symmetric per tensor, Δ = max|w| / 7, offset −8, rounded half away from zero.
@@ -75,6 +77,25 @@ TEST(QuantSimTest, SupergroupsQuantizeOnlyTheirLastOutput) {
   // their own output quantizer, as do the transposed conv and the mean.
   EXPECT_EQ(Names(sim), (std::vector<std::string>{"input", "stem.relu6", "dw.relu", "pw", "relu_0", "up", "mean_0",
                                                   "fc1", "fc1.gelu", "fc2"}));
+}
+
+TEST(QuantSimTest, SupergroupsAreExactlyTheDefaultConfigsAndAConstantClampIsAClip) {
+  // AIMET's default config fuses Conv+Relu, ConvTranspose+Relu, Conv+Clip, Add+Relu, Gemm+Relu and
+  // nothing else. c8 is followed by clamp(0, 6) and c9 by clamp(-1, 1): Conv+Clip, so only the clamp's
+  // output is quantized. Every other activation here is not a supergroup tail: conv and activation
+  // outputs are both quantized.
+  for (const char* path : {"tests/models/activations_scripted.pt", "tests/models/activations_traced.pt"}) {
+    auto fp = Load(path);
+    const QuantSim sim(fp, model::DiscoverLayers(*fp), QuantSimConfig{});
+    const auto names = Names(sim);
+    auto has = [&](const std::string& name) { return std::find(names.begin(), names.end(), name) != names.end(); };
+    EXPECT_FALSE(has("c8")) << path;
+    EXPECT_TRUE(has("c8.relu6")) << path;
+    EXPECT_FALSE(has("c9")) << path;
+    EXPECT_TRUE(has("c9.hardtanh")) << path;
+    for (const char* name : {"c0", "c0.leaky_relu", "c1", "c1.prelu", "c5", "c5.gelu", "c11", "c11.softmax", "head"})
+      EXPECT_TRUE(has(name)) << path << ": " << name;
+  }
 }
 
 TEST(QuantSimTest, FloatBitwidthsLeaveThatSideAlone) {
