@@ -1,14 +1,12 @@
 #include "pipeline/flow_graph_runner.h"
 
-#include <tbb/global_control.h>
-#include <tbb/task_arena.h>
-
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <mutex>
 #include <thread>
 
+#include "pipeline/executor.h"
 #include "pipeline/logging.h"
 #include "pipeline/run_store.h"
 #include "pipeline/task_dag.h"
@@ -53,11 +51,9 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
   summary.threads = ResolveThreads(plan_, options);
 
   RunStore store(summary.run_dir);
-  SetLogFile(store.PathFor("log.txt"));
-  struct LogFileGuard {
-    ~LogFileGuard() { SetLogFile(""); }
-  } log_file_guard;
-  auto log = MakeLogger("run");
+  RunLog run_log(store.PathFor("log.txt"));
+  auto log = run_log.Make("run");
+  LocalExecutor executor(summary.threads, plan_.thread_setter);
   if (options.fresh) {
     log->info("--fresh: forgetting every finished stage in {}", summary.run_dir);
     store.Clear();
@@ -116,8 +112,10 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
       }
       StageInputs inputs;
       for (const auto& [port, from] : stage.input_from) inputs.Set(port, outputs[from].Find(port));
-      StageContext ctx(stage.id, stage.type, keys[idx], plan_.spec, store, MakeLogger(stage.id), summary.threads,
+      StageContext ctx(stage.id, stage.type, keys[idx], plan_.spec, store, run_log.Make(stage.id), executor,
                        options.stop);
+      // A stage body runs its own tensor code with the whole budget; its sub-tasks declare their share.
+      executor.UseThreads(summary.threads);
       const auto start = std::chrono::steady_clock::now();
       record.outcome = StageOutcome::kFailed;
       if (done[idx]) {
@@ -153,11 +151,7 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
   for (std::size_t idx = 0; idx < count; ++idx)
     for (std::size_t up : plan_.stages[idx].after) dag.Precede(up, idx);
 
-  tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism,
-                                  static_cast<std::size_t>(summary.threads));
-  tbb::task_arena arena(summary.threads);
-  TaskDag::Result result;
-  arena.execute([&] { result = dag.Run(options.stop); });
+  const TaskDag::Result result = executor.Run(dag, options.stop);
 
   for (std::size_t idx = 0; idx < count; ++idx) {
     StageRecord& record = summary.stages[idx];

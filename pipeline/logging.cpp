@@ -37,28 +37,35 @@ void SetConsoleLogLevel(spdlog::level::level_enum level) {
   Console(sinks)->set_level(level);
 }
 
-void SetLogFile(const std::string& path) {
-  Sinks& sinks = GetSinks();
-  std::lock_guard<std::mutex> lock(sinks.mutex);
-  if (path.empty()) {
-    if (sinks.file) sinks.file->flush();
-    sinks.file.reset();
-    return;
-  }
-  sinks.file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, /*truncate=*/false);
-  sinks.file->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%n] [%l] %v");
-  sinks.file->set_level(spdlog::level::debug);
-}
+namespace {
 
-std::shared_ptr<spdlog::logger> MakeLogger(const std::string& name) {
-  Sinks& sinks = GetSinks();
-  std::lock_guard<std::mutex> lock(sinks.mutex);
-  std::vector<std::shared_ptr<spdlog::sinks::sink>> list{Console(sinks)};
-  if (sinks.file) list.push_back(sinks.file);
+std::shared_ptr<spdlog::logger> MakeWithSinks(const std::string& name, std::vector<std::shared_ptr<spdlog::sinks::sink>> list) {
   auto logger = std::make_shared<spdlog::logger>(name, list.begin(), list.end());
   logger->set_level(spdlog::level::debug);
   logger->flush_on(spdlog::level::info);
   return logger;
+}
+
+}  // namespace
+
+std::shared_ptr<spdlog::logger> MakeLogger(const std::string& name) {
+  Sinks& sinks = GetSinks();
+  std::lock_guard<std::mutex> lock(sinks.mutex);
+  return MakeWithSinks(name, {Console(sinks)});
+}
+
+RunLog::RunLog(const std::string& path) {
+  file_ = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, /*truncate=*/false);
+  file_->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%n] [%l] %v");
+  file_->set_level(spdlog::level::debug);
+}
+
+RunLog::~RunLog() { file_->flush(); }
+
+std::shared_ptr<spdlog::logger> RunLog::Make(const std::string& name) const {
+  Sinks& sinks = GetSinks();
+  std::lock_guard<std::mutex> lock(sinks.mutex);
+  return MakeWithSinks(name, {Console(sinks), file_});
 }
 
 }  // namespace adaflow

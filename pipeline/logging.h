@@ -3,6 +3,7 @@
 // run, log.txt in the run directory.
 
 #include <spdlog/logger.h>
+#include <spdlog/sinks/sink.h>
 
 #include <memory>
 #include <string>
@@ -12,11 +13,21 @@ namespace adaflow {
 /// Sets the console level (default info). Call once at start; safe to call again.
 void SetConsoleLogLevel(spdlog::level::level_enum level);
 
-/// Adds `path` (appended to, so a resumed run keeps its history) as a sink of every logger made
-/// from now on; "" removes it.
-void SetLogFile(const std::string& path);
-
-/// A logger named `name` writing to the current sinks.
+/// A logger named `name` writing to the console only.
 std::shared_ptr<spdlog::logger> MakeLogger(const std::string& name);
+
+/// The loggers of one run: the console and the run's log file (appended to, so a resumed run keeps its
+/// history). Two runs in one process write to their own files.
+class RunLog {
+ public:
+  explicit RunLog(const std::string& path);
+  ~RunLog();
+  RunLog(const RunLog&) = delete;
+  RunLog& operator=(const RunLog&) = delete;
+  std::shared_ptr<spdlog::logger> Make(const std::string& name) const;
+
+ private:
+  std::shared_ptr<spdlog::sinks::sink> file_;
+};
 
 }  // namespace adaflow

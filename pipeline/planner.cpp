@@ -95,6 +95,7 @@ void WirePorts(Plan& plan, const StageRegistry& registry) {
 std::unique_ptr<Plan> BuildPlan(PipelineSpec spec, const StageRegistry& registry) {
   auto plan = std::make_unique<Plan>();
   plan->spec = std::move(spec);
+  plan->thread_setter = registry.thread_setter();
   const YamlSource& source = plan->spec.source;
   std::map<std::string, std::size_t> index_of;
 

@@ -1,5 +1,11 @@
 #include "pipeline/stage.h"
 
+#include <algorithm>
+#include <fstream>
+#include <iterator>
+
+#include "pipeline/content_hash.h"
+#include "pipeline/executor.h"
 #include "pipeline/run_store.h"
 
 namespace adaflow {
@@ -21,7 +27,7 @@ ArtifactPtr StageOutputs::Find(PortType type) const {
 }
 
 StageContext::StageContext(std::string id, std::string type, std::string key, const PipelineSpec& spec,
-                           RunStore& store, std::shared_ptr<spdlog::logger> log, int threads,
+                           RunStore& store, std::shared_ptr<spdlog::logger> log, TaskExecutor& executor,
                            const std::atomic<bool>* stop)
     : id_(std::move(id)),
       type_(std::move(type)),
@@ -29,8 +35,64 @@ StageContext::StageContext(std::string id, std::string type, std::string key, co
       spec_(spec),
       store_(store),
       log_(std::move(log)),
-      threads_(threads),
+      executor_(executor),
       stop_(stop) {}
+
+int StageContext::threads() const { return executor_.threads(); }
+
+SubTask StageContext::MakeSubTask(const std::string& name, const std::string& detail) {
+  ContentHasher hasher;
+  hasher.Field("stage", key_).Field("sub-task", name);
+  if (!detail.empty()) hasher.Field("detail", detail);
+  return SubTask(*this, name, hasher.HexDigest());
+}
+
+void StageContext::RunTasks(TaskDag& dag) {
+  const TaskDag::Result result = executor_.Run(dag, stop_);
+  if (result.ok()) {
+    if (stop_requested()) throw Interrupted("stage '" + id_ + "' stopped");
+    return;
+  }
+  const std::string node = id_ + "/" + result.first_error_id;
+  try {
+    std::rethrow_exception(result.first_error);
+  } catch (const Interrupted&) {
+    throw;
+  } catch (const NodeError&) {
+    throw;
+  } catch (const InputError& error) {
+    throw NodeError(node, error.what(), true);
+  } catch (const std::exception& error) {
+    throw NodeError(node, error.what(), false);
+  }
+}
+
+std::vector<std::string> StageContext::FinishedFiles() const {
+  std::vector<std::string> files;
+  if (const auto entry = store_.Find(id_))
+    for (const auto& file : entry->files) files.push_back(file.path);
+  return files;
+}
+
+SubTask::SubTask(StageContext& ctx, std::string name, std::string key)
+    : ctx_(ctx), id_(ctx.id() + "/" + name), key_(std::move(key)) {}
+
+bool SubTask::IsDone() const { return ctx_.store_.IsDone(id_, key_); }
+
+std::string SubTask::PathFor(const std::string& file) const { return ctx_.store_.PathFor(file); }
+
+void SubTask::WriteFile(const std::string& file, const std::string& bytes) {
+  ctx_.store_.WriteAtomic(file, bytes);
+  if (std::find(files_.begin(), files_.end(), file) == files_.end()) files_.push_back(file);
+}
+
+std::string SubTask::ReadFile(const std::string& file) const {
+  std::ifstream in(PathFor(file), std::ios::binary);
+  if (!in) throw InputError("'" + PathFor(file) + "' is missing; rerun with --fresh");
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void SubTask::Commit(double seconds) { ctx_.store_.MarkDone(id_, key_, files_, seconds); }
 
 std::string StageContext::WriteFile(const std::string& name, const std::string& bytes) {
   store_.WriteAtomic(name, bytes);

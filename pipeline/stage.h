@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "pipeline/task_dag.h"
 
 namespace adaflow {
 
@@ -65,26 +66,65 @@ class StageInputs {
   std::map<PortType, ArtifactPtr> values_;
 };
 
+class TaskExecutor;
+class StageContext;
+
+/// A resumable piece of a stage's work (AdaRound: one layer). Its key derives from the stage's key and
+/// its name (plus `detail`), its files are written atomically, and Commit records it in the manifest:
+/// a rerun finds it done (IsDone) and reads its files back instead of computing it again.
+/// Thread-safe: sub-tasks of one stage may run side by side.
+class SubTask {
+ public:
+  SubTask(StageContext& ctx, std::string name, std::string key);
+
+  /// "<stage id>/<name>", as the manifest and error messages name it.
+  const std::string& id() const { return id_; }
+  const std::string& key() const { return key_; }
+  /// Finished before with the same key, and every file it recorded still verifies.
+  bool IsDone() const;
+  /// Full path of one of its files in the run directory.
+  std::string PathFor(const std::string& file) const;
+  /// Writes `bytes` to `file` (temp file, flush, rename) and records it.
+  void WriteFile(const std::string& file, const std::string& bytes);
+  /// Reads a file it wrote before; InputError naming it when missing.
+  std::string ReadFile(const std::string& file) const;
+  /// Records the sub-task as finished, with its files and how long it took.
+  void Commit(double seconds);
+
+ private:
+  StageContext& ctx_;
+  std::string id_;
+  std::string key_;
+  std::vector<std::string> files_;
+};
+
 /// What a running stage sees of the run. One per stage run; used from the stage's own thread(s).
 class StageContext {
  public:
   StageContext(std::string id, std::string type, std::string key, const PipelineSpec& spec, RunStore& store,
-               std::shared_ptr<spdlog::logger> log, int threads, const std::atomic<bool>* stop);
+               std::shared_ptr<spdlog::logger> log, TaskExecutor& executor, const std::atomic<bool>* stop);
 
   const std::string& id() const { return id_; }
   const std::string& type() const { return type_; }
-  /// This stage's content key: a sub-node's key derives from it (hash(key, sub-node name)).
+  /// This stage's content key: a sub-task's key derives from it.
   const std::string& key() const { return key_; }
   /// `stop` as a pointer, for code that polls it itself (nullptr when the run has none).
   const std::atomic<bool>* stop_flag() const { return stop_; }
   const PipelineSpec& spec() const { return spec_; }
-  RunStore& store() { return store_; }
   spdlog::logger& log() { return *log_; }
   std::shared_ptr<spdlog::logger> logger() const { return log_; }
-  /// The run's thread budget; a stage that runs work side by side splits it, never exceeds it.
-  int threads() const { return threads_; }
+  /// The run's thread budget. The stage's own thread runs with all of it; sub-tasks declare their share.
+  int threads() const;
   /// True after Ctrl-C: long loops should return early; unfinished work is redone on resume.
   bool stop_requested() const { return stop_ && stop_->load(); }
+
+  /// A resumable sub-task `name`; `detail` (optional) goes into its key besides the stage key.
+  SubTask MakeSubTask(const std::string& name, const std::string& detail = "");
+  /// Runs `dag` on the run's executor, within the run's thread budget, and waits. Task ids are
+  /// relative to the stage. The first failure wins: it is rethrown as NodeError naming
+  /// "<stage>/<task>" (bad input or not, as thrown); Ctrl-C is rethrown as Interrupted. Tasks that
+  /// depend on a failed one never start; independent ones finish, so their sub-tasks are kept.
+  void RunTasks(TaskDag& dag);
 
   /// Writes `bytes` atomically to `name` in the run dir and records it as an output of this stage
   /// (verified on resume). Returns the full path.
@@ -93,15 +133,18 @@ class StageContext {
   std::string PathFor(const std::string& name) const;
   void RecordFile(const std::string& name);
   const std::vector<std::string>& files() const { return files_; }
+  /// The files this stage recorded when it finished before (for Restore).
+  std::vector<std::string> FinishedFiles() const;
 
  private:
+  friend class SubTask;
   std::string id_;
   std::string type_;
   std::string key_;
   const PipelineSpec& spec_;
   RunStore& store_;
   std::shared_ptr<spdlog::logger> log_;
-  int threads_;
+  TaskExecutor& executor_;
   const std::atomic<bool>* stop_;
   std::vector<std::string> files_;
 };

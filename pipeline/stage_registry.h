@@ -56,6 +56,10 @@ class StageRegistry {
  public:
   /// Throws std::logic_error on a duplicate type.
   void Add(StageDef def);
+  /// How a thread's intra-op thread count is set (the application's tensor library); the run's
+  /// executor calls it before every stage and sub-task, so nothing else needs to.
+  void SetThreadSetter(std::function<void(int threads)> setter) { thread_setter_ = std::move(setter); }
+  const std::function<void(int threads)>& thread_setter() const { return thread_setter_; }
   void AddDataType(DataTypeDef def);
 
   const StageDef* Find(const std::string& type) const;
@@ -68,6 +72,7 @@ class StageRegistry {
  private:
   std::vector<StageDef> stages_;
   std::vector<DataTypeDef> data_types_;
+  std::function<void(int threads)> thread_setter_;
 };
 
 /// Human-readable description of a stage type's ports and options (`adaflow describe`).

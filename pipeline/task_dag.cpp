@@ -2,14 +2,15 @@
 
 #include <tbb/flow_graph.h>
 
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
 
 namespace adaflow {
 
-std::size_t TaskDag::Add(std::string id, Body body) {
-  tasks_.push_back({std::move(id), std::move(body), {}, {}});
+std::size_t TaskDag::Add(std::string id, Body body, int threads) {
+  tasks_.push_back({std::move(id), std::move(body), std::max(1, threads), {}, {}});
   return tasks_.size() - 1;
 }
 
@@ -20,7 +21,7 @@ void TaskDag::Precede(std::size_t before, std::size_t after) {
   tasks_[before].successors.push_back(after);
 }
 
-TaskDag::Result TaskDag::Run(const std::atomic<bool>* stop) {
+TaskDag::Result TaskDag::Run(const std::atomic<bool>* stop, const BeforeTask& before) {
   using Node = tbb::flow::continue_node<tbb::flow::continue_msg>;
   const std::size_t count = tasks_.size();
   // Statuses are written before the node's message goes out, so successors see them (the graph's
@@ -43,6 +44,7 @@ TaskDag::Result TaskDag::Run(const std::atomic<bool>* stop) {
         return;
       }
       try {
+        if (before) before(tasks_[idx].threads);
         tasks_[idx].body();
         status[idx].store(TaskStatus::kDone);
       } catch (...) {

@@ -1,6 +1,7 @@
 #pragma once
 // A DAG of named tasks run on a oneTBB flow graph: one continue_node per task, an edge per
-// dependency. The runner runs stages with it; a stage may run its own (AdaRound: one task per layer).
+// dependency. The runner runs stages with it; a stage runs its own through StageContext::RunTasks
+// (AdaRound: a few tasks per layer), which hands it to the run's TaskExecutor.
 //
 //   a ──► b ──► d        a task starts when all its predecessors succeeded;
 //    └──► c ──┘          b and c run at the same time when threads allow.
@@ -21,9 +22,14 @@ enum class TaskStatus { kPending, kDone, kFailed, kCancelled };
 class TaskDag {
  public:
   using Body = std::function<void()>;
+  /// Called on the task's thread right before its body (the executor sets the thread's intra-op
+  /// thread count there).
+  using BeforeTask = std::function<void(int threads)>;
 
-  /// Returns the task's index.
-  std::size_t Add(std::string id, Body body);
+  /// Returns the task's index. `threads`: how many threads the body itself uses (intra-op threads
+  /// of the tensor library); the executor accounts for them. It must be a function of the plan, never
+  /// of the schedule, so results do not depend on what ran beside the task.
+  std::size_t Add(std::string id, Body body, int threads = 1);
   /// `before` must finish successfully before `after` starts.
   void Precede(std::size_t before, std::size_t after);
 
@@ -37,15 +43,15 @@ class TaskDag {
   /// Runs every task and waits. Call from inside the task_arena that should run it (nesting inside a
   /// running task is fine: the waiting thread works on the graph). `stop` (optional) cancels tasks
   /// that have not started yet.
-  Result Run(const std::atomic<bool>* stop = nullptr);
+  Result Run(const std::atomic<bool>* stop = nullptr, const BeforeTask& before = nullptr);
 
   std::size_t size() const { return tasks_.size(); }
-  const std::string& id(std::size_t index) const { return tasks_[index].id; }
 
  private:
   struct Task {
     std::string id;
     Body body;
+    int threads = 1;
     std::vector<std::size_t> predecessors;
     std::vector<std::size_t> successors;
   };

@@ -110,7 +110,6 @@ int CommandRun(const adaflow::StageRegistry& registry, const RunArgs& args) {
               << " threads; nothing was computed\n";
     return 0;
   }
-  adaflow::SetIntraOpThreads(adaflow::ResolveThreads(*plan, options));
   std::signal(SIGINT, OnInterrupt);
   std::signal(SIGTERM, OnInterrupt);
   adaflow::RunReport report(*plan);

@@ -1,7 +1,5 @@
 #include "stages/adaround/adaround_stage.h"
 
-#include <tbb/task_arena.h>
-
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -189,10 +187,9 @@ StageOutputs AdaroundStage::Run(const StageInputs& inputs, StageContext& ctx) {
   std::atomic<int> finished{0};
 
   auto run_layer = [&](const Job& job) {
-    SetIntraOpThreads(intra);
     const model::Layer& layer = *job.layer;
-    const std::string sub_id = ctx.id() + "/" + layer.name;
-    const std::string key = ContentHasher().Field("stage", ctx.key()).Field("layer", layer.name).HexDigest();
+    SubTask sub = ctx.MakeSubTask(layer.name);
+    const std::string& key = sub.key();
     const auto owner = upstream.fp->Submodule(layer.name);
     const torch::Tensor weight = owner.attr("weight").toTensor().detach();
     const quant::TensorEncoding encoding = quant::ComputeTensorEncoding(
@@ -200,7 +197,7 @@ StageOutputs AdaroundStage::Run(const StageInputs& inputs, StageContext& ctx) {
     LayerReport report;
     torch::Tensor rounded;
     quant::TensorEncoding final_encoding = encoding;
-    if (ctx.store().IsDone(sub_id, key)) {
+    if (sub.IsDone()) {
       std::ifstream in(ctx.PathFor(ResultFile(layer.name)));
       const nlohmann::json json = nlohmann::json::parse(in);
       rounded = ReadTensor(ctx.PathFor(WeightFile(layer.name)), layer.weight_shape);
@@ -286,9 +283,9 @@ StageOutputs AdaroundStage::Run(const StageInputs& inputs, StageContext& ctx) {
                                    {"objective", report.objective}, {"iterations", report.iterations},
                                    {"mse_nearest", report.mse_nearest}, {"mse_adaround", report.mse_adaround},
                                    {"seconds", report.seconds},    {"encoding", TensorEncodingToJson(encoding)}};
-      ctx.store().WriteAtomic(WeightFile(layer.name), TensorBytes(rounded));
-      ctx.store().WriteAtomic(ResultFile(layer.name), json.dump(1) + "\n");
-      ctx.store().MarkDone(sub_id, key, {WeightFile(layer.name), ResultFile(layer.name)}, report.seconds);
+      sub.WriteFile(WeightFile(layer.name), TensorBytes(rounded));
+      sub.WriteFile(ResultFile(layer.name), json.dump(1) + "\n");
+      sub.Commit(report.seconds);
       ctx.log().info("{}: W{}, {} iterations, {}, MSE {:.6g} -> {:.6g} (nearest -> AdaRound), {:.1f} s", layer.name,
                      job.bits, report.iterations, report.objective, report.mse_nearest, report.mse_adaround,
                      report.seconds);
@@ -309,24 +306,10 @@ StageOutputs AdaroundStage::Run(const StageInputs& inputs, StageContext& ctx) {
   };
 
   TaskDag dag;
-  for (const auto& job : jobs) dag.Add(ctx.id() + "/" + job.layer->name, [&run_layer, &job] { run_layer(job); });
+  for (const auto& job : jobs) dag.Add(job.layer->name, [&run_layer, &job] { run_layer(job); }, intra);
   for (std::size_t idx = 0; idx < jobs.size(); ++idx)
     for (std::size_t up : jobs[idx].after) dag.Precede(up, idx);
-  tbb::task_arena arena(parallel);
-  TaskDag::Result result;
-  arena.execute([&] { result = dag.Run(ctx.stop_flag()); });
-  if (!result.ok()) {
-    try {
-      std::rethrow_exception(result.first_error);
-    } catch (const Interrupted&) {
-      throw;
-    } catch (const InputError& error) {
-      throw NodeError(result.first_error_id, error.what(), true);
-    } catch (const std::exception& error) {
-      throw NodeError(result.first_error_id, error.what(), false);
-    }
-  }
-  if (ctx.stop_requested()) throw Interrupted("AdaRound stopped");
+  ctx.RunTasks(dag);
 
   ctx.WriteFile(ctx.spec().name + "_adaround.encodings", io::ParamEncodingsJson(encodings));
   auto model_out = std::make_shared<ModelArtifact>(upstream);

@@ -6,7 +6,6 @@
 #include "pipeline/pipeline_spec.h"
 #include "src/io/activation_store.h"
 #include "src/model/graph_capture.h"
-#include "src/model/torch_runtime.h"
 #include "stages/artifacts.h"
 #include "stages/data/data_types.h"
 #include "stages/stage_common.h"
@@ -64,7 +63,6 @@ std::unique_ptr<Stage> CacheActivationsStage::Make(const Options& options, const
 }
 
 StageOutputs CacheActivationsStage::Run(const StageInputs& inputs, StageContext& ctx) {
-  SetIntraOpThreads(ctx.threads());
   const auto& upstream = inputs.Get<ModelArtifact>(PortType::kModel);
   const auto& layers = *inputs.Get<LayerSetArtifact>(PortType::kLayerSet).layers;
   const auto data = LoadDataSet(ctx.spec(), "calibration");

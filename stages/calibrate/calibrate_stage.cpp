@@ -5,7 +5,6 @@
 #include <fstream>
 
 #include "pipeline/pipeline_spec.h"
-#include "src/model/torch_runtime.h"
 #include "stages/artifacts.h"
 #include "stages/data/data_types.h"
 #include "stages/encoding_json.h"
@@ -60,7 +59,6 @@ std::unique_ptr<Stage> CalibrateStage::Make(const Options& options, const Pipeli
 }
 
 StageOutputs CalibrateStage::Run(const StageInputs& inputs, StageContext& ctx) {
-  SetIntraOpThreads(ctx.threads());
   const auto& upstream = inputs.Get<ModelArtifact>(PortType::kModel);
   auto sim = Rebuild(upstream);
   const auto data = LoadDataSet(ctx.spec(), "calibration");

@@ -1,7 +1,6 @@
 #include "stages/evaluate/evaluate_stage.h"
 
 #include "pipeline/pipeline_spec.h"
-#include "src/model/torch_runtime.h"
 #include "stages/artifacts.h"
 #include "stages/data/data_types.h"
 #include "stages/metrics_json.h"
@@ -43,7 +42,6 @@ std::unique_ptr<Stage> EvaluateStage::Make(const Options& options, const Pipelin
 }
 
 StageOutputs EvaluateStage::Run(const StageInputs& inputs, StageContext& ctx) {
-  SetIntraOpThreads(ctx.threads());
   const auto& upstream = inputs.Get<ModelArtifact>(PortType::kModel);
   const auto data = LoadDataSet(ctx.spec(), "evaluation");
   const model::ForwardFn fp = [&](const torch::Tensor& x) { return upstream.fp->Forward(x); };

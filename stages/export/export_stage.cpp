@@ -6,7 +6,6 @@
 #include "pipeline/pipeline_spec.h"
 #include "pipeline/run_store.h"
 #include "src/io/aimet_encodings.h"
-#include "src/model/torch_runtime.h"
 #include "stages/artifacts.h"
 #include "stages/data/data_types.h"
 #include "stages/metrics_json.h"
@@ -104,7 +103,6 @@ std::unique_ptr<Stage> ExportStage::Make(const Options& options, const PipelineS
 }
 
 StageOutputs ExportStage::Run(const StageInputs& inputs, StageContext& ctx) {
-  SetIntraOpThreads(ctx.threads());
   const Exported exported = Collect(inputs, ctx.log());
   const std::string& name = ctx.spec().name;
   auto metrics = std::make_shared<MetricsArtifact>();
@@ -163,9 +161,8 @@ StageOutputs ExportStage::Run(const StageInputs& inputs, StageContext& ctx) {
 StageOutputs ExportStage::Restore(const StageInputs&, StageContext& ctx) {
   auto metrics = std::make_shared<MetricsArtifact>();
   MetricsFromJsonFile(ctx.PathFor(kMetricsFile), *metrics);
-  if (const auto entry = ctx.store().Find(ctx.id()))
-    for (const auto& file : entry->files)
-      if (file.path != kMetricsFile) metrics->files.emplace_back(file.path, Describe(file.path, ctx.spec().name));
+  for (const auto& file : ctx.FinishedFiles())
+    if (file != kMetricsFile) metrics->files.emplace_back(file, Describe(file, ctx.spec().name));
   StageOutputs outputs;
   outputs.Set(PortType::kMetrics, metrics);
   return outputs;

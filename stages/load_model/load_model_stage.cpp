@@ -1,7 +1,6 @@
 #include "stages/load_model/load_model_stage.h"
 
 #include "pipeline/pipeline_spec.h"
-#include "src/model/torch_runtime.h"
 #include "stages/artifacts.h"
 #include "stages/stage_common.h"
 
@@ -18,7 +17,6 @@ std::unique_ptr<Stage> LoadModelStage::Make(const Options& options, const Pipeli
 }
 
 StageOutputs LoadModelStage::Run(const StageInputs&, StageContext& ctx) {
-  SetIntraOpThreads(ctx.threads());
   auto artifact = std::make_shared<ModelArtifact>();
   artifact->fp = model::Model::Load(ctx.spec().model.path, ctx.spec().model.input_shape);
   ctx.log().info("loaded {} (input {})", ctx.spec().model.path, model::ShapeString(ctx.spec().model.input_shape));

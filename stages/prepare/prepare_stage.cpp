@@ -3,7 +3,6 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "pipeline/pipeline_spec.h"
-#include "src/model/torch_runtime.h"
 #include "stages/artifacts.h"
 #include "stages/stage_common.h"
 
@@ -23,7 +22,6 @@ std::unique_ptr<Stage> PrepareStage::Make(const Options& options, const Pipeline
 }
 
 StageOutputs PrepareStage::Run(const StageInputs& inputs, StageContext& ctx) {
-  SetIntraOpThreads(ctx.threads());
   const auto& loaded = inputs.Get<ModelArtifact>(PortType::kModel);
   auto artifact = std::make_shared<ModelArtifact>(loaded);
   if (options_.fold_batchnorm) {

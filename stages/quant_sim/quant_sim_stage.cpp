@@ -4,7 +4,6 @@
 
 #include "pipeline/pipeline_spec.h"
 #include "src/io/aimet_encodings.h"
-#include "src/model/torch_runtime.h"
 #include "stages/artifacts.h"
 #include "stages/stage_common.h"
 
@@ -45,7 +44,6 @@ std::unique_ptr<Stage> QuantSimStage::Make(const Options& options, const Pipelin
 }
 
 StageOutputs QuantSimStage::Run(const StageInputs& inputs, StageContext& ctx) {
-  SetIntraOpThreads(ctx.threads());
   const auto& upstream = inputs.Get<ModelArtifact>(PortType::kModel);
   const auto& layers = inputs.Get<LayerSetArtifact>(PortType::kLayerSet);
   quant::QuantSimConfig config;

@@ -171,7 +171,7 @@ stages:
 )";
   Hooks().fail.insert("fan/t2");
   const NodeError error = RunFailing(text);
-  EXPECT_EQ(error.node_id(), "fan");
+  EXPECT_EQ(error.node_id(), "fan/t2");  // the sub-task that failed, named through RunTasks
   EXPECT_EQ(Hooks().Runs("fan/t0") + Hooks().Runs("fan/t1") + Hooks().Runs("fan/t3"), 3);
 
   Hooks().Reset();

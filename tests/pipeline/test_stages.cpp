@@ -178,18 +178,16 @@ class FanoutStage : public Stage {
     CountRun(ctx.id());
     TaskDag dag;
     for (int task = 0; task < options_.tasks; ++task) {
-      const std::string sub = ctx.id() + "/t" + std::to_string(task);
-      const std::string key = "fanout-" + std::to_string(task);
-      dag.Add(sub, [&ctx, sub, key, task] {
-        if (ctx.store().IsDone(sub, key)) return;
-        CountRun(sub);
-        const std::string file = sub.substr(sub.find('/') + 1) + ".txt";
-        ctx.store().WriteAtomic(ctx.id() + "_" + file, std::to_string(task * task));
-        ctx.store().MarkDone(sub, key, {ctx.id() + "_" + file}, 0.0);
+      const std::string name = "t" + std::to_string(task);
+      dag.Add(name, [&ctx, name, task] {
+        SubTask sub = ctx.MakeSubTask(name);
+        if (sub.IsDone()) return;
+        CountRun(sub.id());
+        sub.WriteFile(ctx.id() + "_" + name + ".txt", std::to_string(task * task));
+        sub.Commit(0.0);
       });
     }
-    TaskDag::Result result = dag.Run();
-    if (!result.ok()) std::rethrow_exception(result.first_error);
+    ctx.RunTasks(dag);
     std::int64_t total = 0;
     for (int task = 0; task < options_.tasks; ++task) total += task * task;
     return Emit(ctx, total);
