@@ -45,7 +45,7 @@ const std::set<std::string>& ComputeOps() {
       "aten::hardswish_", "aten::hardsigmoid", "aten::hardsigmoid_", "aten::softplus", "aten::softmax",
       "aten::log_softmax", "aten::hardshrink", "aten::softshrink", "aten::threshold", "aten::threshold_",
       "aten::adaptive_avg_pool1d", "aten::adaptive_avg_pool2d", "aten::avg_pool1d", "aten::avg_pool2d",
-      "aten::max_pool1d", "aten::max_pool2d", "aten::mean", "aten::batch_norm", "aten::layer_norm", "aten::cat",
+      "aten::max_pool1d", "aten::max_pool2d", "aten::batch_norm", "aten::layer_norm", "aten::cat",
       "aten::matmul", "aten::bmm"};
   return ops;
 }
