@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
       });
       const double loop = std::max(1e-9, seconds - setup - mse_seconds);
       const double macs = objective == adaround::Objective::kGram ? adaround::GramStepCost(layer)
-                                                                  : adaround::SampledStepCost(data, hyper.batch_size);
+                                                                  : adaround::SampledStepCost(layer, data.target.shape(), hyper.batch_size);
       const double gflops = 2.0 * macs * iterations / loop / 1e9;
       std::printf("%-8d %-8.1f %10s %12.6f %10.2f %11.1f%%\n", threads, sgemm, adaround::ObjectiveName(objective),
                   loop / iterations, gflops, 100.0 * gflops / sgemm);

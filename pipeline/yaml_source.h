@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/suggest.h"
+
 namespace adaflow {
 
 class YamlSource {
@@ -30,13 +32,5 @@ class YamlSource {
   std::vector<std::pair<YAML::Node, std::string>> overrides_;
 };
 
-/// The candidate closest to `word` by edit distance, or "" when none is close enough to suggest.
-std::string ClosestMatch(const std::string& word, const std::vector<std::string>& candidates);
-
-/// "; did you mean 'x'?" or "" — appended to unknown-name errors.
-std::string DidYouMean(const std::string& word, const std::vector<std::string>& candidates);
-
-/// 'a', 'b', 'c' — for listing the allowed names in an error.
-std::string QuoteList(const std::vector<std::string>& names);
 
 }  // namespace adaflow

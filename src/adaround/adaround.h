@@ -9,10 +9,9 @@
 //   β    = β_end + ½(β_start − β_end)(1 + cos(π·rel)),  rel = (t − w·T)/(T − w·T); no regulariser for t < w·T
 //
 // Two objectives: `sampled` (AIMET's: each step, `batch_size` random samples, all their output
-// positions) and `gram`, the exact reconstruction error over every row without the activation:
-//   (1/R)·Σ‖W̃p̂ − Wp‖² = tr(W̃ Ĥ W̃ᵀ) − 2·tr(W̃ C Wᵀ) + tr(W G Wᵀ),
-//   Ĥ = P̂P̂ᵀ/R, C = P̂Pᵀ/R, G = PPᵀ/R over the im2col patches p̂ (quantized-model input) and p (FP input),
-// per convolution group. Final weights are hard-rounded (h = [α ≥ 0]): exactly on the grid.
+// positions) and `gram` (gram.h), the exact reconstruction error over every row without the
+// activation. The loop itself runs per block of output channels (block_optimizer.h). Final weights are
+// hard-rounded (h = [α ≥ 0]): exactly on the grid.
 
 #include <torch/script.h>
 
@@ -21,6 +20,8 @@
 #include <functional>
 #include <string>
 
+#include "src/adaround/gram.h"
+#include "src/adaround/objective.h"
 #include "src/adaround/rows.h"
 #include "src/model/layers.h"
 #include "src/quant/tensor_quant.h"
@@ -78,8 +79,6 @@ torch::Tensor RowMse(const torch::Tensor& output, const torch::Tensor& target);
 /// Linear on ≥ 3-D inputs, where AIMET sums over dim 1 (size(1) / out_features).
 double LossScale(const model::Layer& layer, const std::vector<std::int64_t>& input_shape);
 
-enum class Objective { kSampled, kGram };
-const char* ObjectiveName(Objective objective);
 
 /// One layer's data: x̂ (the input the rounded layer sees), x (FP input; undefined = same as x̂) and
 /// the FP target f(Wx + b), each in RAM or streamed from the activation cache.
@@ -93,39 +92,22 @@ struct LayerData {
   const Rows& fp() const { return fp_input.defined() ? fp_input : input; }
 };
 
-/// Whether the Gram form applies (convolutions and linear layers; not transposed convolutions).
-bool GramSupported(const model::Layer& layer);
-
-/// Ĥ, C and G of the Gram form, [groups, D, D], and the row count R.
-struct GramStats {
-  torch::Tensor hh;  ///< P̂P̂ᵀ/R
-  torch::Tensor hf;  ///< P̂Pᵀ/R
-  torch::Tensor ff;  ///< PPᵀ/R
-  double rows = 0;
-};
-GramStats ComputeGram(const LayerData& data, std::int64_t chunk = 64);
-
-/// The Gram form in terms of E = W̃ − W, which keeps float32 accurate (no cancellation between large
-/// terms): with δ = p̂ − p, (1/R)·Σ‖Ep̂ + Wδ‖² = tr(E Ĥ Eᵀ) + 2·Σ E ⊙ K + c per group, K = W(Ĥ − C)ᵀ,
-/// c = tr(W D Wᵀ), D = (1/R)Σδδᵀ. Prepared once per layer; a step then costs one batched product.
-struct GramForm {
-  torch::Tensor hh;       ///< Ĥ, float32, [groups, D, D]
-  torch::Tensor cross;    ///< K = W(Ĥ − C)ᵀ in group layout, float32, [groups, out/groups, D]
-  double constant = 0.0;  ///< c
-};
-GramForm PrepareGram(const GramStats& stats, const model::Layer& layer, const torch::Tensor& fp_weight);
-/// (1/R)·Σ‖W̃p̂ − Wp‖², differentiable in `weight`.
-torch::Tensor GramLoss(const GramForm& form, const model::Layer& layer, const torch::Tensor& weight,
-                       const torch::Tensor& fp_weight);
+/// AIMET's loss denominator per sample: the elements of one sample's output over the size of its
+/// dim 1 (AIMET averages over every dim but 1).
+double LossDenominator(const std::vector<std::int64_t>& target_shape);
 
 /// The reconstruction error over every sample with `weight` (with the activation in it when
 /// `with_activation`, against the cached target; else against Wx + b).
 double ReconstructionMse(const LayerData& data, const torch::Tensor& weight, bool with_activation,
                          std::int64_t chunk = 64);
 
-/// Per-step cost estimates in multiply-adds, for `objective: auto`.
-double SampledStepCost(const LayerData& data, int batch_size);
+/// Per-step cost estimates in multiply-adds, for `objective: auto` and the benchmarks. `target_shape`:
+/// the layer's cached output, [N, …].
+double SampledStepCost(const model::Layer& layer, const std::vector<std::int64_t>& target_shape, int batch_size);
 double GramStepCost(const model::Layer& layer);
+
+/// The Gram statistics of a layer's rows, all samples (chunks of `chunk` samples).
+GramStats ComputeGram(const LayerData& data, std::int64_t chunk = 64);
 
 struct Result {
   torch::Tensor weight;  ///< hard-rounded: exactly on the grid
@@ -141,7 +123,8 @@ struct Result {
 using Progress = std::function<void(int iteration, double loss)>;
 constexpr int kProgressEvery = 250;
 
-/// Optimizes the rounding of one layer. `seed` fixes the sample order. Throws Interrupted when
+/// Optimizes the rounding of one layer, its channel blocks one after another (the stage runs them as
+/// tasks side by side; the result is the same). `seed` fixes the sample order. Throws Interrupted when
 /// `stop` becomes true.
 Result Optimize(const LayerData& data, const quant::TensorEncoding& encoding, const Hyper& hyper, Objective objective,
                 std::uint64_t seed, const Progress& progress = nullptr, const std::atomic<bool>* stop = nullptr);

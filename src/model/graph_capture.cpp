@@ -4,6 +4,8 @@
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 
+#include <functional>
+#include <set>
 #include <stdexcept>
 
 namespace adaflow::model {
@@ -19,16 +21,61 @@ torch::jit::Value* Resolve(torch::jit::Graph& graph, const std::vector<torch::ji
   return nodes[ref.node]->output(ref.output);
 }
 
+void SliceGraph(torch::jit::Graph& graph, const std::vector<torch::jit::Value*>& outputs) {
+  using torch::jit::Node;
+  while (!graph.outputs().empty()) graph.eraseOutput(0);
+  if (outputs.size() == 1) {
+    graph.registerOutput(outputs[0]);
+  } else {
+    torch::jit::WithInsertPoint guard(graph.return_node());
+    graph.registerOutput(graph.insertNode(graph.createTuple(outputs))->output());
+  }
+  auto top_level = [&graph](Node* node) {
+    while (node->owningBlock() != graph.block()) node = node->owningBlock()->owningNode();
+    return node;
+  };
+  std::set<Node*> needed;
+  std::vector<Node*> pending;
+  auto need_value = [&](torch::jit::Value* value) {
+    Node* producer = value->node();
+    if (producer == graph.param_node()) return;
+    if (producer->kind() == c10::prim::Param) producer = producer->owningBlock()->owningNode();
+    producer = top_level(producer);
+    if (needed.insert(producer).second) pending.push_back(producer);
+  };
+  std::function<void(torch::jit::Block*)> need_block = [&](torch::jit::Block* block) {
+    for (Node* inner : block->nodes()) {
+      for (torch::jit::Value* input : inner->inputs()) need_value(input);
+      for (torch::jit::Block* nested : inner->blocks()) need_block(nested);
+    }
+    for (torch::jit::Value* output : block->outputs()) need_value(output);
+  };
+  for (torch::jit::Value* value : graph.outputs()) need_value(value);
+  while (!pending.empty()) {
+    Node* node = pending.back();
+    pending.pop_back();
+    for (torch::jit::Value* input : node->inputs()) need_value(input);
+    for (torch::jit::Block* block : node->blocks()) need_block(block);
+  }
+  // Unneeded nodes only feed later unneeded nodes: remove them from the last one back.
+  std::vector<Node*> unneeded;
+  for (Node* node : graph.nodes())
+    if (!needed.count(node)) unneeded.push_back(node);
+  for (auto it = unneeded.rbegin(); it != unneeded.rend(); ++it) (*it)->destroy();
+}
+
 GraphCapture::GraphCapture(std::shared_ptr<const Model> model, std::vector<ValueRef> values) : model_(std::move(model)) {
   auto graph = model_->InlinedGraph();
   const auto nodes = TopLevelNodes(*graph);
   std::vector<torch::jit::Value*> wanted;
   for (const auto& ref : values) wanted.push_back(Resolve(*graph, nodes, ref));
-  torch::jit::WithInsertPoint guard(graph->return_node());
-  torch::jit::Value* tuple = graph->insertNode(graph->createTuple(wanted))->output();
-  while (!graph->outputs().empty()) graph->eraseOutput(0);
-  graph->registerOutput(tuple);
-  torch::jit::EliminateDeadCode(graph);
+  // Always a tuple, even of one value: Run unpacks it.
+  torch::jit::Value* tuple;
+  {
+    torch::jit::WithInsertPoint guard(graph->return_node());
+    tuple = graph->insertNode(graph->createTuple(wanted))->output();
+  }
+  SliceGraph(*graph, {tuple});
   function_ = std::make_unique<torch::jit::GraphFunction>("capture", graph, nullptr);
 }
 

@@ -32,6 +32,11 @@ class GraphCapture {
 /// The top-level nodes of `graph` in order (the index space of ValueRef).
 std::vector<torch::jit::Node*> TopLevelNodes(torch::jit::Graph& graph);
 
+/// Makes `outputs` the graph's outputs and removes every node they do not need, side effects included:
+/// an assertion about a value after them (a shape check, say) would otherwise keep the whole model
+/// alive. Branches and loops that are needed are kept whole.
+void SliceGraph(torch::jit::Graph& graph, const std::vector<torch::jit::Value*>& outputs);
+
 /// Resolves a ValueRef against `graph` (a copy of Model::InlinedGraph()).
 torch::jit::Value* Resolve(torch::jit::Graph& graph, const std::vector<torch::jit::Node*>& nodes, const ValueRef& ref);
 

@@ -7,12 +7,10 @@
 
 #include "pipeline/options.h"
 #include "pipeline/stage_registry.h"
+#include "src/adaround/objective.h"
 #include "src/quant/encoding.h"
 
 namespace adaflow {
-
-enum class InputSource { kQuant, kFp };
-enum class Objective { kAuto, kSampled, kGram };
 
 /// `type: adaround` — learns the rounding of every weight, layer by layer (AIMET parameter names).
 struct AdaroundOptions {
@@ -42,9 +40,9 @@ struct AdaroundOptions {
   /// A symmetric grid of an all-non-negative tensor or channel is [0, max]. Default: false
   bool unsigned_symmetric = false;
   /// Layer inputs from the partly rounded model (quant, AIMET) or the FP model (fp). Default: quant
-  InputSource input_source = InputSource::kQuant;
+  adaround::InputSource input_source = adaround::InputSource::kQuant;
   /// Reconstruction loss: sampled rows, exact Gram form, or the cheaper per layer. Default: auto
-  Objective objective = Objective::kAuto;
+  adaround::Objective objective = adaround::Objective::kAuto;
   /// Bitwidth per layer name. Example: {fc: 8}
   std::map<std::string, int> param_bw_override;
   /// Layers left at FP. Example: [layers.0.conv1]

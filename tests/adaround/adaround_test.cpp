@@ -1,4 +1,5 @@
 #include "src/adaround/adaround.h"
+#include "src/adaround/block_optimizer.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -144,6 +145,72 @@ TEST(AdaroundMathTest, StrictSymmetricGridsStillClampToTheFullRangeAsAimetV1) {
 TEST(AdaroundMathTest, AimetsDefaultIterationsAreOneCountForTheWholeModel) {
   EXPECT_EQ(DefaultIterations({8, 4, 8}), 15000);
   EXPECT_EQ(DefaultIterations({8, 16}), 10000);
+}
+
+TEST(BlockStateTest, HandWrittenGradientEqualsAutogradOfAimetsGraph) {
+  // The fused step's chain (rectified sigmoid, both clamps, regulariser) against autograd through the
+  // same formulas written with tensor ops, as AIMET's PyTorch code computes them.
+  torch::manual_seed(5);
+  const torch::Tensor weight = torch::randn({6, 3, 3, 3}) * 0.5;
+  const auto encoding = Encoding4Bit(weight);
+  const Grid grid = MakeGrid(weight, encoding);
+  Hyper hyper;
+  hyper.num_iterations = 100;
+  BlockState state(weight, grid, hyper);
+  const torch::Tensor grad_weight = torch::randn_like(weight);
+  for (int iteration : {10, 60}) {  // warm start, then with the regulariser
+    const torch::Tensor alpha = state.alpha().clone().requires_grad_(true);
+    const torch::Tensor h = RectifiedSigmoid(alpha);
+    torch::Tensor loss = (RoundedWeight(FloorIndex(weight, grid), h, grid) * grad_weight).sum();
+    if (RegularizerActive(hyper, iteration)) loss = loss + Regularizer(h, hyper.reg_param, Beta(hyper, iteration));
+    const torch::Tensor expected = torch::autograd::grad({loss}, {alpha})[0];
+    state.Forward();
+    EXPECT_TRUE(torch::allclose(state.soft_weight(), RoundedWeight(FloorIndex(weight, grid), h, grid).detach(), 1e-6,
+                                1e-7));
+    state.Backward(grad_weight, iteration);
+    EXPECT_TRUE(torch::allclose(state.grad_alpha(), expected, 1e-4, 1e-6))
+        << iteration << ": " << (state.grad_alpha() - expected).abs().max();
+  }
+}
+
+TEST(BlockTest, ChannelBlocksGiveTheSameRoundingAsTheWholeLayer) {
+  // Output channels are independent problems: 4 blocks of 8 channels or one block of 32, same result.
+  for (Objective objective : {Objective::kGram, Objective::kSampled}) {
+    const LayerData data = MakeData(Conv2d({32, 4, 3, 3}, 1, 1, 1, model::Activation::kRelu), {40, 4, 6, 6}, true);
+    const auto encoding = Encoding4Bit(data.weight, true, 0);
+    const Grid grid = MakeGrid(data.weight, encoding);
+    Hyper hyper;
+    hyper.num_iterations = 200;
+    const GramForm form = PrepareGram(ComputeGram(data), data.layer, data.weight);
+    const SampledData sampled{data.input, data.target, LossDenominator(data.target.shape())};
+    auto run = [&](const std::vector<ChannelBlock>& blocks) {
+      std::vector<torch::Tensor> parts;
+      for (const auto& block : blocks)
+        parts.push_back(objective == Objective::kGram
+                            ? OptimizeGramBlock(data.layer, block, data.weight, grid, form, 1.0, hyper, nullptr, nullptr)
+                                  .weight
+                            : OptimizeSampledBlock(data.layer, block, data.weight, data.bias, grid, sampled, hyper, 3,
+                                                   nullptr, nullptr)
+                                  .weight);
+      return torch::cat(parts);
+    };
+    const auto blocks = SplitChannels(data.layer);
+    ASSERT_EQ(blocks.size(), 4u);
+    const torch::Tensor split = run(blocks), whole = run({{0, 32}});
+    const double differing = (split != whole).sum().item<double>();
+    EXPECT_LE(differing, 2.0) << ObjectiveName(objective) << ": " << differing << " of " << whole.numel() << " differ";
+  }
+}
+
+TEST(BlockTest, GroupedLayersSplitOnGroupBoundaries) {
+  const auto blocks = SplitChannels(Conv2d({64, 1, 3, 3}, 64, 1, 1), 8);
+  ASSERT_EQ(blocks.size(), 8u);
+  for (const auto& block : blocks) EXPECT_EQ(block.size(), 8);
+  const auto grouped = SplitChannels(Conv2d({24, 4, 3, 3}, 3, 1, 1), 8);  // 3 groups of 8 channels
+  ASSERT_EQ(grouped.size(), 3u);
+  EXPECT_EQ(grouped[1].begin, 8);
+  model::Layer softmax = Conv2d({64, 4, 1, 1}, 1, 1, 0, model::Activation::kSoftmax);
+  EXPECT_EQ(SplitChannels(softmax).size(), 1u);  // channels coupled by the activation
 }
 
 TEST(AdaroundOptimizeTest, FinalWeightsLieExactlyOnTheGridAndBeatNearest) {

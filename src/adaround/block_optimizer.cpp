@@ -1,0 +1,262 @@
+#include "src/adaround/block_optimizer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/error.h"
+
+namespace adaflow::adaround {
+namespace {
+
+bool IsLinear(const model::Layer& layer) { return layer.kind == model::LayerKind::kLinear; }
+
+/// Channels coupled by the activation: a block cannot be optimized apart from the others.
+bool ChannelsCoupled(const model::Layer& layer) {
+  return layer.activation.kind == model::Activation::kSoftmax ||
+         layer.activation.kind == model::Activation::kLogSoftmax || layer.transposed();
+}
+
+/// The block's rows of a grid (scale and offset expanded to the weight's shape).
+Grid BlockGrid(const Grid& grid, const torch::Tensor& weight, const ChannelBlock& block) {
+  return Grid{BlockRows(grid.scale.expand_as(weight), block).contiguous(),
+              BlockRows(grid.offset.expand_as(weight), block).contiguous(), grid.steps};
+}
+
+/// Rows of `block` from [N, …] rows along the output-channel dim (1, or the last for Linear).
+torch::Tensor TargetRows(const model::Layer& layer, const Rows& target, const torch::Tensor& indices,
+                         const ChannelBlock& block) {
+  const int dim = IsLinear(layer) ? -1 : 1;
+  if (!target.streamed()) return target.All().narrow(dim, block.begin, block.size()).index_select(0, indices);
+  return target.Gather(indices).narrow(dim, block.begin, block.size());
+}
+
+}  // namespace
+
+std::vector<ChannelBlock> SplitChannels(const model::Layer& layer, int max_blocks) {
+  const std::int64_t rows = layer.weight_shape.at(0);
+  if (ChannelsCoupled(layer) || max_blocks <= 1) return {{0, rows}};
+  const std::int64_t groups = IsLinear(layer) ? 1 : layer.groups;
+  std::int64_t count = std::clamp<std::int64_t>(rows / 8, 1, max_blocks);
+  if (groups > 1) count = std::min(count, groups);
+  std::vector<ChannelBlock> blocks;
+  for (std::int64_t index = 0; index < count; ++index) {
+    if (groups > 1) {
+      const std::int64_t per_group = rows / groups;
+      blocks.push_back({groups * index / count * per_group, groups * (index + 1) / count * per_group});
+    } else {
+      blocks.push_back({rows * index / count, rows * (index + 1) / count});
+    }
+  }
+  return blocks;
+}
+
+torch::Tensor BlockRows(const torch::Tensor& tensor, const ChannelBlock& block) {
+  return tensor.narrow(0, block.begin, block.size());
+}
+
+model::Layer BlockLayer(const model::Layer& layer, const ChannelBlock& block) {
+  model::Layer result = layer;
+  if (layer.transposed()) return result;
+  result.weight_shape[0] = block.size();
+  if (!IsLinear(layer) && layer.groups > 1) result.groups = block.size() / (layer.weight_shape[0] / layer.groups);
+  if (layer.activation.kind == model::Activation::kPrelu && layer.activation.weight.numel() > 1)
+    result.activation.weight = layer.activation.weight.narrow(0, block.begin, block.size());
+  return result;
+}
+
+torch::Tensor BlockInput(const model::Layer& layer, const ChannelBlock& block, const torch::Tensor& input) {
+  if (IsLinear(layer) || layer.transposed() || layer.groups == 1) return input;
+  const std::int64_t per_group = layer.weight_shape[0] / layer.groups;
+  const std::int64_t in_per_group = layer.weight_shape[1];
+  return input.narrow(1, block.begin / per_group * in_per_group, block.size() / per_group * in_per_group);
+}
+
+BlockState::BlockState(const torch::Tensor& weight, const Grid& grid, const Hyper& hyper)
+    : hyper_(hyper), steps_(grid.steps.item<double>()) {
+  torch::NoGradGuard no_grad;
+  weight_ = weight.detach().to(torch::kFloat32).contiguous();
+  scale_ = grid.scale.expand_as(weight_).to(torch::kFloat32).contiguous();
+  offset_ = grid.offset.expand_as(weight_).to(torch::kFloat32).contiguous();
+  floor_ = torch::floor(weight_ / scale_);
+  const Grid full{scale_, offset_, grid.steps};
+  alpha_ = InitialAlpha(weight_, full).to(torch::kFloat32).contiguous();
+  moment_ = torch::zeros_like(alpha_);
+  second_ = torch::zeros_like(alpha_);
+  sigmoid_ = torch::empty_like(alpha_);
+  rectified_ = torch::empty_like(alpha_);
+  soft_ = torch::empty_like(alpha_);
+  error_ = torch::empty_like(alpha_);
+  power_ = torch::empty_like(alpha_);
+  grad_alpha_ = torch::empty_like(alpha_);
+}
+
+void BlockState::Forward() {
+  torch::NoGradGuard no_grad;
+  at::sigmoid_out(sigmoid_, alpha_);
+  const std::int64_t count = alpha_.numel();
+  const float* sig = sigmoid_.data_ptr<float>();
+  const float* floor = floor_.data_ptr<float>();
+  const float* scale = scale_.data_ptr<float>();
+  const float* offset = offset_.data_ptr<float>();
+  const float* weight = weight_.data_ptr<float>();
+  float* rectified = rectified_.data_ptr<float>();
+  float* soft = soft_.data_ptr<float>();
+  float* error = error_.data_ptr<float>();
+  const float spread = static_cast<float>(kZeta - kGamma), low = static_cast<float>(kGamma);
+  const float steps = static_cast<float>(steps_);
+  for (std::int64_t idx = 0; idx < count; ++idx) {
+    const float raw = sig[idx] * spread + low;
+    const float h = std::min(std::max(raw, 0.0f), 1.0f);
+    const float index = std::min(std::max(floor[idx] + h - offset[idx], 0.0f), steps);
+    rectified[idx] = raw;
+    soft[idx] = scale[idx] * (index + offset[idx]);
+    error[idx] = soft[idx] - weight[idx];
+  }
+}
+
+void BlockState::Backward(const torch::Tensor& grad_weight, int iteration) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor grad_tensor = grad_weight.to(torch::kFloat32).contiguous();
+  const bool regularize = RegularizerActive(hyper_, iteration);
+  const float beta = static_cast<float>(regularize ? Beta(hyper_, iteration) : 0.0);
+  const std::int64_t count = alpha_.numel();
+  const float* rectified = rectified_.data_ptr<float>();
+  if (regularize) {
+    // |2h − 1|^(β − 1), vectorized by ATen (a pow per weight dominates a scalar loop on large layers).
+    float* power = power_.data_ptr<float>();
+    for (std::int64_t idx = 0; idx < count; ++idx) {
+      const float h = std::min(std::max(rectified[idx], 0.0f), 1.0f);
+      power[idx] = std::fabs(2.0f * h - 1.0f);
+    }
+    at::pow_out(power_, power_, static_cast<double>(beta) - 1.0);
+  }
+  const float* grad = grad_tensor.data_ptr<float>();
+  const float* sig = sigmoid_.data_ptr<float>();
+  const float* floor = floor_.data_ptr<float>();
+  const float* scale = scale_.data_ptr<float>();
+  const float* offset = offset_.data_ptr<float>();
+  const float* power = power_.data_ptr<float>();
+  float* alpha = alpha_.data_ptr<float>();
+  float* grad_alpha = grad_alpha_.data_ptr<float>();
+  float* moment = moment_.data_ptr<float>();
+  float* second = second_.data_ptr<float>();
+  const float spread = static_cast<float>(kZeta - kGamma);
+  const float steps = static_cast<float>(steps_);
+  const float reg = static_cast<float>(hyper_.reg_param) * beta * 2.0f;
+  // Adam as torch.optim.Adam computes it (no weight decay, no amsgrad).
+  constexpr float kBeta1 = 0.9f, kBeta2 = 0.999f, kEps = 1e-8f;
+  ++step_;
+  const float correction1 = static_cast<float>(1.0 - std::pow(0.9, step_));
+  const float correction2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(0.999, step_)));
+  const float step_size = static_cast<float>(hyper_.learning_rate) / correction1;
+  for (std::int64_t idx = 0; idx < count; ++idx) {
+    const float raw = rectified[idx];
+    const float h = std::min(std::max(raw, 0.0f), 1.0f);
+    const float index = floor[idx] + h - offset[idx];
+    // Clamps pass the gradient on their closed interval, as torch.clamp does.
+    float grad_h = (index >= 0.0f && index <= steps) ? grad[idx] * scale[idx] : 0.0f;
+    if (regularize) {
+      const float centered = 2.0f * h - 1.0f;
+      const float sign = static_cast<float>((centered > 0.0f) - (centered < 0.0f));
+      grad_h -= reg * power[idx] * sign;
+    }
+    const float grad_raw = (raw >= 0.0f && raw <= 1.0f) ? grad_h : 0.0f;
+    const float g = grad_raw * spread * (1.0f - sig[idx]) * sig[idx];
+    grad_alpha[idx] = g;
+    moment[idx] = moment[idx] * kBeta1 + g * (1.0f - kBeta1);
+    second[idx] = second[idx] * kBeta2 + g * g * (1.0f - kBeta2);
+    const float denominator = std::sqrt(second[idx]) / correction2_sqrt + kEps;
+    alpha[idx] -= step_size * moment[idx] / denominator;
+  }
+}
+
+double BlockState::RegularizerValue(int iteration) const {
+  if (!RegularizerActive(hyper_, iteration)) return 0.0;
+  torch::NoGradGuard no_grad;
+  const torch::Tensor h = torch::clamp(rectified_, 0.0, 1.0);
+  return Regularizer(h, hyper_.reg_param, Beta(hyper_, iteration)).item<double>();
+}
+
+torch::Tensor BlockState::HardWeight() const {
+  torch::NoGradGuard no_grad;
+  const Grid grid{scale_, offset_, torch::tensor(steps_, torch::kFloat32)};
+  return RoundedWeight(floor_, (alpha_ >= 0).to(torch::kFloat32), grid);
+}
+
+BlockResult OptimizeGramBlock(const model::Layer& layer, const ChannelBlock& block, const torch::Tensor& weight,
+                              const Grid& grid, const GramForm& form, double loss_scale, const Hyper& hyper,
+                              const BlockProgress& progress, const std::atomic<bool>* stop) {
+  const torch::Tensor rows = BlockRows(weight.detach().to(torch::kFloat32), block);
+  BlockState state(rows, BlockGrid(grid, weight, block), hyper);
+  const std::int64_t groups = IsLinear(layer) ? 1 : layer.groups;
+  const std::int64_t per_group = layer.weight_shape[0] / groups;
+  torch::Tensor hh, cross;
+  if (groups > 1) {
+    hh = form.hh.narrow(0, block.begin / per_group, block.size() / per_group);
+    cross = form.cross.narrow(0, block.begin / per_group, block.size() / per_group);
+  } else {
+    hh = form.hh;
+    cross = form.cross.narrow(1, block.begin, block.size());
+  }
+  cross = cross.contiguous();
+  const std::int64_t block_groups = hh.size(0);
+  const std::int64_t depth = hh.size(1);
+  torch::Tensor product = torch::empty({block_groups, block.size() / block_groups, depth});
+  torch::Tensor grad = torch::empty_like(product);
+  torch::NoGradGuard no_grad;
+  for (int iteration = 0; iteration < hyper.num_iterations; ++iteration) {
+    if (stop && stop->load()) throw Interrupted("AdaRound of '" + layer.name + "' stopped");
+    state.Forward();
+    const torch::Tensor error = state.error().view({block_groups, -1, depth});
+    // ∂/∂E of tr(E Ĥ Eᵀ) + 2·Σ E ⊙ K is 2(EĤ + K): Ĥ is symmetric, so one product serves both.
+    at::bmm_out(product, error, hh);
+    at::add_out(grad, product, cross);
+    grad.mul_(2.0 * loss_scale);
+    state.Backward(grad, iteration);
+    if (progress && (iteration + 1) % kProgressEvery == 0) {
+      const double loss = loss_scale * ((error * product).sum().item<double>() +
+                                        2.0 * (error * cross).sum().item<double>());
+      progress(iteration + 1, loss + state.RegularizerValue(iteration));
+    }
+  }
+  return {state.HardWeight().view(rows.sizes()), state.alpha().view(rows.sizes())};
+}
+
+BlockResult OptimizeSampledBlock(const model::Layer& layer, const ChannelBlock& block, const torch::Tensor& weight,
+                                 const torch::Tensor& bias, const Grid& grid, const SampledData& data,
+                                 const Hyper& hyper, std::uint64_t seed, const BlockProgress& progress,
+                                 const std::atomic<bool>* stop) {
+  const model::Layer block_layer = BlockLayer(layer, block);
+  const torch::Tensor rows = BlockRows(weight.detach().to(torch::kFloat32), block);
+  const torch::Tensor block_bias =
+      !bias.defined() || layer.transposed() ? bias : bias.detach().narrow(0, block.begin, block.size());
+  BlockState state(rows, BlockGrid(grid, weight, block), hyper);
+  auto generator = at::detail::createCPUGenerator(seed);
+  const std::int64_t samples = data.input.size();
+  const std::int64_t batch = std::min<std::int64_t>(hyper.batch_size, samples);
+  const double denominator = data.denominator * static_cast<double>(batch);
+  for (int iteration = 0; iteration < hyper.num_iterations; ++iteration) {
+    if (stop && stop->load()) throw Interrupted("AdaRound of '" + layer.name + "' stopped");
+    torch::Tensor input, target;
+    {
+      torch::NoGradGuard no_grad;
+      const torch::Tensor indices = torch::randperm(samples, generator, torch::kLong).narrow(0, 0, batch);
+      input = BlockInput(layer, block, data.input.Gather(indices));
+      target = TargetRows(layer, data.target, indices, block);
+      state.Forward();
+    }
+    const torch::Tensor soft = state.soft_weight().view(rows.sizes()).detach().requires_grad_(true);
+    const torch::Tensor output = block_layer.activation.Apply(LayerForward(block_layer, input, soft, block_bias));
+    const torch::Tensor loss = (output - target).pow(2).sum() / denominator;
+    const torch::Tensor grad = torch::autograd::grad({loss}, {soft})[0];
+    state.Backward(grad, iteration);
+    if (progress && (iteration + 1) % kProgressEvery == 0)
+      progress(iteration + 1, loss.item<double>() + state.RegularizerValue(iteration));
+  }
+  return {state.HardWeight().view(rows.sizes()), state.alpha().view(rows.sizes())};
+}
+
+}  // namespace adaflow::adaround

@@ -1,0 +1,55 @@
+#include "src/adaround/input_capture.h"
+
+#include <torch/csrc/jit/api/function_impl.h>
+#include <torch/csrc/jit/ir/ir.h>
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
+
+#include <map>
+#include <set>
+#include <stdexcept>
+
+#include "src/model/graph_capture.h"
+
+namespace adaflow::adaround {
+
+InputCapture::InputCapture(std::shared_ptr<const model::Model> model, const model::LayerGraph& layers,
+                           std::size_t layer, const std::vector<std::size_t>& boundary,
+                           const std::vector<std::size_t>& ignored)
+    : model_(std::move(model)) {
+  auto graph = model_->InlinedGraph();
+  const auto nodes = model::TopLevelNodes(*graph);
+  torch::jit::Value* target = model::Resolve(*graph, nodes, layers.layers.at(layer).input);
+  for (std::size_t index = 0; index < boundary.size(); ++index) {
+    torch::jit::Value* output = nodes.at(layers.layers.at(boundary[index]).node_index)->output(0);
+    torch::jit::Value* given = graph->addInput("upstream_" + std::to_string(index));
+    given->setType(output->type());
+    output->replaceAllUsesWith(given);
+    if (target == output) target = given;
+  }
+  // Layers that must not be computed here: every quantizable layer but the ignored ones.
+  std::map<const torch::jit::Node*, std::string> forbidden;
+  const std::set<std::size_t> allowed(ignored.begin(), ignored.end());
+  for (std::size_t index = 0; index < layers.layers.size(); ++index)
+    if (!allowed.count(index)) forbidden[nodes.at(layers.layers[index].node_index)] = layers.layers[index].name;
+  model::SliceGraph(*graph, {target});
+  for (const torch::jit::Node* node : graph->nodes())
+    if (forbidden.count(node))
+      throw std::logic_error("the input of layer '" + layers.layers[layer].name + "' depends on layer '" +
+                             forbidden.at(node) + "', which is not in its upstream set");
+  uses_model_input_ = !graph->inputs().at(1)->uses().empty();
+  function_ = std::make_unique<torch::jit::GraphFunction>("input_capture", graph, nullptr);
+}
+
+InputCapture::~InputCapture() = default;
+
+torch::Tensor InputCapture::Run(const std::vector<torch::Tensor>& boundary_outputs,
+                                const torch::Tensor& model_input) const {
+  torch::NoGradGuard no_grad;
+  std::vector<c10::IValue> stack{c10::IValue(model_->module()._ivalue()),
+                                 model_input.defined() ? model_input : torch::empty({0})};
+  for (const auto& output : boundary_outputs) stack.emplace_back(output);
+  function_->run(stack);
+  return stack.at(0).toTensor();
+}
+
+}  // namespace adaflow::adaround

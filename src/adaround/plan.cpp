@@ -1,0 +1,81 @@
+#include "src/adaround/plan.h"
+
+#include <functional>
+#include <set>
+
+#include "common/error.h"
+#include "common/suggest.h"
+
+namespace adaflow::adaround {
+namespace {
+
+void CheckNames(const model::LayerGraph& layers, const std::vector<std::string>& names, const std::string& key) {
+  for (const auto& name : names)
+    if (!layers.Find(name))
+      throw InputError("'" + key + "' names '" + name + "', which is not a quantizable layer" +
+                       DidYouMean(name, layers.Names()) + " (adaflow inspect lists them)");
+}
+
+}  // namespace
+
+Objective ChooseObjective(Objective requested, const model::Layer& layer, const std::vector<std::int64_t>& target_shape,
+                          int batch_size) {
+  if (!GramSupported(layer)) return Objective::kSampled;
+  if (requested != Objective::kAuto) return requested;
+  return GramStepCost(layer) < SampledStepCost(layer, target_shape, batch_size) ? Objective::kGram
+                                                                                : Objective::kSampled;
+}
+
+std::vector<std::size_t> IgnoredLayers(const model::LayerGraph& layers, const PlanOptions& options) {
+  std::vector<std::size_t> ignored;
+  const std::set<std::string> names(options.ignore.begin(), options.ignore.end());
+  for (std::size_t index = 0; index < layers.layers.size(); ++index)
+    if (names.count(layers.layers[index].name)) ignored.push_back(index);
+  return ignored;
+}
+
+std::vector<LayerJob> PlanJobs(const model::LayerGraph& layers, const PlanOptions& options,
+                               const TargetShape& target_shape) {
+  CheckNames(layers, options.ignore, "ignore");
+  std::vector<std::string> overridden;
+  for (const auto& [name, bits] : options.bits_override) overridden.push_back(name);
+  CheckNames(layers, overridden, "param_bw_override");
+
+  const std::set<std::string> ignored(options.ignore.begin(), options.ignore.end());
+  std::vector<LayerJob> jobs;
+  std::map<std::size_t, std::size_t> job_of_layer;
+  std::vector<int> bits;
+  for (std::size_t index = 0; index < layers.layers.size(); ++index) {
+    const model::Layer& layer = layers.layers[index];
+    if (ignored.count(layer.name)) continue;
+    LayerJob job;
+    job.layer = index;
+    const auto override_it = options.bits_override.find(layer.name);
+    job.bits = override_it == options.bits_override.end() ? options.default_bits : override_it->second;
+    job.objective = ChooseObjective(options.objective, layer, target_shape(layer), options.batch_size);
+    job_of_layer[index] = jobs.size();
+    bits.push_back(job.bits);
+    jobs.push_back(job);
+  }
+  // AIMET picks one count for the whole model, not one per layer.
+  const int iterations = options.num_iterations > 0 ? options.num_iterations : DefaultIterations(bits);
+  for (auto& job : jobs) job.iterations = iterations;
+  if (options.input_source == InputSource::kQuant) {
+    // The nearest non-ignored upstream layers, looking through ignored ones.
+    std::function<void(std::size_t, std::set<std::size_t>&)> collect = [&](std::size_t index, std::set<std::size_t>& out) {
+      for (std::size_t up : layers.layers[index].upstream) {
+        if (job_of_layer.count(up)) out.insert(job_of_layer[up]);
+        else collect(up, out);
+      }
+    };
+    for (auto& [index, job_index] : job_of_layer) {
+      std::set<std::size_t> upstream;
+      collect(index, upstream);
+      jobs[job_index].upstream.assign(upstream.begin(), upstream.end());
+      for (std::size_t up : upstream) jobs[up].consumers.push_back(job_index);
+    }
+  }
+  return jobs;
+}
+
+}  // namespace adaflow::adaround
