@@ -85,13 +85,11 @@ def accuracy(model, images, labels):
     return 100.0 * top1 / len(images), 100.0 * top5 / len(images)
 
 
-def main():
-    torch.manual_seed(SEED)
-    np.random.seed(SEED)
+def train(model):
+    """Trains `model` (made right after seed()) on Fashion-MNIST; returns it in eval mode with the test set."""
     torch.set_num_threads(os.cpu_count() or 1)
     train_x, train_y = load("train")
     test_x, test_y = load("t10k")
-    model = ResNet8()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=True)
     steps = EPOCHS * ((len(train_x) + BATCH - 1) // BATCH)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=steps)
@@ -114,8 +112,18 @@ def main():
         top1, top5 = accuracy(model, test_x, test_y)
         print(f"epoch {epoch + 1}/{EPOCHS}: loss {loss.item():.4f} test top-1 {top1:.2f} top-5 {top5:.2f} "
               f"({time.time() - start:.0f} s)", flush=True)
-
     model.eval()
+    return model, test_x, test_y
+
+
+def seed():
+    torch.manual_seed(SEED)
+    np.random.seed(SEED)
+
+
+def main():
+    seed()
+    model, test_x, test_y = train(ResNet8())
     scripted = torch.jit.script(model)
     traced = torch.jit.trace(model, test_x[:1])
     scripted.save(os.path.join(HERE, "resnet8_fmnist.pt"))
