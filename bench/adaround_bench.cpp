@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
       adaround::Result result;
       double setup = 0;
       if (objective == adaround::Objective::kGram)
-        setup = Seconds([&] { adaround::PrepareGram(adaround::ComputeGram(data), layer, data.weight); });
+        setup = Seconds([&] { adaround::ComputeGram(data); });
       const double seconds = Seconds([&] { result = adaround::Optimize(data, encoding, hyper, objective, 1); });
       // Optimize also computes the Gram statistics (gram) and two full-data MSEs; time them apart.
       const double mse_seconds = Seconds([&] {

@@ -64,7 +64,11 @@ struct LayerReport {
   int iterations = 0;
   double mse_nearest = 0;
   double mse_adaround = 0;
-  double seconds = 0;
+  double seconds = 0;             ///< wall time from the layer's first task to its last
+  /// Thread-seconds in each phase: x̂ and statistics (prepare + stats), optimizer steps, the rest (finish).
+  double seconds_prepare = 0;
+  double seconds_optimize = 0;
+  double seconds_finish = 0;
 };
 
 /// What a stage contributes to the run report (report.json / report.md).

@@ -122,13 +122,13 @@ double LossDenominator(const std::vector<std::int64_t>& target_shape) {
   return target_shape.size() > 1 ? elements / static_cast<double>(target_shape[1]) : 1.0;
 }
 
-GramStats ComputeGram(const LayerData& data, std::int64_t chunk) {
+GramForm ComputeGram(const LayerData& data, std::int64_t chunk) {
   torch::NoGradGuard no_grad;
   const bool cross = data.fp_input.defined();
-  GramAccumulator total(data.layer, cross);
+  GramAccumulator total(data.layer, data.weight, cross);
   for (std::int64_t start = 0; start < data.input.size(); start += chunk) {
     const std::int64_t count = std::min(chunk, data.input.size() - start);
-    GramAccumulator part(data.layer, cross);
+    GramAccumulator part(data.layer, data.weight, cross);
     part.Add(data.input.Slice(start, count), cross ? data.fp_input.Slice(start, count) : torch::Tensor());
     total.Merge(part);
   }
@@ -185,11 +185,11 @@ Result Optimize(const LayerData& data, const quant::TensorEncoding& encoding, co
   const torch::Tensor weight = data.weight.detach();
   const Grid grid = MakeGrid(weight, encoding);
   GramForm form;
-  if (objective == Objective::kGram) form = PrepareGram(ComputeGram(data), layer, weight);
+  if (objective == Objective::kGram) form = ComputeGram(data);
   SampledData sampled{data.input, data.target, LossDenominator(data.target.shape())};
   const BlockProgress block_progress = progress ? BlockProgress(progress) : nullptr;
   std::vector<torch::Tensor> weights, alphas;
-  for (const ChannelBlock& block : SplitChannels(layer)) {
+  for (const ChannelBlock& block : BlocksFor(layer, objective)) {
     const BlockResult part =
         objective == Objective::kGram
             ? OptimizeGramBlock(layer, block, weight, grid, form, LossScale(layer, data.input.shape()), hyper,

@@ -106,8 +106,8 @@ double ReconstructionMse(const LayerData& data, const torch::Tensor& weight, boo
 double SampledStepCost(const model::Layer& layer, const std::vector<std::int64_t>& target_shape, int batch_size);
 double GramStepCost(const model::Layer& layer);
 
-/// The Gram statistics of a layer's rows, all samples (chunks of `chunk` samples).
-GramStats ComputeGram(const LayerData& data, std::int64_t chunk = 64);
+/// The Gram form of a layer's rows, all samples (chunks of `chunk` samples).
+GramForm ComputeGram(const LayerData& data, std::int64_t chunk = 64);
 
 struct Result {
   torch::Tensor weight;  ///< hard-rounded: exactly on the grid

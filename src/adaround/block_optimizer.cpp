@@ -35,11 +35,11 @@ torch::Tensor TargetRows(const model::Layer& layer, const Rows& target, const to
 
 }  // namespace
 
-std::vector<ChannelBlock> SplitChannels(const model::Layer& layer, int max_blocks) {
+std::vector<ChannelBlock> SplitChannels(const model::Layer& layer, int max_blocks, int min_rows) {
   const std::int64_t rows = layer.weight_shape.at(0);
   if (ChannelsCoupled(layer) || max_blocks <= 1) return {{0, rows}};
   const std::int64_t groups = IsLinear(layer) ? 1 : layer.groups;
-  std::int64_t count = std::clamp<std::int64_t>(rows / 8, 1, max_blocks);
+  std::int64_t count = std::clamp<std::int64_t>(rows / std::max(1, min_rows), 1, max_blocks);
   if (groups > 1) count = std::min(count, groups);
   std::vector<ChannelBlock> blocks;
   for (std::int64_t index = 0; index < count; ++index) {
@@ -51,6 +51,10 @@ std::vector<ChannelBlock> SplitChannels(const model::Layer& layer, int max_block
     }
   }
   return blocks;
+}
+
+std::vector<ChannelBlock> BlocksFor(const model::Layer& layer, Objective objective) {
+  return SplitChannels(layer, 8, objective == Objective::kGram ? 32 : 8);
 }
 
 torch::Tensor BlockRows(const torch::Tensor& tensor, const ChannelBlock& block) {

@@ -31,11 +31,15 @@ struct ChannelBlock {
   std::int64_t size() const { return end - begin; }
 };
 
-/// How a layer's output channels are split: blocks of ≥ 8 channels (whole groups), at most
+/// How a layer's output channels are split: blocks of ≥ `min_rows` channels (whole groups), at most
 /// `max_blocks`; one block when the channels are coupled (softmax over channels, transposed
 /// convolutions whose output channels are weight axis 1). A function of the layer only, so results do
 /// not depend on the thread count.
-std::vector<ChannelBlock> SplitChannels(const model::Layer& layer, int max_blocks = 8);
+std::vector<ChannelBlock> SplitChannels(const model::Layer& layer, int max_blocks = 8, int min_rows = 8);
+
+/// The blocks the stage uses for an objective: a Gram step packs Ĥ (D²) for its product, so its blocks
+/// keep ≥ 32 rows to amortize that; a sampled step has no such cost (≥ 8 rows).
+std::vector<ChannelBlock> BlocksFor(const model::Layer& layer, Objective objective);
 
 /// The sampled objective's data for a block: x̂ rows (whole samples) and the target's rows.
 struct SampledData {

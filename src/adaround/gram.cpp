@@ -43,7 +43,8 @@ torch::Tensor GroupPatches(const model::Layer& layer, const torch::Tensor& input
   return columns.view({samples, groups, depth, positions}).permute({1, 2, 0, 3}).reshape({groups, depth, -1});
 }
 
-GramAccumulator::GramAccumulator(const model::Layer& layer, bool cross) : layer_(layer), cross_(cross) {}
+GramAccumulator::GramAccumulator(const model::Layer& layer, const torch::Tensor& fp_weight, bool cross)
+    : layer_(layer), weight_(fp_weight.detach().to(torch::kFloat32)), cross_(cross) {}
 
 void GramAccumulator::Add(const torch::Tensor& quant_input, const torch::Tensor& fp_input) {
   torch::NoGradGuard no_grad;
@@ -53,6 +54,7 @@ void GramAccumulator::Add(const torch::Tensor& quant_input, const torch::Tensor&
   const torch::Tensor probe = GroupPatches(layer_, quant_input.narrow(0, 0, 1));
   const std::int64_t per_sample = std::max<std::int64_t>(1, probe.numel());
   const std::int64_t piece = std::max<std::int64_t>(1, kPatchFloats / per_sample);
+  const std::int64_t groups = Groups(layer_);
   auto add = [](torch::Tensor& total, const torch::Tensor& product) {
     const torch::Tensor wide = product.to(torch::kFloat64);
     if (total.defined()) total.add_(wide);
@@ -60,14 +62,27 @@ void GramAccumulator::Add(const torch::Tensor& quant_input, const torch::Tensor&
   };
   for (std::int64_t start = 0; start < samples; start += piece) {
     const std::int64_t count = std::min(piece, samples - start);
-    const torch::Tensor p_hat = GroupPatches(layer_, quant_input.narrow(0, start, count));
+    const torch::Tensor x_hat = quant_input.narrow(0, start, count);
+    const torch::Tensor p_hat = GroupPatches(layer_, x_hat);  // [G, D, rows]
     rows_ += static_cast<double>(p_hat.size(2));
     add(hh_, torch::bmm(p_hat, p_hat.transpose(1, 2)));
-    if (cross_) {
-      const torch::Tensor p = GroupPatches(layer_, fp_input.narrow(0, start, count));
-      add(hf_, torch::bmm(p_hat, p.transpose(1, 2)));
-      add(ff_, torch::bmm(p, p.transpose(1, 2)));
+    if (!cross_) continue;
+    // Wδ: the layer's op without bias on x̂ − x, as [G, out/G, rows] in the patches' row order.
+    const torch::Tensor delta = x_hat - fp_input.narrow(0, start, count);
+    torch::Tensor y;
+    if (IsLinear(layer_)) {
+      y = at::linear(delta, weight_).reshape({-1, weight_.size(0)}).t().unsqueeze(0);
+    } else {
+      const torch::Tensor out = layer_.kind == model::LayerKind::kConv1d
+                                    ? at::conv1d(delta, weight_, {}, layer_.stride, layer_.padding, layer_.dilation,
+                                                 layer_.groups)
+                                    : at::conv2d(delta, weight_, {}, layer_.stride, layer_.padding, layer_.dilation,
+                                                 layer_.groups);
+      const torch::Tensor flat = out.reshape({out.size(0), groups, out.size(1) / groups, -1});  // [n, G, o, L]
+      y = flat.permute({1, 2, 0, 3}).reshape({groups, out.size(1) / groups, -1});
     }
+    add(k_, torch::bmm(y, p_hat.transpose(1, 2)));
+    c_ += y.to(torch::kFloat64).pow(2).sum().item<double>();
   }
 }
 
@@ -78,31 +93,20 @@ void GramAccumulator::Merge(const GramAccumulator& other) {
     else total = part.clone();
   };
   merge(hh_, other.hh_);
-  merge(hf_, other.hf_);
-  merge(ff_, other.ff_);
+  merge(k_, other.k_);
+  c_ += other.c_;
   rows_ += other.rows_;
 }
 
-GramStats GramAccumulator::Finish() const {
-  GramStats stats;
-  stats.rows = rows_;
-  stats.hh = hh_ / rows_;
-  stats.hf = cross_ ? hf_ / rows_ : stats.hh;
-  stats.ff = cross_ ? ff_ / rows_ : stats.hh;
-  return stats;
-}
-
-GramForm PrepareGram(const GramStats& stats, const model::Layer& layer, const torch::Tensor& fp_weight) {
-  torch::NoGradGuard no_grad;
-  const torch::Tensor w = GroupedWeight(layer, fp_weight.detach()).to(torch::kFloat64);
-  const torch::Tensor m = stats.hh - stats.hf;                                          // (1/R)Σ p̂ δᵀ
-  const torch::Tensor d = stats.hh - stats.hf - stats.hf.transpose(1, 2) + stats.ff;  // (1/R)Σ δδᵀ
+GramForm GramAccumulator::Finish() const {
   GramForm form;
-  form.hh64 = stats.hh;
-  form.cross64 = torch::bmm(w, m.transpose(1, 2));
+  form.rows = rows_;
+  form.hh64 = hh_ / rows_;
+  form.cross64 = cross_ ? k_ / rows_ : torch::zeros({form.hh64.size(0), weight_.size(0) / form.hh64.size(0),
+                                                     form.hh64.size(1)}, torch::kFloat64);
+  form.constant = cross_ ? c_ / rows_ : 0.0;
   form.hh = form.hh64.to(torch::kFloat32).contiguous();
   form.cross = form.cross64.to(torch::kFloat32).contiguous();
-  form.constant = (torch::bmm(w, d) * w).sum().item<double>();
   return form;
 }
 

@@ -21,45 +21,41 @@ bool GramSupported(const model::Layer& layer);
 /// last dim; convolutions: im2col).
 torch::Tensor GroupPatches(const model::Layer& layer, const torch::Tensor& input);
 
-/// Ĥ, C and G of the Gram form, [groups, D, D], float64, and the row count R.
-struct GramStats {
-  torch::Tensor hh;  ///< P̂P̂ᵀ/R
-  torch::Tensor hf;  ///< P̂Pᵀ/R
-  torch::Tensor ff;  ///< PPᵀ/R
-  double rows = 0;
-};
-
-/// Sums of the Gram statistics over chunks of samples. Products in float32 (BLAS), sums in float64.
-/// Partial accumulators of disjoint chunks merge in a fixed order, so the result does not depend on
-/// which thread added which chunk.
-class GramAccumulator {
- public:
-  /// `cross`: the quantized input differs from the FP input (C and G are needed).
-  GramAccumulator(const model::Layer& layer, bool cross);
-  /// A chunk of samples: x̂ and (when `cross`) x, [n, …] each. Large chunks are split to bound memory.
-  void Add(const torch::Tensor& quant_input, const torch::Tensor& fp_input);
-  void Merge(const GramAccumulator& other);
-  /// The averages (divided by R).
-  GramStats Finish() const;
-
- private:
-  model::Layer layer_;
-  bool cross_;
-  torch::Tensor hh_, hf_, ff_;
-  double rows_ = 0;
-};
-
 /// The Gram form in terms of E = W̃ − W, which keeps float32 accurate (no cancellation between large
-/// terms): with δ = p̂ − p, (1/R)·Σ‖Ep̂ + Wδ‖² = tr(E Ĥ Eᵀ) + 2·Σ E ⊙ K + c per group, K = W(Ĥ − C)ᵀ,
-/// c = tr(W D Wᵀ), D = (1/R)Σδδᵀ. Prepared once per layer.
+/// terms): with δ = p̂ − p, (1/R)·Σ‖Ep̂ + Wδ‖² = tr(E Ĥ Eᵀ) + 2·Σ E ⊙ K + c per group, with
+///   Ĥ = (1/R)Σ p̂p̂ᵀ,   K = (1/R)Σ (Wδ) p̂ᵀ,   c = (1/R)Σ‖Wδ‖².
+/// Wδ is the layer's op (no bias) applied to x̂ − x: K and c cost out·D per row, not D² as the cross and
+/// FP Gram matrices would. In fp mode (x̂ = x) K and c are 0.
 struct GramForm {
   torch::Tensor hh;       ///< Ĥ, float32, [groups, D, D]
   torch::Tensor cross;    ///< K in group layout, float32, [groups, out/groups, D]
   double constant = 0.0;  ///< c
   torch::Tensor hh64;     ///< Ĥ in float64, for exact error values
   torch::Tensor cross64;  ///< K in float64
+  double rows = 0;        ///< R
 };
-GramForm PrepareGram(const GramStats& stats, const model::Layer& layer, const torch::Tensor& fp_weight);
+
+/// Sums of the Gram form over chunks of samples. Products in float32 (BLAS), sums in float64. Partial
+/// accumulators of disjoint chunks merge in a fixed order, so the result does not depend on which
+/// thread added which chunk.
+class GramAccumulator {
+ public:
+  /// `cross`: the quantized input differs from the FP input (K and c are needed). `fp_weight`: W.
+  GramAccumulator(const model::Layer& layer, const torch::Tensor& fp_weight, bool cross);
+  /// A chunk of samples: x̂ and (when `cross`) x, [n, …] each. Large chunks are split to bound memory.
+  void Add(const torch::Tensor& quant_input, const torch::Tensor& fp_input);
+  void Merge(const GramAccumulator& other);
+  /// The averages (divided by R).
+  GramForm Finish() const;
+
+ private:
+  model::Layer layer_;
+  torch::Tensor weight_;
+  bool cross_;
+  torch::Tensor hh_, k_;
+  double c_ = 0;
+  double rows_ = 0;
+};
 
 /// (1/R)·Σ‖W̃p̂ − Wp‖², differentiable in `weight` (autograd; tests and small uses).
 torch::Tensor GramLoss(const GramForm& form, const model::Layer& layer, const torch::Tensor& weight,

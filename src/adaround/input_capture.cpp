@@ -46,8 +46,8 @@ torch::Tensor InputCapture::Run(const std::vector<torch::Tensor>& boundary_outpu
                                 const torch::Tensor& model_input) const {
   torch::NoGradGuard no_grad;
   std::vector<c10::IValue> stack{c10::IValue(model_->module()._ivalue()),
-                                 model_input.defined() ? model_input : torch::empty({0})};
-  for (const auto& output : boundary_outputs) stack.emplace_back(output);
+                                 model_input.defined() ? model::ForCompute(model_input) : torch::empty({0})};
+  for (const auto& output : boundary_outputs) stack.emplace_back(model::ForCompute(output));
   function_->run(stack);
   return stack.at(0).toTensor();
 }

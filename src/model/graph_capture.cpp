@@ -83,7 +83,7 @@ GraphCapture::~GraphCapture() = default;
 
 std::vector<torch::Tensor> GraphCapture::Run(const torch::Tensor& input) const {
   torch::NoGradGuard no_grad;
-  std::vector<c10::IValue> stack{c10::IValue(model_->module()._ivalue()), input};
+  std::vector<c10::IValue> stack{c10::IValue(model_->module()._ivalue()), ForCompute(input)};
   function_->run(stack);
   std::vector<torch::Tensor> out;
   for (const auto& element : stack.at(0).toTupleRef().elements()) out.push_back(element.toTensor());

@@ -85,8 +85,17 @@ std::string ShapeString(const std::vector<std::int64_t>& shape) {
   return out.str();
 }
 
+torch::Tensor ForCompute(const torch::Tensor& input) {
+  return input.dim() == 4 ? input.contiguous(at::MemoryFormat::ChannelsLast) : input;
+}
+
 Model::Model(torch::jit::Module module, std::string source) : module_(std::move(module)), source_(std::move(source)) {
   module_.eval();
+  // 4-D weights channels-last, as ForCompute lays out inputs: every convolution then runs oneDNN's
+  // NHWC kernel without reordering its operands. Values are untouched.
+  torch::NoGradGuard no_grad;
+  for (torch::Tensor parameter : module_.parameters(/*recurse=*/true))
+    if (parameter.dim() == 4) parameter.set_data(parameter.contiguous(at::MemoryFormat::ChannelsLast));
 }
 
 std::shared_ptr<Model> Model::Load(const std::string& path, const std::vector<std::int64_t>& input_shape) {
@@ -125,7 +134,7 @@ torch::Tensor Model::Forward(const torch::Tensor& input) const {
   torch::NoGradGuard no_grad;
   // forward is not const in LibTorch's API, but running it does not change the module.
   auto& module = const_cast<torch::jit::Module&>(module_);
-  const c10::IValue output = module.forward({input});
+  const c10::IValue output = module.forward({ForCompute(input)});
   if (output.isTensor()) return output.toTensor();
   if (output.isTuple() && !output.toTupleRef().elements().empty() && output.toTupleRef().elements()[0].isTensor())
     return output.toTupleRef().elements()[0].toTensor();

@@ -49,6 +49,10 @@ std::shared_ptr<Model> FoldBatchNorm(const Model& model, int* folded = nullptr);
 /// Number of aten::batch_norm nodes in the inlined forward graph.
 int CountBatchNorms(const Model& model);
 
+/// `input` in the memory layout the model's convolutions run fastest with: channels-last for 4-D
+/// tensors (oneDNN's NHWC kernels; no reorder per convolution), unchanged otherwise.
+torch::Tensor ForCompute(const torch::Tensor& input);
+
 /// "[1, 1, 28, 28]"
 std::string ShapeString(const std::vector<std::int64_t>& shape);
 

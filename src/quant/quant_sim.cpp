@@ -154,7 +154,7 @@ QuantSim::QuantSim(std::shared_ptr<const model::Model> fp, const model::LayerGra
             : ComputeTensorEncoding(weight, config_.param_scheme,
                                     GridSpec{bits, config_.param_symmetric, config_.param_strict_symmetric, config_.param_unsigned_symmetric}, config_.per_channel,
                                     layer.channel_axis());
-    owner.setattr("weight", QuantizeDequantize(weight, encoding).to(weight.dtype()));
+    owner.setattr("weight", model::ForCompute(QuantizeDequantize(weight, encoding).to(weight.dtype())));
     param_encodings_[layer.name] = std::move(encoding);
   }
   quantizers_ = config_.output_bw >= 32 ? std::vector<ActivationQuantizer>{}
@@ -216,7 +216,7 @@ void QuantSim::BuildForward() {
 torch::Tensor QuantSim::Forward(const torch::Tensor& input) const {
   if (!calibrated_) throw std::logic_error("quant-sim forward before calibration");
   torch::NoGradGuard no_grad;
-  std::vector<c10::IValue> stack{c10::IValue(weights_model_->module()._ivalue()), input};
+  std::vector<c10::IValue> stack{c10::IValue(weights_model_->module()._ivalue()), model::ForCompute(input)};
   forward_->run(stack);
   const c10::IValue& output = stack.at(0);
   if (output.isTuple()) return output.toTupleRef().elements().at(0).toTensor();

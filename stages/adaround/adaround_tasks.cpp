@@ -22,6 +22,19 @@ constexpr std::int64_t kChunk = 64;
 
 double SecondsSince(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
+/// Adds the time from construction to destruction to a counter (a task's thread-seconds in a phase).
+class PhaseTimer {
+ public:
+  explicit PhaseTimer(std::atomic<std::int64_t>& total) : total_(total), start_(Clock::now()) {}
+  ~PhaseTimer() {
+    total_ += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start_).count();
+  }
+
+ private:
+  std::atomic<std::int64_t>& total_;
+  Clock::time_point start_;
+};
+
 std::string Duration(double seconds) {
   const int total = static_cast<int>(seconds + 0.5);
   if (total >= 3600) return std::to_string(total / 3600) + "h" + std::to_string(total % 3600 / 60) + "m";
@@ -61,6 +74,7 @@ struct AdaroundTasks::Work {
   LayerResult result;
   std::atomic<int> readers{0};
   std::once_flag started;
+  std::atomic<std::int64_t> prepare_ns{0}, optimize_ns{0};
   Clock::time_point start;
   Clock::time_point last_report;
 };
@@ -171,7 +185,8 @@ void AdaroundTasks::AddTo(TaskDag& dag) {
       const std::size_t stats = dag.Add("stats/" + name, [this, &work] { Stats(work); });
       for (std::size_t task : prepared) dag.Precede(task, stats);
       // Streamed rows are read once per step for the whole layer, not once per block.
-      work.blocks = adaround::SplitChannels(*work.layer, work.streamed ? 1 : 8);
+      work.blocks = work.streamed ? adaround::SplitChannels(*work.layer, 1)
+                                  : adaround::BlocksFor(*work.layer, work.job->objective);
       work.block_results.resize(work.blocks.size());
       before_finish.clear();
       for (std::size_t block = 0; block < work.blocks.size(); ++block) {
@@ -196,6 +211,7 @@ torch::Tensor AdaroundTasks::InputRows(const Work& work, std::int64_t start, std
 void AdaroundTasks::Prepare(Work& work, std::int64_t chunk) {
   if (ctx_.stop_requested()) throw Interrupted("AdaRound stopped");
   std::call_once(work.started, [&] { work.start = work.last_report = Clock::now(); });
+  PhaseTimer timer(work.prepare_ns);
   torch::NoGradGuard no_grad;
   const model::Layer& layer = *work.layer;
   const std::int64_t start = chunk * kChunk, count = std::min(kChunk, samples_ - start);
@@ -224,7 +240,7 @@ void AdaroundTasks::Prepare(Work& work, std::int64_t chunk) {
   }
   if (work.done) return;
   if (work.job->objective == adaround::Objective::kGram) {
-    auto part = std::make_unique<adaround::GramAccumulator>(layer, work.capture);
+    auto part = std::make_unique<adaround::GramAccumulator>(layer, work.weight, work.capture);
     part->Add(input, work.capture ? fp_input : torch::Tensor());
     work.gram_parts[static_cast<std::size_t>(chunk)] = std::move(part);
   }
@@ -239,16 +255,17 @@ void AdaroundTasks::Prepare(Work& work, std::int64_t chunk) {
 }
 
 void AdaroundTasks::Stats(Work& work) {
+  PhaseTimer timer(work.prepare_ns);
   torch::NoGradGuard no_grad;
   const model::Layer& layer = *work.layer;
   for (std::size_t up : work.job->upstream) Release(*works_[up]);
   work.grid = adaround::MakeGrid(work.weight, work.encoding);
   const torch::Tensor nearest = quant::QuantizeDequantize(work.weight, work.encoding).to(work.weight.dtype());
   if (work.job->objective == adaround::Objective::kGram) {
-    adaround::GramAccumulator total(layer, work.capture);
+    adaround::GramAccumulator total(layer, work.weight, work.capture);
     for (const auto& part : work.gram_parts) total.Merge(*part);
     work.gram_parts.clear();
-    work.form = adaround::PrepareGram(total.Finish(), layer, work.weight);
+    work.form = total.Finish();
   } else {
     const bool streamed = work.streamed;
     if (streamed)
@@ -276,6 +293,7 @@ void AdaroundTasks::Stats(Work& work) {
 }
 
 void AdaroundTasks::Optimize(Work& work, std::size_t block) {
+  PhaseTimer timer(work.optimize_ns);
   const model::Layer& layer = *work.layer;
   adaround::Hyper hyper;
   hyper.num_iterations = work.job->iterations;
@@ -333,6 +351,7 @@ void AdaroundTasks::Finish(Work& work) {
       for (std::size_t up : work.job->upstream) Release(*works_[up]);
     ctx_.log().debug("{}: finished before, read back", layer.name);
   } else {
+    const Clock::time_point finish_start = Clock::now();
     std::vector<torch::Tensor> parts;
     for (const auto& block : work.block_results) parts.push_back(block.weight);
     const torch::Tensor rounded = torch::cat(parts).view(work.weight.sizes()).to(work.weight.dtype());
@@ -347,7 +366,10 @@ void AdaroundTasks::Finish(Work& work) {
                           work.job->iterations,
                           work.mse_nearest,
                           mse_adaround,
-                          SecondsSince(work.start)};
+                          SecondsSince(work.start),
+                          static_cast<double>(work.prepare_ns.load()) * 1e-9,
+                          static_cast<double>(work.optimize_ns.load()) * 1e-9,
+                          SecondsSince(finish_start)};
     WriteLayerResult(*work.sub, layer, work.result);
     work.sub->Commit(work.result.report.seconds);
     // What only the optimization needed.
@@ -358,6 +380,8 @@ void AdaroundTasks::Finish(Work& work) {
     ctx_.log().info("{}: W{}, {} iterations, {}, MSE {:.6g} -> {:.6g} (nearest -> AdaRound), {:.1f} s", layer.name,
                     report.bits, report.iterations, report.objective, report.mse_nearest, report.mse_adaround,
                     report.seconds);
+    ctx_.log().debug("{}: thread-seconds: {:.2f} x̂ and statistics, {:.2f} optimizer, {:.2f} finish", layer.name,
+                     report.seconds_prepare, report.seconds_optimize, report.seconds_finish);
     const int finished = ++shared_->finished;
     const double elapsed = SecondsSince(shared_->start);
     ctx_.log().info("{}/{} layers done, {} elapsed, ETA {}", finished, shared_->to_finish, Duration(elapsed),
@@ -365,7 +389,7 @@ void AdaroundTasks::Finish(Work& work) {
     Release(work);
   }
   std::lock_guard<std::mutex> lock(shared_->mutex);
-  rounded_->Submodule(layer.name).setattr("weight", work.result.weight.to(work.weight.dtype()));
+  rounded_->Submodule(layer.name).setattr("weight", model::ForCompute(work.result.weight.to(work.weight.dtype())));
 }
 
 void AdaroundTasks::Release(Work& work) {

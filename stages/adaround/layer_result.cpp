@@ -41,6 +41,9 @@ void WriteLayerResult(SubTask& sub, const model::Layer& layer, const LayerResult
                                {"mse_nearest", report.mse_nearest},
                                {"mse_adaround", report.mse_adaround},
                                {"seconds", report.seconds},
+                               {"seconds_prepare", report.seconds_prepare},
+                               {"seconds_optimize", report.seconds_optimize},
+                               {"seconds_finish", report.seconds_finish},
                                {"encoding", TensorEncodingToJson(result.encoding)}};
   sub.WriteFile(ResultFile(layer.name), json.dump(1) + "\n");
 }
@@ -63,7 +66,10 @@ LayerResult ReadLayerResult(const SubTask& sub, const model::Layer& layer) {
                      json.at("iterations").get<int>(),
                      json.at("mse_nearest").get<double>(),
                      json.at("mse_adaround").get<double>(),
-                     json.at("seconds").get<double>()};
+                     json.at("seconds").get<double>(),
+                     json.value("seconds_prepare", 0.0),
+                     json.value("seconds_optimize", 0.0),
+                     json.value("seconds_finish", 0.0)};
   } catch (const nlohmann::json::exception& error) {
     throw InputError("'" + sub.PathFor(ResultFile(layer.name)) + "' is damaged (" + error.what() +
                      "); rerun with --fresh");

@@ -168,7 +168,10 @@ void RunReport::Update(const StageRecord& record, const StageOutputs* outputs, c
                                    {"iterations", layer.iterations},
                                    {"mse_nearest", layer.mse_nearest},
                                    {"mse_adaround", layer.mse_adaround},
-                                   {"seconds", layer.seconds}});
+                                   {"seconds", layer.seconds},
+                                   {"seconds_prepare", layer.seconds_prepare},
+                                   {"seconds_optimize", layer.seconds_optimize},
+                                   {"seconds_finish", layer.seconds_finish}});
       store.WriteAtomic(kPlotFile, LayerMsePlotSvg(metrics->layers));
     }
     for (const auto& [path, what] : metrics->files) {

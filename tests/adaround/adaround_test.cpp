@@ -106,13 +106,15 @@ TEST_P(GramTest, GramLossEqualsAimetsLossOverAllRowsAndSoDoesItsGradient) {
   SCOPED_TRACE(c.name);
   for (bool quant_input : {false, true}) {
     const LayerData data = MakeData(c.layer, c.input_shape, quant_input);
-    const GramStats stats = ComputeGram(data, 2);  // small chunks: the sums must still add up
+    const GramForm form = ComputeGram(data, 2);  // small chunks: the sums must still add up
     const torch::Tensor w = (data.weight + 0.02 * torch::randn_like(data.weight)).requires_grad_(true);
-    const torch::Tensor gram = GramLoss(PrepareGram(stats, c.layer, data.weight), c.layer, w, data.weight) *
-                               LossScale(c.layer, c.input_shape);
+    const torch::Tensor gram = GramLoss(form, c.layer, w, data.weight) * LossScale(c.layer, c.input_shape);
     const torch::Tensor target = LayerForward(c.layer, data.fp().All(), data.weight, data.bias);
     const torch::Tensor direct = RowMse(LayerForward(c.layer, data.input.All(), w, data.bias), target);
     EXPECT_NEAR(gram.item<double>(), direct.item<double>(), 1e-5 * direct.item<double>()) << quant_input;
+    // The float64 form gives the same value.
+    EXPECT_NEAR(GramError(form, c.layer, w, data.weight) * LossScale(c.layer, c.input_shape), direct.item<double>(),
+                1e-5 * direct.item<double>());
     const torch::Tensor gram_grad = torch::autograd::grad({gram}, {w})[0];
     const torch::Tensor direct_grad = torch::autograd::grad({direct}, {w})[0];
     EXPECT_TRUE(torch::allclose(gram_grad, direct_grad, 1e-4, 1e-6)) << (gram_grad - direct_grad).abs().max();
@@ -181,7 +183,7 @@ TEST(BlockTest, ChannelBlocksGiveTheSameRoundingAsTheWholeLayer) {
     const Grid grid = MakeGrid(data.weight, encoding);
     Hyper hyper;
     hyper.num_iterations = 200;
-    const GramForm form = PrepareGram(ComputeGram(data), data.layer, data.weight);
+    const GramForm form = ComputeGram(data);
     const SampledData sampled{data.input, data.target, LossDenominator(data.target.shape())};
     auto run = [&](const std::vector<ChannelBlock>& blocks) {
       std::vector<torch::Tensor> parts;
