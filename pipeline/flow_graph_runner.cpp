@@ -6,6 +6,8 @@
 #include <mutex>
 #include <thread>
 
+#include <sys/resource.h>
+
 #include "pipeline/executor.h"
 #include "pipeline/logging.h"
 #include "pipeline/run_store.h"
@@ -16,6 +18,14 @@ namespace {
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+/// User + system CPU time of the whole process so far.
+double ProcessCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& value) { return static_cast<double>(value.tv_sec) + value.tv_usec * 1e-6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
 }  // namespace
@@ -104,6 +114,7 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
       if (done[idx]) {
         const auto entry = store.Find(stage.id);
         record.computed_seconds = entry ? entry->seconds : 0;
+        record.cpu_seconds = entry ? entry->cpu_seconds : 0;
       }
       if (done[idx] && !needed[idx]) {
         record.outcome = StageOutcome::kSkipped;
@@ -117,6 +128,7 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
       // A stage body runs its own tensor code with the whole budget; its sub-tasks declare their share.
       executor.UseThreads(summary.threads);
       const auto start = std::chrono::steady_clock::now();
+      const double cpu_start = ProcessCpuSeconds();
       record.outcome = StageOutcome::kFailed;
       if (done[idx]) {
         outputs[idx] = stage.stage->Restore(inputs, ctx);
@@ -141,7 +153,9 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
         throw;
       }
       record.seconds = SecondsSince(start);
-      store.MarkDone(stage.id, keys[idx], ctx.files(), record.seconds);
+      // Stages running side by side share the process: their CPU times overlap.
+      record.cpu_seconds = ProcessCpuSeconds() - cpu_start;
+      store.MarkDone(stage.id, keys[idx], ctx.files(), record.seconds, record.cpu_seconds);
       record.outcome = StageOutcome::kRan;
       record.computed_seconds = record.seconds;
       ctx.log().info("finished in {:.2f} s", record.seconds);

@@ -50,6 +50,9 @@ struct StageRecord {
   double seconds = 0;
   /// Wall time the stage took when it was computed: in this run, or as recorded in the manifest.
   double computed_seconds = 0;
+  /// Process CPU time (user + system) while it was computed; with computed_seconds and the thread
+  /// budget it says how busy the cores were. 0 when not measured.
+  double cpu_seconds = 0;
 };
 
 struct RunSummary {

@@ -129,6 +129,7 @@ void RunStore::Load() {
       Entry entry;
       entry.key = node.at("key").get<std::string>();
       entry.seconds = node.value("seconds", 0.0);
+      entry.cpu_seconds = node.value("cpu_seconds", 0.0);
       entry.finished = node.value("finished", "");
       for (const auto& file : node.at("files"))
         entry.files.push_back({file.at("path").get<std::string>(), file.at("size").get<std::uint64_t>(),
@@ -147,6 +148,7 @@ void RunStore::SaveLocked() const {
     nlohmann::json files = nlohmann::json::array();
     for (const auto& file : entry.files) files.push_back({{"path", file.path}, {"size", file.size}, {"hash", file.hash}});
     nodes[id] = {{"key", entry.key}, {"seconds", entry.seconds}, {"finished", entry.finished}, {"files", files}};
+    if (entry.cpu_seconds > 0) nodes[id]["cpu_seconds"] = entry.cpu_seconds;
   }
   const nlohmann::json json = {{"format", "adaflow-manifest"}, {"version", kManifestVersion}, {"nodes", nodes}};
   WriteAtomic(kManifest, json.dump(1) + "\n");
@@ -176,10 +178,11 @@ std::optional<RunStore::Entry> RunStore::Find(const std::string& node_id) const 
 }
 
 void RunStore::MarkDone(const std::string& node_id, const std::string& key, const std::vector<std::string>& files,
-                        double seconds) {
+                        double seconds, double cpu_seconds) {
   Entry entry;
   entry.key = key;
   entry.seconds = seconds;
+  entry.cpu_seconds = cpu_seconds;
   entry.finished = NowUtc();
   for (const auto& file : files) {
     const std::string path = PathFor(file);

@@ -25,6 +25,7 @@ class RunStore {
   struct Entry {
     std::string key;
     double seconds = 0;
+    double cpu_seconds = 0;  ///< process CPU time (user + system) while the node ran; 0 when not measured
     std::string finished;
     std::vector<FileRecord> files;
   };
@@ -50,7 +51,7 @@ class RunStore {
 
   /// Records a finished node (hashing its files) and rewrites the manifest atomically. Thread-safe.
   void MarkDone(const std::string& node_id, const std::string& key, const std::vector<std::string>& files,
-                double seconds);
+                double seconds, double cpu_seconds = 0);
 
   /// Forgets `node_id` and every sub-node "node_id/…".
   void Forget(const std::string& node_id);

@@ -163,6 +163,11 @@ class Stage {
   /// Rebuilds the outputs from the files it wrote (ctx.PathFor). The default runs the stage again,
   /// which suits stages that are cheap and deterministic.
   virtual StageOutputs Restore(const StageInputs& inputs, StageContext& ctx) { return Run(inputs, ctx); }
+
+  /// Called by `adaflow run --dry-run` on the main thread, when nothing runs: what the stage will need
+  /// (disk, memory), in lines for people, or "" when there is nothing to say. May read the model and
+  /// the data to work it out.
+  virtual std::string Estimate(const PipelineSpec& spec) const { return ""; }
 };
 
 }  // namespace adaflow

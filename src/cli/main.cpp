@@ -105,7 +105,15 @@ int CommandRun(const adaflow::StageRegistry& registry, const RunArgs& args) {
     std::cout << adaflow::DescribePlan(*plan);
     YAML::Emitter resolved;
     resolved << adaflow::ResolvedConfig(*plan);
-    std::cout << "\nresolved config:\n" << resolved.c_str() << "\n\ndry run: would run in "
+    std::cout << "\nresolved config:\n" << resolved.c_str() << "\n";
+    bool first = true;
+    for (const auto& stage : plan->stages) {
+      const std::string estimate = stage.stage->Estimate(plan->spec);
+      if (estimate.empty()) continue;
+      std::cout << (first ? "\nwhat the run will need:\n" : "") << estimate;
+      first = false;
+    }
+    std::cout << "\ndry run: would run in "
               << adaflow::ResolveRunDir(*plan, options) << " with " << adaflow::ResolveThreads(*plan, options)
               << " threads; nothing was computed\n";
     return 0;
@@ -125,9 +133,14 @@ int CommandRun(const adaflow::StageRegistry& registry, const RunArgs& args) {
       std::cerr << "report of what finished: " << partial.string() << "\n";
     throw;
   }
-  std::cout << "\nstage              outcome    seconds\n";
-  for (const auto& record : summary.stages)
-    std::printf("%-18s %-10s %7.2f\n", record.id.c_str(), adaflow::StageOutcomeName(record.outcome), record.seconds);
+  // "cpu": CPU time over wall time × threads, for the stages computed in this run.
+  std::cout << "\nstage              outcome    seconds    cpu\n";
+  for (const auto& record : summary.stages) {
+    std::printf("%-18s %-10s %7.2f", record.id.c_str(), adaflow::StageOutcomeName(record.outcome), record.seconds);
+    if (record.outcome == adaflow::StageOutcome::kRan && record.seconds > 0.5)
+      std::printf("  %4.0f%%", 100.0 * record.cpu_seconds / (record.seconds * summary.threads));
+    std::printf("\n");
+  }
   const std::string accuracy = report.AccuracyTable();
   if (!accuracy.empty()) std::cout << "\n" << accuracy;
   std::cout << "\nreport: " << (std::filesystem::path(summary.run_dir) / adaflow::RunReport::kMarkdownFile).string()

@@ -54,12 +54,18 @@ ActivationStore::~ActivationStore() {
 
 void ActivationStore::Write(const std::string& layer, const std::string& name, const torch::Tensor& values,
                             StoreDtype dtype, const std::string& source, const std::string& key) {
+  Create(layer, name, values.sizes().vec(), dtype, source, key);
+  WriteRows(layer, name, 0, values);
+  Flush();
+}
+
+void ActivationStore::Create(const std::string& layer, const std::string& name, const std::vector<std::int64_t>& shape,
+                             StoreDtype dtype, const std::string& source, const std::string& key) {
   std::lock_guard<std::mutex> lock(mutex_);
-  const torch::Tensor data = values.detach().to(torch::kFloat32).contiguous();
   const std::string group_path = "/layers/" + layer;
   if (H5Lexists(file_, group_path.c_str(), H5P_DEFAULT) <= 0)
     H5Gclose(H5Gcreate2(file_, group_path.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-  std::vector<hsize_t> dims(data.sizes().begin(), data.sizes().end()), chunk = dims;
+  std::vector<hsize_t> dims(shape.begin(), shape.end()), chunk = dims;
   chunk[0] = 1;  // chunked by sample: a row range reads only its samples
   const hid_t space = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
   const hid_t properties = H5Pcreate(H5P_DATASET_CREATE);
@@ -67,8 +73,6 @@ void ActivationStore::Write(const std::string& layer, const std::string& name, c
   const hid_t file_type = dtype == StoreDtype::kFloat16 ? HalfType() : H5Tcopy(H5T_IEEE_F32LE);
   const std::string path = DatasetPath(layer, name);
   const hid_t dataset = H5Dcreate2(file_, path.c_str(), file_type, space, H5P_DEFAULT, properties, H5P_DEFAULT);
-  const herr_t status =
-      dataset < 0 ? -1 : H5Dwrite(dataset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data_ptr<float>());
   if (dataset >= 0) {
     WriteStringAttribute(dataset, "source", source);
     WriteStringAttribute(dataset, "key", key);
@@ -77,7 +81,30 @@ void ActivationStore::Write(const std::string& layer, const std::string& name, c
   H5Tclose(file_type);
   H5Pclose(properties);
   H5Sclose(space);
+  if (dataset < 0) throw std::runtime_error("cannot create '" + path + "' in '" + path_ + "'");
+}
+
+void ActivationStore::WriteRows(const std::string& layer, const std::string& name, std::int64_t start,
+                                const torch::Tensor& rows) {
+  const torch::Tensor data = rows.detach().to(torch::kFloat32).contiguous();
+  std::lock_guard<std::mutex> lock(mutex_);
+  const std::string path = DatasetPath(layer, name);
+  const hid_t dataset = H5Dopen2(file_, path.c_str(), H5P_DEFAULT);
+  if (dataset < 0) throw std::runtime_error("no dataset '" + path + "' in '" + path_ + "'");
+  const hid_t file_space = H5Dget_space(dataset);
+  std::vector<hsize_t> offset(static_cast<std::size_t>(data.dim()), 0), extent(data.sizes().begin(), data.sizes().end());
+  offset[0] = static_cast<hsize_t>(start);
+  H5Sselect_hyperslab(file_space, H5S_SELECT_SET, offset.data(), nullptr, extent.data(), nullptr);
+  const hid_t memory_space = H5Screate_simple(static_cast<int>(extent.size()), extent.data(), nullptr);
+  const herr_t status = H5Dwrite(dataset, H5T_NATIVE_FLOAT, memory_space, file_space, H5P_DEFAULT, data.data_ptr<float>());
+  H5Sclose(memory_space);
+  H5Sclose(file_space);
+  H5Dclose(dataset);
   if (status < 0) throw std::runtime_error("cannot write '" + path + "' to '" + path_ + "'");
+}
+
+void ActivationStore::Flush() {
+  std::lock_guard<std::mutex> lock(mutex_);
   H5Fflush(file_, H5F_SCOPE_GLOBAL);
 }
 

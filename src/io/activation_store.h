@@ -30,6 +30,13 @@ class ActivationStore {
   /// Writes `/layers/<layer>/<name>`; flushes the file.
   void Write(const std::string& layer, const std::string& name, const torch::Tensor& values, StoreDtype dtype,
              const std::string& source, const std::string& key);
+  /// Creates `/layers/<layer>/<name>` of `shape` ([N, …], chunked by sample) to fill with WriteRows.
+  void Create(const std::string& layer, const std::string& name, const std::vector<std::int64_t>& shape,
+              StoreDtype dtype, const std::string& source, const std::string& key);
+  /// Writes samples [start, start + rows.size(0)) of a dataset made by Create.
+  void WriteRows(const std::string& layer, const std::string& name, std::int64_t start, const torch::Tensor& rows);
+  /// Flushes everything written so far to the file.
+  void Flush();
   bool Has(const std::string& layer, const std::string& name) const;
   std::vector<std::int64_t> Shape(const std::string& layer, const std::string& name) const;
   std::string Attribute(const std::string& layer, const std::string& name, const std::string& attribute) const;

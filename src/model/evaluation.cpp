@@ -13,49 +13,64 @@ constexpr std::int64_t kMicroBatch = 50;
 
 }  // namespace
 
-EvalResult Evaluate(const ForwardFn& forward, const data::Dataset& data, const ForwardFn* reference,
-                    std::int64_t max_samples) {
+void EvalSums::Merge(const EvalSums& other) {
+  labelled = other.labelled;
+  samples += other.samples;
+  correct1 += other.correct1;
+  correct5 += other.correct5;
+  signal += other.signal;
+  noise += other.noise;
+  cosine += other.cosine;
+}
+
+EvalResult EvalSums::Result() const {
   EvalResult result;
-  result.labelled = data.labelled();
-  if (!result.labelled && !reference) throw std::logic_error("unlabelled evaluation needs a reference");
-  const std::int64_t total = max_samples > 0 ? std::min(max_samples, data.size()) : data.size();
-  std::int64_t correct1 = 0, correct5 = 0;
-  double signal = 0.0, noise = 0.0, cosine_sum = 0.0;
-  for (std::int64_t start = 0; start < total; start += data.batch_size()) {
-    const data::Batch batch = data.Slice(start, std::min(data.batch_size(), total - start));
-    // Small pieces keep each convolution's activations in cache; per-sample results are the same.
-    auto run = [&](const ForwardFn& fn) {
-      std::vector<torch::Tensor> pieces;
-      for (const torch::Tensor& piece : batch.inputs.split(kMicroBatch)) pieces.push_back(fn(piece));
-      return torch::cat(pieces).to(torch::kFloat32);
-    };
-    const torch::Tensor output = run(forward);
-    if (result.labelled) {
+  result.labelled = labelled;
+  result.samples = samples;
+  if (labelled) {
+    result.top1 = 100.0 * static_cast<double>(correct1) / static_cast<double>(samples);
+    result.top5 = 100.0 * static_cast<double>(correct5) / static_cast<double>(samples);
+  } else {
+    result.sqnr_db = noise > 0 ? 10.0 * std::log10(signal / noise) : std::numeric_limits<double>::infinity();
+    result.cosine = cosine / static_cast<double>(samples);
+  }
+  return result;
+}
+
+EvalSums EvaluateRange(const ForwardFn& forward, const data::Dataset& data, const ForwardFn* reference,
+                       std::int64_t start, std::int64_t count) {
+  EvalSums sums;
+  sums.labelled = data.labelled();
+  if (!sums.labelled && !reference) throw std::logic_error("unlabelled evaluation needs a reference");
+  const std::int64_t end = start + count;
+  for (std::int64_t first = start; first < end; first += kMicroBatch) {
+    const data::Batch batch = data.Slice(first, std::min(kMicroBatch, end - first));
+    const torch::Tensor output = forward(batch.inputs).to(torch::kFloat32);
+    if (sums.labelled) {
       if (output.dim() != 2)
         throw InputError("data set '" + data.name() + "' has labels, but the model's output has shape " +
                          c10::str(output.sizes()) + " instead of [batch, classes]");
       const std::int64_t k = std::min<std::int64_t>(5, output.size(1));
       const torch::Tensor best = std::get<1>(output.topk(k, 1));
       const torch::Tensor hits = best.eq(batch.labels.unsqueeze(1));
-      correct1 += hits.select(1, 0).sum().item<std::int64_t>();
-      correct5 += hits.any(1).sum().item<std::int64_t>();
+      sums.correct1 += hits.select(1, 0).sum().item<std::int64_t>();
+      sums.correct5 += hits.any(1).sum().item<std::int64_t>();
     } else {
-      const torch::Tensor ref = run(*reference).flatten(1);
+      const torch::Tensor ref = (*reference)(batch.inputs).to(torch::kFloat32).flatten(1);
       const torch::Tensor out = output.flatten(1);
-      signal += ref.pow(2).sum().item<double>();
-      noise += (out - ref).pow(2).sum().item<double>();
-      cosine_sum += torch::cosine_similarity(out, ref, 1, 1e-12).sum().item<double>();
+      sums.signal += ref.pow(2).sum().item<double>();
+      sums.noise += (out - ref).pow(2).sum().item<double>();
+      sums.cosine += torch::cosine_similarity(out, ref, 1, 1e-12).sum().item<double>();
     }
+    sums.samples += batch.inputs.size(0);
   }
-  result.samples = total;
-  if (result.labelled) {
-    result.top1 = 100.0 * static_cast<double>(correct1) / static_cast<double>(total);
-    result.top5 = 100.0 * static_cast<double>(correct5) / static_cast<double>(total);
-  } else {
-    result.sqnr_db = noise > 0 ? 10.0 * std::log10(signal / noise) : std::numeric_limits<double>::infinity();
-    result.cosine = cosine_sum / static_cast<double>(total);
-  }
-  return result;
+  return sums;
+}
+
+EvalResult Evaluate(const ForwardFn& forward, const data::Dataset& data, const ForwardFn* reference,
+                    std::int64_t max_samples) {
+  const std::int64_t total = max_samples > 0 ? std::min(max_samples, data.size()) : data.size();
+  return EvaluateRange(forward, data, reference, 0, total).Result();
 }
 
 std::string FormatResult(const EvalResult& result) {

@@ -23,8 +23,22 @@ struct EvalResult {
 /// "top-1 92.04  top-5 99.91  (10000 samples)", or "SQNR 16.36 dB  cosine 0.990960  (2000 samples)".
 std::string FormatResult(const EvalResult& result);
 
-/// Evaluates `forward` over the first `max_samples` samples of `data` (0 = all). `reference` is needed
-/// for unlabelled data.
+/// The sums an evaluation adds up over samples; sums of disjoint ranges merge (in a fixed order, for
+/// the same floating-point result whatever ran them).
+struct EvalSums {
+  bool labelled = false;
+  std::int64_t samples = 0;
+  std::int64_t correct1 = 0, correct5 = 0;
+  double signal = 0.0, noise = 0.0, cosine = 0.0;
+  void Merge(const EvalSums& other);
+  EvalResult Result() const;
+};
+
+/// The sums over samples [start, start + count) of `data`. `reference` is needed for unlabelled data.
+EvalSums EvaluateRange(const ForwardFn& forward, const data::Dataset& data, const ForwardFn* reference,
+                       std::int64_t start, std::int64_t count);
+
+/// Evaluates `forward` over the first `max_samples` samples of `data` (0 = all), in one thread.
 EvalResult Evaluate(const ForwardFn& forward, const data::Dataset& data, const ForwardFn* reference,
                     std::int64_t max_samples = 0);
 

@@ -6,6 +6,7 @@
 #include "stages/adaround/adaround_tasks.h"
 #include "stages/artifacts.h"
 #include "stages/data/data_types.h"
+#include "stages/estimate.h"
 #include "stages/stage_common.h"
 
 namespace adaflow {
@@ -83,6 +84,24 @@ StageOutputs AdaroundStage::Run(const StageInputs& inputs, StageContext& ctx) {
   outputs.Set(PortType::kEncodings, encodings_out);
   outputs.Set(PortType::kMetrics, metrics_out);
   return outputs;
+}
+
+std::string AdaroundStage::Estimate(const PipelineSpec& spec) const {
+  const ModelShapes shapes = ProbeShapes(spec);
+  double largest_input = 0, largest_gram = 0;
+  std::string input_layer, gram_layer;
+  for (const auto& layer : shapes.layers) {
+    const double input = 4.0 * static_cast<double>(c10::multiply_integers(layer.input) * shapes.samples);
+    const double depth = static_cast<double>(c10::multiply_integers(layer.weight) / layer.weight[0]);
+    const double gram = 12.0 * depth * depth;  // float64 sums and the float32 copy
+    if (input > largest_input) largest_input = input, input_layer = layer.name;
+    if (gram > largest_gram && options_.objective != adaround::Objective::kSampled)
+      largest_gram = gram, gram_layer = layer.name;
+  }
+  std::string text = "  adaround: x̂ up to " + FormatBytes(largest_input) + " per layer (" + input_layer +
+                     "), in RAM while it fits the cache's memory_budget, else in adaround/xhat.h5.partial";
+  if (!gram_layer.empty()) text += "; Gram statistics up to " + FormatBytes(largest_gram) + " (" + gram_layer + ")";
+  return text + "\n";
 }
 
 StageOutputs AdaroundStage::Restore(const StageInputs& inputs, StageContext& ctx) {

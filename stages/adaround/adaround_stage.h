@@ -57,6 +57,7 @@ class AdaroundStage : public Stage {
   explicit AdaroundStage(Options options) : options_(std::move(options)) {}
   StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override;
   StageOutputs Restore(const StageInputs& inputs, StageContext& ctx) override;
+  std::string Estimate(const PipelineSpec& spec) const override;
 
  private:
   Options options_;

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <mutex>
 
 #include "pipeline/content_hash.h"
@@ -62,8 +63,13 @@ struct AdaroundTasks::Work {
   quant::TensorEncoding encoding;
   std::unique_ptr<adaround::InputCapture> input_capture;
   std::once_flag allocate;
-  torch::Tensor xhat;  ///< [N, …] x̂ while someone needs it
-  std::vector<std::unique_ptr<adaround::GramAccumulator>> gram_parts;
+  torch::Tensor xhat;  ///< [N, …] x̂ while someone needs it, in RAM …
+  bool xhat_on_disk = false;  ///< … or in the stage's scratch file, when RAM would exceed memory_budget
+  double xhat_bytes = 0;
+  std::vector<std::unique_ptr<adaround::GramAccumulator>> gram_parts;  ///< finished chunks not yet merged
+  std::unique_ptr<adaround::GramAccumulator> gram_total;  ///< chunks [0, next_merge) merged, in order
+  std::size_t next_merge = 0;
+  std::mutex merge_mutex;
   std::vector<double> error_parts, row_parts;
   adaround::Grid grid;
   adaround::GramForm form;
@@ -81,6 +87,9 @@ struct AdaroundTasks::Work {
 
 struct AdaroundTasks::Shared {
   std::mutex mutex;
+  double ram_bytes = 0;  ///< x̂ held in RAM now
+  std::shared_ptr<io::ActivationStore> scratch;  ///< x̂ that did not fit, created on first need
+  std::string scratch_path;
   std::once_flag calibration_once;
   std::shared_ptr<const data::Dataset> calibration;
   std::atomic<int> finished{0};
@@ -99,6 +108,10 @@ AdaroundTasks::AdaroundTasks(const AdaroundOptions& options, std::shared_ptr<con
       load_calibration_(std::move(calibration)),
       ctx_(ctx),
       shared_(std::make_unique<Shared>()) {
+  shared_->scratch_path = ctx.PathFor("adaround/xhat.h5.partial");
+  std::error_code fs_error;
+  std::filesystem::remove(shared_->scratch_path, fs_error);  // left by a killed run
+  std::filesystem::create_directories(std::filesystem::path(shared_->scratch_path).parent_path(), fs_error);
   adaround::PlanOptions plan;
   plan.default_bits = options.default_param_bw;
   plan.bits_override = options.param_bw_override;
@@ -160,7 +173,12 @@ AdaroundTasks::AdaroundTasks(const AdaroundOptions& options, std::shared_ptr<con
                  options.input_source == adaround::InputSource::kQuant ? "quant" : "fp", samples_);
 }
 
-AdaroundTasks::~AdaroundTasks() = default;
+AdaroundTasks::~AdaroundTasks() {
+  // The scratch file holds nothing a rerun could use.
+  shared_->scratch.reset();
+  std::error_code ignored;
+  std::filesystem::remove(shared_->scratch_path, ignored);
+}
 
 void AdaroundTasks::AddTo(TaskDag& dag) {
   const std::int64_t chunks = (samples_ + kChunk - 1) / kChunk;
@@ -204,8 +222,9 @@ void AdaroundTasks::AddTo(TaskDag& dag) {
 }
 
 torch::Tensor AdaroundTasks::InputRows(const Work& work, std::int64_t start, std::int64_t count) const {
-  if (work.capture) return work.xhat.narrow(0, start, count);
-  return cache_->Read(work.layer->name, "input", start, count);
+  if (!work.capture) return cache_->Read(work.layer->name, "input", start, count);
+  if (work.xhat_on_disk) return shared_->scratch->Read(work.layer->name, "xhat", start, count);
+  return work.xhat.narrow(0, start, count);
 }
 
 void AdaroundTasks::Prepare(Work& work, std::int64_t chunk) {
@@ -234,15 +253,37 @@ void AdaroundTasks::Prepare(Work& work, std::int64_t chunk) {
     std::call_once(work.allocate, [&] {
       std::vector<std::int64_t> shape = input.sizes().vec();
       shape[0] = samples_;
-      work.xhat = torch::empty(shape, torch::kFloat32);
+      work.xhat_bytes = Bytes(shape);
+      std::lock_guard<std::mutex> lock(shared_->mutex);
+      if (shared_->ram_bytes + work.xhat_bytes <= memory_budget_bytes_) {
+        shared_->ram_bytes += work.xhat_bytes;
+        work.xhat = torch::empty(shape, torch::kFloat32);
+        return;
+      }
+      // Over the budget: x̂ goes to a scratch file in the run directory, written and read in chunks.
+      if (!shared_->scratch) shared_->scratch = std::make_shared<io::ActivationStore>(shared_->scratch_path, true);
+      shared_->scratch->Create(layer.name, "xhat", shape, io::StoreDtype::kFloat32, "quant", work.sub->key());
+      work.xhat_on_disk = true;
+      ctx_.log().info("{}: x̂ ({:.0f} MiB) does not fit memory_budget beside what is held; kept in {}", layer.name,
+                      work.xhat_bytes / 1048576.0, shared_->scratch_path);
     });
-    work.xhat.narrow(0, start, count).copy_(input);
+    if (work.xhat_on_disk) shared_->scratch->WriteRows(layer.name, "xhat", start, input);
+    else work.xhat.narrow(0, start, count).copy_(input);
   }
   if (work.done) return;
   if (work.job->objective == adaround::Objective::kGram) {
     auto part = std::make_unique<adaround::GramAccumulator>(layer, work.weight, work.capture);
     part->Add(input, work.capture ? fp_input : torch::Tensor());
+    // Merged as soon as every earlier chunk is: the order is fixed, and at most the chunks in flight
+    // wait (a layer's Ĥ can be hundreds of MiB).
+    std::lock_guard<std::mutex> lock(work.merge_mutex);
     work.gram_parts[static_cast<std::size_t>(chunk)] = std::move(part);
+    while (work.next_merge < work.gram_parts.size() && work.gram_parts[work.next_merge]) {
+      if (!work.gram_total)
+        work.gram_total = std::make_unique<adaround::GramAccumulator>(layer, work.weight, work.capture);
+      work.gram_total->Merge(*work.gram_parts[work.next_merge]);
+      work.gram_parts[work.next_merge++].reset();
+    }
   }
   if (work.error_pass) {
     const torch::Tensor nearest = quant::QuantizeDequantize(work.weight, work.encoding).to(work.weight.dtype());
@@ -262,10 +303,9 @@ void AdaroundTasks::Stats(Work& work) {
   work.grid = adaround::MakeGrid(work.weight, work.encoding);
   const torch::Tensor nearest = quant::QuantizeDequantize(work.weight, work.encoding).to(work.weight.dtype());
   if (work.job->objective == adaround::Objective::kGram) {
-    adaround::GramAccumulator total(layer, work.weight, work.capture);
-    for (const auto& part : work.gram_parts) total.Merge(*part);
+    work.form = work.gram_total->Finish();
+    work.gram_total.reset();
     work.gram_parts.clear();
-    work.form = total.Finish();
   } else {
     const bool streamed = work.streamed;
     if (streamed)
@@ -273,7 +313,8 @@ void AdaroundTasks::Stats(Work& work) {
                       (Bytes(cache_->Shape(layer.name, "input")) + Bytes(cache_->Shape(layer.name, "target"))) /
                           1048576.0,
                       cache_->path());
-    if (work.capture) work.sampled.input = work.xhat;
+    if (work.capture && work.xhat_on_disk) work.sampled.input = adaround::Rows(shared_->scratch, layer.name, "xhat");
+    else if (work.capture) work.sampled.input = work.xhat;
     else if (streamed) work.sampled.input = adaround::Rows(cache_, layer.name, "input");
     else work.sampled.input = cache_->Read(layer.name, "input");
     work.sampled.target =
@@ -395,6 +436,7 @@ void AdaroundTasks::Finish(Work& work) {
 void AdaroundTasks::Release(Work& work) {
   if (--work.readers > 0) return;
   std::lock_guard<std::mutex> lock(shared_->mutex);
+  if (work.xhat.defined()) shared_->ram_bytes -= work.xhat_bytes;
   work.xhat = torch::Tensor();
 }
 

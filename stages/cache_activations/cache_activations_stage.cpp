@@ -1,5 +1,9 @@
 #include "stages/cache_activations/cache_activations_stage.h"
 
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 
@@ -8,6 +12,7 @@
 #include "src/model/graph_capture.h"
 #include "stages/artifacts.h"
 #include "stages/data/data_types.h"
+#include "stages/estimate.h"
 #include "stages/stage_common.h"
 
 namespace adaflow {
@@ -15,30 +20,11 @@ namespace {
 
 constexpr const char* kCacheFile = "activations.h5";
 
-/// Layers in groups whose cached bytes fit the budget; each group is one pass over the data.
-std::vector<std::vector<const model::Layer*>> GroupByBudget(const model::Model& model, const model::LayerGraph& layers,
-                                                            const data::Dataset& data, double budget_bytes) {
-  // Bytes per sample of each layer's input and target, from one probe sample.
-  std::vector<model::ValueRef> refs;
-  for (const auto& layer : layers.layers) {
-    refs.push_back(layer.input);
-    refs.push_back(layer.activation_output);
-  }
-  const auto probe = model::GraphCapture(std::shared_ptr<const model::Model>(&model, [](const model::Model*) {}), refs)
-                         .Run(data.Slice(0, 1).inputs);
-  std::vector<std::vector<const model::Layer*>> groups(1);
-  double used = 0;
-  for (std::size_t idx = 0; idx < layers.layers.size(); ++idx) {
-    const double bytes = 4.0 * static_cast<double>(probe[2 * idx].numel() + probe[2 * idx + 1].numel()) *
-                         static_cast<double>(data.size());
-    if (!groups.back().empty() && used + bytes > budget_bytes) {
-      groups.emplace_back();
-      used = 0;
-    }
-    groups.back().push_back(&layers.layers[idx]);
-    used += bytes;
-  }
-  return groups;
+/// Bytes of one sample's cached values (every layer's input and target), from a one-sample probe.
+std::vector<std::vector<std::int64_t>> ProbeShapes(const model::GraphCapture& capture, const data::Dataset& data) {
+  std::vector<std::vector<std::int64_t>> shapes;
+  for (const auto& value : capture.Run(data.Slice(0, 1).inputs)) shapes.push_back(value.sizes().vec());
+  return shapes;
 }
 
 }  // namespace
@@ -47,8 +33,8 @@ const Schema<CacheActivationsOptions>& CacheActivationsStage::GetSchema() {
   static const Schema<CacheActivationsOptions> schema = [] {
     Schema<CacheActivationsOptions> s("cache_activations");
     s.Int("memory_budget", &CacheActivationsOptions::memory_budget,
-          "MiB of activations held in RAM at once: more layers take more caching passes, and AdaRound "
-          "streams a larger layer's rows from the file").Min(1);
+          "MiB of activations held in RAM at once: caching writes pieces of samples that fit; AdaRound keeps "
+          "a layer's rows in RAM only when they fit").Min(1);
     s.Enum("dtype", &CacheActivationsOptions::dtype,
            {{"float32", CacheDtype::kFloat32}, {"float16", CacheDtype::kFloat16}}, "storage type of cached activations");
     return s;
@@ -66,46 +52,87 @@ StageOutputs CacheActivationsStage::Run(const StageInputs& inputs, StageContext&
   const auto& upstream = inputs.Get<ModelArtifact>(PortType::kModel);
   const auto& layers = *inputs.Get<LayerSetArtifact>(PortType::kLayerSet).layers;
   const auto data = LoadDataSet(ctx.spec(), "calibration");
-  const auto groups = GroupByBudget(*upstream.fp, layers, *data, options_.memory_budget * 1024.0 * 1024.0);
   const auto dtype = options_.dtype == CacheDtype::kFloat16 ? io::StoreDtype::kFloat16 : io::StoreDtype::kFloat32;
+  std::vector<model::ValueRef> refs;
+  for (const auto& layer : layers.layers) {
+    refs.push_back(layer.input);
+    refs.push_back(layer.activation_output);
+  }
+  const model::GraphCapture capture(upstream.fp, refs);
+  const auto shapes = ProbeShapes(capture, *data);
+  double sample_bytes = 0;
+  for (const auto& shape : shapes) sample_bytes += 4.0 * static_cast<double>(c10::multiply_integers(shape));
+  // One pass over the data: every layer's values for a piece of samples at a time, as many samples as
+  // fit the budget (the capture holds them all at once).
+  const double budget = options_.memory_budget * 1048576.0;
+  const std::int64_t piece = std::clamp<std::int64_t>(static_cast<std::int64_t>(budget / sample_bytes), 1,
+                                                      std::max<std::int64_t>(1, data->batch_size()));
+  const std::int64_t samples = data->size();
+  ctx.log().info("{} layers, {} samples, {} per sample: {} in activations.h5 ({}), {} samples at a time",
+                 layers.layers.size(), samples, FormatBytes(sample_bytes),
+                 FormatBytes(sample_bytes * static_cast<double>(samples) * (dtype == io::StoreDtype::kFloat16 ? 0.5 : 1.0)),
+                 dtype == io::StoreDtype::kFloat16 ? "float16" : "float32", piece);
 
   // Written under a temporary name and renamed when complete: a killed run never leaves half a cache.
   const std::string final_path = ctx.PathFor(kCacheFile), temp_path = final_path + ".partial";
   {
     io::ActivationStore store(temp_path, /*create=*/true);
-    for (std::size_t group = 0; group < groups.size(); ++group) {
-      std::vector<model::ValueRef> refs;
-      for (const auto* layer : groups[group]) {
-        refs.push_back(layer->input);
-        refs.push_back(layer->activation_output);
+    for (std::size_t index = 0; index < layers.layers.size(); ++index) {
+      for (std::size_t side = 0; side < 2; ++side) {
+        std::vector<std::int64_t> shape = shapes[2 * index + side];
+        shape[0] = samples;
+        store.Create(layers.layers[index].name, side == 0 ? "input" : "target", shape, dtype, "fp", ctx.key());
       }
-      model::GraphCapture capture(upstream.fp, refs);
-      std::vector<std::vector<torch::Tensor>> parts(refs.size());
-      for (std::int64_t batch = 0; batch < data->num_batches(); ++batch) {
-        if (ctx.stop_requested()) throw Interrupted("caching stopped");
-        const auto values = capture.Run(data->GetBatch(batch).inputs);
-        for (std::size_t idx = 0; idx < values.size(); ++idx) parts[idx].push_back(values[idx]);
-      }
-      for (std::size_t idx = 0; idx < groups[group].size(); ++idx) {
-        const std::string& name = groups[group][idx]->name;
-        store.Write(name, "input", torch::cat(parts[2 * idx]), dtype, "fp", ctx.key());
-        store.Write(name, "target", torch::cat(parts[2 * idx + 1]), dtype, "fp", ctx.key());
-        parts[2 * idx].clear();
-        parts[2 * idx + 1].clear();
-      }
-      ctx.log().info("pass {}/{}: cached {} layers' inputs and targets ({} samples)", group + 1, groups.size(),
-                     groups[group].size(), data->size());
     }
+    const auto start_time = std::chrono::steady_clock::now();
+    double reported = 0;
+    for (std::int64_t start = 0; start < samples; start += piece) {
+      if (ctx.stop_requested()) throw Interrupted("caching stopped");
+      const std::int64_t count = std::min(piece, samples - start);
+      const auto values = capture.Run(data->Slice(start, count).inputs);
+      for (std::size_t index = 0; index < layers.layers.size(); ++index) {
+        store.WriteRows(layers.layers[index].name, "input", start, values[2 * index]);
+        store.WriteRows(layers.layers[index].name, "target", start, values[2 * index + 1]);
+      }
+      const double done = static_cast<double>(start + count) / static_cast<double>(samples);
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
+      if (done - reported >= 0.25 && done < 1.0) {
+        reported = done;
+        ctx.log().info("cached {:.0f}% of the samples, {:.0f} s, about {:.0f} s to go", 100.0 * done, elapsed,
+                       elapsed / done * (1.0 - done));
+      }
+    }
+    store.Flush();
   }
   std::filesystem::rename(temp_path, final_path);
   ctx.RecordFile(kCacheFile);
   auto artifact = std::make_shared<ActivationCacheArtifact>();
   artifact->path = final_path;
-  artifact->samples = data->size();
-  artifact->memory_budget_bytes = options_.memory_budget * 1024.0 * 1024.0;
+  artifact->samples = samples;
+  artifact->memory_budget_bytes = budget;
   StageOutputs outputs;
   outputs.Set(PortType::kActivationCache, artifact);
   return outputs;
+}
+
+std::string CacheActivationsStage::Estimate(const PipelineSpec& spec) const {
+  const ModelShapes shapes = ProbeShapes(spec);
+  double sample_bytes = 0;
+  for (const auto& layer : shapes.layers)
+    sample_bytes += 4.0 * static_cast<double>(c10::multiply_integers(layer.input) + c10::multiply_integers(layer.target));
+  const double scale = options_.dtype == CacheDtype::kFloat16 ? 0.5 : 1.0;
+  const double budget = options_.memory_budget * 1048576.0;
+  char text[512];
+  std::snprintf(text, sizeof(text),
+                "  cache_activations: %zu layers x %lld samples x %s per sample = %s on disk in activations.h5 (%s); "
+                "RAM: %lld samples at a time (%s, memory_budget %s)\n",
+                shapes.layers.size(), static_cast<long long>(shapes.samples), FormatBytes(sample_bytes).c_str(),
+                FormatBytes(sample_bytes * static_cast<double>(shapes.samples) * scale).c_str(),
+                options_.dtype == CacheDtype::kFloat16 ? "float16" : "float32",
+                static_cast<long long>(std::max(1.0, std::floor(budget / sample_bytes))),
+                FormatBytes(sample_bytes * std::max(1.0, std::floor(budget / sample_bytes))).c_str(),
+                FormatBytes(budget).c_str());
+  return text;
 }
 
 StageOutputs CacheActivationsStage::Restore(const StageInputs&, StageContext& ctx) {

@@ -14,8 +14,9 @@ enum class CacheDtype { kFloat32, kFloat16 };
 
 /// `type: cache_activations` — FP input and target of every quantizable layer, in activations.h5.
 struct CacheActivationsOptions {
-  /// MiB of activations held in RAM at once: caching takes more passes over the data, and AdaRound
-  /// streams a layer's rows from activations.h5 when they need more. Default: 2048
+  /// MiB of activations held in RAM at once: caching writes in pieces of samples that fit, AdaRound
+  /// keeps a layer's rows in RAM only when they fit and reads them from the run directory otherwise.
+  /// Default: 2048
   int memory_budget = 2048;
   /// Storage type of cached activations. Default: float32
   CacheDtype dtype = CacheDtype::kFloat32;
@@ -29,6 +30,7 @@ class CacheActivationsStage : public Stage {
   explicit CacheActivationsStage(Options options) : options_(std::move(options)) {}
   StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override;
   StageOutputs Restore(const StageInputs& inputs, StageContext& ctx) override;
+  std::string Estimate(const PipelineSpec& spec) const override;
 
  private:
   Options options_;

@@ -3,6 +3,7 @@
 #include "pipeline/pipeline_spec.h"
 #include "stages/artifacts.h"
 #include "stages/data/data_types.h"
+#include "stages/evaluation_tasks.h"
 #include "stages/metrics_json.h"
 #include "stages/stage_common.h"
 
@@ -50,6 +51,7 @@ StageOutputs EvaluateStage::Run(const StageInputs& inputs, StageContext& ctx) {
     metrics->param_bw = upstream.sim->config().param_bw;
     metrics->output_bw = upstream.sim->config().output_bw;
   }
+  std::vector<model::ForwardFn> forwards;
   for (EvalVariant variant : options_.compare) {
     const std::string name = VariantName(variant);
     std::shared_ptr<const quant::QuantSim> sim;
@@ -71,11 +73,14 @@ StageOutputs EvaluateStage::Run(const StageInputs& inputs, StageContext& ctx) {
         sim = upstream.sim;
       }
     }
-    const model::ForwardFn forward =
-        sim ? model::ForwardFn([sim](const torch::Tensor& x) { return sim->Forward(x); }) : fp;
-    const model::EvalResult result = model::Evaluate(forward, *data, &fp, options_.num_samples);
-    ctx.log().info("{:<9} {}", name, model::FormatResult(result));
-    metrics->variants.emplace_back(name, result);
+    forwards.push_back(sim ? model::ForwardFn([sim](const torch::Tensor& x) { return sim->Forward(x); }) : fp);
+  }
+  // Every variant's pieces side by side on the run's threads.
+  const auto results = EvaluateInTasks(ctx, forwards, *data, &fp, options_.num_samples);
+  for (std::size_t index = 0; index < results.size(); ++index) {
+    const std::string name = VariantName(options_.compare[index]);
+    ctx.log().info("{:<9} {}", name, model::FormatResult(results[index]));
+    metrics->variants.emplace_back(name, results[index]);
   }
   ctx.WriteFile(kMetricsFile, MetricsToJson(*metrics));
   StageOutputs outputs;

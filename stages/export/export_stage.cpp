@@ -8,6 +8,7 @@
 #include "src/io/aimet_encodings.h"
 #include "stages/artifacts.h"
 #include "stages/data/data_types.h"
+#include "stages/evaluation_tasks.h"
 #include "stages/metrics_json.h"
 #include "stages/stage_common.h"
 
@@ -144,8 +145,8 @@ StageOutputs ExportStage::Run(const StageInputs& inputs, StageContext& ctx) {
       const auto data = LoadDataSet(ctx.spec(), "evaluation");
       const auto& fp_model = *inputs.Get<ModelArtifact>(PortType::kModel).fp;
       const model::ForwardFn fp = [&](const torch::Tensor& x) { return fp_model.Forward(x); };
-      const model::EvalResult result =
-          model::Evaluate([&](const torch::Tensor& x) { return reloaded->Forward(x); }, *data, &fp, 0);
+      const model::EvalResult result = EvaluateInTasks(
+          ctx, {[&](const torch::Tensor& x) { return reloaded->Forward(x); }}, *data, &fp, 0)[0];
       ctx.log().info("{} re-loaded: {}", file, model::FormatResult(result));
       metrics->variants.emplace_back("exported", result);
       metrics->param_bw = exported.encodings.args.param_bitwidth;

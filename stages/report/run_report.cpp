@@ -148,6 +148,7 @@ void RunReport::Update(const StageRecord& record, const StageOutputs* outputs, c
     if (stage["id"] != record.id) continue;
     stage["outcome"] = StageOutcomeName(record.outcome);
     stage["seconds"] = std::round(record.computed_seconds * 1000) / 1000;
+    stage["cpu_seconds"] = std::round(record.cpu_seconds * 1000) / 1000;
     stage["skipped"] = record.outcome != StageOutcome::kRan;
   }
   const auto metrics = outputs ? std::dynamic_pointer_cast<const MetricsArtifact>(outputs->Find(PortType::kMetrics))

@@ -1,0 +1,38 @@
+#include "stages/estimate.h"
+
+#include <cstdio>
+
+#include "src/model/graph_capture.h"
+#include "src/model/layers.h"
+#include "src/model/model.h"
+#include "stages/data/data_types.h"
+
+namespace adaflow {
+
+ModelShapes ProbeShapes(const PipelineSpec& spec) {
+  ModelShapes shapes;
+  const auto model = model::FoldBatchNorm(*model::Model::Load(spec.model.path, spec.model.input_shape));
+  const model::LayerGraph layers = model::DiscoverLayers(*model);
+  std::vector<model::ValueRef> refs;
+  for (const auto& layer : layers.layers) {
+    refs.push_back(layer.input);
+    refs.push_back(layer.activation_output);
+  }
+  std::vector<std::int64_t> input_shape = spec.model.input_shape;
+  if (!input_shape.empty()) input_shape[0] = 1;
+  const auto values = model::GraphCapture(model, refs).Run(torch::zeros(input_shape));
+  for (std::size_t index = 0; index < layers.layers.size(); ++index)
+    shapes.layers.push_back({layers.layers[index].name, layers.layers[index].weight_shape,
+                             values[2 * index].sizes().vec(), values[2 * index + 1].sizes().vec()});
+  shapes.samples = LoadDataSet(spec, "calibration")->size();
+  return shapes;
+}
+
+std::string FormatBytes(double bytes) {
+  char text[32];
+  if (bytes >= 1073741824.0) std::snprintf(text, sizeof(text), "%.1f GiB", bytes / 1073741824.0);
+  else std::snprintf(text, sizeof(text), "%.0f MiB", bytes / 1048576.0);
+  return text;
+}
+
+}  // namespace adaflow
