@@ -18,6 +18,8 @@ TaskDag::Result LocalExecutor::Run(TaskDag& dag, const std::atomic<bool>* stop) 
   // A thread already in the arena (a stage running its sub-tasks) runs this directly and, while it
   // waits, works on the graph: no extra thread beyond the budget.
   arena_->execute([&] { result = dag.Run(stop, [this](int threads) { UseThreads(threads); }); });
+  // The calling thread ran tasks with their shares; the stage body goes on with the whole budget.
+  UseThreads(threads_);
   return result;
 }
 

@@ -3,8 +3,8 @@
 // inside one task_arena sized by the run's thread budget. Independent stages run concurrently.
 // Finished stages whose content key is in the manifest and whose files verify are skipped (or
 // restored when a stage that must run needs their outputs). The first failure is recorded with its
-// stage id and cancels the stages that depend on it. This is the one place that turns exceptions
-// from stages into NodeError (and so into an exit code).
+// stage id and cancels the stages that depend on it. Exceptions from stages become NodeError here
+// (and from a stage's sub-tasks in StageContext::RunTasks), and so an exit code.
 
 #include <atomic>
 #include <functional>
@@ -53,6 +53,9 @@ struct StageRecord {
   /// Process CPU time (user + system) while it was computed; with computed_seconds and the thread
   /// budget it says how busy the cores were. 0 when not measured.
   double cpu_seconds = 0;
+  /// The process's peak resident set (VmHWM) when the stage finished computing in this run: the high-water
+  /// mark of everything up to and including it. 0 when it was not computed in this run.
+  double peak_rss_bytes = 0;
 };
 
 struct RunSummary {

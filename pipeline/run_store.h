@@ -4,7 +4,7 @@
 //
 // manifest.json:
 //   {"format": "adaflow-manifest", "version": 1,
-//    "nodes": {"load": {"key": "3f2a…", "seconds": 0.4, "finished": "2026-11-26T21:00:00Z",
+//    "nodes": {"load": {"key": "3f2a…", "seconds": 0.4, "cpu_seconds": 0.5, "finished": "2026-11-26T21:00:00Z",
 //                       "files": [{"path": "model.pt", "size": 1234, "hash": "9c1e…"}]}}}
 
 #include <map>

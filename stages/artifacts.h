@@ -69,6 +69,7 @@ struct LayerReport {
   double seconds_prepare = 0;
   double seconds_optimize = 0;
   double seconds_finish = 0;
+  double step_macs = 0;  ///< multiply-adds of one optimizer step (benchmarks: GFLOP/s of the steps)
 };
 
 /// What a stage contributes to the run report (report.json / report.md).

@@ -18,7 +18,7 @@ std::vector<model::EvalResult> EvaluateInTasks(StageContext& ctx, const std::vec
       const std::size_t piece = sums[index].size();
       sums[index].emplace_back();
       const std::int64_t count = std::min(per_piece, total - start);
-      dag.Add("evaluate/" + std::to_string(index) + "/" + std::to_string(piece),
+      dag.Add("variant" + std::to_string(index) + "/" + std::to_string(piece),
               [&, index, piece, start, count] {
                 sums[index][piece] = model::EvaluateRange(forwards[index], data, reference, start, count);
               });

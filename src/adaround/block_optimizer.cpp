@@ -54,7 +54,11 @@ std::vector<ChannelBlock> SplitChannels(const model::Layer& layer, int max_block
 }
 
 std::vector<ChannelBlock> BlocksFor(const model::Layer& layer, Objective objective) {
-  return SplitChannels(layer, 8, objective == Objective::kGram ? 32 : 8);
+  if (objective != Objective::kGram) return SplitChannels(layer, 8, 8);
+  // Gram blocks of ≥ 32 rows keep each block's product large, but a layer of 16 to 63 rows still gets
+  // two blocks (≥ 8 rows each), so that a chain of narrow layers keeps two cores busy.
+  const std::int64_t rows = layer.weight_shape.at(0);
+  return SplitChannels(layer, 8, static_cast<int>(std::clamp<std::int64_t>(rows / 2, 8, 32)));
 }
 
 torch::Tensor BlockRows(const torch::Tensor& tensor, const ChannelBlock& block) {

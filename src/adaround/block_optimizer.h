@@ -38,7 +38,8 @@ struct ChannelBlock {
 std::vector<ChannelBlock> SplitChannels(const model::Layer& layer, int max_blocks = 8, int min_rows = 8);
 
 /// The blocks the stage uses for an objective: a Gram step packs Ĥ (D²) for its product, so its blocks
-/// keep ≥ 32 rows to amortize that; a sampled step has no such cost (≥ 8 rows).
+/// keep ≥ 32 rows to amortize that, except that a layer of 16–63 rows gets two blocks; a sampled step
+/// has no such cost (≥ 8 rows).
 std::vector<ChannelBlock> BlocksFor(const model::Layer& layer, Objective objective);
 
 /// The sampled objective's data for a block: x̂ rows (whole samples) and the target's rows.

@@ -52,7 +52,10 @@ std::vector<LayerJob> PlanJobs(const model::LayerGraph& layers, const PlanOption
     job.layer = index;
     const auto override_it = options.bits_override.find(layer.name);
     job.bits = override_it == options.bits_override.end() ? options.default_bits : override_it->second;
-    job.objective = ChooseObjective(options.objective, layer, target_shape(layer), options.batch_size);
+    const auto shape = target_shape(layer);
+    job.objective = ChooseObjective(options.objective, layer, shape, options.batch_size);
+    job.step_macs = job.objective == Objective::kGram ? GramStepCost(layer)
+                                                      : SampledStepCost(layer, shape, options.batch_size);
     job_of_layer[index] = jobs.size();
     bits.push_back(job.bits);
     jobs.push_back(job);

@@ -28,6 +28,7 @@ struct LayerJob {
   int bits = 4;
   int iterations = 10000;
   Objective objective = Objective::kSampled;  ///< resolved: kSampled or kGram
+  double step_macs = 0;  ///< multiply-adds of one optimizer step of `objective` (SampledStepCost / GramStepCost)
   /// Jobs whose rounding changes this layer's input (quant mode; through ignored layers).
   std::vector<std::size_t> upstream;
   /// Jobs whose input this layer's rounding changes.

@@ -133,12 +133,18 @@ int CommandRun(const adaflow::StageRegistry& registry, const RunArgs& args) {
       std::cerr << "report of what finished: " << partial.string() << "\n";
     throw;
   }
-  // "cpu": CPU time over wall time × threads, for the stages computed in this run.
-  std::cout << "\nstage              outcome    seconds    cpu\n";
+  // "cpu": CPU time over wall time × threads; "peak RSS": the process's VmHWM when the stage finished
+  // (both for the stages computed in this run).
+  std::cout << "\nstage              outcome    seconds    cpu   peak RSS\n";
   for (const auto& record : summary.stages) {
     std::printf("%-18s %-10s %7.2f", record.id.c_str(), adaflow::StageOutcomeName(record.outcome), record.seconds);
-    if (record.outcome == adaflow::StageOutcome::kRan && record.seconds > 0.5)
-      std::printf("  %4.0f%%", 100.0 * record.cpu_seconds / (record.seconds * summary.threads));
+    if (record.outcome == adaflow::StageOutcome::kRan) {
+      if (record.seconds > 0.5)
+        std::printf("  %4.0f%%", 100.0 * record.cpu_seconds / (record.seconds * summary.threads));
+      else
+        std::printf("       ");
+      std::printf("  %6.0f MiB", record.peak_rss_bytes / (1 << 20));
+    }
     std::printf("\n");
   }
   const std::string accuracy = report.AccuracyTable();

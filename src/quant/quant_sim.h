@@ -5,8 +5,9 @@
 // ConvTranspose + ReLU, Conv + Clip (ReLU6, hardtanh, constant clamp), Add + ReLU, Linear + ReLU).
 // Biases stay float. A bitwidth of 32 leaves that side float.
 //
-// Rounding: weights round half away from zero (AIMET); activations use LibTorch's
-// fake_quantize_per_tensor_affine, which rounds half to even (ties are measure-zero for activations).
+// Rounding: weights round half away from zero (AIMET); activations get the values of LibTorch's
+// fake_quantize_per_tensor_affine (computed as element-wise ops), which rounds half to even (ties are
+// measure-zero for activations).
 // Calibration runs forward passes with quantized weights and float activations, as AIMET's
 // compute_encodings does.
 

@@ -410,7 +410,8 @@ void AdaroundTasks::Finish(Work& work) {
                           SecondsSince(work.start),
                           static_cast<double>(work.prepare_ns.load()) * 1e-9,
                           static_cast<double>(work.optimize_ns.load()) * 1e-9,
-                          SecondsSince(finish_start)};
+                          SecondsSince(finish_start),
+                          work.job->step_macs};
     WriteLayerResult(*work.sub, layer, work.result);
     work.sub->Commit(work.result.report.seconds);
     // What only the optimization needed.

@@ -44,6 +44,7 @@ void WriteLayerResult(SubTask& sub, const model::Layer& layer, const LayerResult
                                {"seconds_prepare", report.seconds_prepare},
                                {"seconds_optimize", report.seconds_optimize},
                                {"seconds_finish", report.seconds_finish},
+                               {"step_macs", report.step_macs},
                                {"encoding", TensorEncodingToJson(result.encoding)}};
   sub.WriteFile(ResultFile(layer.name), json.dump(1) + "\n");
 }
@@ -69,7 +70,8 @@ LayerResult ReadLayerResult(const SubTask& sub, const model::Layer& layer) {
                      json.at("seconds").get<double>(),
                      json.value("seconds_prepare", 0.0),
                      json.value("seconds_optimize", 0.0),
-                     json.value("seconds_finish", 0.0)};
+                     json.value("seconds_finish", 0.0),
+                     json.value("step_macs", 0.0)};
   } catch (const nlohmann::json::exception& error) {
     throw InputError("'" + sub.PathFor(ResultFile(layer.name)) + "' is damaged (" + error.what() +
                      "); rerun with --fresh");

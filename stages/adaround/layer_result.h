@@ -2,7 +2,7 @@
 // One AdaRound layer's result in the run directory, written by its sub-task and read back on resume:
 //   adaround/<layer>.weight   the rounded weight, float32, row-major (exactly on the grid)
 //   adaround/<layer>.json     {"layer", "bits", "objective", "iterations", "mse_nearest", "mse_adaround",
-//                              "seconds", "seconds_prepare", "seconds_optimize", "seconds_finish",
+//                              "seconds", "seconds_prepare", "seconds_optimize", "seconds_finish", "step_macs",
 //                              "encoding": {"axis", "per_channel", "channels": [...]}}
 
 #include <torch/script.h>

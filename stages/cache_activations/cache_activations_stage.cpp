@@ -20,7 +20,7 @@ namespace {
 
 constexpr const char* kCacheFile = "activations.h5";
 
-/// Bytes of one sample's cached values (every layer's input and target), from a one-sample probe.
+/// The shapes of one sample's cached values (every layer's input and target), from a one-sample probe.
 std::vector<std::vector<std::int64_t>> ProbeShapes(const model::GraphCapture& capture, const data::Dataset& data) {
   std::vector<std::vector<std::int64_t>> shapes;
   for (const auto& value : capture.Run(data.Slice(0, 1).inputs)) shapes.push_back(value.sizes().vec());

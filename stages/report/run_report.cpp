@@ -150,6 +150,7 @@ void RunReport::Update(const StageRecord& record, const StageOutputs* outputs, c
     stage["seconds"] = std::round(record.computed_seconds * 1000) / 1000;
     stage["cpu_seconds"] = std::round(record.cpu_seconds * 1000) / 1000;
     stage["skipped"] = record.outcome != StageOutcome::kRan;
+    if (record.peak_rss_bytes > 0) stage["peak_rss_mib"] = std::round(record.peak_rss_bytes / (1 << 20));
   }
   const auto metrics = outputs ? std::dynamic_pointer_cast<const MetricsArtifact>(outputs->Find(PortType::kMetrics))
                                : nullptr;
@@ -172,7 +173,8 @@ void RunReport::Update(const StageRecord& record, const StageOutputs* outputs, c
                                    {"seconds", layer.seconds},
                                    {"seconds_prepare", layer.seconds_prepare},
                                    {"seconds_optimize", layer.seconds_optimize},
-                                   {"seconds_finish", layer.seconds_finish}});
+                                   {"seconds_finish", layer.seconds_finish},
+                                   {"step_macs", layer.step_macs}});
       store.WriteAtomic(kPlotFile, LayerMsePlotSvg(metrics->layers));
     }
     for (const auto& [path, what] : metrics->files) {

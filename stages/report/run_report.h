@@ -10,8 +10,10 @@
 //                 "nearest": {..., "bits": "W4A8"}, "adaround": {..., "bits": "W4A8"},
 //                 "exported": {..., "bits": "W4A32"}},
 //    "layers": [{"name": "layers.0.conv1", "shape": [16, 16, 3, 3], "bits": 4, "objective": "gram",
-//                "iterations": 2000, "mse_nearest": 0.0123, "mse_adaround": 0.0045, "seconds": 1.9}],
-//    "stages": [{"id": "adaround", "type": "adaround", "outcome": "ran", "seconds": 41.2, "skipped": false}],
+//                "iterations": 2000, "mse_nearest": 0.0123, "mse_adaround": 0.0045, "seconds": 1.9,
+//                "seconds_prepare": 0.2, "seconds_optimize": 3.1, "seconds_finish": 0.1, "step_macs": 1.2e6}],
+//    "stages": [{"id": "adaround", "type": "adaround", "outcome": "ran", "seconds": 41.2, "cpu_seconds": 75.0,
+//                "skipped": false, "peak_rss_mib": 612}],
 //    "files": [{"path": "model_adaround.pt", "what": "..."}], "config": "config.resolved.yaml"}
 // Unlabelled evaluation data gives "sqnr_db" and "cosine" instead of "top1" and "top5"; an SQNR of
 // outputs identical to the FP model's is infinite, written as null.
