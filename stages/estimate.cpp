@@ -24,7 +24,9 @@ ModelShapes ProbeShapes(const PipelineSpec& spec) {
   for (std::size_t index = 0; index < layers.layers.size(); ++index)
     shapes.layers.push_back({layers.layers[index].name, layers.layers[index].weight_shape,
                              values[2 * index].sizes().vec(), values[2 * index + 1].sizes().vec()});
-  shapes.samples = LoadDataSet(spec, "calibration")->size();
+  const auto calibration = LoadDataSet(spec, "calibration");
+  shapes.samples = calibration->size();
+  shapes.batch_size = calibration->batch_size();
   return shapes;
 }
 

@@ -20,6 +20,7 @@ struct LayerShapes {
 struct ModelShapes {
   std::vector<LayerShapes> layers;
   std::int64_t samples = 0;  ///< calibration samples
+  std::int64_t batch_size = 1;  ///< the calibration set's batch size
 };
 
 /// Loads the model (BatchNorm folded) and the calibration set of `spec`; InputError as the stages give.

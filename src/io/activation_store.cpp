@@ -19,6 +19,16 @@ hid_t HalfType() {
   return type;
 }
 
+/// Whether a dataset is stored as half precision: then values are converted by LibTorch (vectorized,
+/// round to nearest even) and moved as they are stored; HDF5's own float/half conversion is a slow
+/// software path.
+bool IsHalf(hid_t dataset) {
+  const hid_t type = H5Dget_type(dataset);
+  const bool half = H5Tget_class(type) == H5T_FLOAT && H5Tget_size(type) == 2;
+  H5Tclose(type);
+  return half;
+}
+
 std::string DatasetPath(const std::string& layer, const std::string& name) { return "/layers/" + layer + "/" + name; }
 
 void WriteStringAttribute(hid_t object, const std::string& name, const std::string& value) {
@@ -86,17 +96,20 @@ void ActivationStore::Create(const std::string& layer, const std::string& name, 
 
 void ActivationStore::WriteRows(const std::string& layer, const std::string& name, std::int64_t start,
                                 const torch::Tensor& rows) {
-  const torch::Tensor data = rows.detach().to(torch::kFloat32).contiguous();
   std::lock_guard<std::mutex> lock(mutex_);
   const std::string path = DatasetPath(layer, name);
   const hid_t dataset = H5Dopen2(file_, path.c_str(), H5P_DEFAULT);
   if (dataset < 0) throw std::runtime_error("no dataset '" + path + "' in '" + path_ + "'");
+  const bool half = IsHalf(dataset);
+  const torch::Tensor data = rows.detach().to(half ? torch::kHalf : torch::kFloat32).contiguous();
   const hid_t file_space = H5Dget_space(dataset);
   std::vector<hsize_t> offset(static_cast<std::size_t>(data.dim()), 0), extent(data.sizes().begin(), data.sizes().end());
   offset[0] = static_cast<hsize_t>(start);
   H5Sselect_hyperslab(file_space, H5S_SELECT_SET, offset.data(), nullptr, extent.data(), nullptr);
   const hid_t memory_space = H5Screate_simple(static_cast<int>(extent.size()), extent.data(), nullptr);
-  const herr_t status = H5Dwrite(dataset, H5T_NATIVE_FLOAT, memory_space, file_space, H5P_DEFAULT, data.data_ptr<float>());
+  const hid_t memory_type = half ? HalfType() : H5Tcopy(H5T_NATIVE_FLOAT);
+  const herr_t status = H5Dwrite(dataset, memory_type, memory_space, file_space, H5P_DEFAULT, data.data_ptr());
+  H5Tclose(memory_type);
   H5Sclose(memory_space);
   H5Sclose(file_space);
   H5Dclose(dataset);
@@ -164,15 +177,18 @@ torch::Tensor ActivationStore::ReadRuns(const std::string& layer, const std::str
   extent[0] = static_cast<hsize_t>(rows);
   const hid_t memory_space = H5Screate_simple(static_cast<int>(extent.size()), extent.data(), nullptr);
   shape[0] = rows;
-  torch::Tensor out = torch::empty(shape, torch::kFloat32);
-  const herr_t status = H5Dread(dataset, H5T_NATIVE_FLOAT, memory_space, file_space, H5P_DEFAULT, out.data_ptr<float>());
+  const bool half = IsHalf(dataset);
+  torch::Tensor out = torch::empty(shape, half ? torch::kHalf : torch::kFloat32);
+  const hid_t memory_type = half ? HalfType() : H5Tcopy(H5T_NATIVE_FLOAT);
+  const herr_t status = H5Dread(dataset, memory_type, memory_space, file_space, H5P_DEFAULT, out.data_ptr());
+  H5Tclose(memory_type);
   H5Sclose(memory_space);
   H5Sclose(file_space);
   H5Dclose(dataset);
   if (status < 0)
     throw InputError("activation cache '" + path_ + "' is damaged (reading " + DatasetPath(layer, name) +
                      " failed); rerun with --fresh");
-  return out;
+  return half ? out.to(torch::kFloat32) : out;
 }
 
 torch::Tensor ActivationStore::Read(const std::string& layer, const std::string& name, std::int64_t start,

@@ -122,6 +122,9 @@ std::string CacheActivationsStage::Estimate(const PipelineSpec& spec) const {
     sample_bytes += 4.0 * static_cast<double>(c10::multiply_integers(layer.input) + c10::multiply_integers(layer.target));
   const double scale = options_.dtype == CacheDtype::kFloat16 ? 0.5 : 1.0;
   const double budget = options_.memory_budget * 1048576.0;
+  // As Run: as many samples as fit the budget, at most a batch.
+  const double piece = std::clamp(std::floor(budget / sample_bytes), 1.0,
+                                  static_cast<double>(std::max<std::int64_t>(1, shapes.batch_size)));
   char text[512];
   std::snprintf(text, sizeof(text),
                 "  cache_activations: %zu layers x %lld samples x %s per sample = %s on disk in activations.h5 (%s); "
@@ -129,8 +132,7 @@ std::string CacheActivationsStage::Estimate(const PipelineSpec& spec) const {
                 shapes.layers.size(), static_cast<long long>(shapes.samples), FormatBytes(sample_bytes).c_str(),
                 FormatBytes(sample_bytes * static_cast<double>(shapes.samples) * scale).c_str(),
                 options_.dtype == CacheDtype::kFloat16 ? "float16" : "float32",
-                static_cast<long long>(std::max(1.0, std::floor(budget / sample_bytes))),
-                FormatBytes(sample_bytes * std::max(1.0, std::floor(budget / sample_bytes))).c_str(),
+                static_cast<long long>(piece), FormatBytes(sample_bytes * piece).c_str(),
                 FormatBytes(budget).c_str());
   return text;
 }
