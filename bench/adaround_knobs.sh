@@ -10,28 +10,29 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ADAFLOW=${ADAFLOW:-./build/adaflow}
 out=runs/bench_knobs
-rm -rf "$out"
+[ -n "${KEEP:-}" ] || rm -rf "$out"   # KEEP=1: finished runs are restored, not redone
 mkdir -p "$out"
 top1() {  # metrics.json → "fp nearest adaround"
   /usr/bin/env python3 -c 'import json, sys
 m = {v["name"]: v["top1"] for v in json.load(open(sys.argv[1]))["variants"]}
-print(f"{m[\"nearest\"]:.2f} {m[\"adaround\"]:.2f}")' "$1"
+print("%.2f %.2f" % (m["nearest"], m["adaround"]))' "$1"
 }
 stage_seconds() { awk '$1 == "adaround" && $2 == "ran" {print $3}' "$1"; }
 printf '%-4s %-8s %10s %-8s %8s %9s %10s\n' bits objective iterations cache nearest adaround "adaround s"
-for bits in 4 3; do
-  for setting in auto:10000:float32 sampled:10000:float32 gram:10000:float32 auto:2000:float32 \
-                 auto:2000:float16; do
-    IFS=: read -r objective iterations dtype <<< "$setting"
-    dir="$out/w${bits}_${objective}_${iterations}_${dtype}"
-    "$ADAFLOW" run bench/configs/adaround_eval.yaml --run-dir "$dir" \
-      --set stages.adaround.default_param_bw=$bits --set stages.quantsim.default_param_bw=$bits \
-      --set stages.adaround.objective=$objective --set stages.adaround.num_iterations=$iterations \
-      --set stages.cache.dtype=$dtype > "$dir.log" 2>&1 || { tail -5 "$dir.log"; exit 1; }
-    read -r nearest adaround < <(top1 "$dir/metrics.json")
-    printf 'W%-3s %-8s %10s %-8s %8s %9s %10s\n' "$bits" "$objective" "$iterations" "$dtype" "$nearest" \
-      "$adaround" "$(stage_seconds "$dir.log")"
-  done
+# SETTINGS="bits:objective:iterations:cache ..." runs a subset.
+settings=${SETTINGS:-"4:auto:10000:float32 4:sampled:10000:float32 4:gram:10000:float32 4:auto:2000:float32
+  4:auto:2000:float16 3:auto:10000:float32 3:sampled:10000:float32 3:gram:10000:float32 3:auto:2000:float32
+  3:auto:2000:float16"}
+for setting in $settings; do
+  IFS=: read -r bits objective iterations dtype <<< "$setting"
+  dir="$out/w${bits}_${objective}_${iterations}_${dtype}"
+  "$ADAFLOW" run bench/configs/adaround_eval.yaml --run-dir "$dir" \
+    --set stages.adaround.default_param_bw=$bits --set stages.quantsim.default_param_bw=$bits \
+    --set stages.adaround.objective=$objective --set stages.adaround.num_iterations=$iterations \
+    --set stages.cache.dtype=$dtype > "$dir.log" 2>&1 || { tail -5 "$dir.log"; exit 1; }
+  read -r nearest adaround < <(top1 "$dir/metrics.json")
+  printf 'W%-3s %-8s %10s %-8s %8s %9s %10s\n' "$bits" "$objective" "$iterations" "$dtype" "$nearest" \
+    "$adaround" "$(stage_seconds "$dir.log")"
 done
 echo
 printf '%-5s %9s\n' seed adaround
