@@ -11,6 +11,9 @@ PACKAGES=(
   libcli11-dev nlohmann-json3-dev zlib1g-dev libstb-dev
   dataset-fashion-mnist
 )
+# Callers add packages of their own (scripts/setup-bench.sh: the benchmarks' Python side).
+read -r -a extra <<< "${ADAFLOW_EXTRA_PACKAGES:-}"
+PACKAGES+=("${extra[@]}")
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
