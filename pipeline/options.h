@@ -89,7 +89,6 @@ class OptionSchema {
   std::vector<std::string> Names() const;
 
   OptionSpec& Add(OptionSpec spec);
-  OptionSpec& spec(std::size_t index) { return specs_[index]; }
 
   /// Parses a YAML map. Keys in `reserved` belong to the caller and are skipped. `context` names the
   /// owner in messages ("stage 'adaround'"). Throws InputError naming file:line and the key.

@@ -10,7 +10,6 @@ namespace adaflow {
 namespace {
 
 const std::vector<std::string> kTopLevelKeys = {"name", "seed", "threads", "model", "data", "stages"};
-const std::set<std::string> kStageReserved = {"id", "type", "after"};
 
 struct Settings {
   std::string name;

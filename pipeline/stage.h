@@ -41,7 +41,6 @@ class StageOutputs {
  public:
   void Set(PortType type, ArtifactPtr value) { values_[type] = std::move(value); }
   ArtifactPtr Find(PortType type) const;
-  const std::map<PortType, ArtifactPtr>& values() const { return values_; }
 
  private:
   std::map<PortType, ArtifactPtr> values_;

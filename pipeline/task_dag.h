@@ -45,8 +45,6 @@ class TaskDag {
   /// that have not started yet.
   Result Run(const std::atomic<bool>* stop = nullptr, const BeforeTask& before = nullptr);
 
-  std::size_t size() const { return tasks_.size(); }
-
  private:
   struct Task {
     std::string id;

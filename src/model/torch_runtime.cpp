@@ -19,6 +19,4 @@ void SetIntraOpThreads(int threads) {
   if (set_blas_threads) set_blas_threads(threads);
 }
 
-int GetIntraOpThreads() { return at::get_num_threads(); }
-
 }  // namespace adaflow

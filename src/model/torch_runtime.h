@@ -6,6 +6,5 @@ namespace adaflow {
 
 /// Sets LibTorch's intra-op thread count (and so the BLAS threads it drives).
 void SetIntraOpThreads(int threads);
-int GetIntraOpThreads();
 
 }  // namespace adaflow
