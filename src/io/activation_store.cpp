@@ -29,6 +29,10 @@ bool IsHalf(hid_t dataset) {
   return half;
 }
 
+/// The memory type values move in: the stored type for half (no HDF5 conversion), native float otherwise.
+/// The caller closes it.
+hid_t MemoryType(bool half) { return half ? HalfType() : H5Tcopy(H5T_NATIVE_FLOAT); }
+
 std::string DatasetPath(const std::string& layer, const std::string& name) { return "/layers/" + layer + "/" + name; }
 
 void WriteStringAttribute(hid_t object, const std::string& name, const std::string& value) {
@@ -107,7 +111,7 @@ void ActivationStore::WriteRows(const std::string& layer, const std::string& nam
   offset[0] = static_cast<hsize_t>(start);
   H5Sselect_hyperslab(file_space, H5S_SELECT_SET, offset.data(), nullptr, extent.data(), nullptr);
   const hid_t memory_space = H5Screate_simple(static_cast<int>(extent.size()), extent.data(), nullptr);
-  const hid_t memory_type = half ? HalfType() : H5Tcopy(H5T_NATIVE_FLOAT);
+  const hid_t memory_type = MemoryType(half);
   const herr_t status = H5Dwrite(dataset, memory_type, memory_space, file_space, H5P_DEFAULT, data.data_ptr());
   H5Tclose(memory_type);
   H5Sclose(memory_space);
@@ -179,7 +183,7 @@ torch::Tensor ActivationStore::ReadRuns(const std::string& layer, const std::str
   shape[0] = rows;
   const bool half = IsHalf(dataset);
   torch::Tensor out = torch::empty(shape, half ? torch::kHalf : torch::kFloat32);
-  const hid_t memory_type = half ? HalfType() : H5Tcopy(H5T_NATIVE_FLOAT);
+  const hid_t memory_type = MemoryType(half);
   const herr_t status = H5Dread(dataset, memory_type, memory_space, file_space, H5P_DEFAULT, out.data_ptr());
   H5Tclose(memory_type);
   H5Sclose(memory_space);
