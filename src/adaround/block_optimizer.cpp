@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "common/error.h"
 
@@ -33,6 +34,21 @@ torch::Tensor TargetRows(const model::Layer& layer, const Rows& target, const to
   return target.Gather(indices).narrow(dim, block.begin, block.size());
 }
 
+/// The sampled step's patch matrix for one step is built when it has at most this many floats (64 MiB):
+/// ResNet-18's layer4 at 32 samples is 7.2 M; larger maps stay with the library's convolution.
+constexpr std::int64_t kStepPatchFloats = std::int64_t{16} << 20;
+
+/// Whether the sampled step runs as two GEMMs on channels-last patches: an ungrouped 2-D convolution
+/// whose patch matrix for `batch` samples is small enough, with an element-wise activation.
+bool PatchGemm(const model::Layer& layer, const std::vector<std::int64_t>& input_shape, std::int64_t batch) {
+  if (layer.kind != model::LayerKind::kConv2d || layer.groups != 1 || ChannelsCoupled(layer)) return false;
+  if (input_shape.size() != 4) return false;
+  const std::int64_t kh = layer.weight_shape[2], kw = layer.weight_shape[3];
+  const std::int64_t oh = (input_shape[2] + 2 * layer.padding[0] - layer.dilation[0] * (kh - 1) - 1) / layer.stride[0] + 1;
+  const std::int64_t ow = (input_shape[3] + 2 * layer.padding[1] - layer.dilation[1] * (kw - 1) - 1) / layer.stride[1] + 1;
+  return batch * oh * ow * input_shape[1] * kh * kw <= kStepPatchFloats;
+}
+
 }  // namespace
 
 std::vector<ChannelBlock> SplitChannels(const model::Layer& layer, int max_blocks, int min_rows) {
@@ -54,11 +70,47 @@ std::vector<ChannelBlock> SplitChannels(const model::Layer& layer, int max_block
 }
 
 std::vector<ChannelBlock> BlocksFor(const model::Layer& layer, Objective objective) {
-  if (objective != Objective::kGram) return SplitChannels(layer, 8, 8);
+  if (objective != Objective::kGram) {
+    // An ungrouped 2-D convolution's sampled step builds its patch matrix once per block and step:
+    // blocks of ≥ 128 rows amortize it over large products.
+    const bool patches = layer.kind == model::LayerKind::kConv2d && layer.groups == 1;
+    return SplitChannels(layer, 8, patches ? 256 : 8);
+  }
   // Gram blocks of ≥ 32 rows keep each block's product large, but a layer of 16 to 63 rows still gets
   // two blocks (≥ 8 rows each), so that a chain of narrow layers keeps two cores busy.
   const std::int64_t rows = layer.weight_shape.at(0);
-  return SplitChannels(layer, 8, static_cast<int>(std::clamp<std::int64_t>(rows / 2, 8, 32)));
+  std::int64_t depth = 1;
+  for (std::size_t axis = 1; axis < layer.weight_shape.size(); ++axis) depth *= layer.weight_shape[axis];
+  const std::int64_t wide = depth >= 1024 ? 64 : 32;
+  return SplitChannels(layer, 8, static_cast<int>(std::clamp<std::int64_t>(rows / 2, 8, wide)));
+}
+
+torch::Tensor ChannelsLastPatches(const model::Layer& layer, const torch::Tensor& input) {
+  const std::int64_t kh = layer.weight_shape[2], kw = layer.weight_shape[3];
+  const std::int64_t ph = layer.padding[0], pw = layer.padding[1];
+  const std::int64_t sh = layer.stride[0], sw = layer.stride[1], dh = layer.dilation[0], dw = layer.dilation[1];
+  const torch::Tensor padded =
+      at::constant_pad_nd(input.to(torch::kFloat32), {pw, pw, ph, ph}).permute({0, 2, 3, 1}).contiguous();
+  const std::int64_t n = padded.size(0), height = padded.size(1), width = padded.size(2), channels = padded.size(3);
+  const std::int64_t oh = (height - dh * (kh - 1) - 1) / sh + 1;
+  const std::int64_t ow = (width - dw * (kw - 1) - 1) / sw + 1;
+  torch::Tensor patches = torch::empty({n * oh * ow, kh * kw * channels});
+  const float* source = padded.data_ptr<float>();
+  float* row = patches.data_ptr<float>();
+  // One copy per kernel row when its taps are adjacent (dilation 1), else one per tap.
+  const std::int64_t run = dw == 1 ? kw * channels : channels;
+  const std::int64_t runs = dw == 1 ? 1 : kw;
+  for (std::int64_t sample = 0; sample < n; ++sample)
+    for (std::int64_t y = 0; y < oh; ++y)
+      for (std::int64_t x = 0; x < ow; ++x) {
+        for (std::int64_t i = 0; i < kh; ++i)
+          for (std::int64_t j = 0; j < runs; ++j) {
+            const float* from = source + ((sample * height + y * sh + i * dh) * width + x * sw + j * dw) * channels;
+            std::memcpy(row + (i * kw + j) * channels, from, static_cast<std::size_t>(run) * sizeof(float));
+          }
+        row += kh * kw * channels;
+      }
+  return patches;
 }
 
 torch::Tensor BlockRows(const torch::Tensor& tensor, const ChannelBlock& block) {
@@ -275,6 +327,7 @@ BlockResult OptimizeSampledBlock(const model::Layer& layer, const ChannelBlock& 
   const std::int64_t samples = data.input.size();
   const std::int64_t batch = std::min<std::int64_t>(hyper.batch_size, samples);
   const double denominator = data.denominator * static_cast<double>(batch);
+  const bool gemm = PatchGemm(layer, data.input.shape(), batch);
   for (int iteration = 0; iteration < hyper.num_iterations; ++iteration) {
     if (stop && stop->load()) throw Interrupted("AdaRound of '" + layer.name + "' stopped");
     torch::Tensor input, target;
@@ -285,10 +338,32 @@ BlockResult OptimizeSampledBlock(const model::Layer& layer, const ChannelBlock& 
       target = TargetRows(layer, data.target, indices, block);
       state.Forward();
     }
-    const torch::Tensor soft = state.soft_weight().view(rows.sizes()).detach().requires_grad_(true);
-    const torch::Tensor output = block_layer.activation.Apply(LayerForward(block_layer, input, soft, block_bias));
-    const torch::Tensor loss = (output - target).pow(2).sum() / denominator;
-    const torch::Tensor grad = torch::autograd::grad({loss}, {soft})[0];
+    torch::Tensor loss, grad;
+    if (gemm) {
+      // The convolution as [rows, D]·[D, out] on channels-last patches; its weight gradient is
+      // gradᵀ·patches. Autograd only through the activation and the loss (element-wise).
+      const std::int64_t out = block.size();
+      torch::Tensor output, patches;
+      {
+        torch::NoGradGuard no_grad;
+        patches = ChannelsLastPatches(layer, input);
+        const torch::Tensor soft = state.soft_weight().view(rows.sizes()).permute({0, 2, 3, 1}).reshape({out, -1});
+        output = block_bias.defined() ? at::addmm(block_bias, patches, soft.t()) : at::mm(patches, soft.t());
+        target = target.permute({0, 2, 3, 1}).reshape({-1, out});
+      }
+      output.requires_grad_(true);
+      loss = (block_layer.activation.Apply(output) - target).pow(2).sum() / denominator;
+      const torch::Tensor grad_output = torch::autograd::grad({loss}, {output})[0];
+      torch::NoGradGuard no_grad;
+      grad = at::mm(grad_output.t(), patches)
+                 .view({out, rows.size(2), rows.size(3), rows.size(1)})
+                 .permute({0, 3, 1, 2});
+    } else {
+      const torch::Tensor soft = state.soft_weight().view(rows.sizes()).detach().requires_grad_(true);
+      const torch::Tensor output = block_layer.activation.Apply(LayerForward(block_layer, input, soft, block_bias));
+      loss = (output - target).pow(2).sum() / denominator;
+      grad = torch::autograd::grad({loss}, {soft})[0];
+    }
     state.Backward(grad, iteration);
     if (progress && (iteration + 1) % kProgressEvery == 0)
       progress(iteration + 1, loss.item<double>() + state.RegularizerValue(iteration));

@@ -98,6 +98,11 @@ BlockResult OptimizeSampledBlock(const model::Layer& layer, const ChannelBlock& 
                                  const Hyper& hyper, std::uint64_t seed, const BlockProgress& progress,
                                  const std::atomic<bool>* stop);
 
+/// A 2-D convolution's input as im2col rows in channels-last order: [n·OH·OW, kh·kw·C], columns ordered
+/// (kh, kw, C), so that patches · W.permute(0, 2, 3, 1).reshape(out, −1)ᵀ is the convolution's output
+/// as [n·OH·OW, out]. The sampled step of an ungrouped 2-D convolution is two GEMMs on it.
+torch::Tensor ChannelsLastPatches(const model::Layer& layer, const torch::Tensor& input);
+
 /// The block's rows of a per-layer tensor shaped like the weight (axis 0 = output channels).
 torch::Tensor BlockRows(const torch::Tensor& tensor, const ChannelBlock& block);
 /// The layer restricted to the block: its weight shape, groups and activation (PReLU's slopes).

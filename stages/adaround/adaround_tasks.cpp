@@ -1,5 +1,6 @@
 #include "stages/adaround/adaround_tasks.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -17,9 +18,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-/// Samples per prepare task: fixed, so the chunks (and the order their sums merge in) never depend
-/// on the thread count.
-constexpr std::int64_t kChunk = 64;
+/// Samples per prepare task: at most 64, fewer where a sample's tensors are large (ImageNet-shape maps),
+/// so that a task's tensors stay near kChunkBytes each. A function of the layer's shapes, so the chunks
+/// (and the order their sums merge in) never depend on the thread count.
+constexpr std::int64_t kMaxChunk = 64;
+constexpr double kChunkBytes = 32.0 * 1024 * 1024;
 
 double SecondsSince(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
@@ -71,6 +74,7 @@ struct AdaroundTasks::Work {
   std::size_t next_merge = 0;
   std::mutex merge_mutex;
   std::vector<double> error_parts, row_parts;
+  std::int64_t chunk = kMaxChunk;  ///< samples per prepare task
   adaround::Grid grid;
   adaround::GramForm form;
   adaround::SampledData sampled;
@@ -150,6 +154,17 @@ AdaroundTasks::AdaroundTasks(const AdaroundOptions& options, std::shared_ptr<con
     works_.push_back(std::move(work));
   }
   samples_ = works_.empty() ? 0 : cache_->Shape(works_.front()->layer->name, "input").at(0);
+  for (auto& work : works_) {
+    // The largest per-sample tensor a prepare task holds: the layer's input or output, or an upstream
+    // layer's output on the way to x̂.
+    auto per_sample = [&](const std::string& name, const char* which) {
+      const auto shape = cache_->Shape(name, which);
+      return Bytes(shape) / static_cast<double>(std::max<std::int64_t>(1, shape.at(0)));
+    };
+    double bytes = std::max(per_sample(work->layer->name, "input"), per_sample(work->layer->name, "target"));
+    for (std::size_t up : work->job->upstream) bytes = std::max(bytes, per_sample(works_[up]->layer->name, "target"));
+    work->chunk = std::clamp<std::int64_t>(static_cast<std::int64_t>(kChunkBytes / bytes), 1, kMaxChunk);
+  }
   // Who computes x̂ and who reads it, from the last layer back: a layer that runs reads its upstream
   // layers' x̂, and so does a finished one that must compute its own x̂ for a layer that runs.
   std::vector<bool> prepares(works_.size(), false);
@@ -181,11 +196,11 @@ AdaroundTasks::~AdaroundTasks() {
 }
 
 void AdaroundTasks::AddTo(TaskDag& dag) {
-  const std::int64_t chunks = (samples_ + kChunk - 1) / kChunk;
   std::vector<std::size_t> finish_task(works_.size());
   for (std::size_t index = 0; index < works_.size(); ++index) {
     Work& work = *works_[index];
     const std::string& name = work.layer->name;
+    const std::int64_t chunks = (samples_ + work.chunk - 1) / work.chunk;
     std::vector<std::size_t> prepared;
     if (!work.done || work.keep_rows) {
       work.gram_parts.resize(static_cast<std::size_t>(chunks));
@@ -233,7 +248,7 @@ void AdaroundTasks::Prepare(Work& work, std::int64_t chunk) {
   PhaseTimer timer(work.prepare_ns);
   torch::NoGradGuard no_grad;
   const model::Layer& layer = *work.layer;
-  const std::int64_t start = chunk * kChunk, count = std::min(kChunk, samples_ - start);
+  const std::int64_t start = chunk * work.chunk, count = std::min(work.chunk, samples_ - start);
   const torch::Tensor fp_input = cache_->Read(layer.name, "input", start, count);
   torch::Tensor input = fp_input;
   if (work.capture) {
@@ -371,8 +386,8 @@ double AdaroundTasks::ErrorPass(const Work& work, const torch::Tensor& weight) c
   torch::NoGradGuard no_grad;
   const model::Layer& layer = *work.layer;
   double error = 0, rows = 0;
-  for (std::int64_t start = 0; start < samples_; start += kChunk) {
-    const std::int64_t count = std::min(kChunk, samples_ - start);
+  for (std::int64_t start = 0; start < samples_; start += work.chunk) {
+    const std::int64_t count = std::min(work.chunk, samples_ - start);
     const torch::Tensor output =
         layer.activation.Apply(adaround::LayerForward(layer, InputRows(work, start, count), weight, work.bias));
     const torch::Tensor squared = (output - cache_->Read(layer.name, "target", start, count))

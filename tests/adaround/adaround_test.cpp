@@ -204,6 +204,38 @@ TEST(BlockTest, ChannelBlocksGiveTheSameRoundingAsTheWholeLayer) {
   }
 }
 
+TEST(BlockTest, ChannelsLastPatchesGiveTheConvolutionAndItsWeightGradient) {
+  // The sampled step's GEMM form against ATen's convolution: padding, stride, dilation, non-square kernels.
+  torch::manual_seed(11);
+  struct Case {
+    std::vector<std::int64_t> weight, stride, padding, dilation, input;
+  };
+  for (const Case& c : {Case{{6, 5, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {4, 5, 7, 7}},
+                        Case{{6, 5, 3, 2}, {2, 1}, {2, 0}, {1, 1}, {3, 5, 9, 8}},
+                        Case{{4, 3, 3, 3}, {1, 2}, {2, 2}, {2, 2}, {2, 3, 10, 11}},
+                        Case{{8, 3, 7, 7}, {2, 2}, {3, 3}, {1, 1}, {2, 3, 16, 16}}}) {
+    model::Layer layer = Conv2d(c.weight, 1, 1, 0);
+    layer.stride = c.stride;
+    layer.padding = c.padding;
+    layer.dilation = c.dilation;
+    const torch::Tensor input = torch::randn(c.input);
+    const torch::Tensor weight = torch::randn(c.weight).requires_grad_(true);
+    const torch::Tensor conv = at::conv2d(input, weight, {}, c.stride, c.padding, c.dilation);
+    const torch::Tensor patches = ChannelsLastPatches(layer, input);
+    const torch::Tensor flat = weight.detach().permute({0, 2, 3, 1}).reshape({c.weight[0], -1});
+    const torch::Tensor product = at::mm(patches, flat.t());
+    const torch::Tensor expected = conv.detach().permute({0, 2, 3, 1}).reshape({-1, c.weight[0]});
+    ASSERT_EQ(product.sizes(), expected.sizes());
+    EXPECT_TRUE(torch::allclose(product, expected, 1e-4, 1e-5)) << (product - expected).abs().max();
+    const torch::Tensor grad_output = torch::randn_like(conv);
+    const torch::Tensor grad = torch::autograd::grad({(conv * grad_output).sum()}, {weight})[0];
+    const torch::Tensor from_patches = at::mm(grad_output.permute({0, 2, 3, 1}).reshape({-1, c.weight[0]}).t(), patches)
+                                           .view({c.weight[0], c.weight[2], c.weight[3], c.weight[1]})
+                                           .permute({0, 3, 1, 2});
+    EXPECT_TRUE(torch::allclose(from_patches, grad, 1e-4, 1e-4)) << (from_patches - grad).abs().max();
+  }
+}
+
 TEST(BlockTest, GroupedLayersSplitOnGroupBoundaries) {
   const auto blocks = SplitChannels(Conv2d({64, 1, 3, 3}, 64, 1, 1), 8);
   ASSERT_EQ(blocks.size(), 8u);
