@@ -4,6 +4,7 @@
 // Not a test: timings on shared machines are noisy; compare ratios printed by one run.
 //
 // Usage: ./build/bench/block_bench [iterations, default 20]
+//        ./build/bench/block_bench sgemm   (prints the one-thread sgemm GFLOP/s only)
 
 #include <torch/script.h>
 
@@ -12,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <string>
 
 #include "src/adaround/block_optimizer.h"
 #include "src/model/torch_runtime.h"
@@ -61,8 +63,12 @@ adaround::Grid GridFor(const torch::Tensor& weight) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int iterations = argc > 1 ? std::atoi(argv[1]) : 20;
   SetIntraOpThreads(1);
+  if (argc > 1 && std::string(argv[1]) == "sgemm") {  // the reference rate alone (bench/imagenet/run.sh)
+    std::printf("%.1f\n", SgemmGflops());
+    return 0;
+  }
+  const int iterations = argc > 1 ? std::atoi(argv[1]) : 20;
   torch::manual_seed(0);
   const double sgemm = SgemmGflops();
   std::printf("sgemm 1024x1024, 1 thread: %.1f GFLOP/s; %d iterations per row\n", sgemm, iterations);

@@ -10,6 +10,7 @@
 
 #include <sys/resource.h>
 
+#include "common/process.h"
 #include "pipeline/executor.h"
 #include "pipeline/logging.h"
 #include "pipeline/run_store.h"
@@ -28,16 +29,6 @@ double ProcessCpuSeconds() {
   getrusage(RUSAGE_SELF, &usage);
   auto seconds = [](const timeval& value) { return static_cast<double>(value.tv_sec) + value.tv_usec * 1e-6; };
   return seconds(usage.ru_utime) + seconds(usage.ru_stime);
-}
-
-/// The process's peak resident set so far (VmHWM in /proc/self/status), in bytes; 0 when unknown.
-double PeakRssBytes() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::strtod(line.c_str() + 6, nullptr) * 1024.0;
-  }
-  return 0;
 }
 
 }  // namespace
@@ -167,7 +158,7 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
       record.seconds = SecondsSince(start);
       // Stages running side by side share the process: their CPU times overlap.
       record.cpu_seconds = ProcessCpuSeconds() - cpu_start;
-      record.peak_rss_bytes = PeakRssBytes();
+      record.peak_rss_bytes = PeakResidentBytes();
       store.MarkDone(stage.id, keys[idx], ctx.files(), record.seconds, record.cpu_seconds);
       record.outcome = StageOutcome::kRan;
       record.computed_seconds = record.seconds;

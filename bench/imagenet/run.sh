@@ -6,12 +6,13 @@
 # reused) and the stage time is taken as linear through the two; without N2, each layer's optimizer
 # thread-seconds per iteration (its measured steps, block setup included) are added for the missing
 # iterations, spread over the threads. Prints the dry-run estimate, each stage's time, CPU use and peak RSS
-# (VmHWM), the disk taken, a per-layer table with the optimizer's GFLOP/s against a one-thread sgemm (OpenBLAS
-# held to one thread: torch.set_num_threads does not reach its pthread build) measured in the same run;
+# (VmHWM), the disk taken, a per-layer table with the optimizer's GFLOP/s against a one-thread sgemm measured
+# in the same run by the same LibTorch/OpenBLAS (build/bench/block_bench sgemm, best of five rounds);
 # writes runs/imagenet/<model>_<objective>_<dtype>/summary.json.
 #
 # Usage: bench/imagenet/run.sh [resnet18|mobilenet_v2] [N1, default 20] [N2, default none] [extra --set ...]
-#   OBJECTIVE=gram|sampled|auto (default auto), DTYPE=float32|float16 (default float32), THREADS (default 2)
+#   OBJECTIVE=gram|sampled|auto (default auto), DTYPE=float32|float16 (default float32), THREADS (default 2),
+#   POSITIONS (stages.adaround.positions_per_sample, default 0: all output positions)
 #   SUMMARY_ONLY=1 prints the summary of the runs already made.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,14 +21,15 @@ ADAFLOW=${ADAFLOW:-./build/adaflow}
 PYTHON=${PYTHON:-/usr/bin/python3}
 model=${1:-resnet18} n1=${2:-20} n2=${3:-0}
 shift $(( $# < 3 ? $# : 3 ))
-objective=${OBJECTIVE:-auto} dtype=${DTYPE:-float32} threads=${THREADS:-2}
+objective=${OBJECTIVE:-auto} dtype=${DTYPE:-float32} threads=${THREADS:-2} positions=${POSITIONS:-0}
 out=runs/imagenet/${model}_${objective}_${dtype}
+[ "$positions" = 0 ] || out="${out}_p$positions"
 if [ -z "${SUMMARY_ONLY:-}" ]; then
   [ -f "runs/imagenet/models/$model.pt" ] || "$PYTHON" bench/imagenet/make_models.py runs/imagenet/models > /dev/null
   rm -rf "$out"
   mkdir -p "$out"
   sets=(--set "model.path=runs/imagenet/models/$model.pt" --set "stages.adaround.objective=$objective"
-        --set "stages.cache.dtype=$dtype" "$@")
+        --set "stages.cache.dtype=$dtype" --set "stages.adaround.positions_per_sample=$positions" "$@")
   "$ADAFLOW" run bench/configs/imagenet.yaml --run-dir "$out/run" --threads "$threads" "${sets[@]}" \
     --set "stages.adaround.num_iterations=$n1" --dry-run > "$out/dry_run.txt" 2>&1
   runs=("$n1")
@@ -38,22 +40,12 @@ if [ -z "${SUMMARY_ONLY:-}" ]; then
     cp "$out/run/report.json" "$out/report_$n.json"
   done
   du -sb "$out/run/activations.h5" | cut -f1 > "$out/cache_bytes"
-  OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$PYTHON" -c '
-import time, torch
-torch.set_num_threads(1)
-a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
-torch.mm(a, b)
-best = 0.0
-for _ in range(5):
-  start = time.perf_counter()
-  for _ in range(10): torch.mm(a, b)
-  best = max(best, 2 * 1024**3 * 10 / (time.perf_counter() - start) / 1e9)
-print(best)' > "$out/sgemm_gflops"
+  "$(dirname "$ADAFLOW")/bench/block_bench" sgemm > "$out/sgemm_gflops"
 fi
 
-"$PYTHON" - "$out" "$model" "$objective" "$dtype" "$n1" "$n2" "$threads" <<'PY'
+"$PYTHON" - "$out" "$model" "$objective" "$dtype" "$n1" "$n2" "$threads" "$positions" <<'PY'
 import json, sys
-out, model, objective, dtype, n1, n2, threads = sys.argv[1:]
+out, model, objective, dtype, n1, n2, threads, positions = sys.argv[1:]
 n1, n2, threads = int(n1), int(n2), int(threads)
 two = n2 > n1
 if not two: n2 = n1
@@ -64,7 +56,8 @@ def at(a, b, n, per_iteration=0.0):
     # two runs: linear through (n1, a) and (n2, b); one run: a + the missing iterations' cost
     return a + (b - a) * (n - n1) / (n2 - n1) if two else a + per_iteration * (n - n1)
 print(open(f"{out}/dry_run.txt").read().strip())
-print(f"\n{model}, objective {objective}, cache {dtype}, W4A8, 1024 calibration samples 224x224, {threads} threads")
+print(f"\n{model}, objective {objective}" + (f", {positions} output positions per sample" if positions != "0" else "") +
+      f", cache {dtype}, W4A8, 1024 calibration samples 224x224, {threads} threads")
 print(f"{'stage':12s} {'seconds':>9s} {'cpu':>5s} {'peak RSS':>10s}")
 fixed = 0.0
 for sid in ("load", "prepare", "cache", "adaround", "quantsim", "calibrate", "evaluate", "export"):

@@ -157,11 +157,20 @@ double ReconstructionMse(const LayerData& data, const torch::Tensor& weight, boo
   return total / rows;
 }
 
-double SampledStepCost(const model::Layer& layer, const std::vector<std::int64_t>& target_shape, int batch_size) {
+bool SamplesPositions(const model::Layer& layer) {
+  const auto coupled = layer.activation.kind == model::Activation::kSoftmax ||
+                       layer.activation.kind == model::Activation::kLogSoftmax;
+  return layer.kind == model::LayerKind::kConv2d && layer.groups == 1 && !coupled;
+}
+
+double SampledStepCost(const model::Layer& layer, const std::vector<std::int64_t>& target_shape, int batch_size,
+                       int positions_per_sample) {
   double per_sample = 1;
   for (std::size_t dim = 1; dim < target_shape.size(); ++dim) per_sample *= static_cast<double>(target_shape[dim]);
-  const double positions = per_sample / static_cast<double>(layer.transposed() ? layer.weight_channels() * layer.groups
-                                                                               : layer.weight_shape[0]);
+  double positions = per_sample / static_cast<double>(layer.transposed() ? layer.weight_channels() * layer.groups
+                                                                         : layer.weight_shape[0]);
+  if (positions_per_sample > 0 && SamplesPositions(layer))
+    positions = std::min(positions, static_cast<double>(positions_per_sample));
   double weight_size = 1;
   for (auto dim : layer.weight_shape) weight_size *= static_cast<double>(dim);
   // Forward plus the weight gradient: two products of the weight with every sampled position.

@@ -39,6 +39,8 @@ struct Hyper {
   double warm_start = 0.2;
   double learning_rate = 1e-3;
   int batch_size = 32;
+  /// Output positions per sample in a sampled step of an ungrouped 2-D convolution (0: all, AIMET).
+  int positions_per_sample = 0;
 };
 
 /// AIMET's default iteration count, one for the whole model: 15000 when any layer's weights are below
@@ -103,7 +105,11 @@ double ReconstructionMse(const LayerData& data, const torch::Tensor& weight, boo
 
 /// Per-step cost estimates in multiply-adds, for `objective: auto` and the benchmarks. `target_shape`:
 /// the layer's cached output, [N, …].
-double SampledStepCost(const model::Layer& layer, const std::vector<std::int64_t>& target_shape, int batch_size);
+double SampledStepCost(const model::Layer& layer, const std::vector<std::int64_t>& target_shape, int batch_size,
+                       int positions_per_sample = 0);
+/// Whether `positions_per_sample` applies to the layer's sampled step (an ungrouped 2-D convolution
+/// with an element-wise activation, whose step is two GEMMs on channels-last patches).
+bool SamplesPositions(const model::Layer& layer);
 double GramStepCost(const model::Layer& layer);
 
 /// The Gram form of a layer's rows, all samples (chunks of `chunk` samples).

@@ -35,18 +35,15 @@ torch::Tensor TargetRows(const model::Layer& layer, const Rows& target, const to
 }
 
 /// The sampled step's patch matrix for one step is built when it has at most this many floats (64 MiB):
-/// ResNet-18's layer4 at 32 samples is 7.2 M; larger maps stay with the library's convolution.
+/// ResNet-18's layer4 at 32 samples and all positions is 7.2 M; larger ones stay with the library's
+/// convolution.
 constexpr std::int64_t kStepPatchFloats = std::int64_t{16} << 20;
 
-/// Whether the sampled step runs as two GEMMs on channels-last patches: an ungrouped 2-D convolution
-/// whose patch matrix for `batch` samples is small enough, with an element-wise activation.
-bool PatchGemm(const model::Layer& layer, const std::vector<std::int64_t>& input_shape, std::int64_t batch) {
-  if (layer.kind != model::LayerKind::kConv2d || layer.groups != 1 || ChannelsCoupled(layer)) return false;
-  if (input_shape.size() != 4) return false;
+/// A 2-D convolution's output height and width for an input [n, C, H, W].
+std::pair<std::int64_t, std::int64_t> OutputSize(const model::Layer& layer, const std::vector<std::int64_t>& input_shape) {
   const std::int64_t kh = layer.weight_shape[2], kw = layer.weight_shape[3];
-  const std::int64_t oh = (input_shape[2] + 2 * layer.padding[0] - layer.dilation[0] * (kh - 1) - 1) / layer.stride[0] + 1;
-  const std::int64_t ow = (input_shape[3] + 2 * layer.padding[1] - layer.dilation[1] * (kw - 1) - 1) / layer.stride[1] + 1;
-  return batch * oh * ow * input_shape[1] * kh * kw <= kStepPatchFloats;
+  return {(input_shape[2] + 2 * layer.padding[0] - layer.dilation[0] * (kh - 1) - 1) / layer.stride[0] + 1,
+          (input_shape[3] + 2 * layer.padding[1] - layer.dilation[1] * (kw - 1) - 1) / layer.stride[1] + 1};
 }
 
 }  // namespace
@@ -72,9 +69,11 @@ std::vector<ChannelBlock> SplitChannels(const model::Layer& layer, int max_block
 std::vector<ChannelBlock> BlocksFor(const model::Layer& layer, Objective objective) {
   if (objective != Objective::kGram) {
     // An ungrouped 2-D convolution's sampled step builds its patch matrix once per block and step:
-    // blocks of ≥ 128 rows amortize it over large products.
-    const bool patches = layer.kind == model::LayerKind::kConv2d && layer.groups == 1;
-    return SplitChannels(layer, 8, patches ? 256 : 8);
+    // blocks of up to 256 rows amortize it over large products; two blocks at least (16 rows or more)
+    // keep two cores busy on a chain.
+    if (!SamplesPositions(layer)) return SplitChannels(layer, 8, 8);
+    const std::int64_t rows = layer.weight_shape.at(0);
+    return SplitChannels(layer, 8, static_cast<int>(std::clamp<std::int64_t>(rows / 2, 8, 256)));
   }
   // Gram blocks of ≥ 32 rows keep each block's product large, but a layer of 16 to 63 rows still gets
   // two blocks (≥ 8 rows each), so that a chain of narrow layers keeps two cores busy.
@@ -85,7 +84,7 @@ std::vector<ChannelBlock> BlocksFor(const model::Layer& layer, Objective objecti
   return SplitChannels(layer, 8, static_cast<int>(std::clamp<std::int64_t>(rows / 2, 8, wide)));
 }
 
-torch::Tensor ChannelsLastPatches(const model::Layer& layer, const torch::Tensor& input) {
+torch::Tensor ChannelsLastPatches(const model::Layer& layer, const torch::Tensor& input, const torch::Tensor& positions) {
   const std::int64_t kh = layer.weight_shape[2], kw = layer.weight_shape[3];
   const std::int64_t ph = layer.padding[0], pw = layer.padding[1];
   const std::int64_t sh = layer.stride[0], sw = layer.stride[1], dh = layer.dilation[0], dw = layer.dilation[1];
@@ -94,22 +93,26 @@ torch::Tensor ChannelsLastPatches(const model::Layer& layer, const torch::Tensor
   const std::int64_t n = padded.size(0), height = padded.size(1), width = padded.size(2), channels = padded.size(3);
   const std::int64_t oh = (height - dh * (kh - 1) - 1) / sh + 1;
   const std::int64_t ow = (width - dw * (kw - 1) - 1) / sw + 1;
-  torch::Tensor patches = torch::empty({n * oh * ow, kh * kw * channels});
+  const torch::Tensor chosen = positions.defined() ? positions.to(torch::kLong).contiguous() : torch::Tensor();
+  const std::int64_t per_sample = chosen.defined() ? chosen.size(1) : oh * ow;
+  torch::Tensor patches = torch::empty({n * per_sample, kh * kw * channels});
   const float* source = padded.data_ptr<float>();
+  const std::int64_t* picked = chosen.defined() ? chosen.data_ptr<std::int64_t>() : nullptr;
   float* row = patches.data_ptr<float>();
   // One copy per kernel row when its taps are adjacent (dilation 1), else one per tap.
   const std::int64_t run = dw == 1 ? kw * channels : channels;
   const std::int64_t runs = dw == 1 ? 1 : kw;
   for (std::int64_t sample = 0; sample < n; ++sample)
-    for (std::int64_t y = 0; y < oh; ++y)
-      for (std::int64_t x = 0; x < ow; ++x) {
-        for (std::int64_t i = 0; i < kh; ++i)
-          for (std::int64_t j = 0; j < runs; ++j) {
-            const float* from = source + ((sample * height + y * sh + i * dh) * width + x * sw + j * dw) * channels;
-            std::memcpy(row + (i * kw + j) * channels, from, static_cast<std::size_t>(run) * sizeof(float));
-          }
-        row += kh * kw * channels;
-      }
+    for (std::int64_t index = 0; index < per_sample; ++index) {
+      const std::int64_t position = picked ? picked[sample * per_sample + index] : index;
+      const std::int64_t y = position / ow, x = position % ow;
+      for (std::int64_t i = 0; i < kh; ++i)
+        for (std::int64_t j = 0; j < runs; ++j) {
+          const float* from = source + ((sample * height + y * sh + i * dh) * width + x * sw + j * dw) * channels;
+          std::memcpy(row + (i * kw + j) * channels, from, static_cast<std::size_t>(run) * sizeof(float));
+        }
+      row += kh * kw * channels;
+    }
   return patches;
 }
 
@@ -326,8 +329,21 @@ BlockResult OptimizeSampledBlock(const model::Layer& layer, const ChannelBlock& 
   auto generator = at::detail::createCPUGenerator(seed);
   const std::int64_t samples = data.input.size();
   const std::int64_t batch = std::min<std::int64_t>(hyper.batch_size, samples);
-  const double denominator = data.denominator * static_cast<double>(batch);
-  const bool gemm = PatchGemm(layer, data.input.shape(), batch);
+  // An ungrouped 2-D convolution's step is two GEMMs on channels-last patches of `positions` output
+  // positions per sample (all, or a random subset: positions_per_sample) when they fit kStepPatchFloats;
+  // otherwise, and for other layers, the layer's op with autograd on all positions.
+  const auto input_shape = data.input.shape();
+  bool gemm = SamplesPositions(layer) && input_shape.size() == 4;
+  std::int64_t map = 0, positions = 0;
+  if (gemm) {
+    const auto [oh, ow] = OutputSize(layer, input_shape);
+    map = oh * ow;
+    positions = hyper.positions_per_sample > 0 ? std::min<std::int64_t>(hyper.positions_per_sample, map) : map;
+    gemm = batch * positions * input_shape[1] * layer.weight_shape[2] * layer.weight_shape[3] <= kStepPatchFloats;
+  }
+  const bool subset = gemm && positions < map;
+  // AIMET's mean over samples and positions, over the positions taken.
+  const double denominator = (subset ? static_cast<double>(positions) : data.denominator) * static_cast<double>(batch);
   for (int iteration = 0; iteration < hyper.num_iterations; ++iteration) {
     if (stop && stop->load()) throw Interrupted("AdaRound of '" + layer.name + "' stopped");
     torch::Tensor input, target;
@@ -346,10 +362,18 @@ BlockResult OptimizeSampledBlock(const model::Layer& layer, const ChannelBlock& 
       torch::Tensor output, patches;
       {
         torch::NoGradGuard no_grad;
-        patches = ChannelsLastPatches(layer, input);
+        torch::Tensor chosen;
+        if (subset) {
+          // `positions` distinct output positions of each sample, in ascending order.
+          const torch::Tensor order = at::rand({batch, map}, generator).argsort(/*dim=*/std::int64_t{1});
+          chosen = std::get<0>(order.narrow(1, 0, positions).sort(1));
+        }
+        patches = ChannelsLastPatches(layer, input, chosen);
         const torch::Tensor soft = state.soft_weight().view(rows.sizes()).permute({0, 2, 3, 1}).reshape({out, -1});
         output = block_bias.defined() ? at::addmm(block_bias, patches, soft.t()) : at::mm(patches, soft.t());
-        target = target.permute({0, 2, 3, 1}).reshape({-1, out});
+        target = target.permute({0, 2, 3, 1}).reshape({batch, map, out});
+        if (subset) target = target.gather(1, chosen.unsqueeze(2).expand({batch, positions, out}));
+        target = target.reshape({-1, out});
       }
       output.requires_grad_(true);
       loss = (block_layer.activation.Apply(output) - target).pow(2).sum() / denominator;

@@ -38,8 +38,9 @@ struct ChannelBlock {
 std::vector<ChannelBlock> SplitChannels(const model::Layer& layer, int max_blocks = 8, int min_rows = 8);
 
 /// The blocks the stage uses for an objective: a Gram step packs Ĥ (D²) for its product, so its blocks
-/// keep ≥ 32 rows to amortize that, except that a layer of 16–63 rows gets two blocks; a sampled step
-/// has no such cost (≥ 8 rows).
+/// keep ≥ 32 rows (≥ 64 where D ≥ 1024) to amortize that, except that a layer of 16–63 rows gets two
+/// blocks; a sampled step of an ungrouped 2-D convolution builds its patch matrix per block (blocks of
+/// up to 256 rows, two at least); other sampled steps have no such cost (≥ 8 rows).
 std::vector<ChannelBlock> BlocksFor(const model::Layer& layer, Objective objective);
 
 /// The sampled objective's data for a block: x̂ rows (whole samples) and the target's rows.
@@ -100,8 +101,10 @@ BlockResult OptimizeSampledBlock(const model::Layer& layer, const ChannelBlock& 
 
 /// A 2-D convolution's input as im2col rows in channels-last order: [n·OH·OW, kh·kw·C], columns ordered
 /// (kh, kw, C), so that patches · W.permute(0, 2, 3, 1).reshape(out, −1)ᵀ is the convolution's output
-/// as [n·OH·OW, out]. The sampled step of an ungrouped 2-D convolution is two GEMMs on it.
-torch::Tensor ChannelsLastPatches(const model::Layer& layer, const torch::Tensor& input);
+/// as [n·OH·OW, out]. The sampled step of an ungrouped 2-D convolution is two GEMMs on it. With
+/// `positions` ([n, P] flat output positions y·OW + x), only those rows: [n·P, kh·kw·C].
+torch::Tensor ChannelsLastPatches(const model::Layer& layer, const torch::Tensor& input,
+                                  const torch::Tensor& positions = torch::Tensor());
 
 /// The block's rows of a per-layer tensor shaped like the weight (axis 0 = output channels).
 torch::Tensor BlockRows(const torch::Tensor& tensor, const ChannelBlock& block);

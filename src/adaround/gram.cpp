@@ -8,8 +8,8 @@ namespace {
 bool IsLinear(const model::Layer& layer) { return layer.kind == model::LayerKind::kLinear; }
 std::int64_t Groups(const model::Layer& layer) { return IsLinear(layer) ? 1 : layer.groups; }
 
-/// Patches of more than this many floats are built in pieces (a 224×224 input's im2col is large).
-constexpr std::int64_t kPatchFloats = std::int64_t{16} << 20;
+/// Patches of more than this many floats (16 MiB) are built in pieces (a 224×224 input's im2col is large).
+constexpr std::int64_t kPatchFloats = std::int64_t{4} << 20;
 
 }  // namespace
 

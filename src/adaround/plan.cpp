@@ -19,10 +19,10 @@ void CheckNames(const model::LayerGraph& layers, const std::vector<std::string>&
 }  // namespace
 
 Objective ChooseObjective(Objective requested, const model::Layer& layer, const std::vector<std::int64_t>& target_shape,
-                          int batch_size) {
+                          int batch_size, int positions_per_sample) {
   if (!GramSupported(layer)) return Objective::kSampled;
   if (requested != Objective::kAuto) return requested;
-  return GramStepCost(layer) < SampledStepCost(layer, target_shape, batch_size) ? Objective::kGram
+  return GramStepCost(layer) < SampledStepCost(layer, target_shape, batch_size, positions_per_sample) ? Objective::kGram
                                                                                 : Objective::kSampled;
 }
 
@@ -53,9 +53,10 @@ std::vector<LayerJob> PlanJobs(const model::LayerGraph& layers, const PlanOption
     const auto override_it = options.bits_override.find(layer.name);
     job.bits = override_it == options.bits_override.end() ? options.default_bits : override_it->second;
     const auto shape = target_shape(layer);
-    job.objective = ChooseObjective(options.objective, layer, shape, options.batch_size);
-    job.step_macs = job.objective == Objective::kGram ? GramStepCost(layer)
-                                                      : SampledStepCost(layer, shape, options.batch_size);
+    job.objective = ChooseObjective(options.objective, layer, shape, options.batch_size, options.positions_per_sample);
+    job.step_macs = job.objective == Objective::kGram
+                        ? GramStepCost(layer)
+                        : SampledStepCost(layer, shape, options.batch_size, options.positions_per_sample);
     job_of_layer[index] = jobs.size();
     bits.push_back(job.bits);
     jobs.push_back(job);

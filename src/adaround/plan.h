@@ -21,6 +21,7 @@ struct PlanOptions {
   Objective objective = Objective::kAuto;
   InputSource input_source = InputSource::kQuant;
   int batch_size = 32;
+  int positions_per_sample = 0;  ///< output positions per sample in a sampled step (0: all)
 };
 
 struct LayerJob {
@@ -46,7 +47,7 @@ std::vector<LayerJob> PlanJobs(const model::LayerGraph& layers, const PlanOption
 /// `objective: auto`: the Gram form where it applies and its step is cheaper than the sampled one,
 /// else the sampled form.
 Objective ChooseObjective(Objective requested, const model::Layer& layer, const std::vector<std::int64_t>& target_shape,
-                          int batch_size);
+                          int batch_size, int positions_per_sample = 0);
 
 /// Indices of the ignored layers (they keep FP weights and are computed where x̂ passes through them).
 std::vector<std::size_t> IgnoredLayers(const model::LayerGraph& layers, const PlanOptions& options);

@@ -23,6 +23,9 @@ const Schema<AdaroundOptions>& AdaroundStage::GetSchema() {
     s.Float("warm_start", &O::warm_start, "fraction of iterations without the regulariser").Range(0, 1);
     s.Float("learning_rate", &O::learning_rate, "Adam learning rate").Min(0);
     s.Int("batch_size", &O::batch_size, "calibration samples per optimizer step").Min(1);
+    s.Int("positions_per_sample", &O::positions_per_sample,
+          "output positions per sample in a sampled step of an ungrouped 2-D convolution, at random; 0 = all (AIMET)")
+        .Min(0);
     s.Enum("quant_scheme", &O::quant_scheme,
            {{"tf_enhanced", quant::Scheme::kTfEnhanced}, {"tf", quant::Scheme::kTf}},
            "how the weight grid is chosen");

@@ -29,6 +29,9 @@ struct AdaroundOptions {
   double learning_rate = 0.001;
   /// Calibration samples per optimizer step. Default: 32
   int batch_size = 32;
+  /// Output positions per sample in a sampled step of an ungrouped 2-D convolution, drawn at random
+  /// (0: all of them, AIMET). Default: 0
+  int positions_per_sample = 0;
   /// How the weight grid is chosen. Default: tf_enhanced
   quant::Scheme quant_scheme = quant::Scheme::kTfEnhanced;
   /// One grid per output channel. Default: false

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <mutex>
 
+#include "common/process.h"
 #include "pipeline/content_hash.h"
 #include "pipeline/pipeline_spec.h"
 #include "src/adaround/block_optimizer.h"
@@ -22,7 +23,7 @@ using Clock = std::chrono::steady_clock;
 /// so that a task's tensors stay near kChunkBytes each. A function of the layer's shapes, so the chunks
 /// (and the order their sums merge in) never depend on the thread count.
 constexpr std::int64_t kMaxChunk = 64;
-constexpr double kChunkBytes = 32.0 * 1024 * 1024;
+constexpr double kChunkBytes = 16.0 * 1024 * 1024;
 
 double SecondsSince(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
@@ -124,6 +125,7 @@ AdaroundTasks::AdaroundTasks(const AdaroundOptions& options, std::shared_ptr<con
   plan.objective = options.objective;
   plan.input_source = options.input_source;
   plan.batch_size = options.batch_size;
+  plan.positions_per_sample = options.positions_per_sample;
   jobs_ = adaround::PlanJobs(layers, plan, [&](const model::Layer& layer) {
     return cache_->Shape(layer.name, "target");
   });
@@ -270,7 +272,10 @@ void AdaroundTasks::Prepare(Work& work, std::int64_t chunk) {
       shape[0] = samples_;
       work.xhat_bytes = Bytes(shape);
       std::lock_guard<std::mutex> lock(shared_->mutex);
-      if (shared_->ram_bytes + work.xhat_bytes <= memory_budget_bytes_) {
+      // x̂ shares memory_budget with the prepare tasks' working tensors: about eight of ≤ kChunkBytes each
+      // per thread (inputs, upstream outputs, patches, the error pass).
+      const double working = 8.0 * kChunkBytes * std::max(1, ctx_.threads());
+      if (shared_->ram_bytes + work.xhat_bytes <= memory_budget_bytes_ - working) {
         shared_->ram_bytes += work.xhat_bytes;
         work.xhat = torch::empty(shape, torch::kFloat32);
         return;
@@ -359,6 +364,7 @@ void AdaroundTasks::Optimize(Work& work, std::size_t block) {
   hyper.warm_start = options_.warm_start;
   hyper.learning_rate = options_.learning_rate;
   hyper.batch_size = options_.batch_size;
+  hyper.positions_per_sample = options_.positions_per_sample;
   adaround::BlockProgress progress;
   if (block == 0) {
     progress = [this, &work](int iteration, double loss) {
@@ -441,8 +447,9 @@ void AdaroundTasks::Finish(Work& work) {
                      report.seconds_prepare, report.seconds_optimize, report.seconds_finish);
     const int finished = ++shared_->finished;
     const double elapsed = SecondsSince(shared_->start);
-    ctx_.log().info("{}/{} layers done, {} elapsed, ETA {}", finished, shared_->to_finish, Duration(elapsed),
-                    Duration(elapsed / finished * (shared_->to_finish - finished)));
+    ctx_.log().info("{}/{} layers done, {} elapsed, ETA {} (resident {:.0f} MiB, peak {:.0f} MiB)", finished,
+                    shared_->to_finish, Duration(elapsed), Duration(elapsed / finished * (shared_->to_finish - finished)),
+                    ResidentBytes() / 1048576.0, PeakResidentBytes() / 1048576.0);
     Release(work);
   }
   std::lock_guard<std::mutex> lock(shared_->mutex);

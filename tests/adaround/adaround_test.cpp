@@ -236,6 +236,18 @@ TEST(BlockTest, ChannelsLastPatchesGiveTheConvolutionAndItsWeightGradient) {
   }
 }
 
+TEST(BlockTest, PatchesAtChosenPositionsAreThoseRowsOfAllPatches) {
+  torch::manual_seed(12);
+  model::Layer layer = Conv2d({5, 4, 3, 3}, 1, 2, 1);
+  const torch::Tensor input = torch::randn({3, 4, 9, 9});  // 5×5 output positions
+  const torch::Tensor all = ChannelsLastPatches(layer, input);
+  const torch::Tensor positions = torch::tensor({0, 7, 24, 3, 4, 12, 1, 2, 23}, torch::kLong).view({3, 3});
+  const torch::Tensor chosen = ChannelsLastPatches(layer, input, positions);
+  ASSERT_EQ(chosen.sizes(), (std::vector<std::int64_t>{9, 36}));
+  const torch::Tensor rows = (positions + torch::arange(3, torch::kLong).unsqueeze(1) * 25).flatten();
+  EXPECT_TRUE(torch::equal(chosen, all.index_select(0, rows)));
+}
+
 TEST(BlockTest, GroupedLayersSplitOnGroupBoundaries) {
   const auto blocks = SplitChannels(Conv2d({64, 1, 3, 3}, 64, 1, 1), 8);
   ASSERT_EQ(blocks.size(), 8u);
@@ -280,6 +292,28 @@ TEST(AdaroundOptimizeTest, ActivationIsInTheSampledLossAndRunsAreReproducible) {
   EXPECT_TRUE(torch::equal(first.weight, second.weight));
   EXPECT_TRUE(torch::equal(first.alpha, second.alpha));
   EXPECT_LE(first.mse_adaround, first.mse_nearest);
+}
+
+TEST(AdaroundOptimizeTest, SampledOutputPositionsCutTheStepAndStillBeatNearest) {
+  // 16 of 64 output positions per sample: a quarter of the step's products, reproducible, a different
+  // but still better-than-nearest rounding. Only ungrouped 2-D convolutions sample positions.
+  const model::Layer layer = Conv2d({8, 4, 3, 3}, 1, 1, 1, model::Activation::kRelu);
+  const LayerData data = MakeData(layer, {64, 4, 8, 8}, true);
+  EXPECT_DOUBLE_EQ(SampledStepCost(layer, {64, 8, 8, 8}, 32, 16), SampledStepCost(layer, {64, 8, 8, 8}, 32) / 4);
+  EXPECT_DOUBLE_EQ(SampledStepCost(layer, {64, 8, 8, 8}, 32, 100), SampledStepCost(layer, {64, 8, 8, 8}, 32));
+  const model::Layer depthwise = Conv2d({8, 1, 3, 3}, 8, 1, 1);
+  EXPECT_DOUBLE_EQ(SampledStepCost(depthwise, {64, 8, 8, 8}, 32, 16), SampledStepCost(depthwise, {64, 8, 8, 8}, 32));
+  const auto encoding = Encoding4Bit(data.weight);
+  Hyper hyper;
+  hyper.num_iterations = 400;
+  const Result all = Optimize(data, encoding, hyper, Objective::kSampled, 5);
+  hyper.positions_per_sample = 16;
+  const Result first = Optimize(data, encoding, hyper, Objective::kSampled, 5);
+  const Result second = Optimize(data, encoding, hyper, Objective::kSampled, 5);
+  EXPECT_TRUE(torch::equal(first.alpha, second.alpha));
+  EXPECT_FALSE(torch::equal(first.alpha, all.alpha));
+  EXPECT_LT(first.mse_adaround, first.mse_nearest);
+  EXPECT_LT(first.mse_adaround, 1.5 * all.mse_adaround) << first.mse_adaround << " vs " << all.mse_adaround;
 }
 
 }  // namespace
