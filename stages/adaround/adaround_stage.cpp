@@ -102,9 +102,10 @@ std::string AdaroundStage::Estimate(const PipelineSpec& spec) const {
       largest_gram = gram, gram_layer = layer.name;
   }
   std::string text = "  adaround: x̂ up to " + FormatBytes(largest_input) + " per layer (" + input_layer +
-                     "), in RAM while it fits the cache's memory_budget, else in adaround/xhat.h5.partial";
+                     "), in RAM while it fits the cache's memory_budget (less 128 MiB per thread for the working "
+                     "tensors), else in adaround/xhat.h5.partial";
   if (!gram_layer.empty()) text += "; Gram statistics up to " + FormatBytes(largest_gram) + " (" + gram_layer + ")";
-  return text + "\n";
+  return text + "; peak RAM about memory_budget + the model + up to 1 GiB (libraries, statistics, sampled rows)\n";
 }
 
 StageOutputs AdaroundStage::Restore(const StageInputs& inputs, StageContext& ctx) {

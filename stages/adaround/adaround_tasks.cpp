@@ -233,6 +233,7 @@ void AdaroundTasks::AddTo(TaskDag& dag) {
     }
     finish_task[index] = dag.Add("finish/" + name, [this, &work] { Finish(work); });
     for (std::size_t task : before_finish) dag.Precede(task, finish_task[index]);
+    if (!work.done) dag.Precede(finish_task[index], dag.Add("close/" + name, [this, &work] { Close(work); }));
     for (std::size_t up : work.job->upstream)
       if (prepared.empty()) dag.Precede(finish_task[up], finish_task[index]);
   }
@@ -413,47 +414,52 @@ void AdaroundTasks::Finish(Work& work) {
       for (std::size_t up : work.job->upstream) Release(*works_[up]);
     ctx_.log().debug("{}: finished before, read back", layer.name);
   } else {
-    const Clock::time_point finish_start = Clock::now();
     std::vector<torch::Tensor> parts;
     for (const auto& block : work.block_results) parts.push_back(block.weight);
-    const torch::Tensor rounded = torch::cat(parts).view(work.weight.sizes()).to(work.weight.dtype());
-    const double mse_adaround = work.error_pass ? ErrorPass(work, rounded)
-                                                : adaround::GramError(work.form, layer, rounded, work.weight);
-    work.result.weight = rounded;
-    work.result.encoding = work.encoding;
-    work.result.report = {layer.name,
-                          layer.weight_shape,
-                          work.job->bits,
-                          adaround::ObjectiveName(work.job->objective),
-                          work.job->iterations,
-                          work.mse_nearest,
-                          mse_adaround,
-                          SecondsSince(work.start),
-                          static_cast<double>(work.prepare_ns.load()) * 1e-9,
-                          static_cast<double>(work.optimize_ns.load()) * 1e-9,
-                          SecondsSince(finish_start),
-                          work.job->step_macs};
-    WriteLayerResult(*work.sub, layer, work.result);
-    work.sub->Commit(work.result.report.seconds);
-    // What only the optimization needed.
-    work.block_results.clear();
-    work.form = adaround::GramForm();
-    work.sampled = adaround::SampledData();
-    const LayerReport& report = work.result.report;
-    ctx_.log().info("{}: W{}, {} iterations, {}, MSE {:.6g} -> {:.6g} (nearest -> AdaRound), {:.1f} s", layer.name,
-                    report.bits, report.iterations, report.objective, report.mse_nearest, report.mse_adaround,
-                    report.seconds);
-    ctx_.log().debug("{}: thread-seconds: {:.2f} x̂ and statistics, {:.2f} optimizer, {:.2f} finish", layer.name,
-                     report.seconds_prepare, report.seconds_optimize, report.seconds_finish);
-    const int finished = ++shared_->finished;
-    const double elapsed = SecondsSince(shared_->start);
-    ctx_.log().info("{}/{} layers done, {} elapsed, ETA {} (resident {:.0f} MiB, peak {:.0f} MiB)", finished,
-                    shared_->to_finish, Duration(elapsed), Duration(elapsed / finished * (shared_->to_finish - finished)),
-                    ResidentBytes() / 1048576.0, PeakResidentBytes() / 1048576.0);
-    Release(work);
+    work.result.weight = torch::cat(parts).view(work.weight.sizes()).to(work.weight.dtype());
   }
   std::lock_guard<std::mutex> lock(shared_->mutex);
   rounded_->Submodule(layer.name).setattr("weight", model::ForCompute(work.result.weight.to(work.weight.dtype())));
+}
+
+void AdaroundTasks::Close(Work& work) {
+  // Beside the consumers' prepare tasks: they need the rounded weight (Finish), not its error or files.
+  const model::Layer& layer = *work.layer;
+  const Clock::time_point close_start = Clock::now();
+  const torch::Tensor& rounded = work.result.weight;
+  const double mse_adaround =
+      work.error_pass ? ErrorPass(work, rounded) : adaround::GramError(work.form, layer, rounded, work.weight);
+  work.result.encoding = work.encoding;
+  work.result.report = {layer.name,
+                        layer.weight_shape,
+                        work.job->bits,
+                        adaround::ObjectiveName(work.job->objective),
+                        work.job->iterations,
+                        work.mse_nearest,
+                        mse_adaround,
+                        SecondsSince(work.start),
+                        static_cast<double>(work.prepare_ns.load()) * 1e-9,
+                        static_cast<double>(work.optimize_ns.load()) * 1e-9,
+                        SecondsSince(close_start),
+                        work.job->step_macs};
+  WriteLayerResult(*work.sub, layer, work.result);
+  work.sub->Commit(work.result.report.seconds);
+  // What only the optimization needed.
+  work.block_results.clear();
+  work.form = adaround::GramForm();
+  work.sampled = adaround::SampledData();
+  const LayerReport& report = work.result.report;
+  ctx_.log().info("{}: W{}, {} iterations, {}, MSE {:.6g} -> {:.6g} (nearest -> AdaRound), {:.1f} s", layer.name,
+                  report.bits, report.iterations, report.objective, report.mse_nearest, report.mse_adaround,
+                  report.seconds);
+  ctx_.log().debug("{}: thread-seconds: {:.2f} x̂ and statistics, {:.2f} optimizer, {:.2f} finish", layer.name,
+                   report.seconds_prepare, report.seconds_optimize, report.seconds_finish);
+  const int finished = ++shared_->finished;
+  const double elapsed = SecondsSince(shared_->start);
+  ctx_.log().info("{}/{} layers done, {} elapsed, ETA {} (resident {:.0f} MiB, peak {:.0f} MiB)", finished,
+                  shared_->to_finish, Duration(elapsed), Duration(elapsed / finished * (shared_->to_finish - finished)),
+                  ResidentBytes() / 1048576.0, PeakResidentBytes() / 1048576.0);
+  Release(work);
 }
 
 void AdaroundTasks::Release(Work& work) {

@@ -61,7 +61,10 @@ class AdaroundTasks {
   void Prepare(Work& work, std::int64_t chunk);
   void Stats(Work& work);
   void Optimize(Work& work, std::size_t block);
+  /// The rounded weight into the output model (what consumers wait for).
   void Finish(Work& work);
+  /// The layer's AdaRound error, files and commit.
+  void Close(Work& work);
   void Release(Work& work);
   torch::Tensor InputRows(const Work& work, std::int64_t start, std::int64_t count) const;
   double ErrorPass(const Work& work, const torch::Tensor& weight) const;
