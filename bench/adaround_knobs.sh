@@ -5,7 +5,7 @@
 # cache, and the sampled loss at 2000 with all output positions and with 16 random positions per sample. Then the seed spread of the default example (W4, 2000 iterations, seeds 0-2): how much
 # AdaRound's top-1 moves when only the random sample order changes (a different machine's arithmetic
 # moves it in the same way).
-# Usage: bench/adaround_knobs.sh   (runs under runs/bench_knobs/; ~25 min on 2 cores)
+# Usage: bench/adaround_knobs.sh   (runs under runs/bench_knobs/; ~30 min on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ADAFLOW=${ADAFLOW:-./build/adaflow}

@@ -116,6 +116,43 @@ torch::Tensor ChannelsLastPatches(const model::Layer& layer, const torch::Tensor
   return patches;
 }
 
+torch::Tensor PatchesAt(const model::Layer& layer, const torch::Tensor& input, const torch::Tensor& samples,
+                        const torch::Tensor& positions) {
+  const torch::Tensor x = input.to(torch::kFloat32).contiguous();
+  const torch::Tensor owners = samples.to(torch::kLong).contiguous();
+  const torch::Tensor chosen = positions.to(torch::kLong).contiguous();
+  const std::int64_t kh = layer.weight_shape[2], kw = layer.weight_shape[3];
+  const std::int64_t ph = layer.padding[0], pw = layer.padding[1];
+  const std::int64_t sh = layer.stride[0], sw = layer.stride[1], dh = layer.dilation[0], dw = layer.dilation[1];
+  const std::int64_t channels = x.size(1), height = x.size(2), width = x.size(3);
+  const std::int64_t ow = OutputSize(layer, x.sizes().vec()).second;
+  const std::int64_t rows = chosen.size(0), per_row = chosen.size(1), plane = height * width;
+  torch::Tensor patches = torch::zeros({rows * per_row, kh * kw * channels});
+  const float* base = x.data_ptr<float>();
+  const std::int64_t* owner = owners.data_ptr<std::int64_t>();
+  const std::int64_t* picked = chosen.data_ptr<std::int64_t>();
+  float* row = patches.data_ptr<float>();
+  for (std::int64_t sample = 0; sample < rows; ++sample) {
+    const float* image = base + owner[sample] * channels * plane;
+    for (std::int64_t index = 0; index < per_row; ++index, row += kh * kw * channels) {
+      const std::int64_t position = picked[sample * per_row + index];
+      const std::int64_t y = position / ow, x0 = position % ow;
+      for (std::int64_t i = 0; i < kh; ++i) {
+        const std::int64_t yy = y * sh + i * dh - ph;
+        if (yy < 0 || yy >= height) continue;  // zero padding
+        for (std::int64_t j = 0; j < kw; ++j) {
+          const std::int64_t xx = x0 * sw + j * dw - pw;
+          if (xx < 0 || xx >= width) continue;
+          const float* from = image + yy * width + xx;
+          float* to = row + (i * kw + j) * channels;
+          for (std::int64_t c = 0; c < channels; ++c) to[c] = from[c * plane];
+        }
+      }
+    }
+  }
+  return patches;
+}
+
 torch::Tensor BlockRows(const torch::Tensor& tensor, const ChannelBlock& block) {
   return tensor.narrow(0, block.begin, block.size());
 }
@@ -344,36 +381,45 @@ BlockResult OptimizeSampledBlock(const model::Layer& layer, const ChannelBlock& 
   const bool subset = gemm && positions < map;
   // AIMET's mean over samples and positions, over the positions taken.
   const double denominator = (subset ? static_cast<double>(positions) : data.denominator) * static_cast<double>(batch);
+  // A subset of positions reads its windows straight from the rows in RAM, not whole samples.
+  torch::Tensor source, target_source;
+  if (subset && !data.input.streamed()) source = data.input.All().to(torch::kFloat32).contiguous();
+  if (subset && !data.target.streamed())
+    target_source = data.target.All().to(torch::kFloat32).reshape({samples, data.target.shape()[1], map});
   for (int iteration = 0; iteration < hyper.num_iterations; ++iteration) {
     if (stop && stop->load()) throw Interrupted("AdaRound of '" + layer.name + "' stopped");
-    torch::Tensor input, target;
+    torch::Tensor indices, loss, grad;
     {
       torch::NoGradGuard no_grad;
-      const torch::Tensor indices = torch::randperm(samples, generator, torch::kLong).narrow(0, 0, batch);
-      input = BlockInput(layer, block, data.input.Gather(indices));
-      target = TargetRows(layer, data.target, indices, block);
+      indices = torch::randperm(samples, generator, torch::kLong).narrow(0, 0, batch);
       state.Forward();
     }
-    torch::Tensor loss, grad;
     if (gemm) {
       // The convolution as [rows, D]·[D, out] on channels-last patches; its weight gradient is
       // gradᵀ·patches. Autograd only through the activation and the loss (element-wise).
       const std::int64_t out = block.size();
-      torch::Tensor output, patches;
+      torch::Tensor output, patches, target;
       {
         torch::NoGradGuard no_grad;
-        torch::Tensor chosen;
         if (subset) {
           // `positions` distinct output positions of each sample, in ascending order.
           const torch::Tensor order = at::rand({batch, map}, generator).argsort(/*dim=*/std::int64_t{1});
-          chosen = std::get<0>(order.narrow(1, 0, positions).sort(1));
+          const torch::Tensor chosen = std::get<0>(order.narrow(1, 0, positions).sort(1));
+          const torch::Tensor local = torch::arange(batch, torch::kLong);
+          const torch::Tensor gathered = source.defined() ? torch::Tensor() : data.input.Gather(indices);
+          patches = PatchesAt(layer, source.defined() ? source : gathered, source.defined() ? indices : local, chosen);
+          const torch::Tensor from = target_source.defined()
+                                         ? target_source
+                                         : data.target.Gather(indices).reshape({batch, data.target.shape()[1], map});
+          const torch::Tensor owner = (target_source.defined() ? indices : local).repeat_interleave(positions);
+          using torch::indexing::Slice;
+          target = from.index({owner, Slice(block.begin, block.end), chosen.flatten()});
+        } else {
+          patches = ChannelsLastPatches(layer, data.input.Gather(indices));
+          target = TargetRows(layer, data.target, indices, block).permute({0, 2, 3, 1}).reshape({-1, out});
         }
-        patches = ChannelsLastPatches(layer, input, chosen);
         const torch::Tensor soft = state.soft_weight().view(rows.sizes()).permute({0, 2, 3, 1}).reshape({out, -1});
         output = block_bias.defined() ? at::addmm(block_bias, patches, soft.t()) : at::mm(patches, soft.t());
-        target = target.permute({0, 2, 3, 1}).reshape({batch, map, out});
-        if (subset) target = target.gather(1, chosen.unsqueeze(2).expand({batch, positions, out}));
-        target = target.reshape({-1, out});
       }
       output.requires_grad_(true);
       loss = (block_layer.activation.Apply(output) - target).pow(2).sum() / denominator;
@@ -383,6 +429,12 @@ BlockResult OptimizeSampledBlock(const model::Layer& layer, const ChannelBlock& 
                  .view({out, rows.size(2), rows.size(3), rows.size(1)})
                  .permute({0, 3, 1, 2});
     } else {
+      torch::Tensor input, target;
+      {
+        torch::NoGradGuard no_grad;
+        input = BlockInput(layer, block, data.input.Gather(indices));
+        target = TargetRows(layer, data.target, indices, block);
+      }
       const torch::Tensor soft = state.soft_weight().view(rows.sizes()).detach().requires_grad_(true);
       const torch::Tensor output = block_layer.activation.Apply(LayerForward(block_layer, input, soft, block_bias));
       loss = (output - target).pow(2).sum() / denominator;

@@ -106,6 +106,11 @@ BlockResult OptimizeSampledBlock(const model::Layer& layer, const ChannelBlock& 
 torch::Tensor ChannelsLastPatches(const model::Layer& layer, const torch::Tensor& input,
                                   const torch::Tensor& positions = torch::Tensor());
 
+/// The rows of ChannelsLastPatches for `positions` ([B, P] flat output positions) of the samples
+/// `samples` ([B] indices into `input`, [N, C, H, W]), read straight from `input`: [B·P, kh·kw·C].
+torch::Tensor PatchesAt(const model::Layer& layer, const torch::Tensor& input, const torch::Tensor& samples,
+                        const torch::Tensor& positions);
+
 /// The block's rows of a per-layer tensor shaped like the weight (axis 0 = output channels).
 torch::Tensor BlockRows(const torch::Tensor& tensor, const ChannelBlock& block);
 /// The layer restricted to the block: its weight shape, groups and activation (PReLU's slopes).

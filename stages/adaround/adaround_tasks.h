@@ -66,6 +66,8 @@ class AdaroundTasks {
   /// The layer's AdaRound error, files and commit.
   void Close(Work& work);
   void Release(Work& work);
+  /// The bytes of x̂ that may be held in RAM.
+  double XhatLimit() const;
   torch::Tensor InputRows(const Work& work, std::int64_t start, std::int64_t count) const;
   double ErrorPass(const Work& work, const torch::Tensor& weight) const;
 

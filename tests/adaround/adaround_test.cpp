@@ -246,6 +246,18 @@ TEST(BlockTest, PatchesAtChosenPositionsAreThoseRowsOfAllPatches) {
   ASSERT_EQ(chosen.sizes(), (std::vector<std::int64_t>{9, 36}));
   const torch::Tensor rows = (positions + torch::arange(3, torch::kLong).unsqueeze(1) * 25).flatten();
   EXPECT_TRUE(torch::equal(chosen, all.index_select(0, rows)));
+  // Read straight from a larger set of samples (the step's random ones), padding and dilation included.
+  const torch::Tensor samples = torch::tensor({2, 0, 1}, torch::kLong);
+  const torch::Tensor from_set = PatchesAt(layer, input, samples, positions);
+  const torch::Tensor reordered = ChannelsLastPatches(layer, input.index_select(0, samples), positions);
+  EXPECT_TRUE(torch::equal(from_set, reordered));
+  model::Layer dilated = Conv2d({5, 4, 3, 2}, 1, 1, 2);
+  dilated.dilation = {2, 1};
+  const torch::Tensor wide = torch::randn({4, 4, 6, 7});  // 6×10 output positions
+  const torch::Tensor picks = torch::tensor({0, 9, 31, 59, 5, 6, 40, 58}, torch::kLong).view({2, 4});
+  const torch::Tensor two = torch::tensor({3, 1}, torch::kLong);
+  EXPECT_TRUE(torch::equal(PatchesAt(dilated, wide, two, picks),
+                           ChannelsLastPatches(dilated, wide.index_select(0, two), picks)));
 }
 
 TEST(BlockTest, GroupedLayersSplitOnGroupBoundaries) {
@@ -282,15 +294,22 @@ TEST(AdaroundOptimizeTest, FinalWeightsLieExactlyOnTheGridAndBeatNearest) {
   }
 }
 
+/// The sampled objective run twice with one seed: the same rounding and α both times.
+Result ReproducibleSampledRun(const LayerData& data, const quant::TensorEncoding& encoding, const Hyper& hyper,
+                              std::uint64_t seed) {
+  const Result first = Optimize(data, encoding, hyper, Objective::kSampled, seed);
+  const Result second = Optimize(data, encoding, hyper, Objective::kSampled, seed);
+  EXPECT_TRUE(torch::equal(first.weight, second.weight));
+  EXPECT_TRUE(torch::equal(first.alpha, second.alpha));
+  return first;
+}
+
 TEST(AdaroundOptimizeTest, ActivationIsInTheSampledLossAndRunsAreReproducible) {
   const LayerData data = MakeData(Conv2d({6, 3, 3, 3}, 1, 1, 1, model::Activation::kRelu), {48, 3, 5, 5}, false);
   const auto encoding = Encoding4Bit(data.weight, true, 0);
   Hyper hyper;
   hyper.num_iterations = 300;
-  const Result first = Optimize(data, encoding, hyper, Objective::kSampled, 11);
-  const Result second = Optimize(data, encoding, hyper, Objective::kSampled, 11);
-  EXPECT_TRUE(torch::equal(first.weight, second.weight));
-  EXPECT_TRUE(torch::equal(first.alpha, second.alpha));
+  const Result first = ReproducibleSampledRun(data, encoding, hyper, 11);
   EXPECT_LE(first.mse_adaround, first.mse_nearest);
 }
 
@@ -308,9 +327,7 @@ TEST(AdaroundOptimizeTest, SampledOutputPositionsCutTheStepAndStillBeatNearest) 
   hyper.num_iterations = 400;
   const Result all = Optimize(data, encoding, hyper, Objective::kSampled, 5);
   hyper.positions_per_sample = 16;
-  const Result first = Optimize(data, encoding, hyper, Objective::kSampled, 5);
-  const Result second = Optimize(data, encoding, hyper, Objective::kSampled, 5);
-  EXPECT_TRUE(torch::equal(first.alpha, second.alpha));
+  const Result first = ReproducibleSampledRun(data, encoding, hyper, 5);
   EXPECT_FALSE(torch::equal(first.alpha, all.alpha));
   EXPECT_LT(first.mse_adaround, first.mse_nearest);
   EXPECT_LT(first.mse_adaround, 1.5 * all.mse_adaround) << first.mse_adaround << " vs " << all.mse_adaround;
