@@ -40,7 +40,8 @@ torch::Tensor TargetRows(const model::Layer& layer, const Rows& target, const to
 constexpr std::int64_t kStepPatchFloats = std::int64_t{16} << 20;
 
 /// A 2-D convolution's output height and width for an input [n, C, H, W].
-std::pair<std::int64_t, std::int64_t> OutputSize(const model::Layer& layer, const std::vector<std::int64_t>& input_shape) {
+std::pair<std::int64_t, std::int64_t> OutputSize(const model::Layer& layer,
+                                                 const std::vector<std::int64_t>& input_shape) {
   const std::int64_t kh = layer.weight_shape[2], kw = layer.weight_shape[3];
   return {(input_shape[2] + 2 * layer.padding[0] - layer.dilation[0] * (kh - 1) - 1) / layer.stride[0] + 1,
           (input_shape[3] + 2 * layer.padding[1] - layer.dilation[1] * (kw - 1) - 1) / layer.stride[1] + 1};
@@ -84,7 +85,8 @@ std::vector<ChannelBlock> BlocksFor(const model::Layer& layer, Objective objecti
   return SplitChannels(layer, 8, static_cast<int>(std::clamp<std::int64_t>(rows / 2, 8, wide)));
 }
 
-torch::Tensor ChannelsLastPatches(const model::Layer& layer, const torch::Tensor& input, const torch::Tensor& positions) {
+torch::Tensor ChannelsLastPatches(const model::Layer& layer, const torch::Tensor& input,
+                                  const torch::Tensor& positions) {
   const std::int64_t kh = layer.weight_shape[2], kw = layer.weight_shape[3];
   const std::int64_t ph = layer.padding[0], pw = layer.padding[1];
   const std::int64_t sh = layer.stride[0], sw = layer.stride[1], dh = layer.dilation[0], dw = layer.dilation[1];
