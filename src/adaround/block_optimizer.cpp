@@ -85,8 +85,7 @@ std::vector<ChannelBlock> BlocksFor(const model::Layer& layer, Objective objecti
   return SplitChannels(layer, 8, static_cast<int>(std::clamp<std::int64_t>(rows / 2, 8, wide)));
 }
 
-torch::Tensor ChannelsLastPatches(const model::Layer& layer, const torch::Tensor& input,
-                                  const torch::Tensor& positions) {
+torch::Tensor ChannelsLastPatches(const model::Layer& layer, const torch::Tensor& input) {
   const std::int64_t kh = layer.weight_shape[2], kw = layer.weight_shape[3];
   const std::int64_t ph = layer.padding[0], pw = layer.padding[1];
   const std::int64_t sh = layer.stride[0], sw = layer.stride[1], dh = layer.dilation[0], dw = layer.dilation[1];
@@ -95,18 +94,14 @@ torch::Tensor ChannelsLastPatches(const model::Layer& layer, const torch::Tensor
   const std::int64_t n = padded.size(0), height = padded.size(1), width = padded.size(2), channels = padded.size(3);
   const std::int64_t oh = (height - dh * (kh - 1) - 1) / sh + 1;
   const std::int64_t ow = (width - dw * (kw - 1) - 1) / sw + 1;
-  const torch::Tensor chosen = positions.defined() ? positions.to(torch::kLong).contiguous() : torch::Tensor();
-  const std::int64_t per_sample = chosen.defined() ? chosen.size(1) : oh * ow;
-  torch::Tensor patches = torch::empty({n * per_sample, kh * kw * channels});
+  torch::Tensor patches = torch::empty({n * oh * ow, kh * kw * channels});
   const float* source = padded.data_ptr<float>();
-  const std::int64_t* picked = chosen.defined() ? chosen.data_ptr<std::int64_t>() : nullptr;
   float* row = patches.data_ptr<float>();
   // One copy per kernel row when its taps are adjacent (dilation 1), else one per tap.
   const std::int64_t run = dw == 1 ? kw * channels : channels;
   const std::int64_t runs = dw == 1 ? 1 : kw;
   for (std::int64_t sample = 0; sample < n; ++sample)
-    for (std::int64_t index = 0; index < per_sample; ++index) {
-      const std::int64_t position = picked ? picked[sample * per_sample + index] : index;
+    for (std::int64_t position = 0; position < oh * ow; ++position) {
       const std::int64_t y = position / ow, x = position % ow;
       for (std::int64_t i = 0; i < kh; ++i)
         for (std::int64_t j = 0; j < runs; ++j) {

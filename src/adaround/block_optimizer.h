@@ -101,12 +101,10 @@ BlockResult OptimizeSampledBlock(const model::Layer& layer, const ChannelBlock& 
 
 /// A 2-D convolution's input as im2col rows in channels-last order: [n·OH·OW, kh·kw·C], columns ordered
 /// (kh, kw, C), so that patches · W.permute(0, 2, 3, 1).reshape(out, −1)ᵀ is the convolution's output
-/// as [n·OH·OW, out]. The sampled step of an ungrouped 2-D convolution is two GEMMs on it. With
-/// `positions` ([n, P] flat output positions y·OW + x), only those rows: [n·P, kh·kw·C].
-torch::Tensor ChannelsLastPatches(const model::Layer& layer, const torch::Tensor& input,
-                                  const torch::Tensor& positions = torch::Tensor());
+/// as [n·OH·OW, out]. The sampled step of an ungrouped 2-D convolution is two GEMMs on it.
+torch::Tensor ChannelsLastPatches(const model::Layer& layer, const torch::Tensor& input);
 
-/// The rows of ChannelsLastPatches for `positions` ([B, P] flat output positions) of the samples
+/// The rows of ChannelsLastPatches for `positions` ([B, P] flat output positions y·OW + x) of the samples
 /// `samples` ([B] indices into `input`, [N, C, H, W]), read straight from `input`: [B·P, kh·kw·C].
 torch::Tensor PatchesAt(const model::Layer& layer, const torch::Tensor& input, const torch::Tensor& samples,
                         const torch::Tensor& positions);

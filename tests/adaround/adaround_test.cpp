@@ -242,22 +242,23 @@ TEST(BlockTest, PatchesAtChosenPositionsAreThoseRowsOfAllPatches) {
   const torch::Tensor input = torch::randn({3, 4, 9, 9});  // 5×5 output positions
   const torch::Tensor all = ChannelsLastPatches(layer, input);
   const torch::Tensor positions = torch::tensor({0, 7, 24, 3, 4, 12, 1, 2, 23}, torch::kLong).view({3, 3});
-  const torch::Tensor chosen = ChannelsLastPatches(layer, input, positions);
+  const torch::Tensor chosen = PatchesAt(layer, input, torch::arange(3, torch::kLong), positions);
   ASSERT_EQ(chosen.sizes(), (std::vector<std::int64_t>{9, 36}));
   const torch::Tensor rows = (positions + torch::arange(3, torch::kLong).unsqueeze(1) * 25).flatten();
   EXPECT_TRUE(torch::equal(chosen, all.index_select(0, rows)));
   // Read straight from a larger set of samples (the step's random ones), padding and dilation included.
   const torch::Tensor samples = torch::tensor({2, 0, 1}, torch::kLong);
   const torch::Tensor from_set = PatchesAt(layer, input, samples, positions);
-  const torch::Tensor reordered = ChannelsLastPatches(layer, input.index_select(0, samples), positions);
+  const torch::Tensor reordered = ChannelsLastPatches(layer, input.index_select(0, samples)).index_select(0, rows);
   EXPECT_TRUE(torch::equal(from_set, reordered));
   model::Layer dilated = Conv2d({5, 4, 3, 2}, 1, 1, 2);
   dilated.dilation = {2, 1};
   const torch::Tensor wide = torch::randn({4, 4, 6, 7});  // 6×10 output positions
   const torch::Tensor picks = torch::tensor({0, 9, 31, 59, 5, 6, 40, 58}, torch::kLong).view({2, 4});
   const torch::Tensor two = torch::tensor({3, 1}, torch::kLong);
+  const torch::Tensor picked_rows = (picks + torch::arange(2, torch::kLong).unsqueeze(1) * 60).flatten();
   EXPECT_TRUE(torch::equal(PatchesAt(dilated, wide, two, picks),
-                           ChannelsLastPatches(dilated, wide.index_select(0, two), picks)));
+                           ChannelsLastPatches(dilated, wide.index_select(0, two)).index_select(0, picked_rows)));
 }
 
 TEST(BlockTest, GroupedLayersSplitOnGroupBoundaries) {
