@@ -5,6 +5,7 @@
 //
 // Usage: ./build/bench/block_bench [iterations, default 20]
 //        ./build/bench/block_bench sgemm   (prints the one-thread sgemm GFLOP/s only)
+//        ./build/bench/block_bench rows [iterations]   (the Gram step by block rows, interleaved rounds)
 
 #include <torch/script.h>
 
@@ -14,6 +15,8 @@
 #include <cstdlib>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "src/adaround/block_optimizer.h"
 #include "src/model/torch_runtime.h"
@@ -60,6 +63,51 @@ adaround::Grid GridFor(const torch::Tensor& weight) {
   return {torch::full({1}, scale), torch::full({1}, -8.0), torch::full({1}, 15.0)};
 }
 
+adaround::GramForm RandomGram(std::int64_t out, std::int64_t depth) {
+  const torch::Tensor patches = torch::randn({depth, 4 * depth});
+  adaround::GramForm form;
+  form.hh = (torch::mm(patches, patches.t()) / patches.size(1)).unsqueeze(0).contiguous();
+  form.cross = torch::zeros({1, out, depth});
+  return form;
+}
+
+// The Gram step's rate by block rows (what BlocksFor's row counts rest on): the candidates of one layer
+// shape are timed in turn, five rounds, best of each, so that the machine's drift hits them alike.
+int GramRows(int iterations) {
+  torch::manual_seed(0);
+  adaround::Hyper hyper;
+  hyper.num_iterations = iterations;
+  hyper.warm_start = 0.0;
+  const double sgemm = SgemmGflops();
+  std::printf("sgemm 1024x1024, 1 thread: %.1f GFLOP/s; %d iterations, best of 5 rounds\n", sgemm, iterations);
+  std::printf("%-18s %6s %6s %10s %8s %8s\n", "layer", "depth", "rows", "ms/row-it", "GFLOP/s", "of sgemm");
+  const std::vector<std::int64_t> candidates = {32, 64, 128, 256};
+  for (const auto& [out, in] : std::vector<std::pair<std::int64_t, std::int64_t>>{{128, 64}, {256, 128}, {512, 256}}) {
+    const model::Layer layer = Conv(out, in, 3, true);
+    const torch::Tensor weight = torch::randn({out, in, 3, 3}) * 0.05;
+    const std::int64_t depth = in * 9;
+    const adaround::GramForm form = RandomGram(out, depth);
+    std::vector<double> best(candidates.size(), 1e30);
+    for (int round = 0; round < 5; ++round)
+      for (std::size_t c = 0; c < candidates.size(); ++c) {
+        if (candidates[c] > out) continue;
+        const adaround::ChannelBlock block{0, candidates[c]};
+        best[c] = std::min(best[c], Seconds([&] {
+                             adaround::OptimizeGramBlock(layer, block, weight, GridFor(weight), form, 1.0, hyper,
+                                                         nullptr, nullptr);
+                           }));
+      }
+    for (std::size_t c = 0; c < candidates.size(); ++c) {
+      if (candidates[c] > out) continue;
+      const double flops = 2.0 * static_cast<double>(candidates[c]) * depth * depth * iterations;
+      std::printf("%-18s %6ld %6ld %10.3f %8.1f %7.0f%%\n", layer.name.c_str(), depth, candidates[c],
+                  1e3 * best[c] / iterations / static_cast<double>(candidates[c]), flops / best[c] / 1e9,
+                  100 * flops / best[c] / 1e9 / sgemm);
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -68,6 +116,7 @@ int main(int argc, char** argv) {
     std::printf("%.1f\n", SgemmGflops());
     return 0;
   }
+  if (argc > 1 && std::string(argv[1]) == "rows") return GramRows(argc > 2 ? std::atoi(argv[2]) : 20);
   const int iterations = argc > 1 ? std::atoi(argv[1]) : 20;
   torch::manual_seed(0);
   const double sgemm = SgemmGflops();
@@ -81,14 +130,11 @@ int main(int argc, char** argv) {
     std::int64_t out, in, map;
   };
   // Gram: the step is independent of the map; ResNet-18's 3×3 layers by width.
-  for (const Case& c : {Case{64, 64, 56}, Case{128, 128, 28}, Case{256, 256, 14}, Case{512, 256, 7}}) {
+  for (const Case& c : {Case{64, 64, 56}, Case{128, 128, 28}, Case{256, 128, 14}, Case{256, 256, 14}, Case{512, 256, 7}}) {
     const model::Layer layer = Conv(c.out, c.in, 3, true);
     const torch::Tensor weight = torch::randn({c.out, c.in, 3, 3}) * 0.05;
     const std::int64_t depth = c.in * 9;
-    const torch::Tensor patches = torch::randn({depth, 4 * depth});
-    adaround::GramForm form;
-    form.hh = (torch::mm(patches, patches.t()) / patches.size(1)).unsqueeze(0).contiguous();
-    form.cross = torch::zeros({1, c.out, depth});
+    const adaround::GramForm form = RandomGram(c.out, depth);
     const auto blocks = adaround::BlocksFor(layer, adaround::Objective::kGram);
     const auto& block = blocks.front();
     const double seconds = Seconds([&] {

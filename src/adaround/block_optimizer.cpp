@@ -77,11 +77,13 @@ std::vector<ChannelBlock> BlocksFor(const model::Layer& layer, Objective objecti
     return SplitChannels(layer, 8, static_cast<int>(std::clamp<std::int64_t>(rows / 2, 8, 256)));
   }
   // Gram blocks of ≥ 32 rows keep each block's product large, but a layer of 16 to 63 rows still gets
-  // two blocks (≥ 8 rows each), so that a chain of narrow layers keeps two cores busy.
+  // two blocks (≥ 8 rows each), so that a chain of narrow layers keeps two cores busy. Deep layers take
+  // more rows per block: sgemm packs Ĥ (D×D) once per product, so E·Ĥ at D = 2304 runs at 71 % of the
+  // one-thread sgemm rate with 64 rows and 80 % with 256 (`block_bench rows`).
   const std::int64_t rows = layer.weight_shape.at(0);
   std::int64_t depth = 1;
   for (std::size_t axis = 1; axis < layer.weight_shape.size(); ++axis) depth *= layer.weight_shape[axis];
-  const std::int64_t wide = depth >= 1024 ? 64 : 32;
+  const std::int64_t wide = depth >= 2048 ? 256 : depth >= 1024 ? 128 : 32;
   return SplitChannels(layer, 8, static_cast<int>(std::clamp<std::int64_t>(rows / 2, 8, wide)));
 }
 
