@@ -63,9 +63,10 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
   summary.run_dir = ResolveRunDir(plan_, options);
   summary.threads = ResolveThreads(plan_, options);
 
-  RunStore store(summary.run_dir);
+  RunStore store(summary.run_dir, options.fresh ? RunStore::Open::kFresh : RunStore::Open::kResume);
   RunLog run_log(store.PathFor("log.txt"));
   auto log = run_log.Make("run");
+  if (!store.repair_note().empty()) log->warn("{}", store.repair_note());
   LocalExecutor executor(summary.threads, plan_.thread_setter);
   if (options.fresh) {
     log->info("--fresh: forgetting every finished stage in {}", summary.run_dir);
@@ -109,6 +110,15 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
     std::lock_guard<std::mutex> lock(observer_mutex);
     options.observer(record, stage_outputs, store);
   };
+  // After a failure the observer (the report) is told as far as it can be: its own error (the disk
+  // that is full) must not hide the error that stopped the run.
+  auto observe_failure = [&](const StageRecord& record) {
+    try {
+      observe(record, nullptr);
+    } catch (const std::exception& error) {
+      log->warn("the report could not be updated: {}", error.what());
+    }
+  };
   TaskDag dag;
   for (std::size_t idx = 0; idx < count; ++idx) {
     dag.Add(plan_.stages[idx].id, [&, idx] {
@@ -148,11 +158,11 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
       } catch (const Interrupted&) {
         record.seconds = SecondsSince(start);
         record.outcome = StageOutcome::kInterrupted;
-        observe(record, nullptr);
+        observe_failure(record);
         throw;
       } catch (...) {
         record.seconds = SecondsSince(start);
-        observe(record, nullptr);  // the report shows which stage failed
+        observe_failure(record);  // the report shows which stage failed
         throw;
       }
       record.seconds = SecondsSince(start);
@@ -175,7 +185,7 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
     StageRecord& record = summary.stages[idx];
     if (result.status[idx] == TaskStatus::kCancelled) {
       record.outcome = StageOutcome::kCancelled;
-      observe(record, nullptr);
+      observe_failure(record);
     }
     if (result.status[idx] == TaskStatus::kFailed && record.outcome != StageOutcome::kInterrupted)
       record.outcome = StageOutcome::kFailed;

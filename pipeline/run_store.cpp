@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "pipeline/content_hash.h"
+#include "common/disk.h"
 #include "common/error.h"
 
 namespace adaflow {
@@ -22,6 +23,8 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kManifest = "manifest.json";
+constexpr const char* kPreviousManifest = "manifest.json.prev";
+constexpr const char* kDamagedManifest = "manifest.json.damaged";
 constexpr const char* kLockFile = ".lock";
 constexpr int kManifestVersion = 1;
 
@@ -40,7 +43,7 @@ void WriteFully(int fd, const std::string& bytes, const std::string& path) {
     const ssize_t wrote = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (wrote < 0) {
       if (errno == EINTR) continue;
-      throw std::runtime_error("cannot write '" + path + "': " + std::strerror(errno));
+      ThrowWriteError(path, errno, "cannot write '" + path + "'");
     }
     done += static_cast<std::size_t>(wrote);
   }
@@ -48,9 +51,10 @@ void WriteFully(int fd, const std::string& bytes, const std::string& path) {
 
 }  // namespace
 
-RunStore::RunStore(std::string dir) : dir_(std::move(dir)) {
+RunStore::RunStore(std::string dir, Open open) : dir_(std::move(dir)) {
   std::error_code ec;
   fs::create_directories(dir_, ec);
+  if (ec == std::errc::no_space_on_device) throw DiskFullError(dir_);
   if (ec) throw InputError("cannot create run directory '" + dir_ + "': " + ec.message());
   const std::string lock_path = PathFor(kLockFile);
   lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -69,7 +73,7 @@ RunStore::RunStore(std::string dir) : dir_(std::move(dir)) {
   const std::string pid = std::to_string(::getpid()) + "\n";
   if (::ftruncate(lock_fd_, 0) == 0) WriteFully(lock_fd_, pid, lock_path);
   try {
-    Load();
+    Load(open);
   } catch (...) {
     ::close(lock_fd_);
     lock_fd_ = -1;
@@ -92,13 +96,16 @@ std::string RunStore::PathFor(const std::string& name) const { return (fs::path(
 void RunStore::WriteAtomic(const std::string& name, const std::string& bytes) const {
   static std::atomic<unsigned> counter{0};
   const std::string path = PathFor(name);
-  fs::create_directories(fs::path(path).parent_path());
+  std::error_code ec;
+  fs::create_directories(fs::path(path).parent_path(), ec);
+  if (ec) ThrowWriteError(path, ec.value(), "cannot create the directory of '" + path + "'");
   const std::string temp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::runtime_error("cannot create '" + temp + "': " + std::strerror(errno));
+  if (fd < 0) ThrowWriteError(path, errno, "cannot create '" + temp + "'");
   try {
-    WriteFully(fd, bytes, temp);
-    if (::fsync(fd) != 0) throw std::runtime_error("cannot flush '" + temp + "': " + std::strerror(errno));
+    // Errors name the file being written, not its temporary name.
+    WriteFully(fd, bytes, path);
+    if (::fsync(fd) != 0) ThrowWriteError(path, errno, "cannot flush '" + temp + "'");
   } catch (...) {
     ::close(fd);
     ::unlink(temp.c_str());
@@ -112,21 +119,23 @@ void RunStore::WriteAtomic(const std::string& name, const std::string& bytes) co
   }
 }
 
-void RunStore::Load() {
-  const std::string path = PathFor(kManifest);
-  if (!fs::exists(path)) return;
+namespace {
+
+/// The nodes of a manifest file; throws std::runtime_error saying what is wrong when it does not parse.
+std::map<std::string, RunStore::Entry> ReadManifest(const std::string& path, bool* other_version) {
   std::ifstream in(path);
-  nlohmann::json json;
+  std::map<std::string, RunStore::Entry> nodes;
   try {
+    nlohmann::json json;
     in >> json;
-    if (json.value("format", "") != "adaflow-manifest")
-      throw InputError("'" + path + "' is not an adaflow manifest");
+    if (!json.is_object() || json.value("format", "") != "adaflow-manifest")
+      throw std::runtime_error("not an adaflow manifest");
     if (json.value("version", 0) != kManifestVersion) {
-      // Another format: nothing in it can be trusted, so everything is recomputed.
-      return;
+      *other_version = true;  // another format: nothing in it can be trusted, so everything is recomputed
+      return nodes;
     }
     for (const auto& [id, node] : json.at("nodes").items()) {
-      Entry entry;
+      RunStore::Entry entry;
       entry.key = node.at("key").get<std::string>();
       entry.seconds = node.value("seconds", 0.0);
       entry.cpu_seconds = node.value("cpu_seconds", 0.0);
@@ -134,12 +143,52 @@ void RunStore::Load() {
       for (const auto& file : node.at("files"))
         entry.files.push_back({file.at("path").get<std::string>(), file.at("size").get<std::uint64_t>(),
                                file.at("hash").get<std::string>()});
-      nodes_[id] = std::move(entry);
+      nodes[id] = std::move(entry);
     }
   } catch (const nlohmann::json::exception& error) {
-    throw InputError("'" + path + "' is damaged (" + error.what() +
-                     "); rerun with --fresh to start this run over");
+    throw std::runtime_error(error.what());
   }
+  return nodes;
+}
+
+}  // namespace
+
+void RunStore::Load(Open open) {
+  const std::string path = PathFor(kManifest);
+  if (!fs::exists(path)) return;
+  bool other_version = false;
+  std::string damage;
+  try {
+    nodes_ = ReadManifest(path, &other_version);
+    return;
+  } catch (const std::runtime_error& error) {
+    damage = error.what();
+  }
+  // A damaged manifest (the disk, a hand edit) is set aside and rebuilt from the one before the last
+  // write; every node it lists is still verified against its files' sizes and hashes before reuse, so
+  // at worst the last finished step runs again.
+  const std::string previous = PathFor(kPreviousManifest), damaged = PathFor(kDamagedManifest);
+  std::map<std::string, Entry> recovered;
+  bool recovered_ok = false;
+  if (fs::exists(previous)) {
+    try {
+      recovered = ReadManifest(previous, &other_version);
+      recovered_ok = true;
+    } catch (const std::runtime_error&) {
+    }
+  }
+  if (!recovered_ok && open != Open::kFresh)
+    throw InputError("'" + path + "' is damaged (" + damage + ") and no earlier copy (" + kPreviousManifest +
+                     ") can be read; rerun with --fresh to start this run over");
+  std::error_code ec;
+  fs::rename(path, damaged, ec);
+  if (ec) throw InputError("cannot set aside the damaged '" + path + "': " + ec.message());
+  nodes_ = std::move(recovered);
+  repair_note_ = "'" + path + "' was damaged (" + damage + "); kept as " + kDamagedManifest + ", " +
+                 (recovered_ok ? "rebuilt from " + std::string(kPreviousManifest) + " (" +
+                                     std::to_string(nodes_.size()) + " finished nodes, each verified before reuse)"
+                               : std::string("starting over (--fresh)"));
+  SaveLocked();
 }
 
 void RunStore::SaveLocked() const {
@@ -151,6 +200,12 @@ void RunStore::SaveLocked() const {
     if (entry.cpu_seconds > 0) nodes[id]["cpu_seconds"] = entry.cpu_seconds;
   }
   const nlohmann::json json = {{"format", "adaflow-manifest"}, {"version", kManifestVersion}, {"nodes", nodes}};
+  // The manifest being replaced stays as manifest.json.prev (a second name for the same file, no copy),
+  // so a manifest damaged later can be rebuilt from it.
+  const std::string path = PathFor(kManifest), previous = PathFor(kPreviousManifest);
+  const std::string link = previous + ".tmp";
+  ::unlink(link.c_str());
+  if (::link(path.c_str(), link.c_str()) == 0 && ::rename(link.c_str(), previous.c_str()) != 0) ::unlink(link.c_str());
   WriteAtomic(kManifest, json.dump(1) + "\n");
 }
 

@@ -6,6 +6,7 @@
 //   {"format": "adaflow-manifest", "version": 1,
 //    "nodes": {"load": {"key": "3f2a…", "seconds": 0.4, "cpu_seconds": 0.5, "finished": "2026-11-26T21:00:00Z",
 //                       "files": [{"path": "model.pt", "size": 1234, "hash": "9c1e…"}]}}}
+// manifest.json.prev is the manifest before its last write (a hard link, no copy).
 
 #include <map>
 #include <mutex>
@@ -30,9 +31,16 @@ class RunStore {
     std::vector<FileRecord> files;
   };
 
+  enum class Open {
+    kResume,  ///< a damaged manifest is rebuilt from manifest.json.prev, else an InputError
+    kFresh,   ///< `--fresh`: as kResume, but with no readable earlier copy the run starts over
+  };
+
   /// Creates the directory if needed, takes the lock (throws InputError naming the holder's pid when
-  /// another run has it) and reads the manifest (throws InputError when it is not valid).
-  explicit RunStore(std::string dir);
+  /// another run has it) and reads the manifest. A damaged manifest is kept as manifest.json.damaged and
+  /// rebuilt from the copy before its last write (manifest.json.prev; every node is verified before
+  /// reuse anyway); without one, kResume throws InputError and kFresh starts over.
+  explicit RunStore(std::string dir, Open open = Open::kResume);
   ~RunStore();
   RunStore(const RunStore&) = delete;
   RunStore& operator=(const RunStore&) = delete;
@@ -61,14 +69,18 @@ class RunStore {
 
   std::vector<std::string> NodeIds() const;
 
+  /// What opening the store repaired (a damaged manifest), for the run's log; empty when nothing.
+  const std::string& repair_note() const { return repair_note_; }
+
  private:
-  void Load();
+  void Load(Open open);
   void SaveLocked() const;
 
   std::string dir_;
   int lock_fd_ = -1;
   mutable std::mutex mutex_;
   std::map<std::string, Entry> nodes_;
+  std::string repair_note_;
 };
 
 }  // namespace adaflow

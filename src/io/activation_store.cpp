@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "common/disk.h"
 #include "common/error.h"
 
 namespace adaflow::io {
@@ -46,13 +47,18 @@ void WriteStringAttribute(hid_t object, const std::string& name, const std::stri
   H5Tclose(type);
 }
 
+// HDF5 closes the files still open when the process exits; after a failed write (a full disk) its
+// close path crashes (HDF5 1.10), turning a clear error into a segfault. Every store closes its own
+// file, so that exit-time pass is turned off, before the library's first use.
+const bool kNoCloseAtExit = H5dont_atexit() >= 0;
+
 }  // namespace
 
 ActivationStore::ActivationStore(std::string path, bool create) : path_(std::move(path)) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
   if (create) {
     file_ = H5Fcreate(path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (file_ < 0) throw std::runtime_error("cannot create HDF5 file '" + path_ + "'");
+    if (file_ < 0) ThrowWriteError(path_, errno, "cannot create HDF5 file '" + path_ + "'");
     H5Gclose(H5Gcreate2(file_, "/layers", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     return;
   }
@@ -95,7 +101,7 @@ void ActivationStore::Create(const std::string& layer, const std::string& name, 
   H5Tclose(file_type);
   H5Pclose(properties);
   H5Sclose(space);
-  if (dataset < 0) throw std::runtime_error("cannot create '" + path + "' in '" + path_ + "'");
+  if (dataset < 0) ThrowWriteError(path_, errno, "cannot create '" + path + "' in '" + path_ + "'");
 }
 
 void ActivationStore::WriteRows(const std::string& layer, const std::string& name, std::int64_t start,
@@ -117,12 +123,12 @@ void ActivationStore::WriteRows(const std::string& layer, const std::string& nam
   H5Sclose(memory_space);
   H5Sclose(file_space);
   H5Dclose(dataset);
-  if (status < 0) throw std::runtime_error("cannot write '" + path + "' to '" + path_ + "'");
+  if (status < 0) ThrowWriteError(path_, errno, "cannot write '" + path + "' to '" + path_ + "'");
 }
 
 void ActivationStore::Flush() {
   std::lock_guard<std::mutex> lock(mutex_);
-  H5Fflush(file_, H5F_SCOPE_GLOBAL);
+  if (H5Fflush(file_, H5F_SCOPE_GLOBAL) < 0) ThrowWriteError(path_, errno, "cannot flush '" + path_ + "'");
 }
 
 bool ActivationStore::Has(const std::string& layer, const std::string& name) const {

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 
+#include "common/disk.h"
 #include "pipeline/pipeline_spec.h"
 #include "src/io/activation_store.h"
 #include "src/model/graph_capture.h"
@@ -68,13 +69,25 @@ StageOutputs CacheActivationsStage::Run(const StageInputs& inputs, StageContext&
   const std::int64_t piece = std::clamp<std::int64_t>(static_cast<std::int64_t>(budget / sample_bytes), 1,
                                                       std::max<std::int64_t>(1, data->batch_size()));
   const std::int64_t samples = data->size();
+  const double cache_bytes =
+      sample_bytes * static_cast<double>(samples) * (dtype == io::StoreDtype::kFloat16 ? 0.5 : 1.0);
   ctx.log().info("{} layers, {} samples, {} per sample: {} in activations.h5 ({}), {} samples at a time",
-                 layers.layers.size(), samples, FormatBytes(sample_bytes),
-                 FormatBytes(sample_bytes * static_cast<double>(samples) * (dtype == io::StoreDtype::kFloat16 ? 0.5 : 1.0)),
+                 layers.layers.size(), samples, FormatBytes(sample_bytes), FormatBytes(cache_bytes),
                  dtype == io::StoreDtype::kFloat16 ? "float16" : "float32", piece);
 
   // Written under a temporary name and renamed when complete: a killed run never leaves half a cache.
+  // A cache left by an earlier run is not a finished result of this one (or the stage would not run):
+  // it goes first, and the space the new one needs is checked before any work.
   const std::string final_path = ctx.PathFor(kCacheFile), temp_path = final_path + ".partial";
+  std::error_code ignored;
+  std::filesystem::remove(temp_path, ignored);
+  std::filesystem::remove(final_path, ignored);
+  const std::int64_t free = FreeBytes(final_path);
+  if (free >= 0 && static_cast<double>(free) < cache_bytes)
+    throw DiskFull("disk full: " + final_path + " needs " + FormatBytes(cache_bytes) + " and its disk has " +
+                   FormatBytes(static_cast<double>(free)) + " free; free some space" +
+                   (dtype == io::StoreDtype::kFloat32 ? " (or halve the cache with dtype: float16)" : "") +
+                   " and run the same command again: finished work is kept and the run resumes");
   {
     io::ActivationStore store(temp_path, /*create=*/true);
     for (std::size_t index = 0; index < layers.layers.size(); ++index) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <sstream>
 
 #include "pipeline/pipeline_spec.h"
 #include "pipeline/run_store.h"
@@ -125,18 +126,14 @@ StageOutputs ExportStage::Run(const StageInputs& inputs, StageContext& ctx) {
                  exported.encodings.activations.size(), exported.encodings.excluded_layers.size());
 
   if (has(ExportFormat::kTorchScript)) {
-    // Saved under a temporary name and renamed when complete, so a killed run leaves no half file.
+    // Serialized in memory, then written like every file of the run (temporary name, flushed, renamed):
+    // a killed run leaves no half file, and a full disk is a clear error (LibTorch's own file writer
+    // aborts the process when a write fails).
     const std::string file = ModelFileName(exported.variant);
     const std::string path = ctx.PathFor(file);
-    const std::string partial = path + ".partial";
-    try {
-      exported.model->module().save(partial);
-      std::filesystem::rename(partial, path);
-    } catch (...) {
-      std::filesystem::remove(partial);
-      throw;
-    }
-    ctx.RecordFile(file);
+    std::ostringstream bytes;
+    exported.model->module().save(bytes);
+    ctx.WriteFile(file, bytes.str());
     metrics->files.emplace_back(file, Describe(file, name));
     ctx.log().info("saved {}", path);
     if (options_.evaluate && ctx.spec().FindData("evaluation")) {

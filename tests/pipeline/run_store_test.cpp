@@ -72,6 +72,47 @@ TEST(RunStoreTest, DamagedManifestIsAClearError) {
   EXPECT_TRUE(std::filesystem::exists(dir / "run/manifest.json"));
 }
 
+TEST(RunStoreTest, DamagedManifestIsRebuiltFromTheCopyBeforeItsLastWrite) {
+  TempDir dir;
+  {
+    RunStore store(dir / "run");
+    store.WriteAtomic("a.txt", "aaa");
+    store.MarkDone("a", "ka", {"a.txt"}, 1.0);
+    store.WriteAtomic("b.txt", "bbbb");
+    store.MarkDone("b", "kb", {"b.txt"}, 2.0);
+  }
+  const std::string good = ReadTextFile(dir / "run/manifest.json");
+  std::string flipped = good;
+  flipped[good.find("\"nodes\"")] = '#';  // one byte of the disk gone wrong: no longer JSON
+  WriteTextFile(dir / "run/manifest.json", flipped);
+  {
+    RunStore store(dir / "run");
+    EXPECT_NE(store.repair_note().find("rebuilt from manifest.json.prev (1 finished nodes"), std::string::npos)
+        << store.repair_note();
+    EXPECT_TRUE(store.IsDone("a", "ka"));   // recorded before the last write
+    EXPECT_FALSE(store.IsDone("b", "kb"));  // the last write's node runs again
+    EXPECT_EQ(ReadTextFile(dir / "run/manifest.json.damaged"), flipped);  // kept for the user to inspect
+    store.MarkDone("b", "kb", {"b.txt"}, 2.0);
+  }
+  EXPECT_TRUE(RunStore(dir / "run").IsDone("b", "kb"));
+}
+
+TEST(RunStoreTest, FreshStartsOverWhenNoCopyOfADamagedManifestCanBeRead) {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "run");
+  WriteTextFile(dir / "run/manifest.json", "{\"format\": \"adaflow-manifest\", \"version\": 1, \"nodes\": {");
+  WriteTextFile(dir / "run/manifest.json.prev", "\x7f\x45");
+  EXPECT_THROW(RunStore(dir / "run"), InputError);  // the error's advice, --fresh, must work:
+  {
+    RunStore store(dir / "run", RunStore::Open::kFresh);
+    EXPECT_TRUE(store.NodeIds().empty());
+    EXPECT_NE(store.repair_note().find("starting over"), std::string::npos) << store.repair_note();
+    EXPECT_TRUE(std::filesystem::exists(dir / "run/manifest.json.damaged"));
+    store.MarkDone("a", "k", {}, 0);
+  }
+  EXPECT_TRUE(RunStore(dir / "run").IsDone("a", "k"));
+}
+
 TEST(RunStoreTest, ForgetDropsSubNodesAndClearDeletesFiles) {
   TempDir dir;
   RunStore store(dir / "run");
