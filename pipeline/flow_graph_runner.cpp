@@ -10,6 +10,7 @@
 
 #include <sys/resource.h>
 
+#include "common/kill_point.h"
 #include "common/process.h"
 #include "pipeline/executor.h"
 #include "pipeline/logging.h"
@@ -152,6 +153,7 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
         return;
       }
       ctx.log().info("running ({})", stage.type);
+      KillPoint("stage:" + stage.id);
       try {
         outputs[idx] = stage.stage->Run(inputs, ctx);
         if (ctx.stop_requested()) throw Interrupted("stopped while running");

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <deque>
 #include <functional>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -170,17 +171,24 @@ std::vector<std::string> ComputeContentKeys(const Plan& plan) {
       if (!path.empty()) hasher.Field(option.name, FingerprintPath(path));
     }
   };
-  for (const auto& set : spec.data) {
-    root.Field("data", set.name + ":" + set.type + ":" + set.schema->Canonical(set.options));
-    add_paths(root, *set.schema, set.options);
-  }
   const std::string root_key = root.HexDigest();
+  // Each data set's own key; a stage's key takes those of the sets it reads.
+  std::map<std::string, std::string> data_keys;
+  for (const auto& set : spec.data) {
+    ContentHasher data;
+    data.Field("data", set.name + ":" + set.type + ":" + set.schema->Canonical(set.options));
+    add_paths(data, *set.schema, set.options);
+    data_keys[set.name] = data.HexDigest();
+  }
 
   std::vector<std::string> keys(plan.stages.size());
   for (std::size_t idx : plan.order) {
     const PlannedStage& stage = plan.stages[idx];
     ContentHasher hasher;
     hasher.Field("root", root_key).Field("type", stage.type).Field("options", stage.def->schema->Canonical(stage.options));
+    const auto reads = stage.stage ? stage.stage->DataSets() : std::nullopt;
+    for (const auto& [name, key] : data_keys)
+      if (!reads || std::find(reads->begin(), reads->end(), name) != reads->end()) hasher.Field("data", key);
     add_paths(hasher, *stage.def->schema, stage.options);
     for (std::size_t up : stage.after) hasher.Field("after", keys[up]);
     keys[idx] = hasher.HexDigest();

@@ -17,6 +17,7 @@
 #include "pipeline/content_hash.h"
 #include "common/disk.h"
 #include "common/error.h"
+#include "common/kill_point.h"
 
 namespace adaflow {
 namespace fs = std::filesystem;
@@ -72,6 +73,13 @@ RunStore::RunStore(std::string dir, Open open) : dir_(std::move(dir)) {
   }
   const std::string pid = std::to_string(::getpid()) + "\n";
   if (::ftruncate(lock_fd_, 0) == 0) WriteFully(lock_fd_, pid, lock_path);
+  // Temporary files of an atomic write are a killed run's leftovers (the lock says no run is writing).
+  for (auto it = fs::recursive_directory_iterator(dir_, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    const std::string file = it->path().filename().string();
+    std::error_code ignored;
+    if (it->is_regular_file(ignored) && file.find(".tmp.") != std::string::npos) fs::remove(it->path(), ignored);
+  }
   try {
     Load(open);
   } catch (...) {
@@ -112,6 +120,7 @@ void RunStore::WriteAtomic(const std::string& name, const std::string& bytes) co
     throw;
   }
   ::close(fd);
+  KillPoint("write:" + name);
   if (::rename(temp.c_str(), path.c_str()) != 0) {
     const std::string reason = std::strerror(errno);
     ::unlink(temp.c_str());

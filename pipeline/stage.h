@@ -7,6 +7,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -167,6 +168,11 @@ class Stage {
   /// (disk, memory), in lines for people, or "" when there is nothing to say. May read the model and
   /// the data to work it out.
   virtual std::string Estimate(const PipelineSpec& spec) const { return ""; }
+
+  /// The data sets (names in the config's `data:` section) this stage reads. Its content key covers
+  /// these and no others, so that changing, say, the evaluation set does not recompute AdaRound. nullopt
+  /// (the default) means every data set: always safe.
+  virtual std::optional<std::vector<std::string>> DataSets() const { return std::nullopt; }
 };
 
 }  // namespace adaflow

@@ -48,6 +48,7 @@ Idx ReadIdx(const std::string& path, const std::string& name) {
   Idx idx;
   idx.bytes = ReadMaybeGzip(path, name);
   const auto* raw = reinterpret_cast<const unsigned char*>(idx.bytes.data());
+  if (idx.bytes.empty()) throw InputError("data set '" + name + "': '" + path + "' is empty");
   if (idx.bytes.size() < 4 || raw[0] != 0 || raw[1] != 0)
     throw InputError("data set '" + name + "': '" + path + "' is not an IDX file (bad magic number)");
   if (raw[2] != 0x08)

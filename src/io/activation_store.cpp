@@ -6,6 +6,7 @@
 
 #include "common/disk.h"
 #include "common/error.h"
+#include "common/kill_point.h"
 
 namespace adaflow::io {
 namespace {
@@ -124,6 +125,7 @@ void ActivationStore::WriteRows(const std::string& layer, const std::string& nam
   H5Sclose(file_space);
   H5Dclose(dataset);
   if (status < 0) ThrowWriteError(path_, errno, "cannot write '" + path + "' to '" + path_ + "'");
+  KillPoint("hdf5:" + std::filesystem::path(path_).filename().string());
 }
 
 void ActivationStore::Flush() {

@@ -5,6 +5,7 @@
 #include <torch/csrc/jit/passes/fold_conv_bn.h>
 #include <torch/csrc/jit/passes/inliner.h>
 
+#include <cmath>
 #include <filesystem>
 #include <optional>
 #include <set>
@@ -26,8 +27,11 @@ std::string FirstLine(const std::string& text) {
       return text.substr(start, end == std::string::npos ? std::string::npos : end - start);
     }
   }
-  const auto end = text.find('\n');
-  return end == std::string::npos ? text : text.substr(0, end);
+  // The first line with something on it (TorchScript's compile errors start with a newline).
+  const auto start = text.find_first_not_of(" \t\r\n");
+  if (start == std::string::npos) return "";
+  const auto end = text.find('\n', start);
+  return text.substr(start, end == std::string::npos ? std::string::npos : end - start);
 }
 
 /// The module a prim::GetAttr chain from `self` reaches, or nullopt.
@@ -98,8 +102,33 @@ Model::Model(torch::jit::Module module, std::string source) : module_(std::move(
     if (parameter.dim() == 4) parameter.set_data(parameter.contiguous(at::MemoryFormat::ChannelsLast));
 }
 
+namespace {
+
+void CheckFinite(const std::string& path, const std::string& name, const torch::Tensor& values) {
+  if (!values.is_floating_point() || values.numel() == 0) return;
+  const torch::Tensor bad = values.detach().isfinite().logical_not();
+  const std::int64_t count = bad.sum().item<std::int64_t>();
+  if (count == 0) return;
+  const torch::Tensor first = bad.flatten().nonzero()[0][0];
+  const double value = values.detach().flatten()[first.item<std::int64_t>()].item<double>();
+  const std::string what = std::isnan(value) ? "NaN" : (value > 0 ? "Inf" : "-Inf");
+  std::vector<std::int64_t> index(static_cast<std::size_t>(values.dim()));
+  std::int64_t flat = first.item<std::int64_t>();
+  for (std::int64_t axis = values.dim() - 1; axis >= 0; --axis) {
+    index[static_cast<std::size_t>(axis)] = flat % values.size(axis);
+    flat /= values.size(axis);
+  }
+  throw InputError("model '" + path + "': '" + name + "' holds " + std::to_string(count) +
+                   " value(s) that are NaN or infinite (the first, " + what + ", at " + ShapeString(index) +
+                   "); quantization needs finite weights: check the training run that made the model");
+}
+
+}  // namespace
+
 std::shared_ptr<Model> Model::Load(const std::string& path, const std::vector<std::int64_t>& input_shape) {
   std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw InputError("model '" + path + "' is a directory; model.path names the TorchScript file");
   if (!std::filesystem::is_regular_file(path, ec)) throw InputError("model '" + path + "' does not exist");
   torch::jit::Module module;
   try {
@@ -108,9 +137,14 @@ std::shared_ptr<Model> Model::Load(const std::string& path, const std::vector<st
     throw InputError("model '" + path + "' is not a TorchScript model (save it with torch.jit.script or "
                      "torch.jit.trace, then .save()): " + FirstLine(error.what_without_backtrace()));
   } catch (const std::exception& error) {
-    throw InputError("model '" + path + "' cannot be loaded: " + FirstLine(error.what()));
+    throw InputError("model '" + path + "' cannot be loaded (a damaged file, or one saved by a newer PyTorch): " +
+                     FirstLine(error.what()));
   }
   if (!module.find_method("forward")) throw InputError("model '" + path + "' has no forward method");
+  // A NaN or infinite weight or buffer (a diverged training run, a damaged file) would make every grid
+  // and loss NaN far downstream; it is named here instead.
+  for (const auto& item : module.named_parameters(/*recurse=*/true)) CheckFinite(path, item.name, item.value);
+  for (const auto& item : module.named_buffers(/*recurse=*/true)) CheckFinite(path, item.name, item.value);
   auto model = std::make_shared<Model>(std::move(module), path);
   if (!input_shape.empty()) {
     try {

@@ -8,6 +8,7 @@
 
 #include <malloc.h>
 
+#include "common/kill_point.h"
 #include "common/process.h"
 #include "pipeline/content_hash.h"
 #include "pipeline/pipeline_spec.h"
@@ -387,6 +388,7 @@ void AdaroundTasks::Stats(Work& work) {
 void AdaroundTasks::Optimize(Work& work, std::size_t block) {
   PhaseTimer timer(work.optimize_ns);
   const model::Layer& layer = *work.layer;
+  KillPoint("optimize:" + layer.name);
   adaround::Hyper hyper;
   hyper.num_iterations = work.job->iterations;
   hyper.reg_param = options_.reg_param;

@@ -75,13 +75,11 @@ StageOutputs CacheActivationsStage::Run(const StageInputs& inputs, StageContext&
                  layers.layers.size(), samples, FormatBytes(sample_bytes), FormatBytes(cache_bytes),
                  dtype == io::StoreDtype::kFloat16 ? "float16" : "float32", piece);
 
-  // Written under a temporary name and renamed when complete: a killed run never leaves half a cache.
-  // A cache left by an earlier run is not a finished result of this one (or the stage would not run):
-  // it goes first, and the space the new one needs is checked before any work.
+  // Written under a temporary name and renamed when complete: a killed run never leaves half a cache
+  // (and a cache of an earlier config stays until the new one is whole). The space is checked first.
   const std::string final_path = ctx.PathFor(kCacheFile), temp_path = final_path + ".partial";
   std::error_code ignored;
   std::filesystem::remove(temp_path, ignored);
-  std::filesystem::remove(final_path, ignored);
   const std::int64_t free = FreeBytes(final_path);
   if (free >= 0 && static_cast<double>(free) < cache_bytes)
     throw DiskFull("disk full: " + final_path + " needs " + FormatBytes(cache_bytes) + " and its disk has " +

@@ -28,6 +28,7 @@ class CalibrateStage : public Stage {
   static std::unique_ptr<Stage> Make(const Options& options, const PipelineSpec& spec);
   explicit CalibrateStage(Options options) : options_(std::move(options)) {}
   StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override;
+  std::optional<std::vector<std::string>> DataSets() const override { return std::vector<std::string>{"calibration"}; }
   StageOutputs Restore(const StageInputs& inputs, StageContext& ctx) override;
 
  private:

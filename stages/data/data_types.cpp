@@ -114,7 +114,20 @@ std::shared_ptr<const data::Dataset> LoadDataSet(const PipelineSpec& spec, const
   } else {
     throw InputError("data set '" + name + "': type '" + set->type + "' cannot be read by this version of adaflow");
   }
-  if (spec.has_model) loaded->CheckSampleShape(spec.model.input_shape);
+  if (spec.has_model) {
+    try {
+      loaded->CheckSampleShape(spec.model.input_shape);
+    } catch (const InputError& error) {
+      // Name the files the samples came from.
+      std::string files;
+      for (const auto& option : set->schema->specs()) {
+        const auto* path = std::get_if<std::string>(&set->options.Get(option.name));
+        if (option.type == OptionType::kPath && path && !path->empty() && option.name != "labels")
+          files += (files.empty() ? "" : ", ") + *path;
+      }
+      throw InputError(std::string(error.what()) + (files.empty() ? "" : " (read from " + files + ")"));
+    }
+  }
   cache[key] = loaded;
   return loaded;
 }

@@ -27,6 +27,10 @@ class EvaluateStage : public Stage {
   static std::unique_ptr<Stage> Make(const Options& options, const PipelineSpec& spec);
   explicit EvaluateStage(Options options) : options_(std::move(options)) {}
   StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override;
+  /// The evaluation set, and the calibration set that calibrates the `nearest` baseline.
+  std::optional<std::vector<std::string>> DataSets() const override {
+    return std::vector<std::string>{"evaluation", "calibration"};
+  }
   StageOutputs Restore(const StageInputs& inputs, StageContext& ctx) override;
 
  private:

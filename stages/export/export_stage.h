@@ -29,6 +29,10 @@ class ExportStage : public Stage {
   explicit ExportStage(Options options) : options_(std::move(options)) {}
   StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override;
   StageOutputs Restore(const StageInputs& inputs, StageContext& ctx) override;
+  /// The evaluation set when the exported model is evaluated.
+  std::optional<std::vector<std::string>> DataSets() const override {
+    return options_.evaluate ? std::vector<std::string>{"evaluation"} : std::vector<std::string>{};
+  }
 
  private:
   Options options_;

@@ -40,6 +40,7 @@ class QuantSimStage : public Stage {
   static std::unique_ptr<Stage> Make(const Options& options, const PipelineSpec& spec);
   explicit QuantSimStage(Options options) : options_(std::move(options)) {}
   StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override;
+  std::optional<std::vector<std::string>> DataSets() const override { return std::vector<std::string>{}; }
 
  private:
   Options options_;

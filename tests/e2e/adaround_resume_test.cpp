@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <thread>
@@ -96,7 +97,9 @@ TEST(AdaroundResumeTest, KilledRunResumesWithTheUnfinishedLayersOnlyAndEndsIdent
             ReadTextFile(dir / ("reference/" + std::string(kEncodings))));
 }
 
-TEST(AdaroundResumeTest, CtrlCStopsWithExitCode130KeepsFinishedLayersAndTheReportSaysInterrupted) {
+/// Sends `signal` to a run once a layer has finished: the run stops with exit 130, keeps the finished
+/// layers, and the same command optimizes only the others.
+void StopsWithExitCode130AndResumes(int signal) {
   TempDir dir;
   const std::string run_dir = dir / "run";
   const std::string log = dir / "output.txt";
@@ -114,7 +117,7 @@ TEST(AdaroundResumeTest, CtrlCStopsWithExitCode130KeepsFinishedLayersAndTheRepor
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
   while (FinishedLayers(run_dir) < 1 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  ::kill(child, SIGINT);
+  ::kill(child, signal);
   int status = 0;
   ::waitpid(child, &status, 0);
   ASSERT_TRUE(WIFEXITED(status));
@@ -132,9 +135,19 @@ TEST(AdaroundResumeTest, CtrlCStopsWithExitCode130KeepsFinishedLayersAndTheRepor
   const CommandResult resumed = RunCli("run tests/configs/export_small.yaml --run-dir " + run_dir);
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_EQ(OptimizedLayers(resumed.output), 10 - finished) << resumed.output;
-  std::printf("Ctrl-C after %d of 10 layers: exit 130; the rerun optimized %d\n", finished,
+  std::printf("%s after %d of 10 layers: exit 130; the rerun optimized %d\n", strsignal(signal), finished,
               OptimizedLayers(resumed.output));
 }
+
+TEST(AdaroundResumeTest, CtrlCStopsWithExitCode130KeepsFinishedLayersAndTheReportSaysInterrupted) {
+  StopsWithExitCode130AndResumes(SIGINT);
+}
+
+TEST(AdaroundResumeTest, SigtermStopsWithExitCode130KeepsFinishedLayersAndTheReportSaysInterrupted) {
+  StopsWithExitCode130AndResumes(SIGTERM);
+}
+
+
 
 TEST(AdaroundResumeTest, FpModeGivesTheSameResultWithOneAndTwoThreads) {
   TempDir dir;

@@ -15,6 +15,9 @@ activations_{scripted,traced}.pt — input [2, 4, 6, 6]: c0..c11 (Conv2d 4->4, 3
 branchy_{scripted,traced}.pt — input [2, 3, 16, 16]: a MobileNetV2-style net whose blocks end in
     `return x + y if self.use_res else y` (stem, three inverted-residual blocks, fc)
 data_dependent_scripted.pt — input [2, 3, 8, 8]: a layer inside `if y.mean() > 0:` (not supported)
+{nan,inf,zero}_weight_scripted.pt — input [1, 1, 28, 28] (the Fashion-MNIST configs' data): conv1 (Conv2d
+    1->4, ReLU) -> conv2 (Conv2d 4->4, ReLU) -> mean over H, W -> fc (Linear 4->10), with a NaN in conv2's
+    weight, an Inf in conv1's, or conv2's weight all zero (the corrupt-input corpus, tests/corrupt/)
 """
 import os
 
@@ -122,6 +125,18 @@ class DataDependent(nn.Module):
         return self.c(y)
 
 
+class Small(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 4, 3, padding=1)
+        self.conv2 = nn.Conv2d(4, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 10)
+
+    def forward(self, x):
+        x = F.relu(self.conv2(F.relu(self.conv1(x))))
+        return self.fc(x.mean(dim=(2, 3)))
+
+
 def randomize_bn(module):
     # Non-trivial statistics, so folding them is a real test.
     for m in module.modules():
@@ -155,6 +170,12 @@ def main():
     torch.jit.script(DataDependent().eval()).save(os.path.join(HERE, "data_dependent_scripted.pt"))
     with open(os.path.join(HERE, "not_a_model.pt"), "w") as f:
         f.write("this is a text file, not a TorchScript archive\n")
+    for name, damage in (("nan", lambda m: m.conv2.weight.data.__setitem__((1, 2, 0, 1), float("nan"))),
+                         ("inf", lambda m: m.conv1.weight.data.__setitem__((3, 0, 2, 2), float("inf"))),
+                         ("zero", lambda m: m.conv2.weight.data.zero_())):
+        small = Small().eval()
+        damage(small)
+        torch.jit.script(small).save(os.path.join(HERE, f"{name}_weight_scripted.pt"))
 
 
 if __name__ == "__main__":

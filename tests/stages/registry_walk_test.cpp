@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 
+#include "pipeline/pipeline_spec.h"
+#include "pipeline/planner.h"
 #include "pipeline/stage_registry.h"
 #include "stages/register_builtin_stages.h"
 #include "tests/support/test_support.h"
@@ -125,6 +128,27 @@ TEST(RegistryWalkTest, DuplicateRegistrationFailsAtStart) {
   StageRegistry registry;
   RegisterBuiltinStages(registry);
   EXPECT_THROW(RegisterBuiltinStages(registry), std::logic_error);
+}
+
+TEST(RegistryWalkTest, StageKeysCoverOnlyTheDataSetsTheStageReads) {
+  // The shipped config's plan with another evaluation set, then another calibration set: only the
+  // stages that read the changed set (and their downstream) get new keys.
+  auto keys = [](const std::vector<std::string>& overrides) {
+    auto plan = BuildPlan(LoadPipelineSpec(SourcePath("tests/configs/export_small.yaml"), overrides, Builtin()), Builtin());
+    std::map<std::string, std::string> by_id;
+    const auto computed = ComputeContentKeys(*plan);
+    for (std::size_t idx = 0; idx < plan->stages.size(); ++idx) by_id[plan->stages[idx].id] = computed[idx];
+    return by_id;
+  };
+  const auto base = keys({});
+  const auto evaluation = keys({"data.evaluation.num_samples=500"});
+  for (const char* id : {"load", "prepare", "cache", "adaround", "quantsim", "calibrate"})
+    EXPECT_EQ(base.at(id), evaluation.at(id)) << id;
+  for (const char* id : {"evaluate", "export"}) EXPECT_NE(base.at(id), evaluation.at(id)) << id;
+  const auto calibration = keys({"data.calibration.num_samples=128"});
+  for (const char* id : {"load", "prepare"}) EXPECT_EQ(base.at(id), calibration.at(id)) << id;
+  for (const char* id : {"cache", "adaround", "quantsim", "calibrate", "evaluate", "export"})
+    EXPECT_NE(base.at(id), calibration.at(id)) << id;
 }
 
 }  // namespace

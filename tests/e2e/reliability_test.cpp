@@ -1,14 +1,22 @@
-// A run on a disk too small for it stops with exit 2 and a message that names the file and says the disk
-// is full, wherever the space runs out (before the cache, inside its HDF5 writes, a layer's files, the
-// report, the exported model); once space is freed the same command finishes with the results of a run
-// that never ran short. The disk is a tmpfs of a chosen size (mounting needs root: skipped otherwise).
+// A run stopped anywhere resumes and ends with the results of a run never stopped:
+// - the kill corpus: SIGKILL at ≥ 30 named points spread over whole runs (every stage, AdaRound with
+//   quant and fp input; inside the cache's HDF5 writes, the layers' files, the manifest update, the
+//   report rewrite and the export: common/kill_point.h), each followed by the same command;
+// - a full disk: a run on a disk too small for it stops with exit 2 and a message that names the file
+//   and says the disk is full, wherever the space runs out (before the cache, inside its HDF5 writes, a
+//   layer's files, the report, the exported model); once space is freed the same command finishes. The
+//   disk is a tmpfs of a chosen size (mounting needs root: skipped otherwise).
 
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -20,6 +28,10 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::string kRun = "run tests/configs/export_small.yaml --set stages.adaround.num_iterations=50 --run-dir ";
+// Shorter runs for the kill corpus (40 of them, each killed and resumed).
+const std::string kShortRun =
+    "run tests/configs/export_small.yaml --set stages.adaround.num_iterations=20 --set data.evaluation.num_samples=500"
+    " --run-dir ";
 
 /// A tmpfs of `kib` KiB at `dir`, unmounted when it goes.
 class SmallDisk {
@@ -58,6 +70,73 @@ std::int64_t DirectoryKib(const std::string& dir) {
   for (const auto& entry : fs::recursive_directory_iterator(dir))
     if (entry.is_regular_file()) bytes += static_cast<std::int64_t>(entry.file_size());
   return bytes / 1024;
+}
+
+/// The points a run reached, in order ("<name>#<k>", common/kill_point.h).
+std::vector<std::string> PointsOf(const std::string& log) {
+  std::vector<std::string> points;
+  std::istringstream lines(ReadTextFile(log));
+  for (std::string line; std::getline(lines, line);)
+    if (!line.empty()) points.push_back(line);
+  return points;
+}
+
+/// Runs `args` once to list its kill points, then kills a run at `count` of them spread evenly over
+/// the whole run (and at every kind of point in `must`, its middle occurrence), resumes each, and checks
+/// each resumed run against the uninterrupted one. Returns how many runs were killed.
+int KillCorpus(const std::string& dir, const std::string& args, std::size_t count,
+               const std::vector<std::string>& must) {
+  const std::string log = dir + "/points.txt";
+  const CommandResult reference = RunCommand("ADAFLOW_TEST_KILL_LOG='" + log + "' " + ADAFLOW_CLI + " " + kShortRun +
+                                             dir + "/reference" + args);
+  EXPECT_EQ(reference.exit_code, 0) << reference.output;
+  if (reference.exit_code != 0) return 0;
+  const auto expected = Results(dir + "/reference");
+  const std::vector<std::string> points = PointsOf(log);
+  std::vector<std::string> chosen;
+  auto choose = [&](const std::string& point) {
+    if (std::find(chosen.begin(), chosen.end(), point) == chosen.end()) chosen.push_back(point);
+  };
+  for (std::size_t i = 0; i < count; ++i) choose(points[(2 * i + 1) * points.size() / (2 * count)]);
+  for (const std::string& prefix : must) {
+    std::vector<std::string> of_kind;
+    for (const auto& point : points)
+      if (point.rfind(prefix, 0) == 0) of_kind.push_back(point);
+    EXPECT_FALSE(of_kind.empty()) << "no point " << prefix << "… in the run";
+    if (!of_kind.empty()) choose(of_kind[of_kind.size() / 2]);
+  }
+  int killed = 0;
+  for (std::size_t i = 0; i < chosen.size(); ++i) {
+    SCOPED_TRACE("killed at " + chosen[i]);
+    const std::string run_dir = dir + "/killed" + std::to_string(i);
+    const CommandResult first =
+        RunCommand("ADAFLOW_TEST_KILL_AT='" + chosen[i] + "' " + ADAFLOW_CLI + " " + kShortRun + run_dir + args);
+    if (first.exit_code == 0) continue;  // threads took another path: the point was not reached
+    EXPECT_EQ(first.exit_code, 128 + SIGKILL) << first.output;
+    ++killed;
+    const CommandResult resumed = RunCli(kShortRun + run_dir + args);
+    EXPECT_EQ(resumed.exit_code, 0) << resumed.output;
+    if (resumed.exit_code != 0) continue;
+    EXPECT_EQ(Results(run_dir), expected);
+    for (const auto& entry : fs::recursive_directory_iterator(run_dir))
+      EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << "left over: " << entry.path();
+  }
+  std::string list;
+  for (const auto& point : chosen) list += " " + point;
+  std::printf("%zu points in the run; killed at %d of %zu chosen, each then resumed:%s\n", points.size(), killed,
+              chosen.size(), list.c_str());
+  return killed;
+}
+
+TEST(KillCorpusTest, KilledAnywhereTheRunResumesAndEndsByteIdentical) {
+  TempDir dir;
+  fs::create_directories(dir / "quant");
+  fs::create_directories(dir / "fp");
+  const int quant = KillCorpus(dir / "quant", "", 24,
+                               {"stage:", "hdf5:activations.h5.partial#", "write:manifest.json#", "write:report.json#",
+                                "write:adaround/", "optimize:", "write:model_adaround.pt#", "write:export_small.encodings#"});
+  const int fp = KillCorpus(dir / "fp", " --set stages.adaround.input_source=fp", 8, {"optimize:"});
+  EXPECT_GE(quant + fp, 30);
 }
 
 TEST(DiskFullTest, EveryShortDiskIsExitTwoNamingTheFileAndTheRunResumesIdentical) {
