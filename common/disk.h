@@ -32,10 +32,11 @@ inline std::int64_t FreeBytes(const std::string& path) {
   return static_cast<std::int64_t>(info.f_bavail) * static_cast<std::int64_t>(info.f_frsize);
 }
 
-/// Whether a failed write of `path` is explained by a full disk: the error number says so, or (for
-/// libraries that do not keep errno: HDF5, the TorchScript writer) under 1 MiB is left where it goes.
+/// Whether a failed write of `path` is explained by a full disk: the error number says so, or, when
+/// there is none (0: a library that keeps no errno), under 1 MiB is left where the file goes.
 inline bool OutOfSpace(const std::string& path, int error_number) {
   if (error_number == ENOSPC || error_number == EDQUOT) return true;
+  if (error_number != 0) return false;
   const std::int64_t free = FreeBytes(path);
   return free >= 0 && free < (std::int64_t{1} << 20);
 }

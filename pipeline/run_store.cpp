@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
 
 #include "pipeline/content_hash.h"
@@ -71,16 +72,16 @@ RunStore::RunStore(std::string dir, Open open) : dir_(std::move(dir)) {
                      (pid.empty() ? "" : " (pid " + pid + ")") +
                      "; wait for it to finish, or pass --run-dir to use another directory");
   }
+  // The pid is informational (the lock is the flock): a failure to write it (a full disk) is no error.
   const std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(lock_fd_, 0) == 0) WriteFully(lock_fd_, pid, lock_path);
-  // Temporary files of an atomic write are a killed run's leftovers (the lock says no run is writing).
-  for (auto it = fs::recursive_directory_iterator(dir_, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
-    const std::string file = it->path().filename().string();
-    std::error_code ignored;
-    if (it->is_regular_file(ignored) && file.find(".tmp.") != std::string::npos) fs::remove(it->path(), ignored);
+  if (::ftruncate(lock_fd_, 0) == 0) {
+    try {
+      WriteFully(lock_fd_, pid, lock_path);
+    } catch (const std::exception&) {
+    }
   }
   try {
+    RemoveTemporaryFiles();
     Load(open);
   } catch (...) {
     ::close(lock_fd_);
@@ -100,6 +101,21 @@ RunStore::~RunStore() {
 }
 
 std::string RunStore::PathFor(const std::string& name) const { return (fs::path(dir_) / name).string(); }
+
+void RunStore::RemoveTemporaryFiles() const {
+  // WriteAtomic's temporary files (<name>.tmp.<pid>.<n>) left by a killed run: the lock says no run is
+  // writing now. Only that exact form, and only where adaflow writes (the run directory and one level
+  // of subdirectories), so nothing of the user's is touched.
+  static const std::regex temporary(R"(.+\.tmp\.[0-9]+\.[0-9]+)");
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir_, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    if (it.depth() >= 1) it.disable_recursion_pending();
+    std::error_code ignored;
+    if (it->is_regular_file(ignored) && std::regex_match(it->path().filename().string(), temporary))
+      fs::remove(it->path(), ignored);
+  }
+}
 
 void RunStore::WriteAtomic(const std::string& name, const std::string& bytes) const {
   static std::atomic<unsigned> counter{0};
@@ -122,9 +138,9 @@ void RunStore::WriteAtomic(const std::string& name, const std::string& bytes) co
   ::close(fd);
   KillPoint("write:" + name);
   if (::rename(temp.c_str(), path.c_str()) != 0) {
-    const std::string reason = std::strerror(errno);
+    const int error_number = errno;
     ::unlink(temp.c_str());
-    throw std::runtime_error("cannot rename '" + temp + "' to '" + path + "': " + reason);
+    ThrowWriteError(path, error_number, "cannot rename '" + temp + "' to '" + path + "'");
   }
 }
 

@@ -73,6 +73,7 @@ class RunStore {
   const std::string& repair_note() const { return repair_note_; }
 
  private:
+  void RemoveTemporaryFiles() const;
   void Load(Open open);
   void SaveLocked() const;
 

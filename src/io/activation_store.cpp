@@ -2,6 +2,7 @@
 
 #include <hdf5.h>
 
+#include <cerrno>
 #include <filesystem>
 
 #include "common/disk.h"
@@ -58,6 +59,7 @@ const bool kNoCloseAtExit = H5dont_atexit() >= 0;
 ActivationStore::ActivationStore(std::string path, bool create) : path_(std::move(path)) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
   if (create) {
+    errno = 0;  // HDF5 keeps no error number of its own: a failed write leaves the system's
     file_ = H5Fcreate(path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (file_ < 0) ThrowWriteError(path_, errno, "cannot create HDF5 file '" + path_ + "'");
     H5Gclose(H5Gcreate2(file_, "/layers", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
@@ -93,16 +95,19 @@ void ActivationStore::Create(const std::string& layer, const std::string& name, 
   H5Pset_chunk(properties, static_cast<int>(chunk.size()), chunk.data());
   const hid_t file_type = dtype == StoreDtype::kFloat16 ? HalfType() : H5Tcopy(H5T_IEEE_F32LE);
   const std::string path = DatasetPath(layer, name);
+  errno = 0;
   const hid_t dataset = H5Dcreate2(file_, path.c_str(), file_type, space, H5P_DEFAULT, properties, H5P_DEFAULT);
+  bool closed = true;
   if (dataset >= 0) {
     WriteStringAttribute(dataset, "source", source);
     WriteStringAttribute(dataset, "key", key);
-    H5Dclose(dataset);
+    closed = H5Dclose(dataset) >= 0;
   }
+  const int error_number = errno;
   H5Tclose(file_type);
   H5Pclose(properties);
   H5Sclose(space);
-  if (dataset < 0) ThrowWriteError(path_, errno, "cannot create '" + path + "' in '" + path_ + "'");
+  if (dataset < 0 || !closed) ThrowWriteError(path_, error_number, "cannot create '" + path + "' in '" + path_ + "'");
 }
 
 void ActivationStore::WriteRows(const std::string& layer, const std::string& name, std::int64_t start,
@@ -119,18 +124,32 @@ void ActivationStore::WriteRows(const std::string& layer, const std::string& nam
   H5Sselect_hyperslab(file_space, H5S_SELECT_SET, offset.data(), nullptr, extent.data(), nullptr);
   const hid_t memory_space = H5Screate_simple(static_cast<int>(extent.size()), extent.data(), nullptr);
   const hid_t memory_type = MemoryType(half);
+  errno = 0;
   const herr_t status = H5Dwrite(dataset, memory_type, memory_space, file_space, H5P_DEFAULT, data.data_ptr());
+  int error_number = errno;
   H5Tclose(memory_type);
   H5Sclose(memory_space);
   H5Sclose(file_space);
-  H5Dclose(dataset);
-  if (status < 0) ThrowWriteError(path_, errno, "cannot write '" + path + "' to '" + path_ + "'");
+  // Closing the dataset may write what HDF5 still caches of it.
+  const bool closed = H5Dclose(dataset) >= 0;
+  if (status >= 0 && !closed) error_number = errno;
+  if (status < 0 || !closed) ThrowWriteError(path_, error_number, "cannot write '" + path + "' to '" + path_ + "'");
   KillPoint("hdf5:" + std::filesystem::path(path_).filename().string());
 }
 
 void ActivationStore::Flush() {
   std::lock_guard<std::mutex> lock(mutex_);
+  errno = 0;
   if (H5Fflush(file_, H5F_SCOPE_GLOBAL) < 0) ThrowWriteError(path_, errno, "cannot flush '" + path_ + "'");
+}
+
+void ActivationStore::Close() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (file_ < 0) return;
+  errno = 0;
+  const herr_t status = H5Fclose(file_);
+  file_ = -1;
+  if (status < 0) ThrowWriteError(path_, errno, "cannot close '" + path_ + "'");
 }
 
 bool ActivationStore::Has(const std::string& layer, const std::string& name) const {

@@ -37,6 +37,9 @@ class ActivationStore {
   void WriteRows(const std::string& layer, const std::string& name, std::int64_t start, const torch::Tensor& rows);
   /// Flushes everything written so far to the file.
   void Flush();
+  /// Closes the file, throwing (DiskFull when out of space) if what it still held cannot be written;
+  /// a writer calls it before it treats the file as complete. The destructor closes quietly.
+  void Close();
   bool Has(const std::string& layer, const std::string& name) const;
   std::vector<std::int64_t> Shape(const std::string& layer, const std::string& name) const;
   std::string Attribute(const std::string& layer, const std::string& name, const std::string& attribute) const;

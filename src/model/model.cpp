@@ -141,10 +141,16 @@ std::shared_ptr<Model> Model::Load(const std::string& path, const std::vector<st
                      FirstLine(error.what()));
   }
   if (!module.find_method("forward")) throw InputError("model '" + path + "' has no forward method");
-  // A NaN or infinite weight or buffer (a diverged training run, a damaged file) would make every grid
-  // and loss NaN far downstream; it is named here instead.
+  // A NaN or infinite weight or BatchNorm statistic (a diverged training run, a damaged file) would make
+  // every grid and loss NaN far downstream; it is named here instead. Other buffers may hold -inf on
+  // purpose (attention masks).
   for (const auto& item : module.named_parameters(/*recurse=*/true)) CheckFinite(path, item.name, item.value);
-  for (const auto& item : module.named_buffers(/*recurse=*/true)) CheckFinite(path, item.name, item.value);
+  for (const auto& item : module.named_buffers(/*recurse=*/true)) {
+    const std::string& name = item.name;
+    const bool statistic = name.size() >= 12 && (name.compare(name.size() - 12, 12, "running_mean") == 0 ||
+                                                 name.compare(name.size() - 11, 11, "running_var") == 0);
+    if (statistic) CheckFinite(path, name, item.value);
+  }
   auto model = std::make_shared<Model>(std::move(module), path);
   if (!input_shape.empty()) {
     try {

@@ -113,7 +113,7 @@ StageOutputs CacheActivationsStage::Run(const StageInputs& inputs, StageContext&
                        elapsed / done * (1.0 - done));
       }
     }
-    store.Flush();
+    store.Close();  // complete on disk before it takes the final name
   }
   std::filesystem::rename(temp_path, final_path);
   ctx.RecordFile(kCacheFile);

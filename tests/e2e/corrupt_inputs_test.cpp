@@ -31,6 +31,7 @@ struct Case {
   std::string expect_error;       ///< exit 2 with this text, or
   bool expect_rebuilt = false;    ///< exit 0 with the reference's results, or
   bool expect_ok = false;         ///< exit 0 (an unusual input that is not an error)
+  std::vector<std::string> expect_log;  ///< texts the output must hold too (what was recomputed)
 };
 
 std::vector<Case> ReadCases() {
@@ -41,7 +42,7 @@ std::vector<Case> ReadCases() {
     const std::string word = line.substr(0, line.find(' '));
     const std::string rest = line.find(' ') == std::string::npos ? "" : line.substr(line.find(' ') + 1);
     if (word == "case") {
-      cases.push_back({rest, {}, "", "", false, false});
+      cases.push_back({rest, {}, "", "", false, false, {}});
     } else if (cases.empty()) {
       ADD_FAILURE() << "cases.txt: '" << line << "' before the first case";
     } else if (word == "make") {
@@ -54,6 +55,8 @@ std::vector<Case> ReadCases() {
       cases.back().expect_rebuilt = true;
     } else if (word == "expect-ok") {
       cases.back().expect_ok = true;
+    } else if (word == "expect-log") {
+      cases.back().expect_log.push_back(rest);
     } else {
       ADD_FAILURE() << "cases.txt: unknown line '" << line << "'";
     }
@@ -179,6 +182,8 @@ TEST_F(CorruptInputsTest, EveryCaseIsAClearErrorOrRebuiltAndNothingFinishedIsLos
     const std::string run_dir = dir / "run";
     const auto before = RunFiles(run_dir, false);
     const CommandResult result = RunCli(kRun + " --run-dir " + run_dir + Substitute(c.args, dir.path()));
+    for (const auto& text : c.expect_log)
+      EXPECT_NE(result.output.find(text), std::string::npos) << "expected '" << text << "' in\n" << result.output;
     if (c.expect_ok) {
       EXPECT_EQ(result.exit_code, 0) << result.output;
       ++accepted;

@@ -93,6 +93,10 @@ int KillCorpus(const std::string& dir, const std::string& args, std::size_t coun
   if (reference.exit_code != 0) return 0;
   const auto expected = Results(dir + "/reference");
   const std::vector<std::string> points = PointsOf(log);
+  if (points.empty()) {
+    ADD_FAILURE() << "the run reached no kill point";
+    return 0;
+  }
   std::vector<std::string> chosen;
   auto choose = [&](const std::string& point) {
     if (std::find(chosen.begin(), chosen.end(), point) == chosen.end()) chosen.push_back(point);
