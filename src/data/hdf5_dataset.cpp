@@ -54,7 +54,8 @@ std::shared_ptr<Dataset> LoadHdf5(const std::string& name, const Hdf5DataOptions
   if (!std::filesystem::is_regular_file(path, ec)) throw InputError("data set '" + name + "': '" + path + "' does not exist");
   if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError("data set '" + name + "': '" + path + "' is not an HDF5 file");
   Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-  if (file.get() < 0) throw InputError("data set '" + name + "': cannot open '" + path + "'");
+  if (file.get() < 0)
+    throw InputError("data set '" + name + "': cannot open '" + path + "': an HDF5 file that is damaged or truncated");
   auto open = [&](const std::string& dataset) {
     if (H5Lexists(file.get(), dataset.c_str(), H5P_DEFAULT) <= 0)
       throw InputError("data set '" + name + "': '" + path + "' has no dataset '" + dataset + "'");

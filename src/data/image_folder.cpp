@@ -28,7 +28,11 @@ std::vector<unsigned char> LoadImage(const std::string& path, int resize, int cr
   int width = 0, height = 0, channels = 0;
   unsigned char* pixels = stbi_load(path.c_str(), &width, &height, &channels, 3);
   if (!pixels)
-    throw InputError("data set '" + name + "': cannot decode '" + path + "': " + stbi_failure_reason());
+    // stb tries each format in turn and keeps the last one's complaint ("bad png sig" for a damaged
+    // JPEG), so it is given as a detail only.
+    throw InputError("data set '" + name + "': cannot decode '" + path +
+                     "': not a readable JPEG, PNG or BMP image (damaged or truncated?; decoder: " +
+                     stbi_failure_reason() + ")");
   const double factor = static_cast<double>(resize) / std::min(width, height);
   const int new_width = width <= height ? resize : static_cast<int>(std::lround(width * factor));
   const int new_height = height < width ? resize : static_cast<int>(std::lround(height * factor));

@@ -21,11 +21,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kRun =
-    "run tests/configs/export_small.yaml --set stages.adaround.num_iterations=20 --set data.evaluation.num_samples=500";
+const std::string kConfig = "tests/configs/export_small.yaml";
+const std::string kSets = " --set stages.adaround.num_iterations=20 --set data.evaluation.num_samples=500";
+const std::string kRun = "run " + kConfig + kSets;
 
 struct Case {
   std::string name;
+  std::string config = kConfig;   ///< the pipeline, export_small.yaml unless the case names another
   std::vector<std::string> make;  ///< how to damage, one operation per line
   std::string args;               ///< extra `adaflow run` arguments
   std::string expect_error;       ///< exit 2 with this text, or
@@ -42,9 +44,12 @@ std::vector<Case> ReadCases() {
     const std::string word = line.substr(0, line.find(' '));
     const std::string rest = line.find(' ') == std::string::npos ? "" : line.substr(line.find(' ') + 1);
     if (word == "case") {
-      cases.push_back({rest, {}, "", "", false, false, {}});
+      cases.push_back(Case());
+      cases.back().name = rest;
     } else if (cases.empty()) {
       ADD_FAILURE() << "cases.txt: '" << line << "' before the first case";
+    } else if (word == "config") {
+      cases.back().config = rest;
     } else if (word == "make") {
       cases.back().make.push_back(rest);
     } else if (word == "args") {
@@ -181,7 +186,8 @@ TEST_F(CorruptInputsTest, EveryCaseIsAClearErrorOrRebuiltAndNothingFinishedIsLos
     for (const auto& operation : c.make) Make(operation, dir.path(), reference);
     const std::string run_dir = dir / "run";
     const auto before = RunFiles(run_dir, false);
-    const CommandResult result = RunCli(kRun + " --run-dir " + run_dir + Substitute(c.args, dir.path()));
+    const CommandResult result =
+        RunCli("run " + c.config + kSets + " --run-dir " + run_dir + Substitute(c.args, dir.path()));
     for (const auto& text : c.expect_log)
       EXPECT_NE(result.output.find(text), std::string::npos) << "expected '" << text << "' in\n" << result.output;
     if (c.expect_ok) {

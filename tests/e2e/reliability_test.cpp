@@ -28,9 +28,9 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::string kRun = "run tests/configs/export_small.yaml --set stages.adaround.num_iterations=50 --run-dir ";
-// Shorter runs for the kill corpus (40 of them, each killed and resumed).
+// Shorter runs for the kill corpus (41 of them, each killed and resumed).
 const std::string kShortRun =
-    "run tests/configs/export_small.yaml --set stages.adaround.num_iterations=20 --set data.evaluation.num_samples=500"
+    "run tests/configs/export_small.yaml --set stages.adaround.num_iterations=10 --set data.evaluation.num_samples=250"
     " --run-dir ";
 
 /// A tmpfs of `kib` KiB at `dir`, unmounted when it goes.
