@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <vector>
+#include <utility>
 
 #include "pipeline/pipeline_spec.h"
 
@@ -80,6 +82,20 @@ void RegisterDataTypes(StageRegistry& registry) {
                         &RandomDataSchema().erased()});
 }
 
+namespace {
+
+/// The data set's file options that are set: (option name, path).
+std::vector<std::pair<std::string, std::string>> PathOptions(const DataSetSpec& set) {
+  std::vector<std::pair<std::string, std::string>> paths;
+  for (const auto& option : set.schema->specs()) {
+    const auto* path = std::get_if<std::string>(&set.options.Get(option.name));
+    if (option.type == OptionType::kPath && path && !path->empty()) paths.emplace_back(option.name, *path);
+  }
+  return paths;
+}
+
+}  // namespace
+
 std::shared_ptr<const data::Dataset> LoadDataSet(const PipelineSpec& spec, const std::string& name) {
   const DataSetSpec* set = spec.FindData(name);
   if (!set) throw InputError("the config has no 'data: " + name + ":' section");
@@ -91,12 +107,10 @@ std::shared_ptr<const data::Dataset> LoadDataSet(const PipelineSpec& spec, const
                     std::to_string(spec.seed);
   // Size and modification time too, so a file rewritten within one process is read again (the
   // content keys of the run hash the contents; this in-process cache need not do it again).
-  for (const auto& option : set->schema->specs()) {
-    const auto* path = std::get_if<std::string>(&set->options.Get(option.name));
-    if (option.type != OptionType::kPath || !path || path->empty()) continue;
+  for (const auto& [option, path] : PathOptions(*set)) {
     std::error_code ec;
-    key += "|" + std::to_string(std::filesystem::file_size(*path, ec)) + ":" +
-           std::to_string(std::filesystem::last_write_time(*path, ec).time_since_epoch().count());
+    key += "|" + std::to_string(std::filesystem::file_size(path, ec)) + ":" +
+           std::to_string(std::filesystem::last_write_time(path, ec).time_since_epoch().count());
   }
   std::lock_guard<std::mutex> lock(mutex);
   auto found = cache.find(key);
@@ -120,11 +134,8 @@ std::shared_ptr<const data::Dataset> LoadDataSet(const PipelineSpec& spec, const
     } catch (const InputError& error) {
       // Name the files the samples came from.
       std::string files;
-      for (const auto& option : set->schema->specs()) {
-        const auto* path = std::get_if<std::string>(&set->options.Get(option.name));
-        if (option.type == OptionType::kPath && path && !path->empty() && option.name != "labels")
-          files += (files.empty() ? "" : ", ") + *path;
-      }
+      for (const auto& [option, path] : PathOptions(*set))
+        if (option != "labels") files += (files.empty() ? "" : ", ") + path;
       throw InputError(std::string(error.what()) + (files.empty() ? "" : " (read from " + files + ")"));
     }
   }
