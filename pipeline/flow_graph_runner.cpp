@@ -69,6 +69,7 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
   auto log = run_log.Make("run");
   if (!store.repair_note().empty()) log->warn("{}", store.repair_note());
   LocalExecutor executor(summary.threads, plan_.thread_setter);
+  RunDataSets data_sets(plan_.spec);
   if (options.fresh) {
     log->info("--fresh: forgetting every finished stage in {}", summary.run_dir);
     store.Clear();
@@ -137,8 +138,8 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
       }
       StageInputs inputs;
       for (const auto& [port, from] : stage.input_from) inputs.Set(port, outputs[from].Find(port));
-      StageContext ctx(stage.id, stage.type, keys[idx], plan_.spec, store, run_log.Make(stage.id), executor,
-                       options.stop);
+      StageContext ctx(stage.id, stage.type, keys[idx], plan_.spec, store, data_sets, run_log.Make(stage.id),
+                       executor, options.stop);
       // A stage body runs its own tensor code with the whole budget; its sub-tasks declare their share.
       executor.UseThreads(summary.threads);
       const auto start = std::chrono::steady_clock::now();

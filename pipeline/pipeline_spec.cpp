@@ -182,6 +182,7 @@ PipelineSpec ParsePipelineSpec(const std::string& text, const std::string& sourc
       if (!def)
         source.Fail(body["type"], "unknown data type '" + set.type + "' in data set '" + set.name + "'; known: " +
                                       QuoteList(registry.DataTypes()) + DidYouMean(set.type, registry.DataTypes()));
+      set.def = def;
       set.schema = def->schema;
       set.options = def->schema->Parse(body, source, "data set '" + set.name + "'", {"type"});
       spec.data.push_back(std::move(set));

@@ -14,6 +14,7 @@
 namespace adaflow {
 
 class StageRegistry;
+struct DataTypeDef;
 
 struct ModelSpec {
   /// TorchScript file, relative to the current directory. Example: examples/models/resnet8_fmnist.pt
@@ -26,6 +27,7 @@ struct ModelSpec {
 struct DataSetSpec {
   std::string name;
   std::string type;
+  const DataTypeDef* def = nullptr;  ///< the registry's entry for `type` (its schema and loader)
   const OptionSchema* schema = nullptr;
   OptionValues options;
 };

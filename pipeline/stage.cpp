@@ -6,7 +6,9 @@
 
 #include "pipeline/content_hash.h"
 #include "pipeline/executor.h"
+#include "pipeline/pipeline_spec.h"
 #include "pipeline/run_store.h"
+#include "pipeline/stage_registry.h"
 
 namespace adaflow {
 
@@ -21,19 +23,40 @@ const char* PortTypeName(PortType type) {
   return "?";
 }
 
+ArtifactPtr RunDataSets::Get(const std::string& name) {
+  const DataSetSpec* set = spec_.FindData(name);
+  if (!set) throw InputError("the config has no 'data: " + name + ":' section");
+  if (!set->def || !set->def->load)
+    throw InputError("data set '" + name + "': type '" + set->type + "' cannot be read by this version of adaflow");
+  // Loading under the lock: a second stage asking for the same set waits for the first read.
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (auto held = held_[name].lock()) return held;
+  ArtifactPtr loaded = set->def->load(*set, spec_);
+  if (!loaded) throw std::logic_error("the loader of data type '" + set->type + "' returned nothing");
+  held_[name] = loaded;
+  ++loads_;
+  return loaded;
+}
+
+int RunDataSets::loads() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return loads_;
+}
+
 ArtifactPtr StageOutputs::Find(PortType type) const {
   auto it = values_.find(type);
   return it == values_.end() ? nullptr : it->second;
 }
 
 StageContext::StageContext(std::string id, std::string type, std::string key, const PipelineSpec& spec,
-                           RunStore& store, std::shared_ptr<spdlog::logger> log, TaskExecutor& executor,
-                           const std::atomic<bool>* stop)
+                           RunStore& store, RunDataSets& data, std::shared_ptr<spdlog::logger> log,
+                           TaskExecutor& executor, const std::atomic<bool>* stop)
     : id_(std::move(id)),
       type_(std::move(type)),
       key_(std::move(key)),
       spec_(spec),
       store_(store),
+      data_(data),
       log_(std::move(log)),
       executor_(executor),
       stop_(stop) {}

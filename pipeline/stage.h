@@ -7,6 +7,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -68,6 +69,29 @@ class StageInputs {
 
 class TaskExecutor;
 class StageContext;
+struct DataSetSpec;
+
+/// The data sets of one run (the config's `data:`): each is read by its data type's loader when a stage
+/// first asks for it and shared by the run's stages while one of them holds it (then released, so a
+/// large calibration set is not kept beside later stages' memory). Another run, in this process or
+/// not, reads its own. Thread-safe.
+class RunDataSets {
+ public:
+  explicit RunDataSets(const PipelineSpec& spec) : spec_(spec) {}
+  RunDataSets(const RunDataSets&) = delete;
+  RunDataSets& operator=(const RunDataSets&) = delete;
+
+  /// Throws InputError when the config has no data set `name`, or what its loader throws.
+  ArtifactPtr Get(const std::string& name);
+  /// How many times a data set was read in this run (a test's view of the sharing).
+  int loads() const;
+
+ private:
+  const PipelineSpec& spec_;
+  mutable std::mutex mutex_;
+  std::map<std::string, std::weak_ptr<const Artifact>> held_;
+  int loads_ = 0;
+};
 
 /// A resumable piece of a stage's work (AdaRound: one layer). Its key derives from the stage's key and
 /// its name (plus `detail`), its files are written atomically, and Commit records it in the manifest:
@@ -102,7 +126,8 @@ class SubTask {
 class StageContext {
  public:
   StageContext(std::string id, std::string type, std::string key, const PipelineSpec& spec, RunStore& store,
-               std::shared_ptr<spdlog::logger> log, TaskExecutor& executor, const std::atomic<bool>* stop);
+               RunDataSets& data, std::shared_ptr<spdlog::logger> log, TaskExecutor& executor,
+               const std::atomic<bool>* stop);
 
   const std::string& id() const { return id_; }
   const std::string& type() const { return type_; }
@@ -117,6 +142,16 @@ class StageContext {
   int threads() const;
   /// True after Ctrl-C: long loops should return early; unfinished work is redone on resume.
   bool stop_requested() const { return stop_ && stop_->load(); }
+
+  /// Data set `name` of the config (`calibration`, `evaluation`) as its data type's artifact class T;
+  /// read once per run (see RunDataSets). Throws InputError when the config lacks it or it cannot be
+  /// read; std::logic_error when its artifact is not a T (a wiring bug).
+  template <class T>
+  std::shared_ptr<const T> DataSet(const std::string& name) const {
+    auto typed = std::dynamic_pointer_cast<const T>(data_.Get(name));
+    if (!typed) throw std::logic_error("data set '" + name + "' is not of the class the stage asked for");
+    return typed;
+  }
 
   /// A resumable sub-task `name`; `detail` (optional) goes into its key besides the stage key.
   SubTask MakeSubTask(const std::string& name, const std::string& detail = "");
@@ -143,6 +178,7 @@ class StageContext {
   std::string key_;
   const PipelineSpec& spec_;
   RunStore& store_;
+  RunDataSets& data_;
   std::shared_ptr<spdlog::logger> log_;
   TaskExecutor& executor_;
   const std::atomic<bool>* stop_;

@@ -13,6 +13,7 @@
 namespace adaflow {
 
 struct PipelineSpec;
+struct DataSetSpec;
 
 /// Everything the planner, `adaflow stages` and `adaflow describe` know about one stage type.
 struct StageDef {
@@ -30,9 +31,14 @@ struct StageDef {
 
 /// A data set type (`data.calibration.type`).
 struct DataTypeDef {
+  using Loader = std::function<ArtifactPtr(const DataSetSpec& set, const PipelineSpec& spec)>;
+
   std::string type;
   std::string help;
   const OptionSchema* schema = nullptr;
+  /// Reads a data set of this type (its options bound to `schema`); throws InputError naming the data
+  /// set and the file. Stages reach it through StageContext::DataSet, once per run.
+  Loader load;
 };
 
 /// Builds a StageDef from a stage class S with `using Options`, `static const Schema<Options>& GetSchema()`

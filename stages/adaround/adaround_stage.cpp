@@ -65,7 +65,7 @@ StageOutputs AdaroundStage::Run(const StageInputs& inputs, StageContext& ctx) {
   // Every layer as tasks (adaround_tasks.h): x̂ in chunks, statistics, channel blocks, result files.
   // The calibration data is read only when an x̂ needs the model input.
   AdaroundTasks tasks(options_, upstream.fp, layers, std::make_shared<const io::ActivationStore>(cache.path, false),
-                      cache.memory_budget_bytes, [&ctx] { return LoadDataSet(ctx.spec(), "calibration"); }, ctx);
+                      cache.memory_budget_bytes, [&ctx] { return RunDataSet(ctx, "calibration"); }, ctx);
   TaskDag dag;
   tasks.AddTo(dag);
   ctx.RunTasks(dag);

@@ -52,7 +52,7 @@ std::unique_ptr<Stage> CacheActivationsStage::Make(const Options& options, const
 StageOutputs CacheActivationsStage::Run(const StageInputs& inputs, StageContext& ctx) {
   const auto& upstream = inputs.Get<ModelArtifact>(PortType::kModel);
   const auto& layers = *inputs.Get<LayerSetArtifact>(PortType::kLayerSet).layers;
-  const auto data = LoadDataSet(ctx.spec(), "calibration");
+  const auto data = RunDataSet(ctx, "calibration");
   const auto dtype = options_.dtype == CacheDtype::kFloat16 ? io::StoreDtype::kFloat16 : io::StoreDtype::kFloat32;
   std::vector<model::ValueRef> refs;
   for (const auto& layer : layers.layers) {
@@ -152,7 +152,7 @@ StageOutputs CacheActivationsStage::Restore(const StageInputs&, StageContext& ct
   auto artifact = std::make_shared<ActivationCacheArtifact>();
   artifact->path = ctx.PathFor(kCacheFile);
   io::ActivationStore store(artifact->path, /*create=*/false);  // throws a clear error if it is damaged
-  artifact->samples = LoadDataSet(ctx.spec(), "calibration")->size();
+  artifact->samples = RunDataSet(ctx, "calibration")->size();
   artifact->memory_budget_bytes = options_.memory_budget * 1024.0 * 1024.0;
   StageOutputs outputs;
   outputs.Set(PortType::kActivationCache, artifact);

@@ -61,7 +61,7 @@ std::unique_ptr<Stage> CalibrateStage::Make(const Options& options, const Pipeli
 StageOutputs CalibrateStage::Run(const StageInputs& inputs, StageContext& ctx) {
   const auto& upstream = inputs.Get<ModelArtifact>(PortType::kModel);
   auto sim = Rebuild(upstream);
-  const auto data = LoadDataSet(ctx.spec(), "calibration");
+  const auto data = RunDataSet(ctx, "calibration");
   const CalibrationSpec spec{options_.quant_scheme, options_.percentile, options_.num_batches};
   sim->Calibrate(*data, spec.scheme, spec.percentile, spec.num_batches);
   nlohmann::json list = nlohmann::json::array();

@@ -1,8 +1,5 @@
 #include "stages/data/data_types.h"
 
-#include <filesystem>
-#include <map>
-#include <mutex>
 #include <vector>
 #include <utility>
 
@@ -72,16 +69,6 @@ const Schema<RandomDataOptions>& RandomDataSchema() {
   return schema;
 }
 
-void RegisterDataTypes(StageRegistry& registry) {
-  registry.AddDataType({"idx", "MNIST/Fashion-MNIST IDX images and labels, gzip or plain", &IdxDataSchema().erased()});
-  registry.AddDataType({"image_folder", "class subfolders of JPEG/PNG images; resize, center crop, mean/std",
-                        &ImageFolderDataSchema().erased()});
-  registry.AddDataType({"hdf5", "an N x C x H x W float dataset and optional labels in an HDF5 file",
-                        &Hdf5DataSchema().erased()});
-  registry.AddDataType({"random", "normally distributed inputs from the run's seed (benchmarks)",
-                        &RandomDataSchema().erased()});
-}
-
 namespace {
 
 /// The data set's file options that are set: (option name, path).
@@ -94,53 +81,64 @@ std::vector<std::pair<std::string, std::string>> PathOptions(const DataSetSpec& 
   return paths;
 }
 
+/// A loader for the registry: reads the set with `read`, then checks one sample against the model's
+/// input shape, naming the files the samples came from.
+template <class Options, class Read>
+DataTypeDef::Loader MakeLoader(const Schema<Options>& schema, Read read) {
+  return [&schema, read](const DataSetSpec& set, const PipelineSpec& spec) -> ArtifactPtr {
+    auto artifact = std::make_shared<DataSetArtifact>();
+    artifact->data = read(set.name, schema.Bind(set.options), static_cast<std::uint64_t>(spec.seed));
+    if (spec.has_model) {
+      try {
+        artifact->data->CheckSampleShape(spec.model.input_shape);
+      } catch (const InputError& error) {
+        std::string files;
+        for (const auto& [option, path] : PathOptions(set))
+          if (option != "labels") files += (files.empty() ? "" : ", ") + path;
+        throw InputError(std::string(error.what()) + (files.empty() ? "" : " (read from " + files + ")"));
+      }
+    }
+    return artifact;
+  };
+}
+
 }  // namespace
+
+void RegisterDataTypes(StageRegistry& registry) {
+  registry.AddDataType({"idx", "MNIST/Fashion-MNIST IDX images and labels, gzip or plain", &IdxDataSchema().erased(),
+                        MakeLoader(IdxDataSchema(), [](const std::string& name, const IdxDataOptions& o, std::uint64_t) {
+                          return data::LoadIdx(name, o);
+                        })});
+  registry.AddDataType({"image_folder", "class subfolders of JPEG/PNG images; resize, center crop, mean/std",
+                        &ImageFolderDataSchema().erased(),
+                        MakeLoader(ImageFolderDataSchema(),
+                                   [](const std::string& name, const ImageFolderDataOptions& o, std::uint64_t) {
+                                     return data::LoadImageFolder(name, o);
+                                   })});
+  registry.AddDataType({"hdf5", "an N x C x H x W float dataset and optional labels in an HDF5 file",
+                        &Hdf5DataSchema().erased(),
+                        MakeLoader(Hdf5DataSchema(), [](const std::string& name, const Hdf5DataOptions& o, std::uint64_t) {
+                          return data::LoadHdf5(name, o);
+                        })});
+  registry.AddDataType({"random", "normally distributed inputs from the run's seed (benchmarks)",
+                        &RandomDataSchema().erased(),
+                        MakeLoader(RandomDataSchema(), [](const std::string& name, const RandomDataOptions& o,
+                                                          std::uint64_t seed) { return data::MakeRandom(name, o, seed); })});
+}
 
 std::shared_ptr<const data::Dataset> LoadDataSet(const PipelineSpec& spec, const std::string& name) {
   const DataSetSpec* set = spec.FindData(name);
   if (!set) throw InputError("the config has no 'data: " + name + ":' section");
-  static std::mutex mutex;
-  // Weak: a data set stays in RAM while a stage holds it and is loaded again by a later stage, so the
-  // calibration set (588 MiB at 1024 × 3 × 224 × 224) is not held beside AdaRound's budget.
-  static std::map<std::string, std::weak_ptr<const data::Dataset>> cache;
-  std::string key = name + "|" + set->type + "|" + set->schema->Canonical(set->options) + "|" +
-                    std::to_string(spec.seed);
-  // Size and modification time too, so a file rewritten within one process is read again (the
-  // content keys of the run hash the contents; this in-process cache need not do it again).
-  for (const auto& [option, path] : PathOptions(*set)) {
-    std::error_code ec;
-    key += "|" + std::to_string(std::filesystem::file_size(path, ec)) + ":" +
-           std::to_string(std::filesystem::last_write_time(path, ec).time_since_epoch().count());
-  }
-  std::lock_guard<std::mutex> lock(mutex);
-  auto found = cache.find(key);
-  if (found != cache.end())
-    if (auto held = found->second.lock()) return held;
-  std::shared_ptr<const data::Dataset> loaded;
-  if (set->type == "idx") {
-    loaded = data::LoadIdx(name, IdxDataSchema().Bind(set->options));
-  } else if (set->type == "image_folder") {
-    loaded = data::LoadImageFolder(name, ImageFolderDataSchema().Bind(set->options));
-  } else if (set->type == "hdf5") {
-    loaded = data::LoadHdf5(name, Hdf5DataSchema().Bind(set->options));
-  } else if (set->type == "random") {
-    loaded = data::MakeRandom(name, RandomDataSchema().Bind(set->options), static_cast<std::uint64_t>(spec.seed));
-  } else {
+  if (!set->def || !set->def->load)
     throw InputError("data set '" + name + "': type '" + set->type + "' cannot be read by this version of adaflow");
-  }
-  if (spec.has_model) {
-    try {
-      loaded->CheckSampleShape(spec.model.input_shape);
-    } catch (const InputError& error) {
-      // Name the files the samples came from.
-      std::string files;
-      for (const auto& [option, path] : PathOptions(*set))
-        if (option != "labels") files += (files.empty() ? "" : ", ") + path;
-      throw InputError(std::string(error.what()) + (files.empty() ? "" : " (read from " + files + ")"));
-    }
-  }
-  cache[key] = loaded;
-  return loaded;
+  const auto artifact = std::dynamic_pointer_cast<const DataSetArtifact>(set->def->load(*set, spec));
+  return std::shared_ptr<const data::Dataset>(artifact, artifact->data.get());
+}
+
+std::shared_ptr<const data::Dataset> RunDataSet(const StageContext& ctx, const std::string& name) {
+  const auto artifact = ctx.DataSet<DataSetArtifact>(name);
+  // Aliasing: the caller's pointer keeps the run's artifact alive, so other stages share it meanwhile.
+  return std::shared_ptr<const data::Dataset>(artifact, artifact->data.get());
 }
 
 }  // namespace adaflow

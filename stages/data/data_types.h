@@ -20,9 +20,17 @@ const Schema<RandomDataOptions>& RandomDataSchema();
 
 void RegisterDataTypes(StageRegistry& registry);
 
-/// Loads data set `name` (calibration, evaluation) of the config: binds its options, reads it, checks
-/// one sample against model.input_shape. Loaded sets are shared within the process (same name, type and
-/// options give the same object). Throws InputError naming the data set and file.
+/// A data set as the run holds it (RunDataSets): what every data type's loader returns.
+struct DataSetArtifact : Artifact {
+  std::shared_ptr<const data::Dataset> data;
+};
+
+/// Data set `name` (calibration, evaluation) of the stage's run: read once per run and shared by its
+/// stages while one holds it. Throws InputError naming the data set and file.
+std::shared_ptr<const data::Dataset> RunDataSet(const StageContext& ctx, const std::string& name);
+
+/// Reads data set `name` of the config with no run around it (`--dry-run` estimates): binds its options,
+/// reads it, checks one sample against model.input_shape. Throws InputError naming the data set and file.
 std::shared_ptr<const data::Dataset> LoadDataSet(const PipelineSpec& spec, const std::string& name);
 
 }  // namespace adaflow

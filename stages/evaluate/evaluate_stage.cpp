@@ -44,7 +44,7 @@ std::unique_ptr<Stage> EvaluateStage::Make(const Options& options, const Pipelin
 
 StageOutputs EvaluateStage::Run(const StageInputs& inputs, StageContext& ctx) {
   const auto& upstream = inputs.Get<ModelArtifact>(PortType::kModel);
-  const auto data = LoadDataSet(ctx.spec(), "evaluation");
+  const auto data = RunDataSet(ctx, "evaluation");
   const model::ForwardFn fp = [&](const torch::Tensor& x) { return upstream.fp->Forward(x); };
   auto metrics = std::make_shared<MetricsArtifact>();
   if (upstream.sim) {
@@ -66,7 +66,7 @@ StageOutputs EvaluateStage::Run(const StageInputs& inputs, StageContext& ctx) {
       } else if (variant == EvalVariant::kNearest) {
         // Round-to-nearest weights with the same quant-sim settings, calibrated the same way.
         auto nearest = std::make_shared<quant::QuantSim>(upstream.fp, *upstream.layers, upstream.sim->config());
-        nearest->Calibrate(*LoadDataSet(ctx.spec(), "calibration"), upstream.calibration.scheme,
+        nearest->Calibrate(*RunDataSet(ctx, "calibration"), upstream.calibration.scheme,
                            upstream.calibration.percentile, upstream.calibration.num_batches);
         sim = nearest;
       } else {

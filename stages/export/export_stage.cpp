@@ -139,7 +139,7 @@ StageOutputs ExportStage::Run(const StageInputs& inputs, StageContext& ctx) {
     if (options_.evaluate && ctx.spec().FindData("evaluation")) {
       // The file as a user gets it: loaded back and run as is, no fake-quant.
       const auto reloaded = model::Model::Load(path, ctx.spec().model.input_shape);
-      const auto data = LoadDataSet(ctx.spec(), "evaluation");
+      const auto data = RunDataSet(ctx, "evaluation");
       const auto& fp_model = *inputs.Get<ModelArtifact>(PortType::kModel).fp;
       const model::ForwardFn fp = [&](const torch::Tensor& x) { return fp_model.Forward(x); };
       const model::EvalResult result = EvaluateInTasks(

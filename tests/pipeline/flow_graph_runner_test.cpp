@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <exception>
 #include <map>
+#include <thread>
 
 #include "pipeline/run_store.h"
 #include "tests/pipeline/pipeline_fixture.h"
@@ -77,6 +79,65 @@ stages:
   const RunSummary summary = Run(text, options);
   EXPECT_EQ(summary.stages[0].outcome, StageOutcome::kRan);
   EXPECT_EQ(summary.stages[1].outcome, StageOutcome::kRan);
+}
+
+TEST_F(FlowGraphRunnerTest, TwoRunsAtOnceInOneProcessWriteTheirOwnLogs) {
+  auto text = [](const std::string& name, int value) {
+    return "name: " + name + "\nstages:\n  - {id: " + name + "_source, type: source, value: " + std::to_string(value) +
+           "}\n  - {id: " + name + "_add, type: add, add: 1}\n  - {id: " + name + "_sink, type: sink}\n";
+  };
+  auto plan_one = PlanFromText(text("one", 10)), plan_two = PlanFromText(text("two", 20));
+  RunOptions one, two;
+  one.run_dir = dir_ / "one";
+  two.run_dir = dir_ / "two";
+  one.threads = two.threads = 1;
+  std::exception_ptr failed_one, failed_two;
+  std::thread first([&] {
+    try {
+      FlowGraphRunner(*plan_one).Run(one);
+    } catch (...) {
+      failed_one = std::current_exception();
+    }
+  });
+  try {
+    FlowGraphRunner(*plan_two).Run(two);
+  } catch (...) {
+    failed_two = std::current_exception();
+  }
+  first.join();
+  ASSERT_FALSE(failed_one || failed_two) << "a run failed";
+  EXPECT_EQ(Hooks().sunk.at("one_sink"), 11);
+  EXPECT_EQ(Hooks().sunk.at("two_sink"), 21);
+  const std::string log_one = ReadTextFile(dir_ / "one/log.txt"), log_two = ReadTextFile(dir_ / "two/log.txt");
+  EXPECT_NE(log_one.find("[one_sink]"), std::string::npos) << log_one;
+  EXPECT_NE(log_two.find("[two_sink]"), std::string::npos) << log_two;
+  EXPECT_EQ(log_one.find("[two_"), std::string::npos) << log_one;
+  EXPECT_EQ(log_two.find("[one_"), std::string::npos) << log_two;
+}
+
+TEST_F(FlowGraphRunnerTest, EachRunReadsItsOwnDataSetsOnceForAllItsStages) {
+  // Two stages per run hold the calibration set until both are inside, and the test keeps what they
+  // held, as a stage of a run in progress would: the second run still reads its own.
+  auto text = [](const std::string& name) {
+    return "name: " + name + R"(
+data:
+  calibration: {type: counted, value: 7}
+stages:
+  - {id: a, type: rendezvous, after: [], parties: 2, timeout: 30, data: calibration}
+  - {id: b, type: rendezvous, after: [], parties: 2, timeout: 30, data: calibration}
+)";
+  };
+  RunOptions options;
+  options.run_dir = dir_ / "one";
+  Run(text("one"), options);
+  Hooks().waiting = 0;
+  options.run_dir = dir_ / "two";
+  Run(text("two"), options);
+  EXPECT_EQ(Hooks().data_loads, 2);
+  ASSERT_EQ(Hooks().data_held.size(), 4u);
+  EXPECT_EQ(Hooks().data_held.at("one/a"), Hooks().data_held.at("one/b"));
+  EXPECT_EQ(Hooks().data_held.at("two/a"), Hooks().data_held.at("two/b"));
+  EXPECT_NE(Hooks().data_held.at("one/a"), Hooks().data_held.at("two/a"));
 }
 
 TEST_F(FlowGraphRunnerTest, OneThreadRunsStagesOneAfterAnother) {

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "pipeline/pipeline_spec.h"
 #include "pipeline/run_store.h"
 #include "pipeline/task_dag.h"
 
@@ -119,9 +120,33 @@ class SinkStage : public Stage {
   }
 };
 
+struct CountedDataOptions {
+  int value = 0;
+};
+struct CountedData : Artifact {
+  explicit CountedData(std::int64_t v) : value(v) {}
+  std::int64_t value;
+};
+const Schema<CountedDataOptions>& CountedDataSchema() {
+  static const Schema<CountedDataOptions> schema = [] {
+    Schema<CountedDataOptions> s("counted");
+    s.Int("value", &CountedDataOptions::value, "what the data set holds");
+    return s;
+  }();
+  return schema;
+}
+ArtifactPtr LoadCounted(const DataSetSpec& set, const PipelineSpec&) {
+  {
+    std::lock_guard<std::mutex> lock(Hooks().mutex);
+    ++Hooks().data_loads;
+  }
+  return std::make_shared<CountedData>(CountedDataSchema().Bind(set.options).value);
+}
+
 struct RendezvousOptions {
   int parties = 2;
   double timeout = 20.0;
+  std::string data;
 };
 class RendezvousStage : public Stage {
  public:
@@ -131,6 +156,7 @@ class RendezvousStage : public Stage {
       Schema<Options> s("rendezvous");
       s.Int("parties", &Options::parties, "stages that must be inside at once").Min(1);
       s.Float("timeout", &Options::timeout, "seconds to wait for the others").Min(0);
+      s.String("data", &Options::data, "a data set to hold while waiting (\"\": none)");
       return s;
     }();
     return schema;
@@ -141,8 +167,11 @@ class RendezvousStage : public Stage {
   explicit RendezvousStage(Options o) : options_(o) {}
   StageOutputs Run(const StageInputs&, StageContext& ctx) override {
     CountRun(ctx.id());
+    std::shared_ptr<const CountedData> data;
+    if (!options_.data.empty()) data = ctx.DataSet<CountedData>(options_.data);
     TestHooks& hooks = Hooks();
     std::unique_lock<std::mutex> lock(hooks.mutex);
+    if (data) hooks.data_held[ctx.spec().name + "/" + ctx.id()] = data;
     ++hooks.waiting;
     hooks.arrived.notify_all();
     const bool met = hooks.arrived.wait_for(lock, std::chrono::duration<double>(options_.timeout),
@@ -218,6 +247,8 @@ void TestHooks::Reset() {
   fail_input.clear();
   sunk.clear();
   waiting = 0;
+  data_loads = 0;
+  data_held.clear();
 }
 
 int TestHooks::Runs(const std::string& id) {
@@ -242,6 +273,7 @@ void RegisterTestStages(StageRegistry& registry) {
   registry.Add(DefineStage<RendezvousStage>("rendezvous", "waits for its sibling", {}, {PortType::kMetrics}));
   registry.Add(DefineStage<FanoutStage>("fanout", "runs a resumable sub-graph", {}, {PortType::kMetrics}));
   registry.Add(DefineStage<NeedsModelStage>("needs_model", "needs a Model input", {{PortType::kModel}}, {}));
+  registry.AddDataType({"counted", "a data set that counts its reads", &CountedDataSchema().erased(), LoadCounted});
 }
 
 }  // namespace adaflow::testing

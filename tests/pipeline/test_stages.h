@@ -5,11 +5,13 @@
 //   source (value) ──► add (+n) ──► add ──► sink
 //   rendezvous: blocks until `parties` rendezvous stages are inside at once (or times out)
 //   fanout: runs `tasks` sub-tasks as its own sub-graph, each resumable on its own
+//   data type `counted`: a data set that counts its reads (a rendezvous may hold one while it waits)
 
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -27,6 +29,9 @@ struct TestHooks {
   std::set<std::string> fail_input;     ///< ids that throw InputError when run
   std::map<std::string, std::int64_t> sunk;  ///< value each sink received
   int waiting = 0;                      ///< rendezvous state
+  int data_loads = 0;                   ///< reads of `counted` data sets
+  /// "run/stage" -> the data set a rendezvous held; kept until Reset, as a stage of another run would.
+  std::map<std::string, std::shared_ptr<const void>> data_held;
   std::condition_variable arrived;
 
   void Reset();
@@ -36,7 +41,7 @@ struct TestHooks {
 
 TestHooks& Hooks();
 
-/// source, add, sink, rendezvous, fanout, needs_model.
+/// source, add, sink, rendezvous, fanout, needs_model; data type counted.
 void RegisterTestStages(StageRegistry& registry);
 
 }  // namespace adaflow::testing
