@@ -146,6 +146,15 @@ void RunStore::WriteAtomic(const std::string& name, const std::string& bytes) co
 
 namespace {
 
+/// A relative path that stays below the directory it is relative to.
+bool InsideRunDir(const std::string& path) {
+  const std::filesystem::path relative(path);
+  if (relative.empty() || relative.is_absolute()) return false;
+  for (const auto& part : relative)
+    if (part == "..") return false;
+  return true;
+}
+
 /// The nodes of a manifest file; throws std::runtime_error saying what is wrong when it does not parse.
 std::map<std::string, RunStore::Entry> ReadManifest(const std::string& path, bool* other_version) {
   std::ifstream in(path);
@@ -165,9 +174,12 @@ std::map<std::string, RunStore::Entry> ReadManifest(const std::string& path, boo
       entry.seconds = node.value("seconds", 0.0);
       entry.cpu_seconds = node.value("cpu_seconds", 0.0);
       entry.finished = node.value("finished", "");
-      for (const auto& file : node.at("files"))
-        entry.files.push_back({file.at("path").get<std::string>(), file.at("size").get<std::uint64_t>(),
-                               file.at("hash").get<std::string>()});
+      for (const auto& file : node.at("files")) {
+        const auto path = file.at("path").get<std::string>();
+        // `--fresh` deletes what the manifest records: only files inside the run directory.
+        if (!InsideRunDir(path)) throw std::runtime_error("node '" + id + "' records '" + path + "', outside the run directory");
+        entry.files.push_back({path, file.at("size").get<std::uint64_t>(), file.at("hash").get<std::string>()});
+      }
       nodes[id] = std::move(entry);
     }
   } catch (const nlohmann::json::exception& error) {

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian 12 machine lacks, then configures and builds adaflow (Release).
 # Idempotent: packages already installed and an up-to-date build are skipped.
+# Callers may set ADAFLOW_EXTRA_PACKAGES (more Debian packages), ADAFLOW_BUILD_DIR (default build),
+# ADAFLOW_CMAKE_ARGS (more configure arguments) and ADAFLOW_SETUP_NO_BUILD=1 (packages only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +29,8 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 
+[ "${ADAFLOW_SETUP_NO_BUILD:-0}" = 1 ] && exit 0
 BUILD_DIR=${ADAFLOW_BUILD_DIR:-build}
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
+read -r -a cmake_args <<< "${ADAFLOW_CMAKE_ARGS:-}"
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release "${cmake_args[@]}"
 cmake --build "$BUILD_DIR" -j "$(nproc)"

@@ -3,7 +3,9 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <sstream>
 
 #include "common/error.h"
@@ -57,18 +59,23 @@ Idx ReadIdx(const std::string& path, const std::string& name) {
   const int ndims = raw[3];
   if (ndims < 1 || idx.bytes.size() < 4 + 4 * static_cast<std::size_t>(ndims))
     throw InputError("data set '" + name + "': '" + path + "' has a truncated IDX header");
+  // The product of the sizes, saturated: a damaged header may describe more than 2^63 bytes.
   std::int64_t total = 1;
+  bool beyond_int64 = false;
   for (int dim = 0; dim < ndims; ++dim) {
     const unsigned char* p = raw + 4 + 4 * dim;
     const std::int64_t size = (std::int64_t{p[0]} << 24) | (std::int64_t{p[1]} << 16) | (std::int64_t{p[2]} << 8) | p[3];
     idx.dims.push_back(size);
-    total *= size;
+    if (size != 0 && total > std::numeric_limits<std::int64_t>::max() / size) beyond_int64 = true;
+    else total *= size;
   }
+  if (std::find(idx.dims.begin(), idx.dims.end(), 0) != idx.dims.end()) beyond_int64 = false, total = 0;
   idx.data_offset = 4 + 4 * static_cast<std::size_t>(ndims);
   const std::size_t have = idx.bytes.size() - idx.data_offset;
-  if (have < static_cast<std::size_t>(total))
+  if (beyond_int64 || have < static_cast<std::size_t>(total))
     throw InputError("data set '" + name + "': '" + path + "' is truncated: its header " + Shape(idx.dims) +
-                     " needs " + std::to_string(total) + " bytes of data, the file has " + std::to_string(have));
+                     " needs " + (beyond_int64 ? "more than 2^63" : std::to_string(total)) +
+                     " bytes of data, the file has " + std::to_string(have));
   return idx;
 }
 
@@ -128,6 +135,9 @@ std::shared_ptr<Dataset> LoadIdx(const std::string& name, const IdxDataOptions& 
   if (images.dims.size() != 3 && images.dims.size() != 4)
     throw InputError("data set '" + name + "': '" + options.images + "' holds an array of shape " +
                      Shape(images.dims) + "; images must be N x H x W or N x C x H x W");
+  if (std::find(images.dims.begin(), images.dims.end(), 0) != images.dims.end())
+    throw InputError("data set '" + name + "': '" + options.images + "' holds an array of shape " +
+                     Shape(images.dims) + (images.dims[0] == 0 ? ": no images" : ": an image size is 0"));
   std::int64_t count = images.dims[0];
   if (options.num_samples > 0) {
     if (options.num_samples > count)

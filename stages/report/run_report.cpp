@@ -177,10 +177,11 @@ void RunReport::Update(const StageRecord& record, const StageOutputs* outputs, c
                                    {"step_macs", layer.step_macs}});
       store.WriteAtomic(kPlotFile, LayerMsePlotSvg(metrics->layers));
     }
-    for (const auto& [path, what] : metrics->files) {
+    for (const auto& entry : metrics->files) {
+      const std::string& path = entry.first;
       auto& files = json_["files"];
       const bool known = std::any_of(files.begin(), files.end(), [&](const auto& file) { return file["path"] == path; });
-      if (!known) files.push_back({{"path", path}, {"what", what}});
+      if (!known) files.push_back({{"path", path}, {"what", entry.second}});
     }
   }
   store.WriteAtomic(kJsonFile, json_.dump(1) + "\n");
