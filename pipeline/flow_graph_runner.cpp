@@ -121,6 +121,25 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
       log->warn("the report could not be updated: {}", error.what());
     }
   };
+  // Stage j's CheckInput runs in the node of the stage that feeds it; a rejection fails j, not that stage.
+  std::vector<char> rejected(count, 0);
+  auto check_downstream = [&](std::size_t idx) {
+    for (std::size_t down = 0; down < count; ++down) {
+      const PlannedStage& consumer = plan_.stages[down];
+      if (done[down]) continue;  // finished before with these options: skipped or restored, never run
+      for (const auto& [port, from] : consumer.input_from) {
+        if (from != idx) continue;
+        const ArtifactPtr value = outputs[idx].Find(port);
+        if (!value) continue;
+        try {
+          consumer.stage->CheckInput(port, *value);
+        } catch (const InputError& error) {
+          rejected[down] = 1;
+          throw NodeError(consumer.id, error.what(), true);
+        }
+      }
+    }
+  };
   TaskDag dag;
   for (std::size_t idx = 0; idx < count; ++idx) {
     dag.Add(plan_.stages[idx].id, [&, idx] {
@@ -151,6 +170,7 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
         record.seconds = SecondsSince(start);
         ctx.log().debug("restored from {}", summary.run_dir);
         observe(record, &outputs[idx]);
+        check_downstream(idx);
         return;
       }
       ctx.log().info("running ({})", stage.type);
@@ -177,6 +197,7 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
       record.computed_seconds = record.seconds;
       ctx.log().info("finished in {:.2f} s", record.seconds);
       observe(record, &outputs[idx]);
+      check_downstream(idx);
     });
   }
   for (std::size_t idx = 0; idx < count; ++idx)
@@ -186,11 +207,18 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
 
   for (std::size_t idx = 0; idx < count; ++idx) {
     StageRecord& record = summary.stages[idx];
+    if (rejected[idx]) {
+      record.outcome = StageOutcome::kFailed;  // its input was rejected before it could start
+      observe_failure(record);
+      continue;
+    }
     if (result.status[idx] == TaskStatus::kCancelled) {
       record.outcome = StageOutcome::kCancelled;
       observe_failure(record);
     }
-    if (result.status[idx] == TaskStatus::kFailed && record.outcome != StageOutcome::kInterrupted)
+    // A stage that finished and then had a downstream stage reject its output keeps its outcome.
+    if (result.status[idx] == TaskStatus::kFailed && record.outcome != StageOutcome::kInterrupted &&
+        record.outcome != StageOutcome::kRan && record.outcome != StageOutcome::kRestored)
       record.outcome = StageOutcome::kFailed;
   }
   if (!result.ok()) {

@@ -200,6 +200,12 @@ class Stage {
   /// which suits stages that are cheap and deterministic.
   virtual StageOutputs Restore(const StageInputs& inputs, StageContext& ctx) { return Run(inputs, ctx); }
 
+  /// Called by the runner as soon as the upstream stage that feeds input `type` has produced it (ran or
+  /// was restored), before the stages between them run: throw InputError when an option does not fit
+  /// that value (a layer name the prepared model lacks), so that a run stops before hours of work
+  /// rather than after. The run fails naming this stage; the upstream stage's result is kept.
+  virtual void CheckInput(PortType type, const Artifact& value) const {}
+
   /// Called by `adaflow run --dry-run` on the main thread, when nothing runs: what the stage will need
   /// (disk, memory), in lines for people, or "" when there is nothing to say. May read the model and
   /// the data to work it out.

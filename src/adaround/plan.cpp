@@ -4,19 +4,8 @@
 #include <set>
 
 #include "common/error.h"
-#include "common/suggest.h"
 
 namespace adaflow::adaround {
-namespace {
-
-void CheckNames(const model::LayerGraph& layers, const std::vector<std::string>& names, const std::string& key) {
-  for (const auto& name : names)
-    if (!layers.Find(name))
-      throw InputError("'" + key + "' names '" + name + "', which is not a quantizable layer" +
-                       DidYouMean(name, layers.Names()) + " (adaflow inspect lists them)");
-}
-
-}  // namespace
 
 Objective ChooseObjective(Objective requested, const model::Layer& layer, const std::vector<std::int64_t>& target_shape,
                           int batch_size, int positions_per_sample) {
@@ -36,10 +25,10 @@ std::vector<std::size_t> IgnoredLayers(const model::LayerGraph& layers, const Pl
 
 std::vector<LayerJob> PlanJobs(const model::LayerGraph& layers, const PlanOptions& options,
                                const TargetShape& target_shape) {
-  CheckNames(layers, options.ignore, "ignore");
+  layers.CheckNames(options.ignore, "ignore");
   std::vector<std::string> overridden;
   for (const auto& [name, bits] : options.bits_override) overridden.push_back(name);
-  CheckNames(layers, overridden, "param_bw_override");
+  layers.CheckNames(overridden, "param_bw_override");
 
   const std::set<std::string> ignored(options.ignore.begin(), options.ignore.end());
   std::vector<LayerJob> jobs;

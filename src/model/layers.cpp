@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/suggest.h"
 
 namespace adaflow::model {
 namespace {
@@ -196,6 +197,13 @@ std::vector<std::string> LayerGraph::Names() const {
   std::vector<std::string> names;
   for (const auto& layer : layers) names.push_back(layer.name);
   return names;
+}
+
+void LayerGraph::CheckNames(const std::vector<std::string>& names, const std::string& key) const {
+  for (const auto& name : names)
+    if (!Find(name))
+      throw InputError("'" + key + "' names '" + name + "', which is not a quantizable layer" +
+                       DidYouMean(name, Names()) + " (adaflow inspect lists them)");
 }
 
 std::string LayerGraph::Describe() const {

@@ -43,6 +43,9 @@ struct LayerGraph {
 
   const Layer* Find(const std::string& name) const;
   std::vector<std::string> Names() const;
+  /// Throws InputError "'<key>' names '<name>', which is not a quantizable layer; did you mean …" for
+  /// the first of `names` that is not a layer here (`key`: the option that holds them).
+  void CheckNames(const std::vector<std::string>& names, const std::string& key) const;
   /// The table `adaflow inspect` prints.
   std::string Describe() const;
 };

@@ -62,6 +62,8 @@ class AdaroundStage : public Stage {
   std::optional<std::vector<std::string>> DataSets() const override { return std::vector<std::string>{"calibration"}; }
   StageOutputs Restore(const StageInputs& inputs, StageContext& ctx) override;
   std::string Estimate(const PipelineSpec& spec) const override;
+  /// `ignore` and `param_bw_override` name layers of the prepared model: checked when prepare is done.
+  void CheckInput(PortType type, const Artifact& value) const override;
 
  private:
   Options options_;

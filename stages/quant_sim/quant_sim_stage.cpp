@@ -91,6 +91,13 @@ StageOutputs QuantSimStage::Run(const StageInputs& inputs, StageContext& ctx) {
   return outputs;
 }
 
+void QuantSimStage::CheckInput(PortType type, const Artifact& value) const {
+  if (type != PortType::kLayerSet) return;
+  std::vector<std::string> overridden;
+  for (const auto& [name, bits] : options_.param_bw_override) overridden.push_back(name);
+  dynamic_cast<const LayerSetArtifact&>(value).layers->CheckNames(overridden, "param_bw_override");
+}
+
 void RegisterQuantSimStage(StageRegistry& registry) {
   registry.Add(DefineStage<QuantSimStage>(
       "quant_sim", "insert fake-quant on weights and activations (AIMET default config)",

@@ -41,6 +41,8 @@ class QuantSimStage : public Stage {
   explicit QuantSimStage(Options options) : options_(std::move(options)) {}
   StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override;
   std::optional<std::vector<std::string>> DataSets() const override { return std::vector<std::string>{}; }
+  /// `param_bw_override` names layers of the prepared model: checked when prepare is done.
+  void CheckInput(PortType type, const Artifact& value) const override;
 
  private:
   Options options_;

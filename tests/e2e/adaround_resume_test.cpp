@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <thread>
@@ -186,6 +187,9 @@ TEST(AdaroundResumeTest, OverridesAndIgnoreAreApplied) {
                                 "'layers.0.conv1'?"),
             std::string::npos)
       << unknown.output;
+  // Checked as soon as prepare found the layers: the cache was never computed.
+  EXPECT_NE(unknown.output.find("stage 'adaround': "), std::string::npos) << unknown.output;
+  EXPECT_FALSE(std::filesystem::exists(dir / "bad/activations.h5")) << unknown.output;
 }
 
 }  // namespace

@@ -166,6 +166,40 @@ TEST_F(FlowGraphRunnerTest, FailingStageCancelsDependantsAndNamesItself) {
   EXPECT_FALSE(store.Find("b").has_value());
 }
 
+TEST_F(FlowGraphRunnerTest, AStageRejectsItsInputAsSoonAsItExistsAndTheUpstreamResultIsKept) {
+  //   s1 (3) ──► s2 (+2) ──► s3 (sink, max 4): s3 rejects s2's 5 before it could start.
+  const char* text = R"(name: checked
+stages:
+  - {id: s1, type: source, value: 3}
+  - {id: s2, type: add, add: 2}
+  - {id: s3, type: sink, max: 4}
+)";
+  RunSummary summary;
+  NodeError error("", "", false);
+  try {
+    auto plan = PlanFromText(text);
+    RunOptions options;
+    options.run_dir = dir_ / "run";
+    options.threads = 2;
+    FlowGraphRunner(*plan).Run(options, &summary);
+    ADD_FAILURE() << "run did not fail";
+  } catch (const NodeError& thrown) {
+    error = thrown;
+  }
+  EXPECT_EQ(error.node_id(), "s3");
+  EXPECT_EQ(error.exit_code(), ExitCode::kBadInput);
+  EXPECT_NE(std::string(error.what()).find("stage 's3': its input 5 is over max 4"), std::string::npos) << error.what();
+  ASSERT_EQ(summary.stages.size(), 3u);
+  EXPECT_EQ(summary.stages[1].outcome, StageOutcome::kRan);
+  EXPECT_EQ(summary.stages[2].outcome, StageOutcome::kFailed);
+  EXPECT_EQ(Hooks().Runs("s3"), 0);
+  // With a max that fits, only s3 runs: s2's result was kept.
+  Run(text, {}, {"stages.s3.max=5"});
+  EXPECT_EQ(Hooks().Runs("s1"), 1);
+  EXPECT_EQ(Hooks().Runs("s2"), 1);
+  EXPECT_EQ(Hooks().sunk.at("s3"), 5);
+}
+
 TEST_F(FlowGraphRunnerTest, BadInputInAStageIsExitCodeTwo) {
   Hooks().fail_input.insert("s2");
   const NodeError error = RunFailing(kChain);

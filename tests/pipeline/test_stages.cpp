@@ -102,14 +102,27 @@ class AddStage : public Stage {
 };
 
 struct NoOptions {};
+struct SinkOptions {
+  int max = 1000000;
+};
 class SinkStage : public Stage {
  public:
-  using Options = NoOptions;
+  using Options = SinkOptions;
   static const Schema<Options>& GetSchema() {
-    static const Schema<Options> schema("sink");
+    static const Schema<Options> schema = [] {
+      Schema<Options> s("sink");
+      s.Int("max", &Options::max, "largest value it accepts (checked as soon as its input exists)");
+      return s;
+    }();
     return schema;
   }
-  static std::unique_ptr<Stage> Make(const Options&, const PipelineSpec&) { return std::make_unique<SinkStage>(); }
+  static std::unique_ptr<Stage> Make(const Options& o, const PipelineSpec&) { return std::make_unique<SinkStage>(o); }
+  explicit SinkStage(Options o) : options_(o) {}
+  void CheckInput(PortType type, const Artifact& value) const override {
+    const std::int64_t got = dynamic_cast<const IntValue&>(value).value;
+    if (got > options_.max)
+      throw InputError("its input " + std::to_string(got) + " is over max " + std::to_string(options_.max));
+  }
   StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override {
     CountRun(ctx.id());
     const std::int64_t value = inputs.Get<IntValue>(PortType::kMetrics).value;
@@ -118,6 +131,9 @@ class SinkStage : public Stage {
     Hooks().sunk[ctx.id()] = value;
     return {};
   }
+
+ private:
+  Options options_;
 };
 
 struct CountedDataOptions {
