@@ -23,6 +23,22 @@ struct CalibrationSpec {
   std::int64_t num_batches = 0;
 };
 
+/// Which weights a quant-sim holds.
+enum class SimWeights {
+  kNone,      ///< no quant-sim yet
+  kNearest,   ///< every weight rounded to nearest on its grid
+  kAdaround,  ///< AdaRound's rounding, its encodings frozen (from the adaround stage or its file)
+};
+/// "fp", "nearest", "adaround": the name of the variant a model with these weights is reported as.
+inline const char* SimWeightsName(SimWeights weights) {
+  switch (weights) {
+    case SimWeights::kNone: return "fp";
+    case SimWeights::kNearest: return "nearest";
+    case SimWeights::kAdaround: return "adaround";
+  }
+  return "?";
+}
+
 struct ModelArtifact : Artifact {
   /// The FP model: as loaded, or prepared (BatchNorm folded) once prepare ran.
   std::shared_ptr<const model::Model> fp;
@@ -32,8 +48,8 @@ struct ModelArtifact : Artifact {
   std::shared_ptr<const quant::QuantSim> sim;
   /// The model with AdaRound's weights (on their grid); set by adaround.
   std::shared_ptr<const model::Model> rounded;
-  /// Which weights the quant-sim holds: "nearest" (round to nearest) or "adaround" (frozen AdaRound).
-  std::string variant = "fp";
+  /// Which weights `sim` holds; kNone while there is no quant-sim.
+  SimWeights sim_weights = SimWeights::kNone;
   /// Set by calibrate.
   CalibrationSpec calibration;
 };

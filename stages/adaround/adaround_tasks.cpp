@@ -123,7 +123,6 @@ AdaroundTasks::AdaroundTasks(const AdaroundOptions& options, std::shared_ptr<con
                              double memory_budget_bytes, DatasetLoader calibration, StageContext& ctx)
     : options_(options),
       fp_(std::move(fp)),
-      layers_(layers),
       cache_(std::move(cache)),
       memory_budget_bytes_(memory_budget_bytes),
       load_calibration_(std::move(calibration)),

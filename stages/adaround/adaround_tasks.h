@@ -73,7 +73,6 @@ class AdaroundTasks {
 
   AdaroundOptions options_;
   std::shared_ptr<const model::Model> fp_;
-  const model::LayerGraph& layers_;
   std::shared_ptr<const io::ActivationStore> cache_;
   double memory_budget_bytes_;
   DatasetLoader load_calibration_;

@@ -59,9 +59,9 @@ StageOutputs EvaluateStage::Run(const StageInputs& inputs, StageContext& ctx) {
       if (!upstream.sim || !upstream.sim->calibrated())
         throw InputError("compare lists '" + name + "', which needs a calibrated quant-sim upstream "
                          "(quant_sim, then calibrate, before evaluate)");
-      if (variant == EvalVariant::kAdaround && upstream.variant != "adaround")
+      if (variant == EvalVariant::kAdaround && upstream.sim_weights != SimWeights::kAdaround)
         throw InputError("compare lists 'adaround', but no adaround stage is upstream of this evaluate stage");
-      if (variant == EvalVariant::kNearest && upstream.variant == "nearest") {
+      if (variant == EvalVariant::kNearest && upstream.sim_weights == SimWeights::kNearest) {
         sim = upstream.sim;
       } else if (variant == EvalVariant::kNearest) {
         // Round-to-nearest weights with the same quant-sim settings, calibrated the same way.

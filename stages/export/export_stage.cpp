@@ -40,7 +40,7 @@ Exported Collect(const StageInputs& inputs, spdlog::logger& log) {
   if (upstream.sim) {
     const quant::QuantSim& sim = *upstream.sim;
     out.model = sim.weights_model();
-    out.variant = upstream.variant;
+    out.variant = SimWeightsName(upstream.sim_weights);
     out.encodings.params = sim.param_encodings();
     if (sim.calibrated()) {
       for (const auto& quantizer : sim.quantizers()) out.encodings.activations.emplace_back(quantizer.name, quantizer.encoding);

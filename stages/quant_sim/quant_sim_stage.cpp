@@ -56,13 +56,13 @@ StageOutputs QuantSimStage::Run(const StageInputs& inputs, StageContext& ctx) {
   config.param_unsigned_symmetric = options_.unsigned_symmetric;
   config.param_bw_override = options_.param_bw_override;
   quant::ParamEncodings frozen;
-  std::string variant = "nearest";
+  SimWeights sim_weights = SimWeights::kNearest;
   std::shared_ptr<const model::Model> weights = upstream.fp;
   if (upstream.rounded && inputs.Has(PortType::kEncodings)) {
     // AIMET's set_and_freeze_param_encodings: AdaRound's weights with AdaRound's encodings.
     frozen = inputs.Get<EncodingsArtifact>(PortType::kEncodings).params;
     weights = upstream.rounded;
-    variant = "adaround";
+    sim_weights = SimWeights::kAdaround;
   }
   if (!options_.param_encodings.empty()) {
     // AIMET's set_and_freeze_param_encodings from a file: these grids, whatever the weights are.
@@ -77,14 +77,14 @@ StageOutputs QuantSimStage::Run(const StageInputs& inputs, StageContext& ctx) {
                      file.skipped.size(), file.skipped.front(), file.skipped.size() > 1 ? ", …" : "");
     // The file comes from AdaRound (its `_adaround.encodings`, used with the model it rounded), so
     // evaluate reports this quant-sim as the AdaRound variant.
-    variant = "adaround";
+    sim_weights = SimWeights::kAdaround;
     ctx.log().info("froze the param encodings of {} layers from {}", frozen.size(), options_.param_encodings);
   }
   auto artifact = std::make_shared<ModelArtifact>(upstream);
   artifact->sim = std::make_shared<quant::QuantSim>(weights, *layers.layers, config, frozen);
-  artifact->variant = variant;
+  artifact->sim_weights = sim_weights;
   ctx.log().info("W{}A{} quant-sim ({} weights): {} weight tensors, {} activation quantizers",
-                 config.param_bw, config.output_bw, variant, artifact->sim->param_encodings().size(),
+                 config.param_bw, config.output_bw, SimWeightsName(sim_weights), artifact->sim->param_encodings().size(),
                  artifact->sim->quantizers().size());
   StageOutputs outputs;
   outputs.Set(PortType::kModel, artifact);
