@@ -206,7 +206,9 @@ PipelineSpec ParsePipelineSpec(const std::string& text, const std::string& sourc
     } else {
       stage.id = stage.type;
     }
-    if (stage.id.find('/') != std::string::npos) source.Fail(node["id"], "stage id '" + stage.id + "' must not contain '/'");
+    if (stage.id.find('/') != std::string::npos)
+      source.Fail(node["id"] ? node["id"] : node["type"], "stage id '" + stage.id + "' must not contain '/'" +
+                                                         (node["id"] ? "" : " (without 'id:' a stage is named by its type)"));
     if (const YAML::Node after = node["after"]) {
       stage.after_given = true;
       stage.after_node = after;

@@ -178,7 +178,9 @@ std::map<std::string, RunStore::Entry> ReadManifest(const std::string& path, boo
         const auto path = file.at("path").get<std::string>();
         // `--fresh` deletes what the manifest records: only files inside the run directory.
         if (!InsideRunDir(path)) throw std::runtime_error("node '" + id + "' records '" + path + "', outside the run directory");
-        entry.files.push_back({path, file.at("size").get<std::uint64_t>(), file.at("hash").get<std::string>()});
+        const auto& size = file.at("size");
+        if (!size.is_number_unsigned()) throw std::runtime_error("node '" + id + "': the size of '" + path + "' is not a byte count");
+        entry.files.push_back({path, size.get<std::uint64_t>(), file.at("hash").get<std::string>()});
       }
       nodes[id] = std::move(entry);
     }

@@ -26,6 +26,7 @@ void YamlSource::AddOverride(const YAML::Node& node, std::string text) {
 }
 
 std::string YamlSource::Where(const YAML::Node& node) const {
+  if (!node.IsDefined()) return file_;  // a key the map lacks: no position to point at
   for (const auto& [root, text] : overrides_)
     if (Contains(root, node)) return "--set " + text;
   const YAML::Mark mark = node.Mark();

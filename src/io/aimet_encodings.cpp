@@ -131,6 +131,23 @@ std::map<std::string, nlohmann::json> ParseParamEncodings(const std::string& pat
   return by_name;
 }
 
+namespace {
+
+/// An integer field of an entry: a JSON integer, or a number with an integral value (3.0), within
+/// [low, high]; InputError otherwise (a float out of an integer's range is never converted).
+std::int64_t IntegerField(const nlohmann::json& item, const char* key, std::int64_t low, std::int64_t high,
+                          const std::string& where) {
+  const nlohmann::json& value = item.at(key);
+  if (!value.is_number()) throw InputError(where + ": '" + key + "' must be an integer");
+  const double number = value.get<double>();
+  if (!(number >= static_cast<double>(low) && number <= static_cast<double>(high)) || number != std::floor(number))
+    throw InputError(where + ": '" + key + "' is " + value.dump() + "; it must be an integer in [" + std::to_string(low) +
+                     ", " + std::to_string(high) + "]");
+  return value.is_number_integer() ? value.get<std::int64_t>() : static_cast<std::int64_t>(number);
+}
+
+}  // namespace
+
 std::vector<quant::Encoding> ParamEntryEncodings(const nlohmann::json& entries, const std::string& where) {
   if (!entries.is_array() || entries.empty()) throw InputError(where + " must be a non-empty list");
   std::vector<quant::Encoding> channels;
@@ -138,9 +155,9 @@ std::vector<quant::Encoding> ParamEntryEncodings(const nlohmann::json& entries, 
     try {
       if (item.value("dtype", "int") == "float") return {};
       quant::Encoding enc;
-      enc.bitwidth = item.at("bitwidth").get<int>();
+      enc.bitwidth = static_cast<int>(IntegerField(item, "bitwidth", 2, 16, where));
       enc.scale = item.at("scale").get<double>();
-      enc.offset = item.at("offset").get<std::int64_t>();
+      enc.offset = IntegerField(item, "offset", -(std::int64_t{1} << 16), 0, where);
       const auto& symmetric = item.at("is_symmetric");
       enc.symmetric = symmetric.is_boolean() ? symmetric.get<bool>() : symmetric.get<std::string>() == "True";
       if (enc.bitwidth < 2 || enc.bitwidth > 16 || !(enc.scale > 0) || enc.offset > 0)
