@@ -16,12 +16,12 @@
 
 namespace {
 
-bool InsideRunDir(const std::string& path) {
-  const std::filesystem::path relative(path);
-  if (relative.empty() || relative.is_absolute()) return false;
-  for (const auto& part : relative)
-    if (part == "..") return false;
-  return true;
+/// Whether `path`, taken relative to `dir`, names something below it (checked another way than the store
+/// checks it: by normalizing the joined path).
+bool Below(const std::string& dir, const std::string& path) {
+  const auto joined = (std::filesystem::path(dir) / path).lexically_normal().string();
+  const auto base = std::filesystem::path(dir).lexically_normal().string() + "/";
+  return joined.size() > base.size() && joined.compare(0, base.size(), base) == 0;
 }
 
 }  // namespace
@@ -40,7 +40,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (!entry) std::abort();
       (void)store.IsDone(id, entry->key);
       for (const auto& file : entry->files) {
-        if (!InsideRunDir(file.path)) {
+        if (!Below(dir, file.path)) {
           std::cerr << "manifest_fuzzer: node '" << id << "' records '" << file.path
                     << "', outside the run directory\n";
           inside = false;

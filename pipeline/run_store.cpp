@@ -146,12 +146,12 @@ void RunStore::WriteAtomic(const std::string& name, const std::string& bytes) co
 
 namespace {
 
-/// A relative path that stays below the directory it is relative to.
+/// A relative path that names a file below the directory it is relative to (not the directory itself).
 bool InsideRunDir(const std::string& path) {
   const std::filesystem::path relative(path);
-  if (relative.empty() || relative.is_absolute()) return false;
+  if (relative.empty() || relative.is_absolute() || !relative.has_filename()) return false;
   for (const auto& part : relative)
-    if (part == "..") return false;
+    if (part == ".." || part == ".") return false;
   return true;
 }
 
