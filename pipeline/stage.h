@@ -71,6 +71,10 @@ class TaskExecutor;
 class StageContext;
 struct DataSetSpec;
 
+/// Reads data set `name` of the config with its data type's loader, no cache (RunDataSets caches;
+/// `--dry-run` estimates call it directly). Throws InputError when the config lacks it.
+ArtifactPtr LoadDataSetArtifact(const PipelineSpec& spec, const std::string& name);
+
 /// The data sets of one run (the config's `data:`): each is read by its data type's loader when a stage
 /// first asks for it and shared by the run's stages while one of them holds it (then released, so a
 /// large calibration set is not kept beside later stages' memory). Another run, in this process or

@@ -26,9 +26,7 @@ std::vector<std::size_t> IgnoredLayers(const model::LayerGraph& layers, const Pl
 std::vector<LayerJob> PlanJobs(const model::LayerGraph& layers, const PlanOptions& options,
                                const TargetShape& target_shape) {
   layers.CheckNames(options.ignore, "ignore");
-  std::vector<std::string> overridden;
-  for (const auto& [name, bits] : options.bits_override) overridden.push_back(name);
-  layers.CheckNames(overridden, "param_bw_override");
+  layers.CheckNames(options.bits_override, "param_bw_override");
 
   const std::set<std::string> ignored(options.ignore.begin(), options.ignore.end());
   std::vector<LayerJob> jobs;

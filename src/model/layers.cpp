@@ -206,6 +206,12 @@ void LayerGraph::CheckNames(const std::vector<std::string>& names, const std::st
                        DidYouMean(name, Names()) + " (adaflow inspect lists them)");
 }
 
+void LayerGraph::CheckNames(const std::map<std::string, int>& by_name, const std::string& key) const {
+  std::vector<std::string> names;
+  for (const auto& entry : by_name) names.push_back(entry.first);
+  CheckNames(names, key);
+}
+
 std::string LayerGraph::Describe() const {
   std::size_t name_width = 5, shape_width = 12;
   for (const auto& layer : layers) {

@@ -4,6 +4,7 @@
 // aten::_convolution (traced models), whose weight is a module attribute.
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,8 @@ struct LayerGraph {
   /// Throws InputError "'<key>' names '<name>', which is not a quantizable layer; did you mean …" for
   /// the first of `names` that is not a layer here (`key`: the option that holds them).
   void CheckNames(const std::vector<std::string>& names, const std::string& key) const;
+  /// The same for the keys of a per-layer map (`param_bw_override`).
+  void CheckNames(const std::map<std::string, int>& by_name, const std::string& key) const;
   /// The table `adaflow inspect` prints.
   std::string Describe() const;
 };

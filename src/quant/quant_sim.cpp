@@ -129,9 +129,7 @@ std::vector<ActivationQuantizer> FindActivationQuantizers(const model::Model& mo
 QuantSim::QuantSim(std::shared_ptr<const model::Model> fp, const model::LayerGraph& layers, QuantSimConfig config,
                    const ParamEncodings& frozen)
     : fp_(std::move(fp)), config_(std::move(config)) {
-  std::vector<std::string> overridden;
-  for (const auto& [name, bits] : config_.param_bw_override) overridden.push_back(name);
-  layers.CheckNames(overridden, "param_bw_override");
+  layers.CheckNames(config_.param_bw_override, "param_bw_override");
   for (const auto& [name, encoding] : frozen) {
     const model::Layer* layer = layers.Find(name);
     if (!layer) throw InputError("frozen param encodings name '" + name + "', which is not a quantizable layer");

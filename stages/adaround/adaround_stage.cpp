@@ -117,9 +117,7 @@ void AdaroundStage::CheckInput(PortType type, const Artifact& value) const {
   if (type != PortType::kLayerSet) return;
   const auto& layers = *dynamic_cast<const LayerSetArtifact&>(value).layers;
   layers.CheckNames(options_.ignore, "ignore");
-  std::vector<std::string> overridden;
-  for (const auto& [name, bits] : options_.param_bw_override) overridden.push_back(name);
-  layers.CheckNames(overridden, "param_bw_override");
+  layers.CheckNames(options_.param_bw_override, "param_bw_override");
 }
 
 void RegisterAdaroundStage(StageRegistry& registry) {

@@ -127,11 +127,7 @@ void RegisterDataTypes(StageRegistry& registry) {
 }
 
 std::shared_ptr<const data::Dataset> LoadDataSet(const PipelineSpec& spec, const std::string& name) {
-  const DataSetSpec* set = spec.FindData(name);
-  if (!set) throw InputError("the config has no 'data: " + name + ":' section");
-  if (!set->def || !set->def->load)
-    throw InputError("data set '" + name + "': type '" + set->type + "' cannot be read by this version of adaflow");
-  const auto artifact = std::dynamic_pointer_cast<const DataSetArtifact>(set->def->load(*set, spec));
+  const auto artifact = std::dynamic_pointer_cast<const DataSetArtifact>(LoadDataSetArtifact(spec, name));
   return std::shared_ptr<const data::Dataset>(artifact, artifact->data.get());
 }
 

@@ -93,9 +93,7 @@ StageOutputs QuantSimStage::Run(const StageInputs& inputs, StageContext& ctx) {
 
 void QuantSimStage::CheckInput(PortType type, const Artifact& value) const {
   if (type != PortType::kLayerSet) return;
-  std::vector<std::string> overridden;
-  for (const auto& [name, bits] : options_.param_bw_override) overridden.push_back(name);
-  dynamic_cast<const LayerSetArtifact&>(value).layers->CheckNames(overridden, "param_bw_override");
+  dynamic_cast<const LayerSetArtifact&>(value).layers->CheckNames(options_.param_bw_override, "param_bw_override");
 }
 
 void RegisterQuantSimStage(StageRegistry& registry) {
