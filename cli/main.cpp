@@ -54,6 +54,12 @@ int CommandStages(const adaflow::StageRegistry& registry) {
   for (const auto& def : registry.stages()) std::cout << "  " << Pad(def.type, width) << "  " << def.help << "\n";
   std::cout << "data types (data: {calibration: {type: ...}}):\n";
   for (const auto& def : registry.data_types()) std::cout << "  " << Pad(def.type, width) << "  " << def.help << "\n";
+  std::cout << "data set names (keys of data:):\n";
+  for (const auto& def : registry.data_set_names()) std::cout << "  " << Pad(def.name, width) << "  " << def.help << "\n";
+  std::cout << "sections (top-level keys; adaflow describe NAME for options):\n";
+  for (const auto& def : registry.sections()) std::cout << "  " << Pad(def.name, width) << "  " << def.help << "\n";
+  std::cout << "port kinds (what flows along after: edges):\n";
+  for (const auto& def : registry.port_kinds()) std::cout << "  " << Pad(def.name, width) << "  " << def.help << "\n";
   return 0;
 }
 
@@ -66,9 +72,15 @@ int CommandDescribe(const adaflow::StageRegistry& registry, const std::string& t
     std::cout << def->type << " (data type) - " << def->help << "\n\n" << adaflow::DescribeSchema(*def->schema);
     return 0;
   }
+  for (const auto& def : registry.sections()) {
+    if (def.name != type) continue;
+    std::cout << def.name << " (top-level section) - " << def.help << "\n\n" << adaflow::DescribeSchema(*def.schema);
+    return 0;
+  }
   auto names = registry.StageTypes();
   for (const auto& name : registry.DataTypes()) names.push_back(name);
-  throw adaflow::InputError("unknown stage or data type '" + type + "'" + adaflow::DidYouMean(type, names) +
+  for (const auto& def : registry.sections()) names.push_back(def.name);
+  throw adaflow::InputError("unknown stage type, data type or section '" + type + "'" + adaflow::DidYouMean(type, names) +
                             " (adaflow stages lists them)");
 }
 

@@ -95,9 +95,9 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
   for (auto it = plan_.order.rbegin(); it != plan_.order.rend(); ++it) {
     for (std::size_t consumer : consumers[*it])
       if (!done[consumer] || needed[consumer]) needed[*it] = true;
-    for (PortType port : options.observed_ports) {
+    for (const std::string& kind : options.observed_ports) {
       const auto& produced = plan_.stages[*it].def->outputs;
-      if (done[*it] && std::find(produced.begin(), produced.end(), port) != produced.end()) needed[*it] = true;
+      if (done[*it] && std::find(produced.begin(), produced.end(), kind) != produced.end()) needed[*it] = true;
     }
   }
   std::size_t to_run = 0;
@@ -129,7 +129,7 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
       if (done[down]) continue;  // finished before with these options: skipped or restored, never run
       for (const auto& [port, from] : consumer.input_from) {
         if (from != idx) continue;
-        const ArtifactPtr value = outputs[idx].Find(port);
+        const ArtifactPtr value = outputs[idx].Find(consumer.KindOf(port));
         if (!value) continue;
         try {
           consumer.stage->CheckInput(port, *value);
@@ -156,9 +156,9 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
         return;
       }
       StageInputs inputs;
-      for (const auto& [port, from] : stage.input_from) inputs.Set(port, outputs[from].Find(port));
+      for (const auto& [port, from] : stage.input_from) inputs.Set(port, outputs[from].Find(stage.KindOf(port)));
       StageContext ctx(stage.id, stage.type, keys[idx], plan_.spec, store, data_sets, run_log.Make(stage.id),
-                       executor, options.stop);
+                       executor, options.stop, stage.derived_for.empty() ? "" : stage.id + "/");
       // A stage body runs its own tensor code with the whole budget; its sub-tasks declare their share.
       executor.UseThreads(summary.threads);
       const auto start = std::chrono::steady_clock::now();

@@ -33,9 +33,9 @@ struct RunOptions {
   const std::atomic<bool>* stop = nullptr;
   /// See StageObserver.
   StageObserver observer;
-  /// Finished stages producing one of these port types are restored even when no stage downstream
+  /// Finished stages producing one of these port kinds are restored even when no stage downstream
   /// needs them, so the observer sees their outputs (the run report reads Metrics this way).
-  std::vector<PortType> observed_ports;
+  std::vector<std::string> observed_ports;
 };
 
 enum class StageOutcome { kNotRun, kRan, kRestored, kSkipped, kFailed, kInterrupted, kCancelled };

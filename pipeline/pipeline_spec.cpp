@@ -2,14 +2,13 @@
 
 #include <algorithm>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "pipeline/stage_registry.h"
 
 namespace adaflow {
 namespace {
-
-const std::vector<std::string> kTopLevelKeys = {"name", "seed", "threads", "model", "data", "stages"};
 
 struct Settings {
   std::string name;
@@ -23,16 +22,6 @@ const Schema<Settings>& SettingsSchema() {
     s.String("name", &Settings::name, "run name; the run directory is runs/<name>").Required();
     s.Int64("seed", &Settings::seed, "seed of every random choice (per-layer RNGs derive from it)").Min(0);
     s.Int("threads", &Settings::threads, "thread budget of the whole run; 0 = every core").Range(0, 1024);
-    return s;
-  }();
-  return schema;
-}
-
-const Schema<ModelSpec>& ModelSchema() {
-  static const Schema<ModelSpec> schema = [] {
-    Schema<ModelSpec> s("model");
-    s.Path("path", &ModelSpec::path, "TorchScript model file").Required().MustExist();
-    s.Int64List("input_shape", &ModelSpec::input_shape, "shape of one model input, batch first").Min(1);
     return s;
   }();
   return schema;
@@ -108,9 +97,10 @@ std::vector<std::string> ReadNameList(const YAML::Node& node, const YamlSource& 
 
 }  // namespace
 
-const std::vector<std::string>& DataSetNames() {
-  static const std::vector<std::string> names = {"calibration", "evaluation"};
-  return names;
+const SectionSpec* PipelineSpec::FindSection(const std::string& section_name) const {
+  for (const auto& section : sections)
+    if (section.name == section_name) return &section;
+  return nullptr;
 }
 
 const DataSetSpec* PipelineSpec::FindData(const std::string& data_name) const {
@@ -145,14 +135,22 @@ PipelineSpec ParsePipelineSpec(const std::string& text, const std::string& sourc
   if (!root.IsMap()) throw InputError(source_name + ": a config must be a YAML map (name:, model:, data:, stages:)");
   for (const auto& text_override : overrides) ApplyOverride(root, text_override, spec.source);
 
+  // name, seed, threads, the application's sections, data, stages.
+  std::vector<std::string> top_level = {"name", "seed", "threads"};
+  std::set<std::string> not_settings = {"data", "stages"};
+  for (const auto& section : registry.sections()) {
+    top_level.push_back(section.name);
+    not_settings.insert(section.name);
+  }
+  top_level.insert(top_level.end(), {"data", "stages"});
   for (const auto& kv : root) {
     const std::string key = kv.first.Scalar();
-    if (std::find(kTopLevelKeys.begin(), kTopLevelKeys.end(), key) == kTopLevelKeys.end())
-      source.Fail(kv.first, "unknown top-level key '" + key + "'" + DidYouMean(key, kTopLevelKeys));
+    if (std::find(top_level.begin(), top_level.end(), key) == top_level.end())
+      source.Fail(kv.first, "unknown top-level key '" + key + "'" + DidYouMean(key, top_level));
   }
 
   const Settings settings =
-      SettingsSchema().Bind(SettingsSchema().erased().Parse(root, source, "the config", {"model", "data", "stages"}));
+      SettingsSchema().Bind(SettingsSchema().erased().Parse(root, source, "the config", not_settings));
   spec.name = settings.name;
   spec.seed = settings.seed;
   spec.threads = settings.threads;
@@ -161,19 +159,22 @@ PipelineSpec ParsePipelineSpec(const std::string& text, const std::string& sourc
       spec.name[0] == '.')
     source.Fail(root["name"], "name '" + spec.name + "' must use only letters, digits, '_', '-' and '.' (it names the run directory)");
 
-  if (const YAML::Node model = root["model"]) {
-    spec.has_model = true;
-    spec.model = ModelSchema().Bind(ModelSchema().erased().Parse(model, source, "model"));
+  for (const auto& def : registry.sections()) {
+    if (const YAML::Node node = root[def.name])
+      spec.sections.push_back({def.name, def.schema, def.schema->Parse(node, source, def.name)});
   }
 
   if (const YAML::Node data = root["data"]) {
-    if (!data.IsMap()) source.Fail(data, "data must be a map of data sets (calibration:, evaluation:)");
+    const std::vector<std::string> names = registry.DataSetNames();
+    std::string listed;
+    for (const auto& name : names) listed += (listed.empty() ? "" : ", ") + name + ":";
+    if (!data.IsMap()) source.Fail(data, "data must be a map of data sets (" + listed + ")");
     for (const auto& kv : data) {
       DataSetSpec set;
       set.name = kv.first.Scalar();
-      if (std::find(DataSetNames().begin(), DataSetNames().end(), set.name) == DataSetNames().end())
-        source.Fail(kv.first, "unknown data set '" + set.name + "'; use one of " + QuoteList(DataSetNames()) +
-                                  DidYouMean(set.name, DataSetNames()));
+      if (std::find(names.begin(), names.end(), set.name) == names.end())
+        source.Fail(kv.first, "unknown data set '" + set.name + "'; use one of " + QuoteList(names) +
+                                  DidYouMean(set.name, names));
       const YAML::Node& body = kv.second;
       if (!body.IsMap()) source.Fail(body, "data set '" + set.name + "' must be a map with a 'type:'");
       if (!body["type"]) source.Fail(body, "missing required key 'type' in data set '" + set.name + "'");

@@ -1,6 +1,7 @@
 #pragma once
-// The YAML config as read from disk: top-level settings, the model, the data sets and the stage list
-// (stage options are bound later, by the planner). See docs/ARCHITECTURE.md for the contract.
+// The YAML config as read from disk: top-level settings, the application's sections (the model), the
+// data sets and the stage list (stage options are bound later, by the planner). See
+// docs/ARCHITECTURE.md for the contract.
 
 #include <yaml-cpp/yaml.h>
 
@@ -16,14 +17,14 @@ namespace adaflow {
 class StageRegistry;
 struct DataTypeDef;
 
-struct ModelSpec {
-  /// TorchScript file, relative to the current directory. Example: examples/models/resnet8_fmnist.pt
-  std::string path;
-  /// Shape of one model input, batch first. Example: [1, 1, 28, 28]
-  std::vector<std::int64_t> input_shape;
+/// A top-level section the application registered (StageRegistry::AddSection), bound to its schema.
+struct SectionSpec {
+  std::string name;
+  const OptionSchema* schema = nullptr;
+  OptionValues options;
 };
 
-/// One entry of `data:` (`calibration`, `evaluation`), bound to its data type's schema.
+/// One entry of `data:` (a name the application registered), bound to its data type's schema.
 struct DataSetSpec {
   std::string name;
   std::string type;
@@ -50,16 +51,13 @@ struct PipelineSpec {
   std::string name;
   std::int64_t seed = 0;
   int threads = 0;            ///< 0: every core
-  bool has_model = false;
-  ModelSpec model;
+  std::vector<SectionSpec> sections;  ///< those present in the config, in the registry's order
   std::vector<DataSetSpec> data;
   std::vector<StageSpec> stages;
 
+  const SectionSpec* FindSection(const std::string& name) const;
   const DataSetSpec* FindData(const std::string& name) const;
 };
-
-/// Names a config may use under `data:`.
-const std::vector<std::string>& DataSetNames();
 
 /// Reads and checks a config file; `overrides` are `--set a.b=value` texts applied before checking.
 /// Throws InputError naming file:line (or the override) and the key.

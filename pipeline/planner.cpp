@@ -60,38 +60,80 @@ std::vector<std::size_t> TopologicalOrder(const Plan& plan) {
   return order;
 }
 
-void WirePorts(Plan& plan, const StageRegistry& registry) {
-  for (auto& stage : plan.stages) {
-    for (const PortSpec& port : stage.def->inputs) {
-      // Breadth-first over `after:` edges: the nearest upstream producer feeds the port.
-      std::deque<std::size_t> queue(stage.after.begin(), stage.after.end());
-      std::set<std::size_t> seen(stage.after.begin(), stage.after.end());
-      bool found = false;
-      while (!queue.empty() && !found) {
-        const std::size_t up = queue.front();
-        queue.pop_front();
-        const auto& outputs = plan.stages[up].def->outputs;
-        if (std::find(outputs.begin(), outputs.end(), port.type) != outputs.end()) {
-          stage.input_from[port.type] = up;
-          found = true;
-        }
-        for (std::size_t further : plan.stages[up].after)
-          if (seen.insert(further).second) queue.push_back(further);
+/// Feeds each input of stage `idx` (derived inputs excepted) from the nearest upstream stage that
+/// outputs its kind: breadth-first over `after:` edges.
+void WirePorts(Plan& plan, std::size_t idx, const StageRegistry& registry) {
+  PlannedStage& stage = plan.stages[idx];
+  for (const PortSpec& port : stage.def->inputs) {
+    if (port.derived) continue;
+    std::deque<std::size_t> queue(stage.after.begin(), stage.after.end());
+    std::set<std::size_t> seen(stage.after.begin(), stage.after.end());
+    bool found = false;
+    while (!queue.empty() && !found) {
+      const std::size_t up = queue.front();
+      queue.pop_front();
+      const auto& outputs = plan.stages[up].def->outputs;
+      if (std::find(outputs.begin(), outputs.end(), port.kind) != outputs.end()) {
+        stage.input_from[port.id()] = up;
+        found = true;
       }
-      if (!found && !port.optional) {
-        std::vector<std::string> producers;
-        for (const auto& def : registry.stages())
-          if (std::find(def.outputs.begin(), def.outputs.end(), port.type) != def.outputs.end())
-            producers.push_back(def.type);
-        throw InputError(stage.where + ": stage '" + stage.id + "' (type " + stage.type + ") needs a " +
-                         PortTypeName(port.type) + " input, but no stage upstream of it produces one" +
-                         (producers.empty() ? "" : " (stages of type " + QuoteList(producers) + " do)"));
+      for (std::size_t further : plan.stages[up].after)
+        if (seen.insert(further).second) queue.push_back(further);
+    }
+    if (!found && !port.optional) {
+      std::vector<std::string> producers;
+      for (const auto& def : registry.stages())
+        if (std::find(def.outputs.begin(), def.outputs.end(), port.kind) != def.outputs.end())
+          producers.push_back(def.type);
+      throw InputError(stage.where + ": stage '" + stage.id + "' (type " + stage.type + ") needs a " + port.kind +
+                       " input, but no stage upstream of it produces one" +
+                       (producers.empty() ? "" : " (stages of type " + QuoteList(producers) + " do)"));
+    }
+  }
+}
+
+/// Adds the stages that the config's stages derive (StageDef::derive), each wired like a stage of the
+/// config, and feeds their owners' derived inputs.
+void AddDerivedStages(Plan& plan, std::map<std::string, std::size_t>& index_of, const StageRegistry& registry) {
+  const std::size_t config_stages = plan.stages.size();
+  for (std::size_t owner = 0; owner < config_stages; ++owner) {
+    if (!plan.stages[owner].def->derive) continue;
+    for (DerivedStage& derived : plan.stages[owner].def->derive(plan, owner)) {
+      PlannedStage stage;
+      stage.id = plan.stages[owner].id + "." + derived.name;
+      stage.type = derived.type;
+      stage.where = plan.stages[owner].where;
+      stage.def = registry.Find(derived.type);
+      if (!stage.def) throw std::logic_error("stage '" + stage.id + "' is derived with unknown type " + derived.type);
+      stage.options = std::move(derived.options);
+      stage.derived_for = plan.stages[owner].id;
+      if (index_of.count(stage.id))
+        throw InputError(plan.stages[index_of[stage.id]].where + ": stage id '" + stage.id + "' is taken by a stage that '" +
+                         stage.derived_for + "' derives; choose another id");
+      for (const auto& name : derived.after) {
+        auto it = index_of.find(name);
+        if (it == index_of.end()) throw std::logic_error("stage '" + stage.id + "' is derived after unknown stage " + name);
+        stage.after.push_back(it->second);
+      }
+      const std::size_t idx = plan.stages.size();
+      index_of[stage.id] = idx;
+      plan.stages.push_back(std::move(stage));
+      WirePorts(plan, idx, registry);
+      if (!derived.feeds.empty()) {
+        plan.stages[owner].after.push_back(idx);
+        plan.stages[owner].input_from[derived.feeds] = idx;
       }
     }
   }
 }
 
 }  // namespace
+
+const std::string& PlannedStage::KindOf(const std::string& port) const {
+  for (const PortSpec& spec : def->inputs)
+    if (spec.id() == port) return spec.kind;
+  throw std::logic_error("stage type " + type + " has no input '" + port + "'");
+}
 
 std::unique_ptr<Plan> BuildPlan(PipelineSpec spec, const StageRegistry& registry) {
   auto plan = std::make_unique<Plan>();
@@ -142,8 +184,10 @@ std::unique_ptr<Plan> BuildPlan(PipelineSpec spec, const StageRegistry& registry
     }
   }
   CheckCycles(*plan);
+  for (std::size_t idx = 0; idx < plan->stages.size(); ++idx) WirePorts(*plan, idx, registry);
+  AddDerivedStages(*plan, index_of, registry);
+  CheckCycles(*plan);
   plan->order = TopologicalOrder(*plan);
-  WirePorts(*plan, registry);
 
   // Cross-field checks and construction last, so they see a well-formed plan.
   for (auto& stage : plan->stages) {
@@ -160,10 +204,6 @@ std::vector<std::string> ComputeContentKeys(const Plan& plan) {
   const PipelineSpec& spec = plan.spec;
   ContentHasher root;
   root.Add(kFormatVersion).Field("seed", std::to_string(spec.seed));
-  if (spec.has_model) {
-    root.Field("model", FingerprintPath(spec.model.path));
-    root.Field("input_shape", FormatOptionValue(spec.model.input_shape));
-  }
   auto add_paths = [](ContentHasher& hasher, const OptionSchema& schema, const OptionValues& values) {
     for (const auto& option : schema.specs()) {
       if (option.type != OptionType::kPath) continue;
@@ -171,6 +211,10 @@ std::vector<std::string> ComputeContentKeys(const Plan& plan) {
       if (!path.empty()) hasher.Field(option.name, FingerprintPath(path));
     }
   };
+  for (const auto& section : spec.sections) {
+    root.Field("section", section.name + ":" + section.schema->Canonical(section.options));
+    add_paths(root, *section.schema, section.options);
+  }
   const std::string root_key = root.HexDigest();
   // Each data set's own key; a stage's key takes those of the sets it reads.
   std::map<std::string, std::string> data_keys;
@@ -202,13 +246,7 @@ YAML::Node ResolvedConfig(const Plan& plan) {
   root["name"] = spec.name;
   root["seed"] = spec.seed;
   root["threads"] = spec.threads;
-  if (spec.has_model) {
-    root["model"]["path"] = spec.model.path;
-    YAML::Node shape(YAML::NodeType::Sequence);
-    for (auto dim : spec.model.input_shape) shape.push_back(dim);
-    shape.SetStyle(YAML::EmitterStyle::Flow);
-    root["model"]["input_shape"] = shape;
-  }
+  for (const auto& section : spec.sections) root[section.name] = section.schema->Dump(section.options);
   for (const auto& set : spec.data) {
     YAML::Node body(YAML::NodeType::Map);
     body["type"] = set.type;
@@ -217,11 +255,13 @@ YAML::Node ResolvedConfig(const Plan& plan) {
   }
   YAML::Node stages(YAML::NodeType::Sequence);
   for (const auto& stage : plan.stages) {
+    if (!stage.derived_for.empty()) continue;  // the config does not name it; the planner adds it again
     YAML::Node node(YAML::NodeType::Map);
     node["id"] = stage.id;
     node["type"] = stage.type;
     YAML::Node after(YAML::NodeType::Sequence);
-    for (std::size_t up : stage.after) after.push_back(plan.stages[up].id);
+    for (std::size_t up : stage.after)
+      if (plan.stages[up].derived_for.empty()) after.push_back(plan.stages[up].id);
     after.SetStyle(YAML::EmitterStyle::Flow);
     node["after"] = after;
     for (const auto& kv : stage.def->schema->Dump(stage.options)) node[kv.first] = kv.second;
@@ -251,7 +291,7 @@ std::string DescribePlan(const Plan& plan, const std::vector<std::string>& statu
     for (std::size_t up : stage.after) after += (after.empty() ? "" : ", ") + plan.stages[up].id;
     std::string inputs;
     for (const auto& [port, from] : stage.input_from)
-      inputs += (inputs.empty() ? "" : ", ") + std::string(PortTypeName(port)) + " from " + plan.stages[from].id;
+      inputs += (inputs.empty() ? "" : ", ") + port + " from " + plan.stages[from].id;
     out << "  " << pad(std::to_string(step++), 2) << " " << pad(stage.id, id_width) << "  "
         << pad(stage.type, type_width) << "  " << (status.empty() ? "" : pad(status[idx], 8) + "  ")
         << (after.empty() ? "(start)" : after) << (inputs.empty() ? "" : " -> " + inputs) << "\n";

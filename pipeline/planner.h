@@ -20,8 +20,13 @@ struct PlannedStage {
   const StageDef* def = nullptr;
   OptionValues options;
   std::vector<std::size_t> after;        ///< indices of direct upstream stages
-  std::map<PortType, std::size_t> input_from;  ///< which upstream stage feeds each input port
+  std::map<std::string, std::size_t> input_from;  ///< which upstream stage feeds each input (by port id)
   std::unique_ptr<Stage> stage;
+  /// Id of the stage this one was derived for (StageDef::derive); "" for a stage of the config.
+  std::string derived_for;
+
+  /// The kind of input `port` (a PortSpec::id of def->inputs).
+  const std::string& KindOf(const std::string& port) const;
 };
 
 struct Plan {
@@ -36,11 +41,13 @@ struct Plan {
   Plan& operator=(const Plan&) = delete;
 };
 
-/// Builds and checks the plan. Throws InputError naming file:line and the key or stage.
+/// Builds and checks the plan: the config's stages, then those their types derive (StageDef::derive).
+/// Throws InputError naming file:line and the key or stage.
 std::unique_ptr<Plan> BuildPlan(PipelineSpec spec, const StageRegistry& registry);
 
 /// Content key of every stage (same index as plan.stages): hash of the format version, stage type,
-/// resolved options, upstream keys, the model file, the data sets and the seed. Hashes input files.
+/// resolved options, upstream keys, the sections (the model file), the data sets and the seed. Hashes
+/// input files.
 std::vector<std::string> ComputeContentKeys(const Plan& plan);
 
 /// The config with every default filled in (config.resolved.yaml).

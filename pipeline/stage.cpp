@@ -12,17 +12,6 @@
 
 namespace adaflow {
 
-const char* PortTypeName(PortType type) {
-  switch (type) {
-    case PortType::kModel: return "Model";
-    case PortType::kLayerSet: return "LayerSet";
-    case PortType::kActivationCache: return "ActivationCache";
-    case PortType::kEncodings: return "Encodings";
-    case PortType::kMetrics: return "Metrics";
-  }
-  return "?";
-}
-
 ArtifactPtr LoadDataSetArtifact(const PipelineSpec& spec, const std::string& name) {
   const DataSetSpec* set = spec.FindData(name);
   if (!set) throw InputError("the config has no 'data: " + name + ":' section");
@@ -48,14 +37,19 @@ int RunDataSets::loads() const {
   return loads_;
 }
 
-ArtifactPtr StageOutputs::Find(PortType type) const {
-  auto it = values_.find(type);
+ArtifactPtr StageOutputs::Find(const std::string& kind) const {
+  auto it = values_.find(kind);
+  return it == values_.end() ? nullptr : it->second;
+}
+
+ArtifactPtr StageInputs::Find(const std::string& port) const {
+  auto it = values_.find(port);
   return it == values_.end() ? nullptr : it->second;
 }
 
 StageContext::StageContext(std::string id, std::string type, std::string key, const PipelineSpec& spec,
                            RunStore& store, RunDataSets& data, std::shared_ptr<spdlog::logger> log,
-                           TaskExecutor& executor, const std::atomic<bool>* stop)
+                           TaskExecutor& executor, const std::atomic<bool>* stop, std::string folder)
     : id_(std::move(id)),
       type_(std::move(type)),
       key_(std::move(key)),
@@ -64,7 +58,8 @@ StageContext::StageContext(std::string id, std::string type, std::string key, co
       data_(data),
       log_(std::move(log)),
       executor_(executor),
-      stop_(stop) {}
+      stop_(stop),
+      folder_(std::move(folder)) {}
 
 int StageContext::threads() const { return executor_.threads(); }
 
@@ -98,7 +93,8 @@ void StageContext::RunTasks(TaskDag& dag) {
 std::vector<std::string> StageContext::FinishedFiles() const {
   std::vector<std::string> files;
   if (const auto entry = store_.Find(id_))
-    for (const auto& file : entry->files) files.push_back(file.path);
+    for (const auto& file : entry->files)
+      if (file.path.compare(0, folder_.size(), folder_) == 0) files.push_back(file.path.substr(folder_.size()));
   return files;
 }
 
@@ -107,11 +103,12 @@ SubTask::SubTask(StageContext& ctx, std::string name, std::string key)
 
 bool SubTask::IsDone() const { return ctx_.store_.IsDone(id_, key_); }
 
-std::string SubTask::PathFor(const std::string& file) const { return ctx_.store_.PathFor(file); }
+std::string SubTask::PathFor(const std::string& file) const { return ctx_.store_.PathFor(ctx_.folder_ + file); }
 
 void SubTask::WriteFile(const std::string& file, const std::string& bytes) {
-  ctx_.store_.WriteAtomic(file, bytes);
-  if (std::find(files_.begin(), files_.end(), file) == files_.end()) files_.push_back(file);
+  const std::string recorded = ctx_.folder_ + file;
+  ctx_.store_.WriteAtomic(recorded, bytes);
+  if (std::find(files_.begin(), files_.end(), recorded) == files_.end()) files_.push_back(recorded);
 }
 
 std::string SubTask::ReadFile(const std::string& file) const {
@@ -123,17 +120,18 @@ std::string SubTask::ReadFile(const std::string& file) const {
 void SubTask::Commit(double seconds) { ctx_.store_.MarkDone(id_, key_, files_, seconds); }
 
 std::string StageContext::WriteFile(const std::string& name, const std::string& bytes) {
-  store_.WriteAtomic(name, bytes);
+  store_.WriteAtomic(folder_ + name, bytes);
   RecordFile(name);
-  return store_.PathFor(name);
+  return PathFor(name);
 }
 
-std::string StageContext::PathFor(const std::string& name) const { return store_.PathFor(name); }
+std::string StageContext::PathFor(const std::string& name) const { return store_.PathFor(folder_ + name); }
 
 void StageContext::RecordFile(const std::string& name) {
+  const std::string recorded = folder_ + name;
   for (const auto& file : files_)
-    if (file == name) return;
-  files_.push_back(name);
+    if (file == recorded) return;
+  files_.push_back(recorded);
 }
 
 }  // namespace adaflow

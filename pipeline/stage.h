@@ -20,15 +20,18 @@ namespace adaflow {
 class RunStore;
 struct PipelineSpec;
 
-/// What flows along an `after:` edge. A stage input is fed by the nearest upstream stage that
-/// outputs the same type.
-enum class PortType { kModel, kLayerSet, kActivationCache, kEncodings, kMetrics };
-
-const char* PortTypeName(PortType type);
-
+/// One input of a stage. What flows along an `after:` edge is a value of a port kind: a name the
+/// application registers (StageRegistry::AddPortKind, e.g. "Model"), which the framework only matches.
+/// An input is fed by the nearest upstream stage that outputs its kind.
 struct PortSpec {
-  PortType type;
+  std::string kind;
   bool optional = false;
+  /// The input's own name, for a stage with two inputs of one kind; "" = the kind's name.
+  std::string name = "";
+  /// Fed only by a stage the planner derives for this one (StageDef::derive), never found upstream.
+  bool derived = false;
+
+  const std::string& id() const { return name.empty() ? kind : name; }
 };
 
 /// A value passed between stages. Concrete types live in stages/ (they wrap src/ objects).
@@ -38,33 +41,39 @@ class Artifact {
 };
 using ArtifactPtr = std::shared_ptr<const Artifact>;
 
-/// The outputs of one stage, by port type.
+/// The outputs of one stage, by port kind.
 class StageOutputs {
  public:
-  void Set(PortType type, ArtifactPtr value) { values_[type] = std::move(value); }
-  ArtifactPtr Find(PortType type) const;
+  void Set(const std::string& kind, ArtifactPtr value) { values_[kind] = std::move(value); }
+  ArtifactPtr Find(const std::string& kind) const;
 
  private:
-  std::map<PortType, ArtifactPtr> values_;
+  std::map<std::string, ArtifactPtr> values_;
 };
 
-/// The inputs of one stage, already wired by the planner.
+/// The inputs of one stage, already wired by the planner, by port id (PortSpec::id).
 class StageInputs {
  public:
-  void Set(PortType type, ArtifactPtr value) { values_[type] = std::move(value); }
-  bool Has(PortType type) const { return values_.count(type) && values_.at(type); }
+  void Set(const std::string& port, ArtifactPtr value) { values_[port] = std::move(value); }
+  bool Has(const std::string& port) const { return Find(port) != nullptr; }
+  /// The input `port`, nullptr when an optional port is not fed.
+  ArtifactPtr Find(const std::string& port) const;
 
-  /// The input of `type` as T; throws std::logic_error when absent or of another class (a wiring bug).
+  /// The input `port` as T; throws std::logic_error when absent or of another class (a wiring bug).
   template <class T>
-  const T& Get(PortType type) const {
-    auto it = values_.find(type);
-    const T* typed = it == values_.end() ? nullptr : dynamic_cast<const T*>(it->second.get());
-    if (!typed) throw std::logic_error(std::string("missing or mistyped input ") + PortTypeName(type));
+  const T& Get(const std::string& port) const {
+    const T* typed = dynamic_cast<const T*>(Find(port).get());
+    if (!typed) throw std::logic_error("missing or mistyped input '" + port + "'");
     return *typed;
+  }
+  /// The input `port` as T when it is one, else nullptr (for an input of one kind with several classes).
+  template <class T>
+  std::shared_ptr<const T> As(const std::string& port) const {
+    return std::dynamic_pointer_cast<const T>(Find(port));
   }
 
  private:
-  std::map<PortType, ArtifactPtr> values_;
+  std::map<std::string, ArtifactPtr> values_;
 };
 
 class TaskExecutor;
@@ -129,9 +138,11 @@ class SubTask {
 /// What a running stage sees of the run. One per stage run; used from the stage's own thread(s).
 class StageContext {
  public:
+  /// `folder` ("" or "<dir>/") holds the stage's files in the run directory: a derived stage's own
+  /// folder, so that it never writes over a file of the stage of its type in the config.
   StageContext(std::string id, std::string type, std::string key, const PipelineSpec& spec, RunStore& store,
                RunDataSets& data, std::shared_ptr<spdlog::logger> log, TaskExecutor& executor,
-               const std::atomic<bool>* stop);
+               const std::atomic<bool>* stop, std::string folder = "");
 
   const std::string& id() const { return id_; }
   const std::string& type() const { return type_; }
@@ -165,14 +176,14 @@ class StageContext {
   /// depend on a failed one never start; independent ones finish, so their sub-tasks are kept.
   void RunTasks(TaskDag& dag);
 
-  /// Writes `bytes` atomically to `name` in the run dir and records it as an output of this stage
-  /// (verified on resume). Returns the full path.
+  /// Writes `bytes` atomically to `name` in the stage's folder of the run dir and records it as an
+  /// output of this stage (verified on resume). Returns the full path.
   std::string WriteFile(const std::string& name, const std::string& bytes);
   /// Full path for an output that a library writes itself; call RecordFile after it is complete.
   std::string PathFor(const std::string& name) const;
   void RecordFile(const std::string& name);
   const std::vector<std::string>& files() const { return files_; }
-  /// The files this stage recorded when it finished before (for Restore).
+  /// The files this stage recorded when it finished before (for Restore), named as it wrote them.
   std::vector<std::string> FinishedFiles() const;
 
  private:
@@ -186,7 +197,8 @@ class StageContext {
   std::shared_ptr<spdlog::logger> log_;
   TaskExecutor& executor_;
   const std::atomic<bool>* stop_;
-  std::vector<std::string> files_;
+  std::string folder_;
+  std::vector<std::string> files_;  ///< as the manifest records them: folder_ + name
 };
 
 class Stage {
@@ -204,11 +216,11 @@ class Stage {
   /// which suits stages that are cheap and deterministic.
   virtual StageOutputs Restore(const StageInputs& inputs, StageContext& ctx) { return Run(inputs, ctx); }
 
-  /// Called by the runner as soon as the upstream stage that feeds input `type` has produced it (ran or
+  /// Called by the runner as soon as the upstream stage that feeds `input` (a PortSpec::id) has produced it (ran or
   /// was restored), before the stages between them run: throw InputError when an option does not fit
   /// that value (a layer name the prepared model lacks), so that a run stops before hours of work
   /// rather than after. The run fails naming this stage; the upstream stage's result is kept.
-  virtual void CheckInput(PortType type, const Artifact& value) const {}
+  virtual void CheckInput(const std::string& input, const Artifact& value) const {}
 
   /// Called by `adaflow run --dry-run` on the main thread, when nothing runs: what the stage will need
   /// (disk, memory), in lines for people, or "" when there is nothing to say. May read the model and

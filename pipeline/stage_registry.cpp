@@ -22,41 +22,74 @@ std::string RangeText(const OptionSpec& spec) {
   return out.empty() ? "-" : out;
 }
 
+/// The entry of `list` whose `key` is `name`, or nullptr.
+template <class Def>
+const Def* FindByName(const std::vector<Def>& list, std::string Def::*key, const std::string& name) {
+  for (const auto& def : list)
+    if (def.*key == name) return &def;
+  return nullptr;
+}
+
+template <class Def>
+std::vector<std::string> NamesOf(const std::vector<Def>& list, std::string Def::*key) {
+  std::vector<std::string> names;
+  for (const auto& def : list) names.push_back(def.*key);
+  return names;
+}
+
+/// Appends `def` to `list`; std::logic_error when its name is taken (registrations run at start).
+template <class Def>
+void AddNamed(std::vector<Def>& list, std::string Def::*key, Def def, const std::string& what) {
+  if (FindByName(list, key, def.*key)) throw std::logic_error(what + " '" + def.*key + "' is registered twice");
+  list.push_back(std::move(def));
+}
+
 }  // namespace
 
-void StageRegistry::Add(StageDef def) {
-  if (Find(def.type)) throw std::logic_error("stage type '" + def.type + "' is registered twice");
-  if (!def.schema || !def.make) throw std::logic_error("stage type '" + def.type + "' lacks a schema or factory");
-  stages_.push_back(std::move(def));
+void StageRegistry::AddPortKind(PortKindDef def) {
+  AddNamed(port_kinds_, &PortKindDef::name, std::move(def), "port kind");
+}
+
+void StageRegistry::AddSection(SectionDef def) {
+  static const std::vector<std::string> kReserved = {"name", "seed", "threads", "data", "stages"};
+  if (!def.schema) throw std::logic_error("section '" + def.name + "' lacks a schema");
+  if (std::find(kReserved.begin(), kReserved.end(), def.name) != kReserved.end())
+    throw std::logic_error("section '" + def.name + "' is a key of the config itself");
+  AddNamed(sections_, &SectionDef::name, std::move(def), "section");
+}
+
+void StageRegistry::AddDataSetName(DataSetNameDef def) {
+  AddNamed(data_set_names_, &DataSetNameDef::name, std::move(def), "data set name");
 }
 
 void StageRegistry::AddDataType(DataTypeDef def) {
-  if (FindDataType(def.type)) throw std::logic_error("data type '" + def.type + "' is registered twice");
-  data_types_.push_back(std::move(def));
+  AddNamed(data_types_, &DataTypeDef::type, std::move(def), "data type");
 }
 
-const StageDef* StageRegistry::Find(const std::string& type) const {
-  for (const auto& def : stages_)
-    if (def.type == type) return &def;
-  return nullptr;
+void StageRegistry::Add(StageDef def) {
+  if (!def.schema || !def.make) throw std::logic_error("stage type '" + def.type + "' lacks a schema or factory");
+  std::vector<std::string> kinds = def.outputs;
+  for (const auto& port : def.inputs) kinds.push_back(port.kind);
+  for (const auto& kind : kinds)
+    if (!FindPortKind(kind))
+      throw std::logic_error("stage type '" + def.type + "': port kind '" + kind + "' is not registered");
+  AddNamed(stages_, &StageDef::type, std::move(def), "stage type");
+}
+
+const StageDef* StageRegistry::Find(const std::string& type) const { return FindByName(stages_, &StageDef::type, type); }
+
+const PortKindDef* StageRegistry::FindPortKind(const std::string& name) const {
+  return FindByName(port_kinds_, &PortKindDef::name, name);
 }
 
 const DataTypeDef* StageRegistry::FindDataType(const std::string& type) const {
-  for (const auto& def : data_types_)
-    if (def.type == type) return &def;
-  return nullptr;
+  return FindByName(data_types_, &DataTypeDef::type, type);
 }
 
-std::vector<std::string> StageRegistry::StageTypes() const {
-  std::vector<std::string> names;
-  for (const auto& def : stages_) names.push_back(def.type);
-  return names;
-}
-
-std::vector<std::string> StageRegistry::DataTypes() const {
-  std::vector<std::string> names;
-  for (const auto& def : data_types_) names.push_back(def.type);
-  return names;
+std::vector<std::string> StageRegistry::StageTypes() const { return NamesOf(stages_, &StageDef::type); }
+std::vector<std::string> StageRegistry::DataTypes() const { return NamesOf(data_types_, &DataTypeDef::type); }
+std::vector<std::string> StageRegistry::DataSetNames() const {
+  return NamesOf(data_set_names_, &DataSetNameDef::name);
 }
 
 std::string DescribeSchema(const OptionSchema& schema) {
@@ -87,11 +120,14 @@ std::string DescribeStage(const StageDef& def) {
   out << def.type << " - " << def.help << "\n";
   out << "  inputs:  ";
   if (def.inputs.empty()) out << "(none)";
-  for (std::size_t idx = 0; idx < def.inputs.size(); ++idx)
-    out << (idx ? ", " : "") << PortTypeName(def.inputs[idx].type) << (def.inputs[idx].optional ? " (optional)" : "");
+  for (std::size_t idx = 0; idx < def.inputs.size(); ++idx) {
+    const PortSpec& port = def.inputs[idx];
+    out << (idx ? ", " : "") << port.kind << (port.name.empty() ? "" : " '" + port.name + "'")
+        << (port.derived ? " (from a derived stage)" : port.optional ? " (optional)" : "");
+  }
   out << "\n  outputs: ";
   if (def.outputs.empty()) out << "(none)";
-  for (std::size_t idx = 0; idx < def.outputs.size(); ++idx) out << (idx ? ", " : "") << PortTypeName(def.outputs[idx]);
+  for (std::size_t idx = 0; idx < def.outputs.size(); ++idx) out << (idx ? ", " : "") << def.outputs[idx];
   out << "\n\n" << DescribeSchema(*def.schema);
   return out.str();
 }

@@ -1,6 +1,7 @@
 #pragma once
-// The registry of stage types and data types. Filled from one list
-// (stages/register_builtin_stages.cpp); a duplicate name is an error at start.
+// The registry: what an application teaches the framework. Port kinds, top-level config sections,
+// data set names, data types and stage types, each by name; the framework knows none of them itself.
+// Filled from one list (stages/register_builtin_stages.cpp); a duplicate name is an error at start.
 
 #include <functional>
 #include <memory>
@@ -14,6 +15,37 @@ namespace adaflow {
 
 struct PipelineSpec;
 struct DataSetSpec;
+struct Plan;
+
+/// A kind of value that flows between stages (PortSpec::kind).
+struct PortKindDef {
+  std::string name;  ///< e.g. "Model"
+  std::string help;  ///< one line
+};
+
+/// A top-level map of the config besides name/seed/threads/data/stages (e.g. `model:`), bound to a schema.
+struct SectionDef {
+  std::string name;
+  std::string help;
+  const OptionSchema* schema = nullptr;
+};
+
+/// A name a config may use under `data:` (e.g. `calibration`).
+struct DataSetNameDef {
+  std::string name;
+  std::string help;
+};
+
+/// A stage the planner adds for another one (its owner) to compute an input the owner's options ask
+/// for: planned, keyed, resumed and listed like the config's stages, with the id "<owner>.<name>", but
+/// not written to config.resolved.yaml (the config does not name it).
+struct DerivedStage {
+  std::string name;
+  std::string type;                ///< a registered stage type
+  OptionValues options;            ///< bound to that type's schema
+  std::vector<std::string> after;  ///< ids of stages of the plan or of derived stages listed before it
+  std::string feeds;               ///< the owner's derived input (PortSpec::derived) it feeds, or ""
+};
 
 /// Everything the planner, `adaflow stages` and `adaflow describe` know about one stage type.
 struct StageDef {
@@ -23,10 +55,13 @@ struct StageDef {
   std::string help;   ///< one line
   const OptionSchema* schema = nullptr;
   std::vector<PortSpec> inputs;
-  std::vector<PortType> outputs;
+  std::vector<std::string> outputs;  ///< port kinds
   /// Validates cross-field rules (throws InputError naming the key) and builds the stage. Runs at plan
   /// time, before any tensor moves.
   Factory make;
+  /// Optional: the stages the planner derives for stage `self` of `plan` (already wired), so that work
+  /// the stage needs is a node of the graph rather than hidden in its Run.
+  std::function<std::vector<DerivedStage>(const Plan& plan, std::size_t self)> derive;
 };
 
 /// A data set type (`data.calibration.type`).
@@ -45,7 +80,7 @@ struct DataTypeDef {
 /// and `static std::unique_ptr<Stage> Make(const Options&, const PipelineSpec&)`.
 template <class S>
 StageDef DefineStage(std::string type, std::string help, std::vector<PortSpec> inputs,
-                     std::vector<PortType> outputs) {
+                     std::vector<std::string> outputs) {
   StageDef def;
   def.type = std::move(type);
   def.help = std::move(help);
@@ -60,7 +95,10 @@ StageDef DefineStage(std::string type, std::string help, std::vector<PortSpec> i
 
 class StageRegistry {
  public:
-  /// Throws std::logic_error on a duplicate type.
+  void AddPortKind(PortKindDef def);
+  void AddSection(SectionDef def);
+  void AddDataSetName(DataSetNameDef def);
+  /// Throws std::logic_error on a duplicate type or a port kind not registered before.
   void Add(StageDef def);
   /// How a thread's intra-op thread count is set (the application's tensor library); the run's
   /// executor calls it before every stage and sub-task, so nothing else needs to.
@@ -69,6 +107,11 @@ class StageRegistry {
   void AddDataType(DataTypeDef def);
 
   const StageDef* Find(const std::string& type) const;
+  const PortKindDef* FindPortKind(const std::string& name) const;
+  const std::vector<PortKindDef>& port_kinds() const { return port_kinds_; }
+  const std::vector<SectionDef>& sections() const { return sections_; }
+  const std::vector<DataSetNameDef>& data_set_names() const { return data_set_names_; }
+  std::vector<std::string> DataSetNames() const;
   const DataTypeDef* FindDataType(const std::string& type) const;
   const std::vector<StageDef>& stages() const { return stages_; }
   const std::vector<DataTypeDef>& data_types() const { return data_types_; }
@@ -76,6 +119,9 @@ class StageRegistry {
   std::vector<std::string> DataTypes() const;
 
  private:
+  std::vector<PortKindDef> port_kinds_;
+  std::vector<SectionDef> sections_;
+  std::vector<DataSetNameDef> data_set_names_;
   std::vector<StageDef> stages_;
   std::vector<DataTypeDef> data_types_;
   std::function<void(int threads)> thread_setter_;

@@ -1,7 +1,15 @@
 #pragma once
-// Values passed between the built-in stages (wrapping src/ objects).
+// The port kinds of the built-in stages and the values that flow on them (wrapping src/ objects).
 //
-//   load_model ─Model─► prepare ─Model, LayerSet─► quant_sim ─Model─► calibrate ─Model, Encodings─► evaluate ─Metrics─►
+//   load_model ─Model─► prepare ─Model, LayerGraph─► cache_activations ─ActivationCache─► adaround
+//   adaround ─Model (rounded), Encodings, Metrics─► quant_sim ─Model (quant-sim)─► calibrate
+//   calibrate ─Model (calibrated quant-sim), Encodings─► evaluate ─Metrics─►  export ─Metrics─►
+//
+// A Model port carries one of three classes; which one says what happened to the model:
+//   ModelArtifact          the FP model: as loaded, or prepared (BatchNorm folded)
+//   RoundedModelArtifact   + AdaRound's weights on their grid (adaround)
+//   QuantSimArtifact       + a quant-sim of it (quant_sim), calibrated (calibrate)
+// The layer graph travels on its own port (LayerGraph) from prepare, to every stage that needs it.
 
 #include <memory>
 #include <string>
@@ -16,46 +24,46 @@
 
 namespace adaflow {
 
-/// How a quant-sim's activations were (or are to be) calibrated, so evaluate can rebuild a variant.
-struct CalibrationSpec {
-  quant::Scheme scheme = quant::Scheme::kTfEnhanced;
-  double percentile = 100.0;
-  std::int64_t num_batches = 0;
+/// The port kinds (registered by RegisterPortKinds, stages/register_builtin_stages.cpp).
+namespace port {
+inline constexpr const char* kModel = "Model";
+inline constexpr const char* kLayerGraph = "LayerGraph";
+inline constexpr const char* kActivationCache = "ActivationCache";
+inline constexpr const char* kEncodings = "Encodings";
+inline constexpr const char* kMetrics = "Metrics";
+}  // namespace port
+
+/// The FP model: as loaded (load_model), or prepared (prepare: BatchNorm folded).
+struct ModelArtifact : Artifact {
+  std::shared_ptr<const model::Model> fp;
+};
+
+/// The FP model with AdaRound's weights, each on its grid (adaround); the grids go on the Encodings port.
+struct RoundedModelArtifact : ModelArtifact {
+  std::shared_ptr<const model::Model> rounded;
 };
 
 /// Which weights a quant-sim holds.
 enum class SimWeights {
-  kNone,      ///< no quant-sim yet
   kNearest,   ///< every weight rounded to nearest on its grid
   kAdaround,  ///< AdaRound's rounding, its encodings frozen (from the adaround stage or its file)
 };
-/// "fp", "nearest", "adaround": the name of the variant a model with these weights is reported as.
+/// "nearest", "adaround": the name of the variant a quant-sim with these weights is reported as.
 inline const char* SimWeightsName(SimWeights weights) {
-  switch (weights) {
-    case SimWeights::kNone: return "fp";
-    case SimWeights::kNearest: return "nearest";
-    case SimWeights::kAdaround: return "adaround";
-  }
-  return "?";
+  return weights == SimWeights::kNearest ? "nearest" : "adaround";
 }
 
-struct ModelArtifact : Artifact {
-  /// The FP model: as loaded, or prepared (BatchNorm folded) once prepare ran.
-  std::shared_ptr<const model::Model> fp;
-  /// Quantizable layers; set by prepare.
-  std::shared_ptr<const model::LayerGraph> layers;
-  /// The quant-sim; set by quant_sim (uncalibrated) and calibrate (calibrated).
+/// A quant-sim of the FP model (quant_sim); calibrate passes on a calibrated one (sim->calibrated()).
+struct QuantSimArtifact : ModelArtifact {
   std::shared_ptr<const quant::QuantSim> sim;
-  /// The model with AdaRound's weights (on their grid); set by adaround.
-  std::shared_ptr<const model::Model> rounded;
-  /// Which weights `sim` holds; kNone while there is no quant-sim.
-  SimWeights sim_weights = SimWeights::kNone;
-  /// Set by calibrate.
-  CalibrationSpec calibration;
+  SimWeights weights = SimWeights::kNearest;
+  /// How the activation ranges were chosen; set by calibrate.
+  quant::Scheme calibration_scheme = quant::Scheme::kTfEnhanced;
 };
 
-struct LayerSetArtifact : Artifact {
-  std::shared_ptr<const model::LayerGraph> layers;
+/// The quantizable layers of the prepared model and their DAG (prepare).
+struct LayerGraphArtifact : Artifact {
+  std::shared_ptr<const model::LayerGraph> graph;
 };
 
 struct EncodingsArtifact : Artifact {
@@ -75,7 +83,7 @@ struct ActivationCacheArtifact : Artifact {
 struct LayerReport {
   std::string name;
   std::vector<std::int64_t> shape;
-  int bits = 0;
+  int bitwidth = 0;
   std::string objective;
   int iterations = 0;
   double mse_nearest = 0;

@@ -6,19 +6,21 @@
 #include "src/model/layers.h"
 #include "src/model/model.h"
 #include "stages/data/data_types.h"
+#include "stages/stage_common.h"
 
 namespace adaflow {
 
 ModelShapes ProbeShapes(const PipelineSpec& spec) {
   ModelShapes shapes;
-  const auto model = model::FoldBatchNorm(*model::Model::Load(spec.model.path, spec.model.input_shape));
+  const ModelSection section = ModelSectionOf(spec);
+  const auto model = model::FoldBatchNorm(*model::Model::Load(section.path, section.input_shape));
   const model::LayerGraph layers = model::DiscoverLayers(*model);
   std::vector<model::ValueRef> refs;
   for (const auto& layer : layers.layers) {
     refs.push_back(layer.input);
     refs.push_back(layer.activation_output);
   }
-  std::vector<std::int64_t> input_shape = spec.model.input_shape;
+  std::vector<std::int64_t> input_shape = section.input_shape;
   if (!input_shape.empty()) input_shape[0] = 1;
   const auto values = model::GraphCapture(model, refs).Run(torch::zeros(input_shape));
   for (std::size_t index = 0; index < layers.layers.size(); ++index)

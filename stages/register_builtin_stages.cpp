@@ -10,6 +10,7 @@
 #include "stages/load_model/load_model_stage.h"
 #include "stages/prepare/prepare_stage.h"
 #include "stages/quant_sim/quant_sim_stage.h"
+#include "stages/stage_common.h"
 #include "src/model/torch_runtime.h"
 
 namespace adaflow {
@@ -17,6 +18,7 @@ namespace adaflow {
 void RegisterBuiltinStages(StageRegistry& registry) {
   // Every stage and sub-task of a run gets its intra-op threads from the run's executor, through this.
   registry.SetThreadSetter(SetIntraOpThreads);
+  RegisterBuiltinVocabulary(registry);
   // In pipeline order, which is also the order `adaflow stages` lists them.
   RegisterLoadModelStage(registry);
   RegisterPrepareStage(registry);

@@ -1,22 +1,42 @@
 #pragma once
 // Helpers shared by the built-in stages.
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/error.h"
 #include "pipeline/pipeline_spec.h"
 
 namespace adaflow {
 
-/// AIMET's bitwidth rule: 2..16 bits, or 32 for "leave as float".
-inline void CheckBitwidth(int bits, const std::string& key) {
-  if (bits != 32 && (bits < 2 || bits > 16))
-    throw InputError("'" + key + "' must be in [2, 16] or 32 (float), got " + std::to_string(bits));
+class StageRegistry;
+
+/// The top-level `model:` section of a config.
+struct ModelSection {
+  /// TorchScript file, relative to the current directory. Example: examples/models/resnet8_fmnist.pt
+  std::string path;
+  /// Shape of one model input, batch first. Example: [1, 1, 28, 28]
+  std::vector<std::int64_t> input_shape;
+};
+const Schema<ModelSection>& ModelSectionSchema();
+
+/// The config's `model:` section; InputError when it has none.
+ModelSection ModelSectionOf(const PipelineSpec& spec);
+
+/// What the built-in stages teach the framework besides their types: the port kinds (stages/artifacts.h),
+/// the `model:` section and the data set names `calibration` and `evaluation`.
+void RegisterBuiltinVocabulary(StageRegistry& registry);
+
+/// AIMET's rule for a bitwidth option: 2..16, or 32 for "leave as float".
+inline void CheckBitwidthOption(int bitwidth, const std::string& key) {
+  if (bitwidth != 32 && (bitwidth < 2 || bitwidth > 16))
+    throw InputError("'" + key + "' must be in [2, 16] or 32 (float), got " + std::to_string(bitwidth));
 }
 
 /// Stages that read the model need the top-level `model:` section.
 inline void RequireModel(const PipelineSpec& spec, const std::string& type) {
-  if (!spec.has_model) throw InputError("stage type '" + type + "' needs the top-level 'model:' section (path, input_shape)");
+  if (!spec.FindSection("model")) throw InputError("stage type '" + type + "' needs the top-level 'model:' section (path, input_shape)");
 }
 
 /// Stages that read a data set need it under `data:`.

@@ -47,7 +47,7 @@ class AccuracyCsvStage : public Stage {
   explicit AccuracyCsvStage(Options options) : options_(std::move(options)) {}
 
   StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override {
-    const auto& metrics = inputs.Get<MetricsArtifact>(PortType::kMetrics);
+    const auto& metrics = inputs.Get<MetricsArtifact>(port::kMetrics);
     std::string csv = "variant,top1,top5,samples\n";
     for (const auto& [variant, result] : metrics.variants)
       csv += variant + "," + std::to_string(result.top1) + "," + std::to_string(result.top5) + "," +
@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
     StageRegistry registry;
     RegisterBuiltinStages(registry);
     registry.Add(DefineStage<AccuracyCsvStage>("accuracy_csv", "write the evaluated accuracies as CSV",
-                                               {{PortType::kMetrics}}, {}));
+                                               {{port::kMetrics}}, {}));
 
     // 2. Config → checked spec → plan (stages wired by their typed ports).
     auto plan = BuildPlan(ParsePipelineSpec(Config(num_iterations), "<quantize_from_code>", {}, registry), registry);

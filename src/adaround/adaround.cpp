@@ -19,9 +19,9 @@ constexpr int kLossDim = 1;
 
 }  // namespace
 
-int DefaultIterations(const std::vector<int>& layer_bits) {
+int DefaultIterations(const std::vector<int>& bitwidths) {
   int lowest = 32;
-  for (int bits : layer_bits) lowest = std::min(lowest, bits);
+  for (int bitwidth : bitwidths) lowest = std::min(lowest, bitwidth);
   return lowest < 8 ? 15000 : 10000;
 }
 

@@ -45,7 +45,7 @@ struct Hyper {
 
 /// AIMET's default iteration count, one for the whole model: 15000 when any layer's weights are below
 /// 8 bits, else 10000 (adaround_weight.py, Adaround._adaround_model).
-int DefaultIterations(const std::vector<int>& layer_bits);
+int DefaultIterations(const std::vector<int>& bitwidths);
 
 /// The regulariser exponent at `iteration` (AIMET's cosine schedule).
 double Beta(const Hyper& hyper, int iteration);

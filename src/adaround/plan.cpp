@@ -26,30 +26,30 @@ std::vector<std::size_t> IgnoredLayers(const model::LayerGraph& layers, const Pl
 std::vector<LayerJob> PlanJobs(const model::LayerGraph& layers, const PlanOptions& options,
                                const TargetShape& target_shape) {
   layers.CheckNames(options.ignore, "ignore");
-  layers.CheckNames(options.bits_override, "param_bw_override");
+  layers.CheckNames(options.param_bw_override, "param_bw_override");
 
   const std::set<std::string> ignored(options.ignore.begin(), options.ignore.end());
   std::vector<LayerJob> jobs;
   std::map<std::size_t, std::size_t> job_of_layer;
-  std::vector<int> bits;
+  std::vector<int> bitwidths;
   for (std::size_t index = 0; index < layers.layers.size(); ++index) {
     const model::Layer& layer = layers.layers[index];
     if (ignored.count(layer.name)) continue;
     LayerJob job;
     job.layer = index;
-    const auto override_it = options.bits_override.find(layer.name);
-    job.bits = override_it == options.bits_override.end() ? options.default_bits : override_it->second;
+    const auto override_it = options.param_bw_override.find(layer.name);
+    job.bitwidth = override_it == options.param_bw_override.end() ? options.default_param_bw : override_it->second;
     const auto shape = target_shape(layer);
     job.objective = ChooseObjective(options.objective, layer, shape, options.batch_size, options.positions_per_sample);
     job.step_macs = job.objective == Objective::kGram
                         ? GramStepCost(layer)
                         : SampledStepCost(layer, shape, options.batch_size, options.positions_per_sample);
     job_of_layer[index] = jobs.size();
-    bits.push_back(job.bits);
+    bitwidths.push_back(job.bitwidth);
     jobs.push_back(job);
   }
   // AIMET picks one count for the whole model, not one per layer.
-  const int iterations = options.num_iterations > 0 ? options.num_iterations : DefaultIterations(bits);
+  const int iterations = options.num_iterations > 0 ? options.num_iterations : DefaultIterations(bitwidths);
   for (auto& job : jobs) job.iterations = iterations;
   if (options.input_source == InputSource::kQuant) {
     // The nearest non-ignored upstream layers, looking through ignored ones.

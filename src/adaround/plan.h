@@ -14,8 +14,8 @@
 namespace adaflow::adaround {
 
 struct PlanOptions {
-  int default_bits = 4;
-  std::map<std::string, int> bits_override;
+  int default_param_bw = 4;
+  std::map<std::string, int> param_bw_override;
   std::vector<std::string> ignore;
   int num_iterations = 0;  ///< 0: AIMET's default for the model
   Objective objective = Objective::kAuto;
@@ -26,7 +26,7 @@ struct PlanOptions {
 
 struct LayerJob {
   std::size_t layer = 0;  ///< index in the LayerGraph
-  int bits = 4;
+  int bitwidth = 4;
   int iterations = 10000;
   Objective objective = Objective::kSampled;  ///< resolved: kSampled or kGram
   double step_macs = 0;  ///< multiply-adds of one optimizer step of `objective` (SampledStepCost / GramStepCost)
@@ -40,7 +40,7 @@ struct LayerJob {
 using TargetShape = std::function<std::vector<std::int64_t>(const model::Layer& layer)>;
 
 /// One job per layer that is not ignored, in graph order. Throws InputError when `ignore` or
-/// `bits_override` names no quantizable layer.
+/// `param_bw_override` names no quantizable layer.
 std::vector<LayerJob> PlanJobs(const model::LayerGraph& layers, const PlanOptions& options,
                                const TargetShape& target_shape);
 

@@ -2,7 +2,7 @@
 
 namespace adaflow::adaround {
 
-Rows::Rows(std::shared_ptr<const io::ActivationStore> store, std::string layer, std::string name)
+Rows::Rows(std::shared_ptr<const io::ActivationCache> store, std::string layer, std::string name)
     : store_(std::move(store)), layer_(std::move(layer)), name_(std::move(name)) {
   shape_ = store_->Shape(layer_, name_);
 }

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "src/io/activation_store.h"
+#include "src/io/activation_cache.h"
 
 namespace adaflow::adaround {
 
@@ -19,7 +19,7 @@ class Rows {
   /// In RAM. Implicit, so a tensor can stand where rows are expected.
   Rows(torch::Tensor tensor) : tensor_(std::move(tensor)) {}  // NOLINT(google-explicit-constructor)
   /// Streamed from `/layers/<layer>/<name>` of `store`.
-  Rows(std::shared_ptr<const io::ActivationStore> store, std::string layer, std::string name);
+  Rows(std::shared_ptr<const io::ActivationCache> store, std::string layer, std::string name);
 
   bool defined() const { return tensor_.defined() || store_ != nullptr; }
   bool streamed() const { return store_ != nullptr; }
@@ -36,7 +36,7 @@ class Rows {
 
  private:
   torch::Tensor tensor_;
-  std::shared_ptr<const io::ActivationStore> store_;
+  std::shared_ptr<const io::ActivationCache> store_;
   std::string layer_, name_;
   std::vector<std::int64_t> shape_;
 };

@@ -22,7 +22,7 @@ constexpr double kSaturationWeight = 3.0;
 constexpr float kLowest = std::numeric_limits<float>::lowest();
 constexpr float kHighest = std::numeric_limits<float>::max();
 
-void CheckBitwidth(int bitwidth) {
+void RequireGridBitwidth(int bitwidth) {
   if (bitwidth < 1 || bitwidth > 31) throw std::invalid_argument("bitwidth must be in [1, 31]");
 }
 
@@ -128,7 +128,7 @@ std::string ToString(const Encoding& encoding) {
 }
 
 std::int64_t GridSteps(const GridSpec& grid) {
-  CheckBitwidth(grid.bitwidth);
+  RequireGridBitwidth(grid.bitwidth);
   std::int64_t steps = (std::int64_t{1} << grid.bitwidth) - 1;
   if (grid.symmetric && grid.strict_symmetric) steps -= 1;
   return steps;
@@ -218,7 +218,7 @@ void EncodingAnalyzer::PdfRange(float& low, float& high) const {
 }
 
 Encoding EncodingAnalyzer::Compute(const GridSpec& grid) const {
-  CheckBitwidth(grid.bitwidth);
+  RequireGridBitwidth(grid.bitwidth);
   if (!seen_) throw std::logic_error("no statistics collected");
   switch (scheme_) {
     case Scheme::kTf: return EncodingFromMinMax(min_, max_, grid);

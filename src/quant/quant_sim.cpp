@@ -141,16 +141,16 @@ QuantSim::QuantSim(std::shared_ptr<const model::Model> fp, const model::LayerGra
   weights_model_ = fp_->Clone();
   for (const auto& layer : layers.layers) {
     const auto override_it = config_.param_bw_override.find(layer.name);
-    const int bits = override_it == config_.param_bw_override.end() ? config_.param_bw : override_it->second;
+    const int bitwidth = override_it == config_.param_bw_override.end() ? config_.param_bw : override_it->second;
     auto frozen_it = frozen.find(layer.name);
-    if (bits >= 32 && frozen_it == frozen.end()) continue;
+    if (bitwidth >= 32 && frozen_it == frozen.end()) continue;
     auto owner = weights_model_->Submodule(layer.name);
     const torch::Tensor weight = owner.attr("weight").toTensor();
     TensorEncoding encoding =
         frozen_it != frozen.end()
             ? frozen_it->second
             : ComputeTensorEncoding(weight, config_.param_scheme,
-                                    GridSpec{bits, config_.param_symmetric, config_.param_strict_symmetric, config_.param_unsigned_symmetric}, config_.per_channel,
+                                    GridSpec{bitwidth, config_.param_symmetric, config_.param_strict_symmetric, config_.param_unsigned_symmetric}, config_.per_channel,
                                     layer.channel_axis());
     owner.setattr("weight", model::ForCompute(QuantizeDequantize(weight, encoding).to(weight.dtype())));
     param_encodings_[layer.name] = std::move(encoding);
@@ -165,8 +165,27 @@ QuantSim::QuantSim(std::shared_ptr<const model::Model> fp, const model::LayerGra
 
 QuantSim::~QuantSim() = default;
 
+QuantSim::QuantSim(const QuantSim& other, ShareWeights)
+    : fp_(other.fp_),
+      config_(other.config_),
+      param_encodings_(other.param_encodings_),
+      weights_model_(other.weights_model_),
+      quantizers_(other.quantizers_) {}
+
+std::shared_ptr<const QuantSim> QuantSim::WithActivationEncodings(const std::vector<Encoding>& encodings) const {
+  std::shared_ptr<QuantSim> sim(new QuantSim(*this, ShareWeights{}));
+  sim->SetActivationEncodings(encodings);
+  return sim;
+}
+
 void QuantSim::Calibrate(const data::Dataset& data, Scheme scheme, double percentile, std::int64_t max_batches) {
   if (quantizers_.empty()) return;
+  SetActivationEncodings(ComputeActivationEncodings(data, scheme, percentile, max_batches));
+}
+
+std::vector<Encoding> QuantSim::ComputeActivationEncodings(const data::Dataset& data, Scheme scheme, double percentile,
+                                                           std::int64_t max_batches) const {
+  if (quantizers_.empty()) return {};
   std::vector<model::ValueRef> refs;
   for (const auto& quantizer : quantizers_) refs.push_back(quantizer.value);
   model::GraphCapture capture(weights_model_, refs);
@@ -182,7 +201,7 @@ void QuantSim::Calibrate(const data::Dataset& data, Scheme scheme, double percen
   const GridSpec grid{config_.output_bw, /*symmetric=*/false, false, false};
   std::vector<Encoding> encodings;
   for (const auto& analyzer : analyzers) encodings.push_back(analyzer.Compute(grid));
-  SetActivationEncodings(encodings);
+  return encodings;
 }
 
 void QuantSim::SetActivationEncodings(const std::vector<Encoding>& encodings) {

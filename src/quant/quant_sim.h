@@ -74,7 +74,14 @@ class QuantSim {
   std::shared_ptr<const model::Model> weights_model() const { return weights_model_; }
   bool calibrated() const { return calibrated_; }
 
-  /// Activation encodings from the data (`max_batches` 0 = all batches).
+  /// The activation encodings of this quant-sim on the data (`max_batches` 0 = all batches), in the
+  /// order of quantizers(); the quant-sim itself is left as it is.
+  std::vector<Encoding> ComputeActivationEncodings(const data::Dataset& data, Scheme scheme, double percentile,
+                                                   std::int64_t max_batches) const;
+  /// A calibrated quant-sim: this one's weights (shared, not quantized again) with these activation
+  /// encodings (same order as quantizers()).
+  std::shared_ptr<const QuantSim> WithActivationEncodings(const std::vector<Encoding>& encodings) const;
+  /// Calibrates this quant-sim in place: ComputeActivationEncodings, then SetActivationEncodings.
   void Calibrate(const data::Dataset& data, Scheme scheme, double percentile, std::int64_t max_batches);
   /// Restores encodings computed before (same order as quantizers()).
   void SetActivationEncodings(const std::vector<Encoding>& encodings);
@@ -84,6 +91,8 @@ class QuantSim {
   torch::Tensor Forward(const torch::Tensor& input) const;
 
  private:
+  struct ShareWeights {};
+  QuantSim(const QuantSim& other, ShareWeights);
   void BuildForward();
 
   std::shared_ptr<const model::Model> fp_;

@@ -1,7 +1,7 @@
 #include "stages/adaround/adaround_stage.h"
 
 #include "pipeline/pipeline_spec.h"
-#include "src/io/activation_store.h"
+#include "src/io/activation_cache.h"
 #include "src/io/aimet_encodings.h"
 #include "stages/adaround/adaround_tasks.h"
 #include "stages/artifacts.h"
@@ -59,12 +59,12 @@ std::unique_ptr<Stage> AdaroundStage::Make(const Options& options, const Pipelin
 }
 
 StageOutputs AdaroundStage::Run(const StageInputs& inputs, StageContext& ctx) {
-  const auto& upstream = inputs.Get<ModelArtifact>(PortType::kModel);
-  const auto& layers = *inputs.Get<LayerSetArtifact>(PortType::kLayerSet).layers;
-  const auto& cache = inputs.Get<ActivationCacheArtifact>(PortType::kActivationCache);
+  const auto& upstream = inputs.Get<ModelArtifact>(port::kModel);
+  const auto& layers = *inputs.Get<LayerGraphArtifact>(port::kLayerGraph).graph;
+  const auto& cache = inputs.Get<ActivationCacheArtifact>(port::kActivationCache);
   // Every layer as tasks (adaround_tasks.h): x̂ in chunks, statistics, channel blocks, result files.
   // The calibration data is read only when an x̂ needs the model input.
-  AdaroundTasks tasks(options_, upstream.fp, layers, std::make_shared<const io::ActivationStore>(cache.path, false),
+  AdaroundTasks tasks(options_, upstream.fp, layers, std::make_shared<const io::ActivationCache>(cache.path, false),
                       cache.memory_budget_bytes, [&ctx] { return RunDataSet(ctx, "calibration"); }, ctx);
   TaskDag dag;
   tasks.AddTo(dag);
@@ -73,7 +73,8 @@ StageOutputs AdaroundStage::Run(const StageInputs& inputs, StageContext& ctx) {
 
   const std::string encodings_file = ctx.spec().name + "_adaround.encodings";
   ctx.WriteFile(encodings_file, io::ParamEncodingsJson(results.encodings));
-  auto model_out = std::make_shared<ModelArtifact>(upstream);
+  auto model_out = std::make_shared<RoundedModelArtifact>();
+  model_out->fp = upstream.fp;
   model_out->rounded = results.rounded;
   auto encodings_out = std::make_shared<EncodingsArtifact>();
   encodings_out->params = std::move(results.encodings);
@@ -83,9 +84,9 @@ StageOutputs AdaroundStage::Run(const StageInputs& inputs, StageContext& ctx) {
                                   "writes them; quant_sim's param_encodings option reads them)");
   metrics_out->layers = std::move(results.layers);
   StageOutputs outputs;
-  outputs.Set(PortType::kModel, model_out);
-  outputs.Set(PortType::kEncodings, encodings_out);
-  outputs.Set(PortType::kMetrics, metrics_out);
+  outputs.Set(port::kModel, model_out);
+  outputs.Set(port::kEncodings, encodings_out);
+  outputs.Set(port::kMetrics, metrics_out);
   return outputs;
 }
 
@@ -113,9 +114,9 @@ StageOutputs AdaroundStage::Restore(const StageInputs& inputs, StageContext& ctx
   return Run(inputs, ctx);
 }
 
-void AdaroundStage::CheckInput(PortType type, const Artifact& value) const {
-  if (type != PortType::kLayerSet) return;
-  const auto& layers = *dynamic_cast<const LayerSetArtifact&>(value).layers;
+void AdaroundStage::CheckInput(const std::string& input, const Artifact& value) const {
+  if (input != port::kLayerGraph) return;
+  const auto& layers = *dynamic_cast<const LayerGraphArtifact&>(value).graph;
   layers.CheckNames(options_.ignore, "ignore");
   layers.CheckNames(options_.param_bw_override, "param_bw_override");
 }
@@ -123,8 +124,8 @@ void AdaroundStage::CheckInput(PortType type, const Artifact& value) const {
 void RegisterAdaroundStage(StageRegistry& registry) {
   registry.Add(DefineStage<AdaroundStage>(
       "adaround", "learn the rounding of every weight, layer by layer (AdaRound)",
-      {{PortType::kModel}, {PortType::kLayerSet}, {PortType::kActivationCache}},
-      {PortType::kModel, PortType::kEncodings, PortType::kMetrics}));
+      {{port::kModel}, {port::kLayerGraph}, {port::kActivationCache}},
+      {port::kModel, port::kEncodings, port::kMetrics}));
 }
 
 }  // namespace adaflow

@@ -109,7 +109,7 @@ struct AdaroundTasks::Work {
 struct AdaroundTasks::Shared {
   std::mutex mutex;
   double ram_bytes = 0;  ///< x̂ held in RAM now
-  std::shared_ptr<io::ActivationStore> scratch;  ///< x̂ that did not fit, created on first need
+  std::shared_ptr<io::ActivationCache> scratch;  ///< x̂ that did not fit, created on first need
   std::string scratch_path;
   std::once_flag calibration_once;
   std::shared_ptr<const data::Dataset> calibration;
@@ -119,7 +119,7 @@ struct AdaroundTasks::Shared {
 };
 
 AdaroundTasks::AdaroundTasks(const AdaroundOptions& options, std::shared_ptr<const model::Model> fp,
-                             const model::LayerGraph& layers, std::shared_ptr<const io::ActivationStore> cache,
+                             const model::LayerGraph& layers, std::shared_ptr<const io::ActivationCache> cache,
                              double memory_budget_bytes, DatasetLoader calibration, StageContext& ctx)
     : options_(options),
       fp_(std::move(fp)),
@@ -133,8 +133,8 @@ AdaroundTasks::AdaroundTasks(const AdaroundOptions& options, std::shared_ptr<con
   std::filesystem::remove(shared_->scratch_path, fs_error);  // left by a killed run
   std::filesystem::create_directories(std::filesystem::path(shared_->scratch_path).parent_path(), fs_error);
   adaround::PlanOptions plan;
-  plan.default_bits = options.default_param_bw;
-  plan.bits_override = options.param_bw_override;
+  plan.default_param_bw = options.default_param_bw;
+  plan.param_bw_override = options.param_bw_override;
   plan.ignore = options.ignore;
   plan.num_iterations = options.num_iterations;
   plan.objective = options.objective;
@@ -166,7 +166,7 @@ AdaroundTasks::AdaroundTasks(const AdaroundOptions& options, std::shared_ptr<con
     if (!work->done)
       work->encoding = quant::ComputeTensorEncoding(
           work->weight, options.quant_scheme,
-          quant::GridSpec{job.bits, options.symmetric, options.strict_symmetric, options.unsigned_symmetric},
+          quant::GridSpec{job.bitwidth, options.symmetric, options.strict_symmetric, options.unsigned_symmetric},
           options.per_channel, work->layer->channel_axis());
     works_.push_back(std::move(work));
   }
@@ -294,7 +294,7 @@ void AdaroundTasks::Prepare(Work& work, std::int64_t chunk) {
         return;
       }
       // Over the budget: x̂ goes to a scratch file in the run directory, written and read in chunks.
-      if (!shared_->scratch) shared_->scratch = std::make_shared<io::ActivationStore>(shared_->scratch_path, true);
+      if (!shared_->scratch) shared_->scratch = std::make_shared<io::ActivationCache>(shared_->scratch_path, true);
       shared_->scratch->Create(layer.name, "xhat", shape, io::StoreDtype::kFloat32, "quant", work.sub->key());
       work.xhat_on_disk = true;
       ctx_.log().info("{}: x̂ ({:.0f} MiB) does not fit memory_budget beside what is held; kept in {}", layer.name,
@@ -464,7 +464,7 @@ void AdaroundTasks::Close(Work& work) {
   work.result.encoding = work.encoding;
   work.result.report = {layer.name,
                         layer.weight_shape,
-                        work.job->bits,
+                        work.job->bitwidth,
                         adaround::ObjectiveName(work.job->objective),
                         work.job->iterations,
                         work.mse_nearest,
@@ -482,7 +482,7 @@ void AdaroundTasks::Close(Work& work) {
   work.sampled = adaround::SampledData();
   const LayerReport& report = work.result.report;
   ctx_.log().info("{}: W{}, {} iterations, {}, MSE {:.6g} -> {:.6g} (nearest -> AdaRound), {:.1f} s", layer.name,
-                  report.bits, report.iterations, report.objective, report.mse_nearest, report.mse_adaround,
+                  report.bitwidth, report.iterations, report.objective, report.mse_nearest, report.mse_adaround,
                   report.seconds);
   ctx_.log().debug("{}: thread-seconds: {:.2f} x̂ and statistics, {:.2f} optimizer, {:.2f} finish", layer.name,
                    report.seconds_prepare, report.seconds_optimize, report.seconds_finish);

@@ -26,7 +26,7 @@
 
 #include "pipeline/stage.h"
 #include "src/data/dataset.h"
-#include "src/io/activation_store.h"
+#include "src/io/activation_cache.h"
 #include "src/adaround/plan.h"
 #include "src/model/layers.h"
 #include "src/quant/quant_sim.h"
@@ -47,7 +47,7 @@ class AdaroundTasks {
 
   /// Plans the layers (throws InputError for an unknown layer name) and reads which are finished.
   AdaroundTasks(const AdaroundOptions& options, std::shared_ptr<const model::Model> fp,
-                const model::LayerGraph& layers, std::shared_ptr<const io::ActivationStore> cache,
+                const model::LayerGraph& layers, std::shared_ptr<const io::ActivationCache> cache,
                 double memory_budget_bytes, DatasetLoader calibration, StageContext& ctx);
   ~AdaroundTasks();
 
@@ -73,7 +73,7 @@ class AdaroundTasks {
 
   AdaroundOptions options_;
   std::shared_ptr<const model::Model> fp_;
-  std::shared_ptr<const io::ActivationStore> cache_;
+  std::shared_ptr<const io::ActivationCache> cache_;
   double memory_budget_bytes_;
   DatasetLoader load_calibration_;
   StageContext& ctx_;

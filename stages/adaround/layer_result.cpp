@@ -35,7 +35,7 @@ void WriteLayerResult(SubTask& sub, const model::Layer& layer, const LayerResult
                             static_cast<std::size_t>(data.numel()) * sizeof(float)));
   const LayerReport& report = result.report;
   const nlohmann::json json = {{"layer", layer.name},
-                               {"bits", report.bits},
+                               {"bits", report.bitwidth},
                                {"objective", report.objective},
                                {"iterations", report.iterations},
                                {"mse_nearest", report.mse_nearest},

@@ -9,7 +9,7 @@
 
 #include "common/disk.h"
 #include "pipeline/pipeline_spec.h"
-#include "src/io/activation_store.h"
+#include "src/io/activation_cache.h"
 #include "src/model/graph_capture.h"
 #include "stages/artifacts.h"
 #include "stages/data/data_types.h"
@@ -50,8 +50,8 @@ std::unique_ptr<Stage> CacheActivationsStage::Make(const Options& options, const
 }
 
 StageOutputs CacheActivationsStage::Run(const StageInputs& inputs, StageContext& ctx) {
-  const auto& upstream = inputs.Get<ModelArtifact>(PortType::kModel);
-  const auto& layers = *inputs.Get<LayerSetArtifact>(PortType::kLayerSet).layers;
+  const auto& upstream = inputs.Get<ModelArtifact>(port::kModel);
+  const auto& layers = *inputs.Get<LayerGraphArtifact>(port::kLayerGraph).graph;
   const auto data = RunDataSet(ctx, "calibration");
   const auto dtype = options_.dtype == CacheDtype::kFloat16 ? io::StoreDtype::kFloat16 : io::StoreDtype::kFloat32;
   std::vector<model::ValueRef> refs;
@@ -87,7 +87,7 @@ StageOutputs CacheActivationsStage::Run(const StageInputs& inputs, StageContext&
                    (dtype == io::StoreDtype::kFloat32 ? " (or halve the cache with dtype: float16)" : "") +
                    " and run the same command again: finished work is kept and the run resumes");
   {
-    io::ActivationStore store(temp_path, /*create=*/true);
+    io::ActivationCache store(temp_path, /*create=*/true);
     for (std::size_t index = 0; index < layers.layers.size(); ++index) {
       for (std::size_t side = 0; side < 2; ++side) {
         std::vector<std::int64_t> shape = shapes[2 * index + side];
@@ -122,7 +122,7 @@ StageOutputs CacheActivationsStage::Run(const StageInputs& inputs, StageContext&
   artifact->samples = samples;
   artifact->memory_budget_bytes = budget;
   StageOutputs outputs;
-  outputs.Set(PortType::kActivationCache, artifact);
+  outputs.Set(port::kActivationCache, artifact);
   return outputs;
 }
 
@@ -151,18 +151,18 @@ std::string CacheActivationsStage::Estimate(const PipelineSpec& spec) const {
 StageOutputs CacheActivationsStage::Restore(const StageInputs&, StageContext& ctx) {
   auto artifact = std::make_shared<ActivationCacheArtifact>();
   artifact->path = ctx.PathFor(kCacheFile);
-  io::ActivationStore store(artifact->path, /*create=*/false);  // throws a clear error if it is damaged
+  io::ActivationCache store(artifact->path, /*create=*/false);  // throws a clear error if it is damaged
   artifact->samples = RunDataSet(ctx, "calibration")->size();
   artifact->memory_budget_bytes = options_.memory_budget * 1024.0 * 1024.0;
   StageOutputs outputs;
-  outputs.Set(PortType::kActivationCache, artifact);
+  outputs.Set(port::kActivationCache, artifact);
   return outputs;
 }
 
 void RegisterCacheActivationsStage(StageRegistry& registry) {
   registry.Add(DefineStage<CacheActivationsStage>(
       "cache_activations", "cache every layer's FP input and target over the calibration set (activations.h5)",
-      {{PortType::kModel}, {PortType::kLayerSet}}, {PortType::kActivationCache}));
+      {{port::kModel}, {port::kLayerGraph}}, {port::kActivationCache}));
 }
 
 }  // namespace adaflow

@@ -13,12 +13,9 @@ namespace adaflow {
 enum class CacheDtype { kFloat32, kFloat16 };
 
 /// `type: cache_activations` — FP input and target of every quantizable layer, in activations.h5.
+/// Help, default and range of each field: GetSchema() (`adaflow describe cache_activations`), declared once.
 struct CacheActivationsOptions {
-  /// MiB of activations held in RAM at once: caching writes in pieces of samples that fit, AdaRound
-  /// keeps a layer's rows in RAM only when they fit and reads them from the run directory otherwise.
-  /// Default: 2048
   int memory_budget = 2048;
-  /// Storage type of cached activations. Default: float32
   CacheDtype dtype = CacheDtype::kFloat32;
 };
 

@@ -15,24 +15,25 @@ namespace {
 
 constexpr const char* kEncodingsFile = "activation_encodings.json";
 
-/// A fresh quant-sim with the same weights as `upstream`'s (its param encodings, frozen).
-std::shared_ptr<quant::QuantSim> Rebuild(const ModelArtifact& upstream) {
-  if (!upstream.sim || !upstream.layers)
-    throw InputError("calibrate needs a quant-sim upstream (a quant_sim stage before it)");
-  return std::make_shared<quant::QuantSim>(upstream.sim->source(), *upstream.layers, upstream.sim->config(),
-                                           upstream.sim->param_encodings());
+/// The upstream quant-sim; InputError when the Model input is not one.
+const QuantSimArtifact& UpstreamSim(const StageInputs& inputs) {
+  const auto upstream = inputs.As<QuantSimArtifact>(port::kModel);
+  if (!upstream) throw InputError("calibrate needs a quant-sim upstream (a quant_sim stage before it)");
+  return *upstream;
 }
 
-StageOutputs Outputs(const ModelArtifact& upstream, std::shared_ptr<quant::QuantSim> sim, const CalibrationSpec& spec) {
-  auto artifact = std::make_shared<ModelArtifact>(upstream);
-  artifact->sim = sim;
-  artifact->calibration = spec;
+/// The upstream quant-sim's weights with these activation encodings (nothing quantized again).
+StageOutputs Outputs(const QuantSimArtifact& upstream, const std::vector<quant::Encoding>& activations,
+                     quant::Scheme scheme) {
+  auto artifact = std::make_shared<QuantSimArtifact>(upstream);
+  artifact->sim = upstream.sim->WithActivationEncodings(activations);
+  artifact->calibration_scheme = scheme;
   auto encodings = std::make_shared<EncodingsArtifact>();
-  encodings->params = sim->param_encodings();
-  encodings->activations = sim->quantizers();
+  encodings->params = artifact->sim->param_encodings();
+  encodings->activations = artifact->sim->quantizers();
   StageOutputs outputs;
-  outputs.Set(PortType::kModel, artifact);
-  outputs.Set(PortType::kEncodings, encodings);
+  outputs.Set(port::kModel, artifact);
+  outputs.Set(port::kEncodings, encodings);
   return outputs;
 }
 
@@ -59,28 +60,28 @@ std::unique_ptr<Stage> CalibrateStage::Make(const Options& options, const Pipeli
 }
 
 StageOutputs CalibrateStage::Run(const StageInputs& inputs, StageContext& ctx) {
-  const auto& upstream = inputs.Get<ModelArtifact>(PortType::kModel);
-  auto sim = Rebuild(upstream);
+  const QuantSimArtifact& upstream = UpstreamSim(inputs);
   const auto data = RunDataSet(ctx, "calibration");
-  const CalibrationSpec spec{options_.quant_scheme, options_.percentile, options_.num_batches};
-  sim->Calibrate(*data, spec.scheme, spec.percentile, spec.num_batches);
+  const auto activations = upstream.sim->ComputeActivationEncodings(*data, options_.quant_scheme, options_.percentile,
+                                                                    options_.num_batches);
+  const auto& quantizers = upstream.sim->quantizers();
   nlohmann::json list = nlohmann::json::array();
-  for (const auto& quantizer : sim->quantizers()) {
-    nlohmann::json item = EncodingToJson(quantizer.encoding);
-    item["name"] = quantizer.name;
-    item["op"] = quantizer.op;
+  for (std::size_t index = 0; index < quantizers.size(); ++index) {
+    nlohmann::json item = EncodingToJson(activations[index]);
+    item["name"] = quantizers[index].name;
+    item["op"] = quantizers[index].op;
     list.push_back(item);
   }
   ctx.WriteFile(kEncodingsFile, nlohmann::json{{"activation_encodings", list}}.dump(1) + "\n");
-  ctx.log().info("calibrated {} activation quantizers on {} samples", sim->quantizers().size(),
-                 std::min<std::int64_t>(data->size(), spec.num_batches > 0 ? spec.num_batches * data->batch_size()
-                                                                           : data->size()));
-  return Outputs(upstream, sim, spec);
+  ctx.log().info("calibrated {} activation quantizers on {} samples", quantizers.size(),
+                 std::min<std::int64_t>(data->size(), options_.num_batches > 0
+                                                          ? options_.num_batches * data->batch_size()
+                                                          : data->size()));
+  return Outputs(upstream, activations, options_.quant_scheme);
 }
 
 StageOutputs CalibrateStage::Restore(const StageInputs& inputs, StageContext& ctx) {
-  const auto& upstream = inputs.Get<ModelArtifact>(PortType::kModel);
-  auto sim = Rebuild(upstream);
+  const QuantSimArtifact& upstream = UpstreamSim(inputs);
   std::ifstream in(ctx.PathFor(kEncodingsFile));
   std::vector<quant::Encoding> encodings;
   try {
@@ -89,14 +90,12 @@ StageOutputs CalibrateStage::Restore(const StageInputs& inputs, StageContext& ct
   } catch (const nlohmann::json::exception& error) {
     throw InputError(ctx.PathFor(kEncodingsFile) + " is damaged (" + error.what() + "); rerun with --fresh");
   }
-  sim->SetActivationEncodings(encodings);
-  const CalibrationSpec spec{options_.quant_scheme, options_.percentile, options_.num_batches};
-  return Outputs(upstream, sim, spec);
+  return Outputs(upstream, encodings, options_.quant_scheme);
 }
 
 void RegisterCalibrateStage(StageRegistry& registry) {
   registry.Add(DefineStage<CalibrateStage>("calibrate", "compute activation encodings from the calibration data",
-                                           {{PortType::kModel}}, {PortType::kModel, PortType::kEncodings}));
+                                           {{port::kModel}}, {port::kModel, port::kEncodings}));
 }
 
 }  // namespace adaflow

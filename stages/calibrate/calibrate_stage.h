@@ -12,12 +12,10 @@
 namespace adaflow {
 
 /// `type: calibrate` — activation encodings from the calibration data; frozen param encodings kept.
+/// Help, default and range of each field: GetSchema() (`adaflow describe calibrate`), declared once.
 struct CalibrateOptions {
-  /// How activation ranges are chosen. Default: tf_enhanced
   quant::Scheme quant_scheme = quant::Scheme::kTfEnhanced;
-  /// Percentile for quant_scheme: percentile; 100 takes the histogram's range (AIMET's default). Default: 100
   double percentile = 100.0;
-  /// Calibration batches to use; 0 = all. Default: 0
   int num_batches = 0;
 };
 

@@ -1,9 +1,10 @@
 #include "stages/data/data_types.h"
 
-#include <vector>
 #include <utility>
+#include <vector>
 
 #include "pipeline/pipeline_spec.h"
+#include "stages/stage_common.h"
 
 namespace adaflow {
 
@@ -88,9 +89,9 @@ DataTypeDef::Loader MakeLoader(const Schema<Options>& schema, Read read) {
   return [&schema, read](const DataSetSpec& set, const PipelineSpec& spec) -> ArtifactPtr {
     auto artifact = std::make_shared<DataSetArtifact>();
     artifact->data = read(set.name, schema.Bind(set.options), static_cast<std::uint64_t>(spec.seed));
-    if (spec.has_model) {
+    if (spec.FindSection("model")) {
       try {
-        artifact->data->CheckSampleShape(spec.model.input_shape);
+        artifact->data->CheckSampleShape(ModelSectionOf(spec).input_shape);
       } catch (const InputError& error) {
         std::string files;
         for (const auto& [option, path] : PathOptions(set))

@@ -1,7 +1,11 @@
 #include "stages/evaluate/evaluate_stage.h"
 
+#include <algorithm>
+
 #include "pipeline/pipeline_spec.h"
+#include "pipeline/planner.h"
 #include "stages/artifacts.h"
+#include "stages/quant_sim/quant_sim_stage.h"
 #include "stages/data/data_types.h"
 #include "stages/evaluation_tasks.h"
 #include "stages/metrics_json.h"
@@ -11,6 +15,8 @@ namespace adaflow {
 namespace {
 
 constexpr const char* kMetricsFile = "metrics.json";
+/// The input fed by the derived nearest baseline.
+constexpr const char* kNearestInput = "nearest";
 
 const char* VariantName(EvalVariant variant) {
   switch (variant) {
@@ -42,38 +48,62 @@ std::unique_ptr<Stage> EvaluateStage::Make(const Options& options, const Pipelin
   return std::make_unique<EvaluateStage>(options);
 }
 
+std::vector<DerivedStage> EvaluateStage::Derive(const Plan& plan, std::size_t self) {
+  const PlannedStage& stage = plan.stages[self];
+  const auto& compare = GetSchema().Bind(stage.options).compare;
+  if (std::find(compare.begin(), compare.end(), EvalVariant::kNearest) == compare.end()) return {};
+  auto feeder = [&plan](const PlannedStage& of, const char* input) -> const PlannedStage* {
+    auto it = of.input_from.find(input);
+    return it == of.input_from.end() ? nullptr : &plan.stages[it->second];
+  };
+  // The compared quant-sim: a calibrate stage fed by a quant_sim stage (anything else fails in Run).
+  const PlannedStage* calibrate = feeder(stage, port::kModel);
+  if (!calibrate || calibrate->type != "calibrate") return {};
+  const PlannedStage* sim = feeder(*calibrate, port::kModel);
+  if (!sim || sim->type != "quant_sim") return {};
+  const PlannedStage* weights = feeder(*sim, port::kModel);
+  const bool adaround = (weights && weights->type == "adaround") ||
+                        !QuantSimStage::GetSchema().Bind(sim->options).param_encodings.empty();
+  if (!adaround) return {};  // that quant-sim is the nearest baseline itself
+  OptionValues nearest_sim = sim->options;
+  nearest_sim.Set("param_encodings", std::string(), false);
+  // After the stage that feeds the quant_sim its layer graph (prepare): the FP model and the graph from there.
+  return {{"nearest_sim", "quant_sim", nearest_sim, {feeder(*sim, port::kLayerGraph)->id}, ""},
+          {"nearest_calibrate", "calibrate", calibrate->options, {stage.id + ".nearest_sim"}, kNearestInput}};
+}
+
 StageOutputs EvaluateStage::Run(const StageInputs& inputs, StageContext& ctx) {
-  const auto& upstream = inputs.Get<ModelArtifact>(PortType::kModel);
+  const auto& upstream = inputs.Get<ModelArtifact>(port::kModel);
+  const auto sim = inputs.As<QuantSimArtifact>(port::kModel);
+  const auto nearest = inputs.As<QuantSimArtifact>(kNearestInput);
   const auto data = RunDataSet(ctx, "evaluation");
   const model::ForwardFn fp = [&](const torch::Tensor& x) { return upstream.fp->Forward(x); };
   auto metrics = std::make_shared<MetricsArtifact>();
-  if (upstream.sim) {
-    metrics->param_bw = upstream.sim->config().param_bw;
-    metrics->output_bw = upstream.sim->config().output_bw;
+  if (sim) {
+    metrics->param_bw = sim->sim->config().param_bw;
+    metrics->output_bw = sim->sim->config().output_bw;
   }
   std::vector<model::ForwardFn> forwards;
   for (EvalVariant variant : options_.compare) {
     const std::string name = VariantName(variant);
-    std::shared_ptr<const quant::QuantSim> sim;
-    if (variant != EvalVariant::kFp) {
-      if (!upstream.sim || !upstream.sim->calibrated())
-        throw InputError("compare lists '" + name + "', which needs a calibrated quant-sim upstream "
-                         "(quant_sim, then calibrate, before evaluate)");
-      if (variant == EvalVariant::kAdaround && upstream.sim_weights != SimWeights::kAdaround)
-        throw InputError("compare lists 'adaround', but no adaround stage is upstream of this evaluate stage");
-      if (variant == EvalVariant::kNearest && upstream.sim_weights == SimWeights::kNearest) {
-        sim = upstream.sim;
-      } else if (variant == EvalVariant::kNearest) {
-        // Round-to-nearest weights with the same quant-sim settings, calibrated the same way.
-        auto nearest = std::make_shared<quant::QuantSim>(upstream.fp, *upstream.layers, upstream.sim->config());
-        nearest->Calibrate(*RunDataSet(ctx, "calibration"), upstream.calibration.scheme,
-                           upstream.calibration.percentile, upstream.calibration.num_batches);
-        sim = nearest;
-      } else {
-        sim = upstream.sim;
-      }
+    if (variant == EvalVariant::kFp) {
+      forwards.push_back(fp);
+      continue;
     }
-    forwards.push_back(sim ? model::ForwardFn([sim](const torch::Tensor& x) { return sim->Forward(x); }) : fp);
+    if (!sim || !sim->sim->calibrated())
+      throw InputError("compare lists '" + name + "', which needs a calibrated quant-sim upstream "
+                       "(quant_sim, then calibrate, before evaluate)");
+    std::shared_ptr<const quant::QuantSim> chosen = sim->sim;
+    if (variant == EvalVariant::kAdaround && sim->weights != SimWeights::kAdaround)
+      throw InputError("compare lists 'adaround', but no adaround stage is upstream of this evaluate stage");
+    if (variant == EvalVariant::kNearest && sim->weights != SimWeights::kNearest) {
+      // The derived stages' quant-sim: round-to-nearest weights, the same settings, calibrated the same way.
+      if (!nearest)
+        throw InputError("compare lists 'nearest', but the quant-sim upstream holds AdaRound's weights and no "
+                         "nearest baseline was derived (evaluate a calibrate stage fed by a quant_sim stage)");
+      chosen = nearest->sim;
+    }
+    forwards.push_back([chosen](const torch::Tensor& x) { return chosen->Forward(x); });
   }
   // Every variant's pieces side by side on the run's threads.
   const auto results = EvaluateInTasks(ctx, forwards, *data, &fp, options_.num_samples);
@@ -84,7 +114,7 @@ StageOutputs EvaluateStage::Run(const StageInputs& inputs, StageContext& ctx) {
   }
   ctx.WriteFile(kMetricsFile, MetricsToJson(*metrics));
   StageOutputs outputs;
-  outputs.Set(PortType::kMetrics, metrics);
+  outputs.Set(port::kMetrics, metrics);
   return outputs;
 }
 
@@ -92,13 +122,16 @@ StageOutputs EvaluateStage::Restore(const StageInputs&, StageContext& ctx) {
   auto metrics = std::make_shared<MetricsArtifact>();
   MetricsFromJsonFile(ctx.PathFor(kMetricsFile), *metrics);
   StageOutputs outputs;
-  outputs.Set(PortType::kMetrics, metrics);
+  outputs.Set(port::kMetrics, metrics);
   return outputs;
 }
 
 void RegisterEvaluateStage(StageRegistry& registry) {
-  registry.Add(DefineStage<EvaluateStage>("evaluate", "top-1/top-5 (or SQNR/cosine) of the variants it compares",
-                                          {{PortType::kModel}}, {PortType::kMetrics}));
+  StageDef def = DefineStage<EvaluateStage>(
+      "evaluate", "top-1/top-5 (or SQNR/cosine) of the variants it compares",
+      {{port::kModel}, {port::kModel, /*optional=*/true, kNearestInput, /*derived=*/true}}, {port::kMetrics});
+  def.derive = &EvaluateStage::Derive;
+  registry.Add(std::move(def));
 }
 
 }  // namespace adaflow

@@ -35,12 +35,13 @@ struct Exported {
 };
 
 Exported Collect(const StageInputs& inputs, spdlog::logger& log) {
-  const auto& upstream = inputs.Get<ModelArtifact>(PortType::kModel);
+  const auto quant_sim = inputs.As<QuantSimArtifact>(port::kModel);
+  const auto rounded = inputs.As<RoundedModelArtifact>(port::kModel);
   Exported out;
-  if (upstream.sim) {
-    const quant::QuantSim& sim = *upstream.sim;
+  if (quant_sim) {
+    const quant::QuantSim& sim = *quant_sim->sim;
     out.model = sim.weights_model();
-    out.variant = SimWeightsName(upstream.sim_weights);
+    out.variant = SimWeightsName(quant_sim->weights);
     out.encodings.params = sim.param_encodings();
     if (sim.calibrated()) {
       for (const auto& quantizer : sim.quantizers()) out.encodings.activations.emplace_back(quantizer.name, quantizer.encoding);
@@ -51,11 +52,11 @@ Exported Collect(const StageInputs& inputs, spdlog::logger& log) {
     out.encodings.args.param_bitwidth = sim.config().param_bw;
     out.encodings.args.param_symmetric = sim.config().param_symmetric;
     out.encodings.args.per_channel = sim.config().per_channel;
-    out.encodings.args.quant_scheme = QuantSchemeName(upstream.calibration.scheme);
-  } else if (upstream.rounded && inputs.Has(PortType::kEncodings)) {
-    out.model = upstream.rounded;
+    out.encodings.args.quant_scheme = QuantSchemeName(quant_sim->calibration_scheme);
+  } else if (rounded && inputs.Has(port::kEncodings)) {
+    out.model = rounded->rounded;
     out.variant = "adaround";
-    out.encodings.params = inputs.Get<EncodingsArtifact>(PortType::kEncodings).params;
+    out.encodings.params = inputs.Get<EncodingsArtifact>(port::kEncodings).params;
     out.encodings.args.activation_bitwidth = 32;
     if (!out.encodings.params.empty()) {
       const quant::TensorEncoding& first = out.encodings.params.begin()->second;
@@ -67,8 +68,8 @@ Exported Collect(const StageInputs& inputs, spdlog::logger& log) {
     throw InputError("export needs a quantized model upstream: an adaround stage, or a quant_sim stage "
                      "(then calibrate, for activation encodings)");
   }
-  if (upstream.layers)
-    for (const auto& layer : upstream.layers->layers)
+  if (const auto graph = inputs.As<LayerGraphArtifact>(port::kLayerGraph))
+    for (const auto& layer : graph->graph->layers)
       if (!out.encodings.params.count(layer.name)) out.encodings.excluded_layers.push_back(layer.name);
   return out;
 }
@@ -138,9 +139,9 @@ StageOutputs ExportStage::Run(const StageInputs& inputs, StageContext& ctx) {
     ctx.log().info("saved {}", path);
     if (options_.evaluate && ctx.spec().FindData("evaluation")) {
       // The file as a user gets it: loaded back and run as is, no fake-quant.
-      const auto reloaded = model::Model::Load(path, ctx.spec().model.input_shape);
+      const auto reloaded = model::Model::Load(path, ModelSectionOf(ctx.spec()).input_shape);
       const auto data = RunDataSet(ctx, "evaluation");
-      const auto& fp_model = *inputs.Get<ModelArtifact>(PortType::kModel).fp;
+      const auto& fp_model = *inputs.Get<ModelArtifact>(port::kModel).fp;
       const model::ForwardFn fp = [&](const torch::Tensor& x) { return fp_model.Forward(x); };
       const model::EvalResult result = EvaluateInTasks(
           ctx, {[&](const torch::Tensor& x) { return reloaded->Forward(x); }}, *data, &fp, 0)[0];
@@ -152,7 +153,7 @@ StageOutputs ExportStage::Run(const StageInputs& inputs, StageContext& ctx) {
   }
   ctx.WriteFile(kMetricsFile, MetricsToJson(*metrics));
   StageOutputs outputs;
-  outputs.Set(PortType::kMetrics, metrics);
+  outputs.Set(port::kMetrics, metrics);
   return outputs;
 }
 
@@ -162,14 +163,15 @@ StageOutputs ExportStage::Restore(const StageInputs&, StageContext& ctx) {
   for (const auto& file : ctx.FinishedFiles())
     if (file != kMetricsFile) metrics->files.emplace_back(file, Describe(file, ctx.spec().name));
   StageOutputs outputs;
-  outputs.Set(PortType::kMetrics, metrics);
+  outputs.Set(port::kMetrics, metrics);
   return outputs;
 }
 
 void RegisterExportStage(StageRegistry& registry) {
   registry.Add(DefineStage<ExportStage>("export", "write the quantized model (TorchScript) and its AIMET encodings",
-                                        {{PortType::kModel}, {PortType::kEncodings, /*optional=*/true}},
-                                        {PortType::kMetrics}));
+                                        {{port::kModel}, {port::kEncodings, /*optional=*/true},
+                                         {port::kLayerGraph, /*optional=*/true}},
+                                        {port::kMetrics}));
 }
 
 }  // namespace adaflow

@@ -13,11 +13,9 @@ namespace adaflow {
 enum class ExportFormat { kTorchScript, kAimet061, kAimet100 };
 
 /// `type: export` — the quantized model (weights on their grid) and its encodings.
+/// Help, default and range of each field: GetSchema() (`adaflow describe export`), declared once.
 struct ExportOptions {
-  /// Output formats. Default: [torchscript, aimet_0.6.1]
   std::vector<ExportFormat> formats = {ExportFormat::kTorchScript, ExportFormat::kAimet061};
-  /// Re-load the saved TorchScript file and evaluate it on `data: evaluation:` (when the config has
-  /// it). Default: true
   bool evaluate = true;
 };
 

@@ -17,17 +17,18 @@ std::unique_ptr<Stage> LoadModelStage::Make(const Options& options, const Pipeli
 }
 
 StageOutputs LoadModelStage::Run(const StageInputs&, StageContext& ctx) {
+  const ModelSection section = ModelSectionOf(ctx.spec());
   auto artifact = std::make_shared<ModelArtifact>();
-  artifact->fp = model::Model::Load(ctx.spec().model.path, ctx.spec().model.input_shape);
-  ctx.log().info("loaded {} (input {})", ctx.spec().model.path, model::ShapeString(ctx.spec().model.input_shape));
+  artifact->fp = model::Model::Load(section.path, section.input_shape);
+  ctx.log().info("loaded {} (input {})", section.path, model::ShapeString(section.input_shape));
   StageOutputs outputs;
-  outputs.Set(PortType::kModel, artifact);
+  outputs.Set(port::kModel, artifact);
   return outputs;
 }
 
 void RegisterLoadModelStage(StageRegistry& registry) {
   registry.Add(DefineStage<LoadModelStage>("load_model", "load the TorchScript model of the top-level 'model:' section",
-                                           {}, {PortType::kModel}));
+                                           {}, {port::kModel}));
 }
 
 }  // namespace adaflow

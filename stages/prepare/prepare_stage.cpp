@@ -22,13 +22,14 @@ std::unique_ptr<Stage> PrepareStage::Make(const Options& options, const Pipeline
 }
 
 StageOutputs PrepareStage::Run(const StageInputs& inputs, StageContext& ctx) {
-  const auto& loaded = inputs.Get<ModelArtifact>(PortType::kModel);
+  const auto& loaded = inputs.Get<ModelArtifact>(port::kModel);
+  const ModelSection section = ModelSectionOf(ctx.spec());
   auto artifact = std::make_shared<ModelArtifact>(loaded);
   if (options_.fold_batchnorm) {
     int folded = 0;
     artifact->fp = model::FoldBatchNorm(*loaded.fp, &folded);
     // Fold before caching, or the cached inputs won't match the folded weights. Check it kept the outputs.
-    const auto& shape = ctx.spec().model.input_shape;
+    const auto& shape = section.input_shape;
     if (!shape.empty()) {
       auto generator = at::detail::createCPUGenerator(static_cast<std::uint64_t>(ctx.spec().seed));
       const torch::Tensor probe = at::rand(shape, generator);
@@ -42,22 +43,20 @@ StageOutputs PrepareStage::Run(const StageInputs& inputs, StageContext& ctx) {
     const int left = model::CountBatchNorms(*artifact->fp);
     if (left > 0) ctx.log().warn("{} BatchNorm(s) follow no convolution and stay unfolded", left);
   }
-  auto layers = std::make_shared<model::LayerGraph>(model::DiscoverLayers(*artifact->fp));
-  if (layers->layers.empty()) throw InputError("model '" + ctx.spec().model.path + "' has no quantizable layers");
-  ctx.log().info("{} quantizable layers", layers->layers.size());
-  ctx.WriteFile("layers.txt", layers->Describe());
-  artifact->layers = layers;
-  auto layer_set = std::make_shared<LayerSetArtifact>();
-  layer_set->layers = layers;
+  auto graph = std::make_shared<LayerGraphArtifact>();
+  graph->graph = std::make_shared<model::LayerGraph>(model::DiscoverLayers(*artifact->fp));
+  if (graph->graph->layers.empty()) throw InputError("model '" + section.path + "' has no quantizable layers");
+  ctx.log().info("{} quantizable layers", graph->graph->layers.size());
+  ctx.WriteFile("layers.txt", graph->graph->Describe());
   StageOutputs outputs;
-  outputs.Set(PortType::kModel, artifact);
-  outputs.Set(PortType::kLayerSet, layer_set);
+  outputs.Set(port::kModel, artifact);
+  outputs.Set(port::kLayerGraph, graph);
   return outputs;
 }
 
 void RegisterPrepareStage(StageRegistry& registry) {
   registry.Add(DefineStage<PrepareStage>("prepare", "fold batch norm; find quantizable layers and their DAG",
-                                         {{PortType::kModel}}, {PortType::kModel, PortType::kLayerSet}));
+                                         {{port::kModel}}, {port::kModel, port::kLayerGraph}));
 }
 
 }  // namespace adaflow

@@ -11,8 +11,8 @@
 namespace adaflow {
 
 /// `type: prepare` — folds batch norm and discovers the quantizable layers and their DAG.
+/// Help, default and range of each field: GetSchema() (`adaflow describe prepare`), declared once.
 struct PrepareOptions {
-  /// Fold BatchNorm into the preceding Conv/Linear. Default: true
   bool fold_batchnorm = true;
 };
 

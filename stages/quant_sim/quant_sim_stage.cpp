@@ -8,9 +8,6 @@
 #include "stages/stage_common.h"
 
 namespace adaflow {
-namespace {
-
-}  // namespace
 
 const Schema<QuantSimOptions>& QuantSimStage::GetSchema() {
   static const Schema<QuantSimOptions> schema = [] {
@@ -35,17 +32,17 @@ const Schema<QuantSimOptions>& QuantSimStage::GetSchema() {
 }
 
 std::unique_ptr<Stage> QuantSimStage::Make(const Options& options, const PipelineSpec&) {
-  CheckBitwidth(options.default_output_bw, "default_output_bw");
-  CheckBitwidth(options.default_param_bw, "default_param_bw");
-  for (const auto& [layer, bits] : options.param_bw_override) CheckBitwidth(bits, "param_bw_override." + layer);
+  CheckBitwidthOption(options.default_output_bw, "default_output_bw");
+  CheckBitwidthOption(options.default_param_bw, "default_param_bw");
+  for (const auto& [layer, bitwidth] : options.param_bw_override) CheckBitwidthOption(bitwidth, "param_bw_override." + layer);
   if (!options.param_encodings.empty() && !std::filesystem::is_regular_file(options.param_encodings))
     throw InputError("'param_encodings': '" + options.param_encodings + "' does not exist");
   return std::make_unique<QuantSimStage>(options);
 }
 
 StageOutputs QuantSimStage::Run(const StageInputs& inputs, StageContext& ctx) {
-  const auto& upstream = inputs.Get<ModelArtifact>(PortType::kModel);
-  const auto& layers = inputs.Get<LayerSetArtifact>(PortType::kLayerSet);
+  const auto& upstream = inputs.Get<ModelArtifact>(port::kModel);
+  const auto& graph = *inputs.Get<LayerGraphArtifact>(port::kLayerGraph).graph;
   quant::QuantSimConfig config;
   config.output_bw = options_.default_output_bw;
   config.param_bw = options_.default_param_bw;
@@ -58,15 +55,16 @@ StageOutputs QuantSimStage::Run(const StageInputs& inputs, StageContext& ctx) {
   quant::ParamEncodings frozen;
   SimWeights sim_weights = SimWeights::kNearest;
   std::shared_ptr<const model::Model> weights = upstream.fp;
-  if (upstream.rounded && inputs.Has(PortType::kEncodings)) {
+  const auto rounded = inputs.As<RoundedModelArtifact>(port::kModel);
+  if (rounded && inputs.Has(port::kEncodings)) {
     // AIMET's set_and_freeze_param_encodings: AdaRound's weights with AdaRound's encodings.
-    frozen = inputs.Get<EncodingsArtifact>(PortType::kEncodings).params;
-    weights = upstream.rounded;
+    frozen = inputs.Get<EncodingsArtifact>(port::kEncodings).params;
+    weights = rounded->rounded;
     sim_weights = SimWeights::kAdaround;
   }
   if (!options_.param_encodings.empty()) {
     // AIMET's set_and_freeze_param_encodings from a file: these grids, whatever the weights are.
-    auto file = io::ReadParamEncodings(options_.param_encodings, *layers.layers, *upstream.fp);
+    auto file = io::ReadParamEncodings(options_.param_encodings, graph, *upstream.fp);
     for (auto& [name, encoding] : file.params) frozen[name] = std::move(encoding);
     for (const auto& name : file.float_layers) {
       config.param_bw_override[name] = 32;
@@ -80,26 +78,27 @@ StageOutputs QuantSimStage::Run(const StageInputs& inputs, StageContext& ctx) {
     sim_weights = SimWeights::kAdaround;
     ctx.log().info("froze the param encodings of {} layers from {}", frozen.size(), options_.param_encodings);
   }
-  auto artifact = std::make_shared<ModelArtifact>(upstream);
-  artifact->sim = std::make_shared<quant::QuantSim>(weights, *layers.layers, config, frozen);
-  artifact->sim_weights = sim_weights;
+  auto artifact = std::make_shared<QuantSimArtifact>();
+  artifact->fp = upstream.fp;
+  artifact->sim = std::make_shared<quant::QuantSim>(weights, graph, config, frozen);
+  artifact->weights = sim_weights;
   ctx.log().info("W{}A{} quant-sim ({} weights): {} weight tensors, {} activation quantizers",
                  config.param_bw, config.output_bw, SimWeightsName(sim_weights), artifact->sim->param_encodings().size(),
                  artifact->sim->quantizers().size());
   StageOutputs outputs;
-  outputs.Set(PortType::kModel, artifact);
+  outputs.Set(port::kModel, artifact);
   return outputs;
 }
 
-void QuantSimStage::CheckInput(PortType type, const Artifact& value) const {
-  if (type != PortType::kLayerSet) return;
-  dynamic_cast<const LayerSetArtifact&>(value).layers->CheckNames(options_.param_bw_override, "param_bw_override");
+void QuantSimStage::CheckInput(const std::string& input, const Artifact& value) const {
+  if (input != port::kLayerGraph) return;
+  dynamic_cast<const LayerGraphArtifact&>(value).graph->CheckNames(options_.param_bw_override, "param_bw_override");
 }
 
 void RegisterQuantSimStage(StageRegistry& registry) {
   registry.Add(DefineStage<QuantSimStage>(
       "quant_sim", "insert fake-quant on weights and activations (AIMET default config)",
-      {{PortType::kModel}, {PortType::kLayerSet}, {PortType::kEncodings, /*optional=*/true}}, {PortType::kModel}));
+      {{port::kModel}, {port::kLayerGraph}, {port::kEncodings, /*optional=*/true}}, {port::kModel}));
 }
 
 }  // namespace adaflow

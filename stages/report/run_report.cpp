@@ -30,12 +30,12 @@ std::string BitsLabel(int param_bw, int output_bw) {
   return "W" + std::to_string(param_bw) + "A" + std::to_string(output_bw);
 }
 
-std::string VariantLabel(const std::string& variant, const std::string& bits) {
+std::string VariantLabel(const std::string& variant, const std::string& bitwidths) {
   if (variant == "fp") return "FP32";
-  if (variant == "nearest") return "round-to-nearest " + bits;
-  if (variant == "adaround") return "AdaRound " + bits;
-  if (variant == "exported") return "exported model (" + bits + ", weights only)";
-  return variant + " " + bits;
+  if (variant == "nearest") return "round-to-nearest " + bitwidths;
+  if (variant == "adaround") return "AdaRound " + bitwidths;
+  if (variant == "exported") return "exported model (" + bitwidths + ", weights only)";
+  return variant + " " + bitwidths;
 }
 
 std::string ShapeText(const nlohmann::ordered_json& shape) {
@@ -140,7 +140,7 @@ void RunReport::Attach(RunOptions& options) {
   options.observer = [this](const StageRecord& record, const StageOutputs* outputs, const RunStore& store) {
     Update(record, outputs, store);
   };
-  options.observed_ports = {PortType::kMetrics};
+  options.observed_ports = {port::kMetrics};
 }
 
 void RunReport::Update(const StageRecord& record, const StageOutputs* outputs, const RunStore& store) {
@@ -152,7 +152,7 @@ void RunReport::Update(const StageRecord& record, const StageOutputs* outputs, c
     stage["skipped"] = record.outcome != StageOutcome::kRan;
     if (record.peak_rss_bytes > 0) stage["peak_rss_mib"] = std::round(record.peak_rss_bytes / (1 << 20));
   }
-  const auto metrics = outputs ? std::dynamic_pointer_cast<const MetricsArtifact>(outputs->Find(PortType::kMetrics))
+  const auto metrics = outputs ? std::dynamic_pointer_cast<const MetricsArtifact>(outputs->Find(port::kMetrics))
                                : nullptr;
   if (metrics) {
     for (const auto& [variant, result] : metrics->variants) {
@@ -165,7 +165,7 @@ void RunReport::Update(const StageRecord& record, const StageOutputs* outputs, c
       for (const auto& layer : metrics->layers)
         json_["layers"].push_back({{"name", layer.name},
                                    {"shape", layer.shape},
-                                   {"bits", layer.bits},
+                                   {"bits", layer.bitwidth},
                                    {"objective", layer.objective},
                                    {"iterations", layer.iterations},
                                    {"mse_nearest", layer.mse_nearest},

@@ -15,19 +15,23 @@ TEST(CliTest, StagesListsEveryStageAndDataType) {
   const CommandResult result = RunCli("stages");
   ASSERT_EQ(result.exit_code, 0) << result.output;
   for (const char* type : {"load_model", "prepare", "cache_activations", "adaround", "quant_sim", "calibrate",
-                           "evaluate", "export", "idx", "image_folder", "hdf5", "random"})
+                           "evaluate", "export", "idx", "image_folder", "hdf5", "random", "calibration",
+                           "evaluation", "model", "Model", "LayerGraph", "ActivationCache", "Encodings", "Metrics"})
     EXPECT_NE(result.output.find(std::string("  ") + type + " "), std::string::npos) << type;
 }
 
 TEST(CliTest, DescribeShowsOptionsWithDefaultsAndRanges) {
   const CommandResult result = RunCli("describe adaround");
   ASSERT_EQ(result.exit_code, 0) << result.output;
-  EXPECT_NE(result.output.find("inputs:  Model, LayerSet, ActivationCache"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("inputs:  Model, LayerGraph, ActivationCache"), std::string::npos) << result.output;
   EXPECT_NE(result.output.find("reg_param"), std::string::npos);
   EXPECT_NE(result.output.find("0.01"), std::string::npos);
   EXPECT_NE(result.output.find("[20, 2]"), std::string::npos) << result.output;
   EXPECT_NE(result.output.find("tf_enhanced|tf"), std::string::npos);
   EXPECT_EQ(RunCli("describe idx").exit_code, 0);
+  const CommandResult model = RunCli("describe model");
+  EXPECT_EQ(model.exit_code, 0) << model.output;
+  EXPECT_NE(model.output.find("input_shape"), std::string::npos) << model.output;
   const CommandResult unknown = RunCli("describe adaroud");
   EXPECT_EQ(unknown.exit_code, 2);
   EXPECT_NE(unknown.output.find("did you mean 'adaround'?"), std::string::npos) << unknown.output;
@@ -38,6 +42,10 @@ TEST(CliTest, ValidateAndDryRunTheExampleConfig) {
   ASSERT_EQ(validate.exit_code, 0) << validate.output;
   EXPECT_NE(validate.output.find("valid"), std::string::npos);
   EXPECT_NE(validate.output.find("ActivationCache from cache"), std::string::npos) << validate.output;
+  // The nearest baseline evaluate compares: two stages the planner adds, shown in the plan.
+  EXPECT_NE(validate.output.find("evaluate.nearest_sim -> Model from evaluate.nearest_sim"), std::string::npos)
+      << validate.output;
+  EXPECT_NE(validate.output.find("nearest from evaluate.nearest_calibrate"), std::string::npos) << validate.output;
 
   TempDir dir;
   const CommandResult dry = RunCli(std::string("run ") + kExample + " --dry-run --run-dir " + (dir / "run") +

@@ -108,7 +108,10 @@ TEST_F(ExportTest, RunPrintsTheAccuracyTableAndWritesTheReport) {
     EXPECT_GT(layer.at("seconds").get<double>(), 0.0);
   }
   const auto& stages = report.at("stages");
-  ASSERT_EQ(stages.size(), 8u);
+  // The config's eight stages, then the two the planner derives for evaluate's nearest baseline.
+  ASSERT_EQ(stages.size(), 10u);
+  EXPECT_EQ(stages[8].at("id"), "evaluate.nearest_sim");
+  EXPECT_EQ(stages[9].at("id"), "evaluate.nearest_calibrate");
   for (const auto& stage : stages) {
     // "ran" when this process computed it, "restored" when it resumed the run the fixture computed.
     EXPECT_TRUE(stage.at("outcome") == "ran" || stage.at("outcome") == "restored") << stage.dump();
@@ -127,7 +130,7 @@ TEST_F(ExportTest, RunPrintsTheAccuracyTableAndWritesTheReport) {
   // A rerun computes nothing and rewrites the same numbers.
   const CommandResult again = RunCli(std::string("run ") + kConfig + " --run-dir " + run_dir());
   ASSERT_EQ(again.exit_code, 0) << again.output;
-  EXPECT_NE(again.output.find("0 of 8 stages to run"), std::string::npos) << again.output;
+  EXPECT_NE(again.output.find("0 of 10 stages to run"), std::string::npos) << again.output;
   const json rerun = ReadJson(file("report.json"));
   EXPECT_EQ(rerun.at("accuracy"), accuracy);
   EXPECT_EQ(rerun.at("layers"), layers);
@@ -358,7 +361,7 @@ TEST_F(ExportTest, ReportIsWrittenFromTheFirstStageWithResultsAndShowsAFailure) 
   fs::remove(dir / "run/model_adaround.pt");
   const CommandResult resumed = RunCli(args);
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
-  EXPECT_NE(resumed.output.find("1 of 8 stages to run"), std::string::npos) << resumed.output;
+  EXPECT_NE(resumed.output.find("1 of 10 stages to run"), std::string::npos) << resumed.output;
   report = ReadJson(dir / "run/report.json");
   EXPECT_TRUE(report.at("accuracy").contains("exported"));
   EXPECT_EQ(report.at("stages")[7].at("outcome"), "ran");

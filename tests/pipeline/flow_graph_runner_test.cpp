@@ -237,6 +237,27 @@ TEST_F(FlowGraphRunnerTest, ResumeRunsOnlyTheStagesThatDidNotFinish) {
   for (const char* id : {"s1", "s2", "s3", "s4"}) EXPECT_EQ(Hooks().Runs(id), 1) << id;
 }
 
+TEST_F(FlowGraphRunnerTest, ADerivedStageRunsResumesAndFeedsItsOwner) {
+  const char* derived = kDerivedConfig;
+  const RunSummary summary = Run(derived);
+  ASSERT_EQ(summary.stages.size(), 4u);
+  EXPECT_EQ(summary.stages[3].id, "p.plus");
+  EXPECT_EQ(Hooks().sunk.at("s"), 5 + (5 + 3));
+  EXPECT_EQ(Hooks().Runs("p.plus"), 1);
+  // A derived stage's files are in a folder of its own: an add stage of the config writes beside them.
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "run/p.plus/p.plus.txt"));
+
+  Hooks().Reset();
+  for (const auto& record : Run(derived).stages) EXPECT_EQ(record.outcome, StageOutcome::kSkipped) << record.id;
+
+  Hooks().Reset();
+  Run(derived, {}, {"stages.p.derive_add=4"});
+  EXPECT_EQ(Hooks().Runs("a"), 0);
+  EXPECT_EQ(Hooks().Runs("p.plus"), 1);
+  EXPECT_EQ(Hooks().Runs("p"), 1);
+  EXPECT_EQ(Hooks().sunk.at("s"), 5 + (5 + 4));
+}
+
 TEST_F(FlowGraphRunnerTest, ChangedOptionRerunsThatStageAndItsDependants) {
   Run(kChain);
   Hooks().Reset();
@@ -317,7 +338,7 @@ TEST_F(FlowGraphRunnerTest, ObserverSeesEveryStageAndObservedPortsAreRestored) {
   Hooks().Reset();
   Observed restored;
   RunOptions options = restored.Options();
-  options.observed_ports = {PortType::kMetrics};
+  options.observed_ports = {kInt};
   Run(kChain, options);
   for (const char* id : {"s1", "s2", "s3"}) {
     EXPECT_EQ(restored.outcome[id], "restored") << id;

@@ -9,6 +9,11 @@
 
 namespace adaflow::testing {
 
+/// a (source 5) → p (pair: derives p.plus, an add of 3 fed by a, into its input `extra`) → s (sink).
+inline const char* kDerivedConfig =
+    "name: derived\nstages:\n  - {id: a, type: source, value: 5}\n  - {id: p, type: pair, derive_add: 3}\n"
+    "  - {id: s, type: sink}\n";
+
 inline const StageRegistry& TestRegistry() {
   static const StageRegistry registry = [] {
     StageRegistry r;

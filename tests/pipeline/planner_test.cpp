@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "tests/pipeline/pipeline_fixture.h"
 
 namespace adaflow::testing {
@@ -22,7 +24,7 @@ TEST(PlannerTest, AfterDefaultsToThePreviousStage) {
   EXPECT_EQ(plan->stages[1].after, std::vector<std::size_t>{0});
   EXPECT_EQ(plan->stages[3].after, std::vector<std::size_t>{2});
   EXPECT_EQ(plan->order, (std::vector<std::size_t>{0, 1, 2, 3}));
-  EXPECT_EQ(plan->stages[3].input_from.at(PortType::kMetrics), 2u);
+  EXPECT_EQ(plan->stages[3].input_from.at(kInt), 2u);
 }
 
 TEST(PlannerTest, InputsComeFromTheNearestUpstreamProducer) {
@@ -34,7 +36,7 @@ stages:
   - {id: s, type: sink, after: [c]}
   - {id: d, type: sink, after: [s]}
 )");
-  EXPECT_EQ(plan->stages[3].input_from.at(PortType::kMetrics), 1u);
+  EXPECT_EQ(plan->stages[3].input_from.at(kInt), 1u);
 }
 
 TEST(PlannerTest, ExplicitAfterMayNameALaterStage) {
@@ -97,7 +99,72 @@ TEST(PlannerTest, ResolvedConfigReplansToTheSameKeys) {
 TEST(PlannerTest, DescribePlanListsEveryStage) {
   const std::string text = DescribePlan(*PlanFromText(kChain));
   for (const char* id : {"a", "b", "c", "d"}) EXPECT_NE(text.find(std::string(" ") + id + " "), std::string::npos);
-  EXPECT_NE(text.find("Metrics from c"), std::string::npos) << text;
+  EXPECT_NE(text.find("Int from c"), std::string::npos) << text;
+}
+
+const char* kDerived = kDerivedConfig;
+
+TEST(PlannerTest, AStageTypeDerivesStagesThatArePlannedLikeTheConfigsOwn) {
+  auto plan = PlanFromText(kDerived);
+  ASSERT_EQ(plan->stages.size(), 4u);
+  const PlannedStage& plus = plan->stages[3];
+  EXPECT_EQ(plus.id, "p.plus");
+  EXPECT_EQ(plus.type, "add");
+  EXPECT_EQ(plus.derived_for, "p");
+  EXPECT_EQ(plus.after, std::vector<std::size_t>{0});
+  EXPECT_EQ(plus.input_from.at(kInt), 0u);
+  EXPECT_EQ(std::get<std::int64_t>(plus.options.Get("add")), 3);
+  const PlannedStage& pair = plan->stages[1];
+  EXPECT_EQ(pair.input_from.at(kInt), 0u);
+  EXPECT_EQ(pair.input_from.at("extra"), 3u);
+  const auto position = [&](std::size_t idx) { return std::find(plan->order.begin(), plan->order.end(), idx); };
+  EXPECT_LT(position(3), position(1));
+  // Its options are part of its key and of its owner's.
+  const auto keys = ComputeContentKeys(*plan);
+  const auto other = ComputeContentKeys(*PlanFromText(kDerived, {"stages.p.derive_add=4"}));
+  EXPECT_EQ(keys[0], other[0]);
+  EXPECT_NE(keys[1], other[1]);
+  EXPECT_NE(keys[3], other[3]);
+  // config.resolved.yaml holds the config's stages, and plans to the same stages and keys again.
+  YAML::Emitter out;
+  out << ResolvedConfig(*plan);
+  EXPECT_EQ(YAML::Load(out.c_str())["stages"].size(), 3u) << out.c_str();
+  EXPECT_EQ(ComputeContentKeys(*PlanFromText(out.c_str())), keys);
+  // The plan table shows it and what it feeds.
+  const std::string table = DescribePlan(*plan);
+  EXPECT_NE(table.find("p.plus"), std::string::npos) << table;
+  EXPECT_NE(table.find("extra from p.plus"), std::string::npos) << table;
+  // Nothing asked for, nothing derived.
+  EXPECT_EQ(PlanFromText(kDerived, {"stages.p.derive_add=0"})->stages.size(), 3u);
+}
+
+TEST(PlannerTest, AConfigStageMayNotTakeTheIdOfADerivedOne) {
+  const std::string error = PlanError(std::string(kDerived) + "  - {id: p.plus, type: sink, after: [a]}\n");
+  EXPECT_NE(error.find("test.yaml:6"), std::string::npos) << error;
+  EXPECT_NE(error.find("'p.plus' is taken by a stage that 'p' derives"), std::string::npos) << error;
+}
+
+TEST(PlannerTest, SectionsAndDataSetNamesAreTheApplicationsAndSectionsTakePartInEveryKey) {
+  const std::string two = std::string(kChain) + "thing: {size: 2}\n";
+  auto plan = PlanFromText(two);
+  ASSERT_NE(plan->spec.FindSection("thing"), nullptr);
+  EXPECT_EQ(std::get<std::int64_t>(plan->spec.FindSection("thing")->options.Get("size")), 2);
+  const auto keys = ComputeContentKeys(*plan);
+  const auto three = ComputeContentKeys(*PlanFromText(two, {"thing.size=3"}));
+  for (std::size_t idx = 0; idx < keys.size(); ++idx) EXPECT_NE(keys[idx], three[idx]) << idx;
+  YAML::Emitter out;
+  out << ResolvedConfig(*plan);
+  EXPECT_EQ(YAML::Load(out.c_str())["thing"]["size"].as<int>(), 2) << out.c_str();
+  EXPECT_EQ(ComputeContentKeys(*PlanFromText(out.c_str())), keys);
+
+  const std::string unknown = PlanError(std::string(kChain) + "thin: {size: 2}\n");
+  EXPECT_NE(unknown.find("unknown top-level key 'thin'"), std::string::npos) << unknown;
+  EXPECT_NE(unknown.find("'thing'"), std::string::npos) << unknown;
+  const std::string negative = PlanError(std::string(kChain) + "thing: {size: -1}\n");
+  EXPECT_NE(negative.find("size"), std::string::npos) << negative;
+  const std::string data = PlanError(std::string(kChain) + "data: {calib: {type: counted}}\n");
+  EXPECT_NE(data.find("unknown data set 'calib'"), std::string::npos) << data;
+  EXPECT_NE(data.find("'calibration'"), std::string::npos) << data;
 }
 
 }  // namespace

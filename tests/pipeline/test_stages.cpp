@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "pipeline/pipeline_spec.h"
+#include "pipeline/planner.h"
 #include "pipeline/run_store.h"
 #include "pipeline/task_dag.h"
 
@@ -32,7 +33,7 @@ void CountRun(const std::string& id) {
 StageOutputs Emit(StageContext& ctx, std::int64_t value) {
   ctx.WriteFile(ctx.id() + ".txt", std::to_string(value));
   StageOutputs out;
-  out.Set(PortType::kMetrics, std::make_shared<IntValue>(value));
+  out.Set(kInt, std::make_shared<IntValue>(value));
   return out;
 }
 
@@ -45,7 +46,7 @@ StageOutputs Reload(StageContext& ctx) {
   std::int64_t value = 0;
   in >> value;
   StageOutputs out;
-  out.Set(PortType::kMetrics, std::make_shared<IntValue>(value));
+  out.Set(kInt, std::make_shared<IntValue>(value));
   return out;
 }
 
@@ -93,7 +94,7 @@ class AddStage : public Stage {
   explicit AddStage(Options o) : options_(o) {}
   StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override {
     CountRun(ctx.id());
-    return Emit(ctx, inputs.Get<IntValue>(PortType::kMetrics).value + options_.add);
+    return Emit(ctx, inputs.Get<IntValue>(kInt).value + options_.add);
   }
   StageOutputs Restore(const StageInputs&, StageContext& ctx) override { return Reload(ctx); }
 
@@ -118,14 +119,14 @@ class SinkStage : public Stage {
   }
   static std::unique_ptr<Stage> Make(const Options& o, const PipelineSpec&) { return std::make_unique<SinkStage>(o); }
   explicit SinkStage(Options o) : options_(o) {}
-  void CheckInput(PortType type, const Artifact& value) const override {
+  void CheckInput(const std::string&, const Artifact& value) const override {
     const std::int64_t got = dynamic_cast<const IntValue&>(value).value;
     if (got > options_.max)
       throw InputError("its input " + std::to_string(got) + " is over max " + std::to_string(options_.max));
   }
   StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override {
     CountRun(ctx.id());
-    const std::int64_t value = inputs.Get<IntValue>(PortType::kMetrics).value;
+    const std::int64_t value = inputs.Get<IntValue>(kInt).value;
     ctx.WriteFile(ctx.id() + ".txt", std::to_string(value));
     std::lock_guard<std::mutex> lock(Hooks().mutex);
     Hooks().sunk[ctx.id()] = value;
@@ -253,6 +254,54 @@ class NeedsModelStage : public Stage {
   StageOutputs Run(const StageInputs&, StageContext&) override { return {}; }
 };
 
+struct PairOptions {
+  int derive_add = 0;
+};
+/// Emits its input plus its derived input `extra` (an add stage it derives, fed by its own input's producer).
+class PairStage : public Stage {
+ public:
+  using Options = PairOptions;
+  static const Schema<Options>& GetSchema() {
+    static const Schema<Options> schema = [] {
+      Schema<Options> s("pair");
+      s.Int("derive_add", &Options::derive_add, "0: no derived stage; else the derived add stage's add");
+      return s;
+    }();
+    return schema;
+  }
+  static std::unique_ptr<Stage> Make(const Options& o, const PipelineSpec&) { return std::make_unique<PairStage>(o); }
+  static std::vector<DerivedStage> Derive(const Plan& plan, std::size_t self) {
+    const PlannedStage& stage = plan.stages[self];
+    const Options options = GetSchema().Bind(stage.options);
+    if (options.derive_add == 0) return {};
+    OptionValues add = AddStage::GetSchema().erased().Defaults();
+    add.Set("add", std::int64_t{options.derive_add}, true);
+    return {{"plus", "add", add, {plan.stages[stage.input_from.at(kInt)].id}, "extra"}};
+  }
+  explicit PairStage(Options o) : options_(o) {}
+  StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override {
+    CountRun(ctx.id());
+    const std::int64_t extra = inputs.Has("extra") ? inputs.Get<IntValue>("extra").value : 0;
+    return Emit(ctx, inputs.Get<IntValue>(kInt).value + extra);
+  }
+  StageOutputs Restore(const StageInputs&, StageContext& ctx) override { return Reload(ctx); }
+
+ private:
+  Options options_;
+};
+
+struct ThingSection {
+  int size = 1;
+};
+const Schema<ThingSection>& ThingSchema() {
+  static const Schema<ThingSection> schema = [] {
+    Schema<ThingSection> s("thing");
+    s.Int("size", &ThingSection::size, "a number every stage's key covers").Min(0);
+    return s;
+  }();
+  return schema;
+}
+
 }  // namespace
 
 void TestHooks::Reset() {
@@ -283,12 +332,21 @@ TestHooks& Hooks() {
 }
 
 void RegisterTestStages(StageRegistry& registry) {
-  registry.Add(DefineStage<SourceStage>("source", "emits an integer", {}, {PortType::kMetrics}));
-  registry.Add(DefineStage<AddStage>("add", "adds to its input", {{PortType::kMetrics}}, {PortType::kMetrics}));
-  registry.Add(DefineStage<SinkStage>("sink", "records its input", {{PortType::kMetrics}}, {}));
-  registry.Add(DefineStage<RendezvousStage>("rendezvous", "waits for its sibling", {}, {PortType::kMetrics}));
-  registry.Add(DefineStage<FanoutStage>("fanout", "runs a resumable sub-graph", {}, {PortType::kMetrics}));
-  registry.Add(DefineStage<NeedsModelStage>("needs_model", "needs a Model input", {{PortType::kModel}}, {}));
+  registry.AddPortKind({kInt, "an integer"});
+  registry.AddPortKind({kModelKind, "a model (no test stage makes one)"});
+  registry.AddSection({"thing", "a section of the test application", &ThingSchema().erased()});
+  registry.AddDataSetName({"calibration", "a data set"});
+  registry.AddDataSetName({"evaluation", "another one"});
+  registry.Add(DefineStage<SourceStage>("source", "emits an integer", {}, {kInt}));
+  registry.Add(DefineStage<AddStage>("add", "adds to its input", {{kInt}}, {kInt}));
+  registry.Add(DefineStage<SinkStage>("sink", "records its input", {{kInt}}, {}));
+  registry.Add(DefineStage<RendezvousStage>("rendezvous", "waits for its sibling", {}, {kInt}));
+  registry.Add(DefineStage<FanoutStage>("fanout", "runs a resumable sub-graph", {}, {kInt}));
+  registry.Add(DefineStage<NeedsModelStage>("needs_model", "needs a Model input", {{kModelKind}}, {}));
+  StageDef pair = DefineStage<PairStage>("pair", "adds its derived input to its input",
+                                         {{kInt}, {kInt, /*optional=*/true, "extra", /*derived=*/true}}, {kInt});
+  pair.derive = &PairStage::Derive;
+  registry.Add(std::move(pair));
   registry.AddDataType({"counted", "a data set that counts its reads", &CountedDataSchema().erased(), LoadCounted});
 }
 

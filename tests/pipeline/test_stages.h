@@ -20,6 +20,10 @@
 
 namespace adaflow::testing {
 
+/// The test registry's port kinds: integers flow between its stages; nothing produces a Model.
+inline constexpr const char* kInt = "Int";
+inline constexpr const char* kModelKind = "Model";
+
 /// Shared, thread-safe record of what the test stages did. Reset between tests.
 struct TestHooks {
   std::mutex mutex;
@@ -41,7 +45,9 @@ struct TestHooks {
 
 TestHooks& Hooks();
 
-/// source, add, sink, rendezvous, fanout, needs_model; data type counted.
+/// Port kinds Int and Model; section `thing:` (size); data set names calibration and evaluation;
+/// stages source, add, sink, rendezvous, fanout, needs_model, pair (derives an add stage when
+/// derive_add is not 0); data type counted.
 void RegisterTestStages(StageRegistry& registry);
 
 }  // namespace adaflow::testing

@@ -19,8 +19,9 @@
 #include "pipeline/planner.h"
 #include "pipeline/stage_registry.h"
 #include "src/data/dataset.h"
-#include "src/io/activation_store.h"
+#include "src/io/activation_cache.h"
 #include "src/model/model.h"
+#include "src/quant/tensor_quant.h"
 #include "stages/artifacts.h"
 #include "stages/register_builtin_stages.h"
 #include "tests/support/test_support.h"
@@ -79,10 +80,10 @@ class BuiltinStagesTest : public ::testing::Test {
 
   static std::string run_dir() { return *dir_ / "run"; }
   template <class T>
-  static const T& Output(const std::string& stage, PortType type) {
-    const ArtifactPtr value = outputs_->at(stage).Find(type);
+  static const T& Output(const std::string& stage, const std::string& kind) {
+    const ArtifactPtr value = outputs_->at(stage).Find(kind);
     const T* typed = dynamic_cast<const T*>(value.get());
-    if (!typed) throw std::logic_error("stage '" + stage + "' has no " + PortTypeName(type) + " output");
+    if (!typed) throw std::logic_error("stage '" + stage + "' has no " + kind + " output of the class asked for");
     return *typed;
   }
   static std::shared_ptr<data::Dataset> Calibration() {
@@ -101,9 +102,11 @@ TempDir* BuiltinStagesTest::dir_ = nullptr;
 std::map<std::string, StageOutputs>* BuiltinStagesTest::outputs_ = nullptr;
 
 TEST_F(BuiltinStagesTest, LoadModelLoadsTheConfigsModel) {
-  const auto& model = Output<ModelArtifact>("load", PortType::kModel);
+  const auto& model = Output<ModelArtifact>("load", port::kModel);
   ASSERT_TRUE(model.fp);
-  EXPECT_FALSE(model.layers);
+  // The FP model, nothing done to it yet.
+  EXPECT_EQ(dynamic_cast<const RoundedModelArtifact*>(&model), nullptr);
+  EXPECT_EQ(dynamic_cast<const QuantSimArtifact*>(&model), nullptr);
   auto reference = torch::jit::load(SourcePath("examples/models/resnet8_fmnist.pt"));
   reference.eval();
   const auto input = Calibration()->Slice(0, 8).inputs;
@@ -113,9 +116,9 @@ TEST_F(BuiltinStagesTest, LoadModelLoadsTheConfigsModel) {
 }
 
 TEST_F(BuiltinStagesTest, PrepareFoldsBatchNormWithoutChangingTheFunctionAndFindsTheLayers) {
-  const auto& loaded = Output<ModelArtifact>("load", PortType::kModel);
-  const auto& prepared = Output<ModelArtifact>("prepare", PortType::kModel);
-  const auto& layers = *Output<LayerSetArtifact>("prepare", PortType::kLayerSet).layers;
+  const auto& loaded = Output<ModelArtifact>("load", port::kModel);
+  const auto& prepared = Output<ModelArtifact>("prepare", port::kModel);
+  const auto& layers = *Output<LayerGraphArtifact>("prepare", port::kLayerGraph).graph;
   ASSERT_EQ(layers.layers.size(), 10u);
   EXPECT_EQ(layers.layers.front().name, "conv1");
   EXPECT_EQ(layers.layers.back().name, "fc");
@@ -130,25 +133,25 @@ TEST_F(BuiltinStagesTest, PrepareFoldsBatchNormWithoutChangingTheFunctionAndFind
 }
 
 TEST_F(BuiltinStagesTest, CacheActivationsHoldsEveryLayersInputAndOutputForEachSample) {
-  const auto& cache = Output<ActivationCacheArtifact>("cache", PortType::kActivationCache);
+  const auto& cache = Output<ActivationCacheArtifact>("cache", port::kActivationCache);
   EXPECT_EQ(cache.samples, 64);
-  const io::ActivationStore store(cache.path, /*create=*/false);
+  const io::ActivationCache store(cache.path, /*create=*/false);
   // conv1's input is the model's input: the calibration samples themselves.
   EXPECT_TRUE(torch::equal(store.Read("conv1", "input"), Calibration()->inputs()));
   // Its target is the layer's output after its activation (conv1 → ReLU in ResNet-8), FP, batch norm folded.
-  const auto& prepared = Output<ModelArtifact>("prepare", PortType::kModel);
+  const auto& prepared = Output<ModelArtifact>("prepare", port::kModel);
   auto conv1 = prepared.fp->Submodule("conv1");
   torch::NoGradGuard no_grad;
   const auto expected = torch::relu(conv1.forward({Calibration()->inputs()}).toTensor());
   EXPECT_LT((store.Read("conv1", "target") - expected).abs().max().item<float>(), 1e-5);
-  for (const auto& layer : Output<LayerSetArtifact>("prepare", PortType::kLayerSet).layers->layers)
+  for (const auto& layer : Output<LayerGraphArtifact>("prepare", port::kLayerGraph).graph->layers)
     EXPECT_EQ(store.Shape(layer.name, "input").at(0), 64) << layer.name;
 }
 
 TEST_F(BuiltinStagesTest, AdaroundPutsEveryWeightOnItsGridAndLowersEachLayersError) {
-  const auto& encodings = Output<EncodingsArtifact>("adaround", PortType::kEncodings);
-  const auto& rounded = *Output<ModelArtifact>("adaround", PortType::kModel).rounded;
-  const auto& metrics = Output<MetricsArtifact>("adaround", PortType::kMetrics);
+  const auto& encodings = Output<EncodingsArtifact>("adaround", port::kEncodings);
+  const auto& rounded = *Output<RoundedModelArtifact>("adaround", port::kModel).rounded;
+  const auto& metrics = Output<MetricsArtifact>("adaround", port::kMetrics);
   ASSERT_EQ(encodings.params.size(), 10u);
   for (const auto& [name, encoding] : encodings.params) {
     ASSERT_EQ(encoding.channels.size(), 1u) << name;  // per tensor
@@ -171,20 +174,22 @@ TEST_F(BuiltinStagesTest, AdaroundPutsEveryWeightOnItsGridAndLowersEachLayersErr
 }
 
 TEST_F(BuiltinStagesTest, QuantSimHoldsAdaroundsFrozenEncodingsAndIsNotYetCalibrated) {
-  const auto& model = Output<ModelArtifact>("quantsim", PortType::kModel);
+  const auto& model = Output<QuantSimArtifact>("quantsim", port::kModel);
   ASSERT_TRUE(model.sim);
-  EXPECT_EQ(model.sim_weights, SimWeights::kAdaround);
+  EXPECT_EQ(model.weights, SimWeights::kAdaround);
   EXPECT_FALSE(model.sim->calibrated());
   EXPECT_EQ(model.sim->quantizers().size(), 15u);
-  const auto& adaround = Output<EncodingsArtifact>("adaround", PortType::kEncodings).params;
+  const auto& adaround = Output<EncodingsArtifact>("adaround", port::kEncodings).params;
   for (const auto& [name, encoding] : model.sim->param_encodings())
     EXPECT_EQ(encoding.channels, adaround.at(name).channels) << name;
 }
 
 TEST_F(BuiltinStagesTest, CalibrateGivesEveryActivationARangeThatHoldsItsValues) {
-  const auto& model = Output<ModelArtifact>("calibrate", PortType::kModel);
-  const auto& encodings = Output<EncodingsArtifact>("calibrate", PortType::kEncodings);
+  const auto& model = Output<QuantSimArtifact>("calibrate", port::kModel);
+  const auto& encodings = Output<EncodingsArtifact>("calibrate", port::kEncodings);
   ASSERT_TRUE(model.sim && model.sim->calibrated());
+  // The quant-sim's weights, not quantized a second time: the same model object.
+  EXPECT_EQ(model.sim->weights_model(), Output<QuantSimArtifact>("quantsim", port::kModel).sim->weights_model());
   ASSERT_EQ(encodings.activations.size(), 15u);
   for (const auto& quantizer : encodings.activations) {
     EXPECT_EQ(quantizer.encoding.bitwidth, 8) << quantizer.name;
@@ -199,7 +204,7 @@ TEST_F(BuiltinStagesTest, CalibrateGivesEveryActivationARangeThatHoldsItsValues)
 }
 
 TEST_F(BuiltinStagesTest, EvaluateReportsTheAccuracyThatTheModelsGiveOnTheEvaluationSet) {
-  const auto& metrics = Output<MetricsArtifact>("evaluate", PortType::kMetrics);
+  const auto& metrics = Output<MetricsArtifact>("evaluate", port::kMetrics);
   ASSERT_EQ(metrics.variants.size(), 3u);
   EXPECT_EQ(metrics.variants[0].first, "fp");
   EXPECT_EQ(metrics.variants[1].first, "nearest");
@@ -211,16 +216,31 @@ TEST_F(BuiltinStagesTest, EvaluateReportsTheAccuracyThatTheModelsGiveOnTheEvalua
   options.num_samples = 200;
   options.scale = 1.0 / 255.0;
   const auto evaluation = data::LoadIdx("evaluation", options);
-  const auto& prepared = Output<ModelArtifact>("prepare", PortType::kModel);
+  const auto& prepared = Output<ModelArtifact>("prepare", port::kModel);
   const auto predicted = prepared.fp->Forward(evaluation->inputs()).argmax(1);
   const double top1 = 100.0 * predicted.eq(evaluation->labels()).sum().item<double>() / 200.0;
   EXPECT_EQ(metrics.variants[0].second.samples, 200);
   // Within one sample: evaluate runs batches of 100, here all 200 at once (a near tie may flip).
   EXPECT_NEAR(metrics.variants[0].second.top1, top1, 0.5 + 1e-9);
   // The AdaRound variant is the calibrated quant-sim's accuracy.
-  const auto& sim = *Output<ModelArtifact>("calibrate", PortType::kModel).sim;
+  const auto& sim = *Output<QuantSimArtifact>("calibrate", port::kModel).sim;
   const auto sim_top1 = 100.0 * sim.Forward(evaluation->inputs()).argmax(1).eq(evaluation->labels()).sum().item<double>() / 200.0;
   EXPECT_NEAR(metrics.variants[2].second.top1, sim_top1, 0.5 + 1e-9);
+  // The nearest variant is the quant-sim of the two stages the planner derived for evaluate: the same
+  // settings with every weight rounded to nearest, calibrated like the AdaRound one.
+  const auto& nearest = Output<QuantSimArtifact>("evaluate.nearest_calibrate", port::kModel);
+  EXPECT_EQ(nearest.weights, SimWeights::kNearest);
+  ASSERT_TRUE(nearest.sim->calibrated());
+  EXPECT_EQ(nearest.sim->quantizers().size(), sim.quantizers().size());
+  for (const auto& [name, encoding] : nearest.sim->param_encodings()) {
+    const auto weight = prepared.fp->Submodule(name).attr("weight").toTensor();
+    EXPECT_TRUE(torch::equal(nearest.sim->weights_model()->Submodule(name).attr("weight").toTensor(),
+                             quant::QuantizeDequantize(weight, encoding).to(weight.dtype())))
+        << name;
+  }
+  const auto nearest_top1 =
+      100.0 * nearest.sim->Forward(evaluation->inputs()).argmax(1).eq(evaluation->labels()).sum().item<double>() / 200.0;
+  EXPECT_NEAR(metrics.variants[1].second.top1, nearest_top1, 0.5 + 1e-9);
 }
 
 TEST_F(BuiltinStagesTest, ExportWritesTheQuantSimsWeightsAndItsEncodings) {
@@ -228,12 +248,12 @@ TEST_F(BuiltinStagesTest, ExportWritesTheQuantSimsWeightsAndItsEncodings) {
   ASSERT_TRUE(std::filesystem::exists(model_file));
   ASSERT_TRUE(std::filesystem::exists(run_dir() + "/builtin_stages.encodings"));
   const auto exported = model::Model::Load(model_file, {1, 1, 28, 28});
-  const auto& sim = *Output<ModelArtifact>("calibrate", PortType::kModel).sim;
-  for (const auto& layer : Output<LayerSetArtifact>("prepare", PortType::kLayerSet).layers->layers)
+  const auto& sim = *Output<QuantSimArtifact>("calibrate", port::kModel).sim;
+  for (const auto& layer : Output<LayerGraphArtifact>("prepare", port::kLayerGraph).graph->layers)
     EXPECT_TRUE(torch::equal(exported->Submodule(layer.name).attr("weight").toTensor(),
                              sim.weights_model()->Submodule(layer.name).attr("weight").toTensor()))
         << layer.name;
-  const auto& metrics = Output<MetricsArtifact>("export", PortType::kMetrics);
+  const auto& metrics = Output<MetricsArtifact>("export", port::kMetrics);
   ASSERT_FALSE(metrics.variants.empty());
   EXPECT_EQ(metrics.variants.back().first, "exported");
 }

@@ -16,14 +16,14 @@ namespace adaflow::io {
 
 enum class StoreDtype { kFloat32, kFloat16 };
 
-class ActivationStore {
+class ActivationCache {
  public:
   /// Creates a new file (truncating) when `create`, else opens an existing one read-only. Throws
   /// InputError naming the file when it is missing or not a readable HDF5 file.
-  ActivationStore(std::string path, bool create);
-  ~ActivationStore();
-  ActivationStore(const ActivationStore&) = delete;
-  ActivationStore& operator=(const ActivationStore&) = delete;
+  ActivationCache(std::string path, bool create);
+  ~ActivationCache();
+  ActivationCache(const ActivationCache&) = delete;
+  ActivationCache& operator=(const ActivationCache&) = delete;
 
   const std::string& path() const { return path_; }
 
@@ -42,7 +42,6 @@ class ActivationStore {
   void Close();
   bool Has(const std::string& layer, const std::string& name) const;
   std::vector<std::int64_t> Shape(const std::string& layer, const std::string& name) const;
-  std::string Attribute(const std::string& layer, const std::string& name, const std::string& attribute) const;
   /// Samples [start, start + count) as float32 (count −1: to the end).
   torch::Tensor Read(const std::string& layer, const std::string& name, std::int64_t start = 0,
                      std::int64_t count = -1) const;

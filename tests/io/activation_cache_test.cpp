@@ -1,6 +1,7 @@
-#include "src/io/activation_store.h"
+#include "src/io/activation_cache.h"
 
 #include <gtest/gtest.h>
+#include <hdf5.h>
 #include <torch/torch.h>
 
 #include "common/error.h"
@@ -12,22 +13,40 @@ namespace {
 
 using adaflow::testing::TempDir;
 
-TEST(ActivationStoreTest, WritesReadsAndGathersRowsWithAttributes) {
+/// A string attribute of /layers/<layer>/<name>, read as h5dump users see it ("" when absent).
+std::string ReadAttribute(const std::string& file, const std::string& layer, const std::string& name,
+                          const std::string& attribute) {
+  const hid_t handle = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  const std::string path = "/layers/" + layer + "/" + name;
+  std::string value;
+  if (H5Aexists_by_name(handle, path.c_str(), attribute.c_str(), H5P_DEFAULT) > 0) {
+    const hid_t attr = H5Aopen_by_name(handle, path.c_str(), attribute.c_str(), H5P_DEFAULT, H5P_DEFAULT);
+    const hid_t type = H5Aget_type(attr);
+    value.assign(H5Tget_size(type), '\0');
+    H5Aread(attr, type, value.data());
+    H5Tclose(type);
+    H5Aclose(attr);
+  }
+  H5Fclose(handle);
+  return value.substr(0, value.find('\0'));
+}
+
+TEST(ActivationCacheTest, WritesReadsAndGathersRowsWithAttributes) {
   TempDir dir;
   torch::manual_seed(0);
   const torch::Tensor values = torch::randn({6, 2, 3, 3});
   {
-    ActivationStore store(dir / "cache.h5", true);
+    ActivationCache store(dir / "cache.h5", true);
     store.Write("layers.0.conv1", "input", values, StoreDtype::kFloat32, "fp", "abc123");
     store.Write("layers.0.conv1", "half", values, StoreDtype::kFloat16, "fp", "abc123");
   }
-  const auto store = std::make_shared<const ActivationStore>(dir / "cache.h5", false);
+  EXPECT_EQ(ReadAttribute(dir / "cache.h5", "layers.0.conv1", "input", "source"), "fp");
+  EXPECT_EQ(ReadAttribute(dir / "cache.h5", "layers.0.conv1", "input", "key"), "abc123");
+  const auto store = std::make_shared<const ActivationCache>(dir / "cache.h5", false);
   EXPECT_TRUE(store->Has("layers.0.conv1", "input"));
   EXPECT_FALSE(store->Has("layers.0.conv1", "target"));
   EXPECT_FALSE(store->Has("fc", "input"));
   EXPECT_EQ(store->Shape("layers.0.conv1", "input"), (std::vector<std::int64_t>{6, 2, 3, 3}));
-  EXPECT_EQ(store->Attribute("layers.0.conv1", "input", "source"), "fp");
-  EXPECT_EQ(store->Attribute("layers.0.conv1", "input", "key"), "abc123");
   EXPECT_TRUE(torch::equal(store->Read("layers.0.conv1", "input"), values));
   EXPECT_TRUE(torch::equal(store->Read("layers.0.conv1", "input", 2, 3), values.narrow(0, 2, 3)));
   const torch::Tensor indices = torch::tensor({4, 0, 4, 2}, torch::kInt64);
@@ -41,12 +60,12 @@ TEST(ActivationStoreTest, WritesReadsAndGathersRowsWithAttributes) {
   EXPECT_TRUE(torch::equal(streamed.Slice(1, 2), in_ram.Slice(1, 2)));
 }
 
-TEST(ActivationStoreTest, MissingOrDamagedFilesAreClearErrors) {
+TEST(ActivationCacheTest, MissingOrDamagedFilesAreClearErrors) {
   TempDir dir;
-  EXPECT_THROW(ActivationStore(dir / "missing.h5", false), InputError);
+  EXPECT_THROW(ActivationCache(dir / "missing.h5", false), InputError);
   adaflow::testing::WriteTextFile(dir / "damaged.h5", "not an HDF5 file at all");
   try {
-    ActivationStore store(dir / "damaged.h5", false);
+    ActivationCache store(dir / "damaged.h5", false);
     FAIL();
   } catch (const InputError& error) {
     EXPECT_NE(std::string(error.what()).find("is damaged"), std::string::npos);

@@ -1,4 +1,4 @@
-#include "src/io/activation_store.h"
+#include "src/io/activation_cache.h"
 
 #include <hdf5.h>
 
@@ -56,7 +56,7 @@ const bool kNoCloseAtExit = H5dont_atexit() >= 0;
 
 }  // namespace
 
-ActivationStore::ActivationStore(std::string path, bool create) : path_(std::move(path)) {
+ActivationCache::ActivationCache(std::string path, bool create) : path_(std::move(path)) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
   if (create) {
     errno = 0;  // HDF5 keeps no error number of its own: a failed write leaves the system's
@@ -71,18 +71,18 @@ ActivationStore::ActivationStore(std::string path, bool create) : path_(std::mov
     throw InputError("activation cache '" + path_ + "' is damaged (not a readable HDF5 file); rerun with --fresh");
 }
 
-ActivationStore::~ActivationStore() {
+ActivationCache::~ActivationCache() {
   if (file_ >= 0) H5Fclose(file_);
 }
 
-void ActivationStore::Write(const std::string& layer, const std::string& name, const torch::Tensor& values,
+void ActivationCache::Write(const std::string& layer, const std::string& name, const torch::Tensor& values,
                             StoreDtype dtype, const std::string& source, const std::string& key) {
   Create(layer, name, values.sizes().vec(), dtype, source, key);
   WriteRows(layer, name, 0, values);
   Flush();
 }
 
-void ActivationStore::Create(const std::string& layer, const std::string& name, const std::vector<std::int64_t>& shape,
+void ActivationCache::Create(const std::string& layer, const std::string& name, const std::vector<std::int64_t>& shape,
                              StoreDtype dtype, const std::string& source, const std::string& key) {
   std::lock_guard<std::mutex> lock(mutex_);
   const std::string group_path = "/layers/" + layer;
@@ -110,7 +110,7 @@ void ActivationStore::Create(const std::string& layer, const std::string& name, 
   if (dataset < 0 || !closed) ThrowWriteError(path_, error_number, "cannot create '" + path + "' in '" + path_ + "'");
 }
 
-void ActivationStore::WriteRows(const std::string& layer, const std::string& name, std::int64_t start,
+void ActivationCache::WriteRows(const std::string& layer, const std::string& name, std::int64_t start,
                                 const torch::Tensor& rows) {
   std::lock_guard<std::mutex> lock(mutex_);
   const std::string path = DatasetPath(layer, name);
@@ -137,13 +137,13 @@ void ActivationStore::WriteRows(const std::string& layer, const std::string& nam
   KillPoint("hdf5:" + std::filesystem::path(path_).filename().string());
 }
 
-void ActivationStore::Flush() {
+void ActivationCache::Flush() {
   std::lock_guard<std::mutex> lock(mutex_);
   errno = 0;
   if (H5Fflush(file_, H5F_SCOPE_GLOBAL) < 0) ThrowWriteError(path_, errno, "cannot flush '" + path_ + "'");
 }
 
-void ActivationStore::Close() {
+void ActivationCache::Close() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (file_ < 0) return;
   errno = 0;
@@ -152,14 +152,14 @@ void ActivationStore::Close() {
   if (status < 0) ThrowWriteError(path_, errno, "cannot close '" + path_ + "'");
 }
 
-bool ActivationStore::Has(const std::string& layer, const std::string& name) const {
+bool ActivationCache::Has(const std::string& layer, const std::string& name) const {
   std::lock_guard<std::mutex> lock(mutex_);
   const std::string group = "/layers/" + layer;
   return H5Lexists(file_, group.c_str(), H5P_DEFAULT) > 0 &&
          H5Lexists(file_, DatasetPath(layer, name).c_str(), H5P_DEFAULT) > 0;
 }
 
-std::vector<std::int64_t> ActivationStore::Shape(const std::string& layer, const std::string& name) const {
+std::vector<std::int64_t> ActivationCache::Shape(const std::string& layer, const std::string& name) const {
   std::lock_guard<std::mutex> lock(mutex_);
   const hid_t dataset = H5Dopen2(file_, DatasetPath(layer, name).c_str(), H5P_DEFAULT);
   if (dataset < 0) throw InputError("activation cache '" + path_ + "' has no " + DatasetPath(layer, name));
@@ -171,21 +171,7 @@ std::vector<std::int64_t> ActivationStore::Shape(const std::string& layer, const
   return std::vector<std::int64_t>(dims.begin(), dims.end());
 }
 
-std::string ActivationStore::Attribute(const std::string& layer, const std::string& name,
-                                       const std::string& attribute) const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  const std::string path = DatasetPath(layer, name);
-  if (H5Aexists_by_name(file_, path.c_str(), attribute.c_str(), H5P_DEFAULT) <= 0) return "";
-  const hid_t handle = H5Aopen_by_name(file_, path.c_str(), attribute.c_str(), H5P_DEFAULT, H5P_DEFAULT);
-  const hid_t type = H5Aget_type(handle);
-  std::string value(H5Tget_size(type), '\0');
-  H5Aread(handle, type, value.data());
-  H5Tclose(type);
-  H5Aclose(handle);
-  return value.substr(0, value.find('\0'));
-}
-
-torch::Tensor ActivationStore::ReadRuns(const std::string& layer, const std::string& name,
+torch::Tensor ActivationCache::ReadRuns(const std::string& layer, const std::string& name,
                                         const std::vector<std::pair<std::int64_t, std::int64_t>>& runs) const {
   std::vector<std::int64_t> shape = Shape(layer, name);
   std::lock_guard<std::mutex> lock(mutex_);
@@ -222,13 +208,13 @@ torch::Tensor ActivationStore::ReadRuns(const std::string& layer, const std::str
   return half ? out.to(torch::kFloat32) : out;
 }
 
-torch::Tensor ActivationStore::Read(const std::string& layer, const std::string& name, std::int64_t start,
+torch::Tensor ActivationCache::Read(const std::string& layer, const std::string& name, std::int64_t start,
                                     std::int64_t count) const {
   if (count < 0) count = Shape(layer, name)[0] - start;
   return ReadRuns(layer, name, {{start, count}});
 }
 
-torch::Tensor ActivationStore::Gather(const std::string& layer, const std::string& name,
+torch::Tensor ActivationCache::Gather(const std::string& layer, const std::string& name,
                                       const torch::Tensor& indices) const {
   // HDF5 returns a selection in file order: read the sorted unique rows, then put them in order.
   const auto [unique, inverse] = at::_unique(indices.to(torch::kInt64).contiguous(), /*sorted=*/true,
