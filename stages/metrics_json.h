@@ -7,6 +7,7 @@
 
 #include <fstream>
 #include <limits>
+#include <memory>
 #include <string>
 
 #include "common/error.h"
@@ -65,6 +66,22 @@ inline void MetricsFromJsonFile(const std::string& path, MetricsArtifact& metric
   } catch (const nlohmann::json::exception& error) {
     throw InputError(path + " is damaged (" + error.what() + "); rerun with --fresh");
   }
+}
+
+/// Writes `metrics` to `file` of the stage (MetricsToJson) and returns it as the stage's Metrics output.
+inline StageOutputs WriteMetricsOutput(StageContext& ctx, const std::string& file,
+                                       std::shared_ptr<const MetricsArtifact> metrics) {
+  ctx.WriteFile(file, MetricsToJson(*metrics));
+  StageOutputs outputs;
+  outputs.Set(port::kMetrics, std::move(metrics));
+  return outputs;
+}
+
+/// The Metrics a stage wrote to `file` when it finished before (for Restore).
+inline std::shared_ptr<MetricsArtifact> ReadMetricsFile(const StageContext& ctx, const std::string& file) {
+  auto metrics = std::make_shared<MetricsArtifact>();
+  MetricsFromJsonFile(ctx.PathFor(file), *metrics);
+  return metrics;
 }
 
 }  // namespace adaflow

@@ -112,17 +112,12 @@ StageOutputs EvaluateStage::Run(const StageInputs& inputs, StageContext& ctx) {
     ctx.log().info("{:<9} {}", name, model::FormatResult(results[index]));
     metrics->variants.emplace_back(name, results[index]);
   }
-  ctx.WriteFile(kMetricsFile, MetricsToJson(*metrics));
-  StageOutputs outputs;
-  outputs.Set(port::kMetrics, metrics);
-  return outputs;
+  return WriteMetricsOutput(ctx, kMetricsFile, metrics);
 }
 
 StageOutputs EvaluateStage::Restore(const StageInputs&, StageContext& ctx) {
-  auto metrics = std::make_shared<MetricsArtifact>();
-  MetricsFromJsonFile(ctx.PathFor(kMetricsFile), *metrics);
   StageOutputs outputs;
-  outputs.Set(port::kMetrics, metrics);
+  outputs.Set(port::kMetrics, ReadMetricsFile(ctx, kMetricsFile));
   return outputs;
 }
 

@@ -9,13 +9,10 @@
 namespace adaflow::testing {
 namespace {
 
-const char* kChain = R"(name: chain
-stages:
-  - {id: a, type: source, value: 1}
-  - {id: b, type: add, add: 2}
-  - {id: c, type: add, add: 3}
-  - {id: d, type: sink}
-)";
+// a (1) → b (+2) → c (+3) → d
+const char* kChain =
+    "name: chain\nstages:\n  - {id: a, type: source, value: 1}\n  - {id: b, type: add, add: 2}\n"
+    "  - {id: c, type: add, add: 3}\n  - {id: d, type: sink}\n";
 
 TEST(PlannerTest, AfterDefaultsToThePreviousStage) {
   auto plan = PlanFromText(kChain);
