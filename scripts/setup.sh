@@ -10,7 +10,7 @@ PACKAGES=(
   g++ make cmake pkg-config
   libtorch-dev libopenblas0-pthread
   libtbb-dev libyaml-cpp-dev libhdf5-dev libspdlog-dev libgtest-dev
-  libcli11-dev nlohmann-json3-dev zlib1g-dev libstb-dev
+  libcli11-dev nlohmann-json3-dev zlib1g-dev libstb-dev libonnx-dev
   dataset-fashion-mnist
 )
 # Callers add packages of their own (scripts/setup-bench.sh: the benchmarks' Python side).

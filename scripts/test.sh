@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets everything up (scripts/setup.sh) and runs the test suite.
+# Sets everything up (scripts/setup.sh; scripts/setup-onnxruntime.sh: ONNX Runtime for the ONNX export
+# tests) and runs the test suite.
 #
 #   scripts/test.sh             the Release build (build/): every test
 #   scripts/test.sh --sanitize  an AddressSanitizer + UndefinedBehaviorSanitizer build (build-asan/):
@@ -13,6 +14,7 @@ cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--sanitize" ]; then
   export ADAFLOW_BUILD_DIR=${ADAFLOW_BUILD_DIR:-build-asan}
   ADAFLOW_CMAKE_ARGS="-DADAFLOW_SANITIZE=ON -DADAFLOW_BUILD_BENCH=OFF ${ADAFLOW_CMAKE_ARGS:-}" ./scripts/setup.sh
+  ./scripts/setup-onnxruntime.sh "$ADAFLOW_BUILD_DIR"
   export ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=0
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   ctest --test-dir "$ADAFLOW_BUILD_DIR" --output-on-failure -j "$(nproc)" -LE reliability
@@ -21,5 +23,6 @@ elif [ -n "${1:-}" ]; then
   exit 2
 else
   ./scripts/setup.sh
+  ./scripts/setup-onnxruntime.sh "${ADAFLOW_BUILD_DIR:-build}"
   ctest --test-dir "${ADAFLOW_BUILD_DIR:-build}" --output-on-failure -j "$(nproc)"
 fi

@@ -7,6 +7,7 @@
 #include "pipeline/pipeline_spec.h"
 #include "pipeline/run_store.h"
 #include "src/io/aimet_encodings.h"
+#include "src/io/onnx_export.h"
 #include "stages/artifacts.h"
 #include "stages/data/data_types.h"
 #include "stages/evaluation_tasks.h"
@@ -32,6 +33,7 @@ struct Exported {
   std::shared_ptr<const model::Model> model;
   std::string variant;
   io::ModelEncodings encodings;
+  std::shared_ptr<const quant::QuantSim> sim;  ///< when the model is a quant-sim's
 };
 
 Exported Collect(const StageInputs& inputs, spdlog::logger& log) {
@@ -40,6 +42,7 @@ Exported Collect(const StageInputs& inputs, spdlog::logger& log) {
   Exported out;
   if (quant_sim) {
     const quant::QuantSim& sim = *quant_sim->sim;
+    out.sim = quant_sim->sim;
     out.model = sim.weights_model();
     out.variant = SimWeightsName(quant_sim->weights);
     out.encodings.params = sim.param_encodings();
@@ -80,6 +83,10 @@ std::string ModelFileName(const std::string& variant) { return "model_" + varian
 std::string Describe(const std::string& file, const std::string& name) {
   if (file == name + ".encodings") return "AIMET encodings, version 0.6.1: activations and weights";
   if (file == name + "_v1.0.0.encodings") return "AIMET encodings, version 1.0.0: activations and weights";
+  if (file == name + ".onnx")
+    return "ONNX model (opset 13), every quantized weight on its grid, float activations; the encodings name its tensors";
+  if (file == name + "_qdq.onnx")
+    return "ONNX model (opset 13) with QuantizeLinear/DequantizeLinear on the quantized weights and activations";
   return "TorchScript model, every quantized weight on its grid (float activations); load with torch.jit.load "
          "or torch::jit::load";
 }
@@ -91,7 +98,8 @@ const Schema<ExportOptions>& ExportStage::GetSchema() {
     Schema<ExportOptions> s("export");
     s.EnumList("formats", &ExportOptions::formats,
                {{"torchscript", ExportFormat::kTorchScript}, {"aimet_0.6.1", ExportFormat::kAimet061},
-                {"aimet_1.0.0", ExportFormat::kAimet100}},
+                {"aimet_1.0.0", ExportFormat::kAimet100}, {"onnx", ExportFormat::kOnnx},
+                {"onnx_qdq", ExportFormat::kOnnxQdq}},
                "output formats");
     s.Bool("evaluate", &ExportOptions::evaluate,
            "re-load the saved TorchScript model and evaluate it on data: evaluation (when configured)");
@@ -106,7 +114,7 @@ std::unique_ptr<Stage> ExportStage::Make(const Options& options, const PipelineS
 }
 
 StageOutputs ExportStage::Run(const StageInputs& inputs, StageContext& ctx) {
-  const Exported exported = Collect(inputs, ctx.log());
+  Exported exported = Collect(inputs, ctx.log());
   const std::string& name = ctx.spec().name;
   auto metrics = std::make_shared<MetricsArtifact>();
   auto has = [&](ExportFormat format) {
@@ -117,6 +125,39 @@ StageOutputs ExportStage::Run(const StageInputs& inputs, StageContext& ctx) {
     metrics->files.emplace_back(file, Describe(file, name));
   };
 
+  // ONNX first: with an ONNX file the encodings name its tensors (as AIMET's export does).
+  if (has(ExportFormat::kOnnx) || has(ExportFormat::kOnnxQdq)) {
+    const auto graph = inputs.As<LayerGraphArtifact>(port::kLayerGraph);
+    if (!graph) throw InputError("ONNX export needs the layer graph: a prepare stage upstream of export");
+    const std::vector<std::int64_t> shape = ModelSectionOf(ctx.spec()).input_shape;
+    io::OnnxQuantization quantization;
+    if (exported.sim) {
+      quantization.params = exported.sim->param_encodings();
+      if (exported.sim->calibrated()) quantization.activations = exported.sim->quantizers();
+    }
+    std::map<std::string, std::string> tensors;
+    if (has(ExportFormat::kOnnx)) {
+      const io::OnnxExport onnx = io::ExportOnnx(*exported.model, *graph->graph, shape, &quantization, name);
+      write(name + ".onnx", onnx.bytes);
+      tensors = onnx.activation_tensors;
+    }
+    if (has(ExportFormat::kOnnxQdq)) {
+      if (!exported.sim || !exported.sim->calibrated())
+        throw InputError("onnx_qdq needs a calibrated quant-sim upstream (quant_sim, then calibrate, before export)");
+      quantization.qdq = true;
+      const io::OnnxExport onnx = io::ExportOnnx(*exported.model, *graph->graph, shape, &quantization, name);
+      write(name + "_qdq.onnx", onnx.bytes);
+      if (!tensors.empty() && tensors != onnx.activation_tensors)
+        throw std::logic_error("the float and QDQ ONNX files name the quantized tensors differently");
+      tensors = onnx.activation_tensors;
+    }
+    for (auto& [quantizer, encoding] : exported.encodings.activations) {
+      const auto it = tensors.find(quantizer);
+      if (it == tensors.end()) throw std::logic_error("no ONNX tensor for activation quantizer " + quantizer);
+      quantizer = it->second;
+    }
+    ctx.log().info("ONNX: {} activation encodings keyed by the ONNX tensor names", tensors.size());
+  }
   if (has(ExportFormat::kAimet061)) {
     write(name + ".encodings", io::EncodingsJson(exported.encodings, io::EncodingsVersion::k061));
   }
@@ -151,15 +192,11 @@ StageOutputs ExportStage::Run(const StageInputs& inputs, StageContext& ctx) {
       metrics->output_bw = 32;
     }
   }
-  ctx.WriteFile(kMetricsFile, MetricsToJson(*metrics));
-  StageOutputs outputs;
-  outputs.Set(port::kMetrics, metrics);
-  return outputs;
+  return WriteMetricsOutput(ctx, kMetricsFile, metrics);
 }
 
 StageOutputs ExportStage::Restore(const StageInputs&, StageContext& ctx) {
-  auto metrics = std::make_shared<MetricsArtifact>();
-  MetricsFromJsonFile(ctx.PathFor(kMetricsFile), *metrics);
+  auto metrics = ReadMetricsFile(ctx, kMetricsFile);
   for (const auto& file : ctx.FinishedFiles())
     if (file != kMetricsFile) metrics->files.emplace_back(file, Describe(file, ctx.spec().name));
   StageOutputs outputs;

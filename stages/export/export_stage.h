@@ -10,7 +10,7 @@
 
 namespace adaflow {
 
-enum class ExportFormat { kTorchScript, kAimet061, kAimet100 };
+enum class ExportFormat { kTorchScript, kAimet061, kAimet100, kOnnx, kOnnxQdq };
 
 /// `type: export` — the quantized model (weights on their grid) and its encodings.
 /// Help, default and range of each field: GetSchema() (`adaflow describe export`), declared once.
