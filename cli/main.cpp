@@ -147,9 +147,11 @@ int CommandRun(const adaflow::StageRegistry& registry, const RunArgs& args) {
   }
   // "cpu": CPU time over wall time × threads; "peak RSS": the process's VmHWM when the stage finished
   // (both for the stages computed in this run).
-  std::cout << "\nstage              outcome    seconds    cpu   peak RSS\n";
+  int width = 18;  // the id column: as wide as the longest id (derived stages have long ones)
+  for (const auto& record : summary.stages) width = std::max(width, static_cast<int>(record.id.size()));
+  std::cout << "\n" << Pad("stage", static_cast<std::size_t>(width)) << " outcome    seconds    cpu   peak RSS\n";
   for (const auto& record : summary.stages) {
-    std::printf("%-18s %-10s %7.2f", record.id.c_str(), adaflow::StageOutcomeName(record.outcome), record.seconds);
+    std::printf("%-*s %-10s %7.2f", width, record.id.c_str(), adaflow::StageOutcomeName(record.outcome), record.seconds);
     if (record.outcome == adaflow::StageOutcome::kRan) {
       if (record.seconds > 0.5)
         std::printf("  %4.0f%%", 100.0 * record.cpu_seconds / (record.seconds * summary.threads));

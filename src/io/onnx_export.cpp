@@ -76,16 +76,7 @@ class Converter {
     graph_ = proto.mutable_graph();
     graph_->set_name(graph_name);
 
-    // The input, its batch dimension free.
-    onnx::ValueInfoProto* input = graph_->add_input();
-    input->set_name("input");
-    auto* input_type = input->mutable_type()->mutable_tensor_type();
-    input_type->set_elem_type(onnx::TensorProto::FLOAT);
-    for (std::size_t dim = 0; dim < input_shape.size(); ++dim) {
-      auto* shape_dim = input_type->mutable_shape()->add_dim();
-      if (dim == 0) shape_dim->set_dim_param("batch");
-      else shape_dim->set_dim_value(input_shape[dim]);
-    }
+    DeclareTensor(graph_->add_input(), "input", input_shape);
     used_.insert("input");
     used_.insert("output");
     Item self;
@@ -111,16 +102,7 @@ class Converter {
     // The output's shape, from one forward pass on a zero sample; the batch dimension stays free.
     std::vector<std::int64_t> probe_shape = input_shape;
     if (!probe_shape.empty()) probe_shape[0] = 1;
-    const torch::Tensor probe = model_.Forward(torch::zeros(probe_shape));
-    onnx::ValueInfoProto* output = graph_->add_output();
-    output->set_name("output");
-    auto* output_type = output->mutable_type()->mutable_tensor_type();
-    output_type->set_elem_type(onnx::TensorProto::FLOAT);
-    for (std::int64_t dim = 0; dim < probe.dim(); ++dim) {
-      auto* shape_dim = output_type->mutable_shape()->add_dim();
-      if (dim == 0) shape_dim->set_dim_param("batch");
-      else shape_dim->set_dim_value(probe.size(dim));
-    }
+    DeclareTensor(graph_->add_output(), "output", model_.Forward(torch::zeros(probe_shape)).sizes().vec());
 
     try {
       onnx::checker::check_model(proto);
@@ -135,6 +117,18 @@ class Converter {
   }
 
  private:
+  /// A float graph input or output of `shape`, its first (batch) dimension left free.
+  static void DeclareTensor(onnx::ValueInfoProto* info, const std::string& name, const std::vector<std::int64_t>& shape) {
+    info->set_name(name);
+    auto* type = info->mutable_type()->mutable_tensor_type();
+    type->set_elem_type(onnx::TensorProto::FLOAT);
+    for (std::size_t dim = 0; dim < shape.size(); ++dim) {
+      auto* shape_dim = type->mutable_shape()->add_dim();
+      if (dim == 0) shape_dim->set_dim_param("batch");
+      else shape_dim->set_dim_value(shape[dim]);
+    }
+  }
+
   Item TensorItem(const std::string& name) {
     Item item;
     item.kind = Item::Kind::kTensor;

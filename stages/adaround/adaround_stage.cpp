@@ -34,10 +34,10 @@ const Schema<AdaroundOptions>& AdaroundStage::GetSchema() {
     s.Bool("strict_symmetric", &O::strict_symmetric, "symmetric grids with 2^b - 2 steps (AIMET's strict_symmetric)");
     s.Bool("unsigned_symmetric", &O::unsigned_symmetric,
            "symmetric grid [0, max] for an all-non-negative tensor or channel (AIMET's unsigned_symmetric)");
-    s.Enum("input_source", &O::input_source,
+    s.Enum<adaround::InputSource>("input_source", &O::input_source,
            {{"quant", adaround::InputSource::kQuant}, {"fp", adaround::InputSource::kFp}},
            "layer inputs from the partly rounded model (quant, AIMET) or the FP model (fp)");
-    s.Enum("objective", &O::objective,
+    s.Enum<adaround::Objective>("objective", &O::objective,
            {{"auto", adaround::Objective::kAuto},
             {"sampled", adaround::Objective::kSampled},
             {"gram", adaround::Objective::kGram}},

@@ -8,30 +8,25 @@
 #include "pipeline/options.h"
 #include "pipeline/stage_registry.h"
 #include "src/adaround/objective.h"
+#include "src/adaround/plan.h"
 #include "src/quant/encoding.h"
 
 namespace adaflow {
 
 /// `type: adaround` — learns the rounding of every weight, layer by layer (AIMET parameter names).
 /// Help, default and range of each field: GetSchema() (`adaflow describe adaround`), declared once.
-struct AdaroundOptions {
-  int default_param_bw = 4;
-  int num_iterations = 0;
+/// The planning options (bitwidths, ignore, iterations, objective, input source, batch size,
+/// positions per sample) are adaround::PlanOptions' own fields, which the layer planner takes as they are.
+struct AdaroundOptions : adaround::PlanOptions {
   double reg_param = 0.01;
   std::vector<double> beta_range = {20.0, 2.0};
   double warm_start = 0.2;
   double learning_rate = 0.001;
-  int batch_size = 32;
-  int positions_per_sample = 0;
   quant::Scheme quant_scheme = quant::Scheme::kTfEnhanced;
   bool per_channel = false;
   bool symmetric = true;
   bool strict_symmetric = false;
   bool unsigned_symmetric = false;
-  adaround::InputSource input_source = adaround::InputSource::kQuant;
-  adaround::Objective objective = adaround::Objective::kAuto;
-  std::map<std::string, int> param_bw_override;
-  std::vector<std::string> ignore;
 };
 
 class AdaroundStage : public Stage {

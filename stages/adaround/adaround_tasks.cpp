@@ -132,19 +132,10 @@ AdaroundTasks::AdaroundTasks(const AdaroundOptions& options, std::shared_ptr<con
   std::error_code fs_error;
   std::filesystem::remove(shared_->scratch_path, fs_error);  // left by a killed run
   std::filesystem::create_directories(std::filesystem::path(shared_->scratch_path).parent_path(), fs_error);
-  adaround::PlanOptions plan;
-  plan.default_param_bw = options.default_param_bw;
-  plan.param_bw_override = options.param_bw_override;
-  plan.ignore = options.ignore;
-  plan.num_iterations = options.num_iterations;
-  plan.objective = options.objective;
-  plan.input_source = options.input_source;
-  plan.batch_size = options.batch_size;
-  plan.positions_per_sample = options.positions_per_sample;
-  jobs_ = adaround::PlanJobs(layers, plan, [&](const model::Layer& layer) {
+  jobs_ = adaround::PlanJobs(layers, options, [&](const model::Layer& layer) {
     return cache_->Shape(layer.name, "target");
   });
-  const auto ignored = adaround::IgnoredLayers(layers, plan);
+  const auto ignored = adaround::IgnoredLayers(layers, options);
   rounded_ = fp_->Clone();
   for (const auto& job : jobs_) {
     auto work = std::make_unique<Work>();

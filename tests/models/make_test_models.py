@@ -147,26 +147,24 @@ def randomize_bn(module):
             m.bias.data.uniform_(-0.2, 0.2)
 
 
+def save_scripted_and_traced(model, example, stem):
+    """<stem>_scripted.pt and <stem>_traced.pt (traced on `example`)."""
+    torch.jit.script(model).save(os.path.join(HERE, f"{stem}_scripted.pt"))
+    torch.jit.trace(model, example).save(os.path.join(HERE, f"{stem}_traced.pt"))
+
+
 def main():
+    # The random draws keep their order (module initialisation, BatchNorm statistics, examples).
     torch.manual_seed(0)
     mixed = Mixed()
     randomize_bn(mixed)
-    mixed.eval()
-    example = torch.randn(2, 3, 8, 8)
-    torch.jit.script(mixed).save(os.path.join(HERE, "mixed_scripted.pt"))
-    torch.jit.trace(mixed, example).save(os.path.join(HERE, "mixed_traced.pt"))
+    save_scripted_and_traced(mixed.eval(), torch.randn(2, 3, 8, 8), "mixed")
     net1d = Conv1dNet().eval()
     torch.jit.script(net1d).save(os.path.join(HERE, "conv1d_scripted.pt"))
-    activations = Activations().eval()
-    example = torch.randn(2, 4, 6, 6)
-    torch.jit.script(activations).save(os.path.join(HERE, "activations_scripted.pt"))
-    torch.jit.trace(activations, example).save(os.path.join(HERE, "activations_traced.pt"))
+    save_scripted_and_traced(Activations().eval(), torch.randn(2, 4, 6, 6), "activations")
     branchy = Branchy()
     randomize_bn(branchy)
-    branchy.eval()
-    example = torch.randn(2, 3, 16, 16)
-    torch.jit.script(branchy).save(os.path.join(HERE, "branchy_scripted.pt"))
-    torch.jit.trace(branchy, example).save(os.path.join(HERE, "branchy_traced.pt"))
+    save_scripted_and_traced(branchy.eval(), torch.randn(2, 3, 16, 16), "branchy")
     torch.jit.script(DataDependent().eval()).save(os.path.join(HERE, "data_dependent_scripted.pt"))
     with open(os.path.join(HERE, "not_a_model.pt"), "w") as f:
         f.write("this is a text file, not a TorchScript archive\n")

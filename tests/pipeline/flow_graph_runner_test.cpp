@@ -67,16 +67,17 @@ TEST_F(FlowGraphRunnerTest, PassesValuesAlongTheChain) {
   EXPECT_NE(ReadTextFile(dir_ / "run/log.txt").find("[s3]"), std::string::npos);
 }
 
+/// Two independent rendezvous stages, each waiting up to `timeout` seconds until both are inside.
+std::string Rendezvous(const std::string& timeout) {
+  const std::string stage = "type: rendezvous, after: [], parties: 2, timeout: " + timeout + "}\n";
+  return "name: rendezvous\nstages:\n  - {id: left, " + stage + "  - {id: right, " + stage;
+}
+
 TEST_F(FlowGraphRunnerTest, IndependentStagesRunAtTheSameTime) {
-  // Each rendezvous stage waits until both are inside; run one after the other, the first times out.
-  const char* text = R"(name: parallel
-stages:
-  - {id: left, type: rendezvous, after: [], parties: 2, timeout: 30}
-  - {id: right, type: rendezvous, after: [], parties: 2, timeout: 30}
-)";
+  // Run one after the other, the first would time out.
   RunOptions options;
   options.threads = 2;
-  const RunSummary summary = Run(text, options);
+  const RunSummary summary = Run(Rendezvous("30"), options);
   EXPECT_EQ(summary.stages[0].outcome, StageOutcome::kRan);
   EXPECT_EQ(summary.stages[1].outcome, StageOutcome::kRan);
 }
@@ -142,14 +143,9 @@ stages:
 
 TEST_F(FlowGraphRunnerTest, OneThreadRunsStagesOneAfterAnother) {
   // The same rendezvous with a budget of one thread cannot meet: the budget is really enforced.
-  const char* text = R"(name: serial
-stages:
-  - {id: left, type: rendezvous, after: [], parties: 2, timeout: 0.5}
-  - {id: right, type: rendezvous, after: [], parties: 2, timeout: 0.5}
-)";
   RunOptions options;
   options.threads = 1;
-  const NodeError error = RunFailing(text, options);
+  const NodeError error = RunFailing(Rendezvous("0.5"), options);
   EXPECT_NE(std::string(error.what()).find("never arrived"), std::string::npos) << error.what();
 }
 

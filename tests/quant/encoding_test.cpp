@@ -11,31 +11,22 @@ GridSpec Grid(int bits, bool symmetric, bool strict = false, bool unsigned_symme
   return GridSpec{bits, symmetric, strict, unsigned_symmetric};
 }
 
-TEST(EncodingTest, SignedSymmetricEightBit) {
-  // A = 1.27: Δ = A / floor(255/2) = 0.01, offset −ceil(255/2) = −128.
-  const Encoding enc = EncodingFromMinMax(-0.5, 1.27, Grid(8, true));
-  EXPECT_DOUBLE_EQ(enc.scale, 1.27 / 127);
-  EXPECT_EQ(enc.offset, -128);
-  EXPECT_EQ(enc.steps(), 255);
-  EXPECT_NEAR(enc.min, -1.28, 1e-12);
-  EXPECT_NEAR(enc.max, 1.27, 1e-12);
+/// Δ, o, N and the range AIMET reports.
+void ExpectGrid(const Encoding& enc, double scale, std::int64_t offset, std::int64_t steps, double min, double max) {
+  EXPECT_DOUBLE_EQ(enc.scale, scale);
+  EXPECT_EQ(enc.offset, offset);
+  EXPECT_EQ(enc.steps(), steps);
+  EXPECT_NEAR(enc.min, min, 1e-12);
+  EXPECT_NEAR(enc.max, max, 1e-12);
 }
 
-TEST(EncodingTest, StrictSymmetricEightBit) {
-  const Encoding enc = EncodingFromMinMax(-1.27, 0.3, Grid(8, true, /*strict=*/true));
-  EXPECT_DOUBLE_EQ(enc.scale, 1.27 / 127);
-  EXPECT_EQ(enc.offset, -127);
-  EXPECT_EQ(enc.steps(), 254);
-  EXPECT_NEAR(enc.min, -1.27, 1e-12);
-  EXPECT_NEAR(enc.max, 1.27, 1e-12);
-}
-
-TEST(EncodingTest, SignedSymmetricFourBit) {
-  const Encoding enc = EncodingFromMinMax(-0.7, 0.2, Grid(4, true));
-  EXPECT_DOUBLE_EQ(enc.scale, 0.7 / 7);
-  EXPECT_EQ(enc.offset, -8);
-  EXPECT_NEAR(enc.min, -0.8, 1e-12);
-  EXPECT_NEAR(enc.max, 0.7, 1e-12);
+TEST(EncodingTest, SignedSymmetricGrids) {
+  // 8 bits, A = 1.27: Δ = A / floor(255/2) = 0.01, offset −ceil(255/2) = −128.
+  ExpectGrid(EncodingFromMinMax(-0.5, 1.27, Grid(8, true)), 1.27 / 127, -128, 255, -1.28, 1.27);
+  // Strict: 2^8 − 2 steps, symmetric about 0.
+  ExpectGrid(EncodingFromMinMax(-1.27, 0.3, Grid(8, true, /*strict=*/true)), 1.27 / 127, -127, 254, -1.27, 1.27);
+  // 4 bits, A = 0.7: Δ = 0.7 / 7, offset −8.
+  ExpectGrid(EncodingFromMinMax(-0.7, 0.2, Grid(4, true)), 0.7 / 7, -8, 15, -0.8, 0.7);
 }
 
 TEST(EncodingTest, UnsignedSymmetricWhenAllValuesAreNonNegative) {
@@ -52,10 +43,7 @@ TEST(EncodingTest, UnsignedSymmetricWhenAllValuesAreNonNegative) {
 TEST(EncodingTest, AsymmetricShiftsTheRangeSoZeroIsExact) {
   // Δ = 4/255, o = −round(1/Δ) = −round(63.75) = −64.
   const Encoding enc = EncodingFromMinMax(-1.0, 3.0, Grid(8, false));
-  EXPECT_DOUBLE_EQ(enc.scale, 4.0 / 255);
-  EXPECT_EQ(enc.offset, -64);
-  EXPECT_NEAR(enc.min, -64 * 4.0 / 255, 1e-12);
-  EXPECT_NEAR(enc.max, 191 * 4.0 / 255, 1e-12);
+  ExpectGrid(enc, 4.0 / 255, -64, 255, -64 * 4.0 / 255, 191 * 4.0 / 255);
   EXPECT_EQ(Quantize(0.0, enc), 64);
   EXPECT_EQ(Dequantize(Quantize(0.0, enc), enc), 0.0);
 }
