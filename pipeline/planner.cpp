@@ -98,7 +98,13 @@ void AddDerivedStages(Plan& plan, std::map<std::string, std::size_t>& index_of, 
   const std::size_t config_stages = plan.stages.size();
   for (std::size_t owner = 0; owner < config_stages; ++owner) {
     if (!plan.stages[owner].def->derive) continue;
-    for (DerivedStage& derived : plan.stages[owner].def->derive(plan, owner)) {
+    std::vector<DerivedStage> derived_stages;
+    try {
+      derived_stages = plan.stages[owner].def->derive(plan, owner);
+    } catch (const InputError& error) {
+      throw InputError(plan.stages[owner].where + ": stage '" + plan.stages[owner].id + "': " + error.what());
+    }
+    for (DerivedStage& derived : derived_stages) {
       PlannedStage stage;
       stage.id = plan.stages[owner].id + "." + derived.name;
       stage.type = derived.type;

@@ -70,7 +70,7 @@ class Converter {
     auto graph = model_.InlinedGraph();
     const auto nodes = model::TopLevelNodes(*graph);
     onnx::ModelProto proto;
-    proto.set_ir_version(onnx::IR_VERSION);
+    proto.set_ir_version(7);  // the IR version opset 13 needs, not the build library's newest
     proto.set_producer_name("adaflow");
     proto.add_opset_import()->set_version(kOpset);
     graph_ = proto.mutable_graph();
@@ -86,7 +86,7 @@ class Converter {
     Quantize(model::ValueRef{}, graph->inputs().at(1));
 
     ranks_ = LinearInputRanks(*graph, nodes, input_shape);
-    const std::set<const Node*> needed = Needed(*graph);
+    const std::set<const Node*> needed = Needed(*graph, nodes);
     for (std::size_t index = 0; index < nodes.size(); ++index) {
       Node* node = nodes[index];
       if (!needed.count(node)) continue;
@@ -94,6 +94,8 @@ class Converter {
       Convert(node);
       for (std::size_t output = 0; output < node->outputs().size(); ++output)
         Quantize(model::ValueRef{index, output}, node->output(output));
+      // An in-place op (`y.relu_()`): every later read of its input sees its result.
+      if (IsInPlace(node)) items_[node->input(0)] = items_.at(node->output());
     }
 
     Value* result = graph->outputs().at(0);
@@ -209,7 +211,11 @@ class Converter {
     switch (item.kind) {
       case Item::Kind::kTensor: return item.name;
       case Item::Kind::kParameter:
-        SetTensor(*graph_->add_initializer(), item.name, item.parameter.to(torch::kFloat32));
+        // A parameter read more than once (a module called twice) is one initializer.
+        if (!parameter_tensors_.count(item.name)) {
+          SetTensor(*graph_->add_initializer(), item.name, item.parameter.to(torch::kFloat32));
+          parameter_tensors_[item.name] = item.name;
+        }
         item.kind = Item::Kind::kTensor;
         return item.name;
       case Item::Kind::kConstant:
@@ -376,7 +382,7 @@ class Converter {
     if (layer_it == layer_at_.end() || item.kind != Item::Kind::kParameter) return TensorOf(value, node);
     const std::string& layer = layer_it->second->name;
     weight_initializers_[layer] = item.name;
-    if (!quantization_ || !quantization_->qdq) return TensorOf(value, node);
+    if (!quantization_ || !quantization_->qdq || parameter_tensors_.count(item.name)) return TensorOf(value, node);
     const auto encoding_it = quantization_->params.find(layer);
     if (encoding_it == quantization_->params.end()) return TensorOf(value, node);
     const quant::TensorEncoding& encoding = encoding_it->second;
@@ -409,6 +415,7 @@ class Converter {
     used_.insert(item.name);
     auto* dequantize = AddNode("DequantizeLinear", {quantized, scale_name, zero_name}, {item.name});
     if (count > 1) Attr(dequantize, "axis", encoding.axis);
+    parameter_tensors_[item.name] = item.name;
     const_cast<Item&>(item).kind = Item::Kind::kTensor;
     return item.name;
   }
@@ -669,16 +676,35 @@ class Converter {
     items_[value] = TensorItem(dequantized);
   }
 
-  /// The nodes the output depends on (shape checks and other dead ends are left out).
-  std::set<const Node*> Needed(torch::jit::Graph& graph) const {
+  static bool IsInPlace(const Node* node) {
+    const std::string kind = node->kind().toQualString();
+    return kind.rfind("aten::", 0) == 0 && kind.back() == '_' && node->inputs().size() >= 1 && node->outputs().size() == 1;
+  }
+
+  /// The nodes the output depends on (shape checks and other dead ends are left out), and the in-place
+  /// ops on values it depends on, whose results are read through their input.
+  std::set<const Node*> Needed(torch::jit::Graph& graph, const std::vector<Node*>& nodes) const {
     std::set<const Node*> needed;
     std::vector<const Node*> stack;
+    auto mark = [&]() {
+      while (!stack.empty()) {
+        const Node* node = stack.back();
+        stack.pop_back();
+        if (node->kind() == c10::prim::Param || !needed.insert(node).second) continue;
+        for (const Value* input : node->inputs()) stack.push_back(input->node());
+      }
+    };
     for (const Value* output : graph.outputs()) stack.push_back(output->node());
-    while (!stack.empty()) {
-      const Node* node = stack.back();
-      stack.pop_back();
-      if (node->kind() == c10::prim::Param || !needed.insert(node).second) continue;
-      for (const Value* input : node->inputs()) stack.push_back(input->node());
+    mark();
+    for (bool grew = true; grew;) {
+      grew = false;
+      for (const Node* node : nodes) {
+        const Node* target = IsInPlace(node) ? node->input(0)->node() : nullptr;
+        if (!target || needed.count(node) || !(needed.count(target) || target->kind() == c10::prim::Param)) continue;
+        stack.push_back(node);
+        mark();
+        grew = true;
+      }
     }
     return needed;
   }
@@ -721,6 +747,7 @@ class Converter {
   std::size_t node_index_ = 0;
   std::map<std::string, std::string> activation_tensors_;
   std::map<std::string, std::string> weight_initializers_;
+  std::map<std::string, std::string> parameter_tensors_;  ///< module path → the tensor emitted for it
 };
 
 }  // namespace

@@ -1,10 +1,12 @@
 #include "stages/evaluate/evaluate_stage.h"
 
 #include <algorithm>
+#include <filesystem>
 
 #include "pipeline/pipeline_spec.h"
 #include "pipeline/planner.h"
 #include "stages/artifacts.h"
+#include "src/io/aimet_encodings.h"
 #include "stages/quant_sim/quant_sim_stage.h"
 #include "stages/data/data_types.h"
 #include "stages/evaluation_tasks.h"
@@ -62,11 +64,23 @@ std::vector<DerivedStage> EvaluateStage::Derive(const Plan& plan, std::size_t se
   const PlannedStage* sim = feeder(*calibrate, port::kModel);
   if (!sim || sim->type != "quant_sim") return {};
   const PlannedStage* weights = feeder(*sim, port::kModel);
-  const bool adaround = (weights && weights->type == "adaround") ||
-                        !QuantSimStage::GetSchema().Bind(sim->options).param_encodings.empty();
+  const QuantSimOptions sim_options = QuantSimStage::GetSchema().Bind(sim->options);
+  const bool adaround = (weights && weights->type == "adaround") || !sim_options.param_encodings.empty();
   if (!adaround) return {};  // that quant-sim is the nearest baseline itself
   OptionValues nearest_sim = sim->options;
   nearest_sim.Set("param_encodings", std::string(), false);
+  // (A missing file is quant_sim's error, reported when it is built.)
+  if (std::filesystem::is_regular_file(sim_options.param_encodings)) {
+    // Layers the file leaves float stay float in the baseline too, as in the quant-sim it is compared with.
+    auto overrides = std::get<std::map<std::string, std::int64_t>>(sim->options.Get("param_bw_override"));
+    const std::string suffix = ".weight";
+    for (const auto& [key, entries] : io::ParseParamEncodings(sim_options.param_encodings)) {
+      if (key.size() <= suffix.size() || key.compare(key.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
+      if (io::ParamEntryEncodings(entries, sim_options.param_encodings + ", entry '" + key + "'").empty())
+        overrides[key.substr(0, key.size() - suffix.size())] = 32;
+    }
+    nearest_sim.Set("param_bw_override", overrides, false);
+  }
   // After the stage that feeds the quant_sim its layer graph (prepare): the FP model and the graph from there.
   return {{"nearest_sim", "quant_sim", nearest_sim, {feeder(*sim, port::kLayerGraph)->id}, ""},
           {"nearest_calibrate", "calibrate", calibrate->options, {stage.id + ".nearest_sim"}, kNearestInput}};

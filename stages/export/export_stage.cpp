@@ -153,7 +153,9 @@ StageOutputs ExportStage::Run(const StageInputs& inputs, StageContext& ctx) {
     }
     for (auto& [quantizer, encoding] : exported.encodings.activations) {
       const auto it = tensors.find(quantizer);
-      if (it == tensors.end()) throw std::logic_error("no ONNX tensor for activation quantizer " + quantizer);
+      if (it == tensors.end())
+        throw InputError("ONNX export: the quantized value '" + quantizer +
+                         "' is not computed by the exported graph, so the encodings cannot name it");
       quantizer = it->second;
     }
     ctx.log().info("ONNX: {} activation encodings keyed by the ONNX tensor names", tensors.size());

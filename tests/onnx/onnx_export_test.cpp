@@ -173,6 +173,29 @@ TEST(OnnxExportTest, ScriptedAndTracedTestModelsConvert) {
   }
 }
 
+TEST(OnnxExportTest, AWeightReadTwiceIsOneInitializerAndAnInPlaceOpReachesLaterReads) {
+  // One weight used by two convolutions, and a ReLU applied in place without reassigning its result.
+  torch::manual_seed(0);
+  torch::jit::Module module("Shared");
+  module.register_parameter("w", torch::randn({4, 4, 3, 3}) * 0.3, false);
+  module.register_parameter("b", torch::randn({4}) * 0.1, false);
+  module.define(R"(
+def forward(self, x):
+    y = torch.conv2d(x, self.w, self.b, [1, 1], [1, 1], [1, 1], 1)
+    y.relu_()
+    z = torch.conv2d(y, self.w, self.b, [1, 1], [1, 1], [1, 1], 1)
+    return z.flatten(1)
+)");
+  const model::Model shared(module, "shared");
+  const io::OnnxExport exported = io::ExportOnnx(shared, model::LayerGraph{}, {2, 4, 6, 6}, nullptr, "shared");
+  const onnx::ModelProto proto = Parse(exported.bytes);
+  int weights = 0;
+  for (const auto& initializer : proto.graph().initializer()) weights += initializer.name() == "w";
+  EXPECT_EQ(weights, 1);
+  const torch::Tensor input = torch::randn({2, 4, 6, 6});
+  EXPECT_LT(RelativeError(RunOnnxRuntime(exported.bytes, input), shared.Forward(input)), 1e-4);
+}
+
 TEST(OnnxExportTest, AnOpWithoutConversionIsABadInputErrorNamingItAndItsNode) {
   // The activations test model calls one activation per conv, some of which ONNX export lacks.
   const Prepared prepared = Prepare("tests/models/activations_scripted.pt", {2, 4, 6, 6});

@@ -151,5 +151,24 @@ TEST(RegistryWalkTest, StageKeysCoverOnlyTheDataSetsTheStageReads) {
     EXPECT_NE(base.at(id), calibration.at(id)) << id;
 }
 
+TEST(RegistryWalkTest, TheDerivedNearestBaselineKeepsTheLayersAnEncodingsFileLeavesFloat) {
+  // A quant-sim freezing a file's grids, fc left float by the file: the nearest baseline evaluate derives
+  // rounds every weight to nearest but fc, which stays float there too.
+  TempDir dir;
+  WriteTextFile(dir / "float_fc.encodings", R"({"param_encodings": {"fc.weight": [{"bitwidth": 32, "dtype": "float"}]}})");
+  const auto plan = BuildPlan(LoadPipelineSpec(SourcePath("tests/configs/export_small.yaml"),
+                                               {"stages.quantsim.param_encodings=" + (dir / "float_fc.encodings")},
+                                               Builtin()),
+                              Builtin());
+  const PlannedStage* nearest = nullptr;
+  for (const auto& stage : plan->stages)
+    if (stage.id == "evaluate.nearest_sim") nearest = &stage;
+  ASSERT_NE(nearest, nullptr);
+  const auto overrides = std::get<std::map<std::string, std::int64_t>>(nearest->options.Get("param_bw_override"));
+  ASSERT_EQ(overrides.size(), 1u);
+  EXPECT_EQ(overrides.at("fc"), 32);
+  EXPECT_EQ(std::get<std::string>(nearest->options.Get("param_encodings")), "");
+}
+
 }  // namespace
 }  // namespace adaflow::testing
