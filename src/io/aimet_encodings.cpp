@@ -176,6 +176,12 @@ std::vector<quant::Encoding> ParamEntryEncodings(const nlohmann::json& entries, 
   return channels;
 }
 
+std::string LayerOfWeightKey(const std::string& key) {
+  const std::string suffix = ".weight";
+  if (key.size() <= suffix.size() || key.compare(key.size() - suffix.size(), suffix.size(), suffix) != 0) return "";
+  return key.substr(0, key.size() - suffix.size());
+}
+
 ParamEncodingsFile ReadParamEncodings(const std::string& path, const model::LayerGraph& layers,
                                       const model::Model& model) {
   std::set<std::string> parameters;
@@ -184,17 +190,15 @@ ParamEncodingsFile ReadParamEncodings(const std::string& path, const model::Laye
   ParamEncodingsFile result;
   for (const auto& [key, entries] : ParseParamEncodings(path)) {
     const std::string where = "encodings file '" + path + "', entry '" + key + "'";
-    const std::string suffix = ".weight";
-    const bool is_weight =
-        key.size() > suffix.size() && key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0;
-    const model::Layer* layer = is_weight ? layers.Find(key.substr(0, key.size() - suffix.size())) : nullptr;
+    const std::string layer_name = LayerOfWeightKey(key);
+    const bool is_weight = !layer_name.empty();
+    const model::Layer* layer = is_weight ? layers.Find(layer_name) : nullptr;
     if (!layer) {
       // AIMET files of whole models also hold biases, LayerNorm / Embedding / BatchNorm parameters:
       // adaflow leaves those float. A name the model does not have at all is a different model.
       if (!parameters.count(key))
         throw InputError(where + " names no parameter of model '" + model.source() + "'" +
-                         (is_weight ? " ('" + key.substr(0, key.size() - suffix.size()) +
-                                          "' is not a quantizable layer; adaflow inspect lists them)"
+                         (is_weight ? " ('" + layer_name + "' is not a quantizable layer; adaflow inspect lists them)"
                                     : ""));
       result.skipped.push_back(key);
       continue;

@@ -56,6 +56,10 @@ std::string EncodingsJson(const ModelEncodings& encodings, EncodingsVersion vers
 /// of 0.6.1-style entries (one per channel). Throws InputError naming the file when it is not such a file.
 std::map<std::string, nlohmann::json> ParseParamEncodings(const std::string& path);
 
+/// The layer a param_encodings key names ("layers.0.conv1.weight" → "layers.0.conv1"), or "" when the
+/// key is not a weight's.
+std::string LayerOfWeightKey(const std::string& key);
+
 /// One parameter's entries as encodings (scale and offset are authoritative: min and max are
 /// recomputed from them, as AIMET does when it loads a file); empty for a float entry. `where` names
 /// the file and entry in errors.

@@ -73,11 +73,10 @@ std::vector<DerivedStage> EvaluateStage::Derive(const Plan& plan, std::size_t se
   if (std::filesystem::is_regular_file(sim_options.param_encodings)) {
     // Layers the file leaves float stay float in the baseline too, as in the quant-sim it is compared with.
     auto overrides = std::get<std::map<std::string, std::int64_t>>(sim->options.Get("param_bw_override"));
-    const std::string suffix = ".weight";
     for (const auto& [key, entries] : io::ParseParamEncodings(sim_options.param_encodings)) {
-      if (key.size() <= suffix.size() || key.compare(key.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
-      if (io::ParamEntryEncodings(entries, sim_options.param_encodings + ", entry '" + key + "'").empty())
-        overrides[key.substr(0, key.size() - suffix.size())] = 32;
+      const std::string layer = io::LayerOfWeightKey(key);
+      if (!layer.empty() && io::ParamEntryEncodings(entries, sim_options.param_encodings + ", entry '" + key + "'").empty())
+        overrides[layer] = 32;
     }
     nearest_sim.Set("param_bw_override", overrides, false);
   }
