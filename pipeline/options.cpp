@@ -40,10 +40,15 @@ std::string ToString(const YAML::Node& node, const YamlSource& source, const std
   return node.Scalar();
 }
 
-void RequireSequence(const YAML::Node& node, const YamlSource& source, const std::string& what,
-                     const char* element) {
+/// A YAML sequence read element by element with `convert` (ToInt, ToDouble or ToString).
+template <class Convert>
+auto ToList(const YAML::Node& node, const YamlSource& source, const std::string& what, const char* elements,
+            Convert convert) {
   if (!node.IsSequence())
-    source.Fail(node, what + " must be a list of " + element + ", got " + Describe(node));
+    source.Fail(node, what + " must be a list of " + elements + ", got " + Describe(node));
+  std::vector<decltype(convert(node, source, what))> list;
+  for (const auto& item : node) list.push_back(convert(item, source, what + " element"));
+  return list;
 }
 
 OptionValue ParseValue(const OptionSpec& spec, const YAML::Node& node, const YamlSource& source,
@@ -64,24 +69,12 @@ OptionValue ParseValue(const OptionSpec& spec, const YAML::Node& node, const Yam
     case OptionType::kPath:
     case OptionType::kEnum:
       return ToString(node, source, what);
-    case OptionType::kIntList: {
-      RequireSequence(node, source, what, "integers");
-      std::vector<std::int64_t> list;
-      for (const auto& item : node) list.push_back(ToInt(item, source, what + " element"));
-      return list;
-    }
-    case OptionType::kFloatList: {
-      RequireSequence(node, source, what, "numbers");
-      std::vector<double> list;
-      for (const auto& item : node) list.push_back(ToDouble(item, source, what + " element"));
-      return list;
-    }
-    case OptionType::kStringList: {
-      RequireSequence(node, source, what, "names");
-      std::vector<std::string> list;
-      for (const auto& item : node) list.push_back(ToString(item, source, what + " element"));
-      return list;
-    }
+    case OptionType::kIntList:
+      return ToList(node, source, what, "integers", ToInt);
+    case OptionType::kFloatList:
+      return ToList(node, source, what, "numbers", ToDouble);
+    case OptionType::kStringList:
+      return ToList(node, source, what, "names", ToString);
     case OptionType::kStringIntMap: {
       if (node.IsSequence() && node.size() == 0) return std::map<std::string, std::int64_t>{};
       if (!node.IsMap()) source.Fail(node, what + " must be a map of name: integer, got " + Describe(node));

@@ -11,32 +11,14 @@ import os
 import sys
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import train_resnet8_fmnist as base  # noqa: E402
 
 
-class ResNet20(nn.Module):
+class ResNet20(base.CifarResNet):
     def __init__(self, num_classes=10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        blocks = []
-        cin = 16
-        for cout, stride in ((16, 1), (32, 2), (64, 2)):
-            for index in range(3):
-                blocks.append(base.BasicBlock(cin, cout, stride if index == 0 else 1))
-                cin = cout
-        self.layers = nn.Sequential(*blocks)
-        self.fc = nn.Linear(64, num_classes)
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.layers(out)
-        out = F.adaptive_avg_pool2d(out, 1).flatten(1)
-        return self.fc(out)
+        super().__init__(3, num_classes)
 
 
 def main():

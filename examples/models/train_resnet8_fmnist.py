@@ -57,12 +57,22 @@ class BasicBlock(nn.Module):
         return F.relu(out + self.shortcut(x))
 
 
-class ResNet8(nn.Module):
-    def __init__(self, num_classes=10):
+class CifarResNet(nn.Module):
+    """The CIFAR-style ResNet of He et al. 2016 (sec. 4.2): a 16-channel stem, three stages of `depth` basic
+    blocks at 16, 32 and 64 channels (the first block of the later two halves the resolution), global
+    average pooling and the classifier: 6 * depth + 2 layers."""
+
+    def __init__(self, depth, num_classes=10):
         super().__init__()
         self.conv1 = nn.Conv2d(1, 16, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
-        self.layers = nn.Sequential(BasicBlock(16, 16, 1), BasicBlock(16, 32, 2), BasicBlock(32, 64, 2))
+        blocks = []
+        cin = 16
+        for cout, stride in ((16, 1), (32, 2), (64, 2)):
+            for index in range(depth):
+                blocks.append(BasicBlock(cin, cout, stride if index == 0 else 1))
+                cin = cout
+        self.layers = nn.Sequential(*blocks)
         self.fc = nn.Linear(64, num_classes)
 
     def forward(self, x):
@@ -70,6 +80,11 @@ class ResNet8(nn.Module):
         out = self.layers(out)
         out = F.adaptive_avg_pool2d(out, 1).flatten(1)
         return self.fc(out)
+
+
+class ResNet8(CifarResNet):
+    def __init__(self, num_classes=10):
+        super().__init__(1, num_classes)
 
 
 def accuracy(model, images, labels):

@@ -113,9 +113,8 @@ void Dataset::CheckSampleShape(const std::vector<std::int64_t>& model_input_shap
                      ", but model.input_shape " + Shape(model_input_shape) + " expects " + Shape(expected));
 }
 
-torch::Tensor Normalize(torch::Tensor inputs, double scale, const std::vector<double>& mean,
-                        const std::vector<double>& std, const std::string& name) {
-  inputs = inputs.mul(scale);
+torch::Tensor Normalize(torch::Tensor inputs, const SampleOptions& options, const std::string& name) {
+  inputs = inputs.mul(options.scale);
   const std::int64_t channels = inputs.dim() >= 2 ? inputs.size(1) : 1;
   auto per_channel = [&](const std::vector<double>& values, const char* key) {
     if (values.size() != 1 && static_cast<std::int64_t>(values.size()) != channels)
@@ -125,8 +124,8 @@ torch::Tensor Normalize(torch::Tensor inputs, double scale, const std::vector<do
     shape[1] = static_cast<std::int64_t>(values.size());
     return torch::tensor(std::vector<float>(values.begin(), values.end())).view(shape);
   };
-  if (!mean.empty()) inputs = inputs - per_channel(mean, "mean");
-  if (!std.empty()) inputs = inputs / per_channel(std, "std");
+  if (!options.mean.empty()) inputs = inputs - per_channel(options.mean, "mean");
+  if (!options.std.empty()) inputs = inputs / per_channel(options.std, "std");
   return inputs.contiguous();
 }
 
@@ -154,7 +153,7 @@ std::shared_ptr<Dataset> LoadIdx(const std::string& name, const IdxDataOptions& 
       torch::from_blob(const_cast<char*>(images.bytes.data() + images.data_offset), {elements}, torch::kUInt8)
           .to(torch::kFloat32)
           .view(shape);
-  torch::Tensor inputs = Normalize(pixels, options.scale, options.mean, options.std, name);
+  torch::Tensor inputs = Normalize(pixels, options, name);
 
   torch::Tensor labels;
   if (!options.labels.empty()) {

@@ -62,9 +62,8 @@ std::shared_ptr<Dataset> LoadHdf5(const std::string& name, const Hdf5DataOptions
 /// Normally distributed inputs from `seed`; no labels.
 std::shared_ptr<Dataset> MakeRandom(const std::string& name, const RandomDataOptions& options, std::uint64_t seed);
 
-/// Applies x·scale, then (x − mean[c]) / std[c] over channel axis 1 (one value applies to every
+/// Applies x·options.scale, then (x − mean[c]) / std[c] over channel axis 1 (one value applies to every
 /// channel). Throws InputError when mean/std do not match the channel count.
-torch::Tensor Normalize(torch::Tensor inputs, double scale, const std::vector<double>& mean,
-                        const std::vector<double>& std, const std::string& name);
+torch::Tensor Normalize(torch::Tensor inputs, const SampleOptions& options, const std::string& name);
 
 }  // namespace adaflow::data

@@ -95,7 +95,7 @@ std::shared_ptr<Dataset> LoadHdf5(const std::string& name, const Hdf5DataOptions
       throw InputError("data set '" + name + "': cannot read '" + path + ":" + options.labels + "' as integers");
     }
   }
-  return std::make_shared<Dataset>(name, Normalize(inputs, options.scale, options.mean, options.std, name), labels,
+  return std::make_shared<Dataset>(name, Normalize(inputs, options, name), labels,
                                    options.batch_size);
 }
 

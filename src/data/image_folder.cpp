@@ -89,7 +89,7 @@ std::shared_ptr<Dataset> LoadImageFolder(const std::string& name, const ImageFol
         torch::from_blob(const_cast<unsigned char*>(hwc.data()), {crop, crop, 3}, torch::kUInt8).permute({2, 0, 1});
     labels[static_cast<std::int64_t>(idx)] = label;
   }
-  return std::make_shared<Dataset>(name, Normalize(pixels.to(torch::kFloat32), options.scale, options.mean, options.std, name),
+  return std::make_shared<Dataset>(name, Normalize(pixels.to(torch::kFloat32), options, name),
                                    labels, options.batch_size);
 }
 

@@ -7,6 +7,24 @@
 #include "stages/stage_common.h"
 
 namespace adaflow {
+namespace {
+
+/// The SampleOptions fields of an image data set's schema, in two groups so that each type places its
+/// own options between them.
+template <class O>
+void AddSampling(Schema<O>& s) {
+  s.Int("num_samples", &O::num_samples, "samples to use; 0 = all").Min(0);
+  s.Int("batch_size", &O::batch_size, "samples per batch").Min(1);
+}
+
+template <class O>
+void AddNormalization(Schema<O>& s, const char* scale_help) {
+  s.Float("scale", &O::scale, scale_help);
+  s.FloatList("mean", &O::mean, "per-channel mean subtracted after scaling");
+  s.FloatList("std", &O::std, "per-channel std divided by after the mean").Min(1e-12);
+}
+
+}  // namespace
 
 const Schema<IdxDataOptions>& IdxDataSchema() {
   static const Schema<IdxDataOptions> schema = [] {
@@ -14,11 +32,8 @@ const Schema<IdxDataOptions>& IdxDataSchema() {
     Schema<O> s("idx");
     s.Path("images", &O::images, "IDX images file (.gz or plain)").Required().MustExist();
     s.Path("labels", &O::labels, "IDX labels file; empty = unlabelled");
-    s.Int("num_samples", &O::num_samples, "samples to use; 0 = all").Min(0);
-    s.Int("batch_size", &O::batch_size, "samples per batch").Min(1);
-    s.Float("scale", &O::scale, "pixel scale applied first (1/255 maps bytes to [0, 1])");
-    s.FloatList("mean", &O::mean, "per-channel mean subtracted after scaling");
-    s.FloatList("std", &O::std, "per-channel std divided by after the mean").Min(1e-12);
+    AddSampling(s);
+    AddNormalization(s, "pixel scale applied first (1/255 maps bytes to [0, 1])");
     return s;
   }();
   return schema;
@@ -29,13 +44,10 @@ const Schema<ImageFolderDataOptions>& ImageFolderDataSchema() {
     using O = ImageFolderDataOptions;
     Schema<O> s("image_folder");
     s.Path("root", &O::root, "folder with one subfolder of JPEG/PNG images per class").Required().MustExist();
-    s.Int("num_samples", &O::num_samples, "samples to use; 0 = all").Min(0);
-    s.Int("batch_size", &O::batch_size, "samples per batch").Min(1);
+    AddSampling(s);
     s.Int("resize", &O::resize, "shorter side resized to this many pixels").Min(1);
     s.Int("crop", &O::crop, "center crop size").Min(1);
-    s.Float("scale", &O::scale, "pixel scale applied first");
-    s.FloatList("mean", &O::mean, "per-channel mean subtracted after scaling");
-    s.FloatList("std", &O::std, "per-channel std divided by after the mean").Min(1e-12);
+    AddNormalization(s, "pixel scale applied first");
     return s;
   }();
   return schema;
@@ -48,11 +60,8 @@ const Schema<Hdf5DataOptions>& Hdf5DataSchema() {
     s.Path("file", &O::file, "HDF5 file").Required().MustExist();
     s.String("images", &O::images, "dataset of N x C x H x W floats");
     s.String("labels", &O::labels, "dataset of N integer labels; empty = unlabelled");
-    s.Int("num_samples", &O::num_samples, "samples to use; 0 = all").Min(0);
-    s.Int("batch_size", &O::batch_size, "samples per batch").Min(1);
-    s.Float("scale", &O::scale, "value scale applied first");
-    s.FloatList("mean", &O::mean, "per-channel mean subtracted after scaling");
-    s.FloatList("std", &O::std, "per-channel std divided by after the mean").Min(1e-12);
+    AddSampling(s);
+    AddNormalization(s, "value scale applied first");
     return s;
   }();
   return schema;
