@@ -15,6 +15,12 @@ activations_{scripted,traced}.pt — input [2, 4, 6, 6]: c0..c11 (Conv2d 4->4, 3
 branchy_{scripted,traced}.pt — input [2, 3, 16, 16]: a MobileNetV2-style net whose blocks end in
     `return x + y if self.use_res else y` (stem, three inverted-residual blocks, fc)
 data_dependent_scripted.pt — input [2, 3, 8, 8]: a layer inside `if y.mean() > 0:` (not supported)
+tv_resnet_{scripted,traced}.pt — input [2, 3, 64, 64]: torchvision's ResNet class and BasicBlock (one
+    block per stage) at a quarter of its widths (16, 32, 64, 128): conv 7x7/2, BN, in-place ReLU, max pool,
+    blocks whose one ReLU module runs twice and whose residual add is in place, adaptive average pool,
+    torch.flatten, fc (128 -> 10)
+tv_mobilenet_v2_{scripted,traced}.pt — input [2, 3, 64, 64]: torchvision's MobileNetV2 at width 0.25
+    (depthwise convs, ReLU6, inverted residual adds, dropout, adaptive average pool, flatten, 10 classes)
 {nan,inf,zero}_weight_scripted.pt — input [1, 1, 28, 28] (the Fashion-MNIST configs' data): conv1 (Conv2d
     1->4, ReLU) -> conv2 (Conv2d 4->4, ReLU) -> mean over H, W -> fc (Linear 4->10), with a NaN in conv2's
     weight, an Inf in conv1's, or conv2's weight all zero (the corrupt-input corpus, tests/corrupt/)
@@ -24,6 +30,8 @@ import os
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torchvision.models import MobileNetV2
+from torchvision.models.resnet import BasicBlock, ResNet
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -137,6 +145,20 @@ class Small(nn.Module):
         return self.fc(x.mean(dim=(2, 3)))
 
 
+def torchvision_resnet():
+    """torchvision's ResNet (its forward and BasicBlock) with widths 16, 32, 64, 128 instead of 64 .. 512."""
+    model = ResNet(BasicBlock, [1, 1, 1, 1], num_classes=10)
+    model.inplanes = 16
+    model.conv1 = nn.Conv2d(3, 16, kernel_size=7, stride=2, padding=3, bias=False)
+    model.bn1 = nn.BatchNorm2d(16)
+    model.layer1 = model._make_layer(BasicBlock, 16, 1)
+    model.layer2 = model._make_layer(BasicBlock, 32, 1, stride=2)
+    model.layer3 = model._make_layer(BasicBlock, 64, 1, stride=2)
+    model.layer4 = model._make_layer(BasicBlock, 128, 1, stride=2)
+    model.fc = nn.Linear(128, 10)
+    return model
+
+
 def randomize_bn(module):
     # Non-trivial statistics, so folding them is a real test.
     for m in module.modules():
@@ -174,6 +196,9 @@ def main():
         small = Small().eval()
         damage(small)
         torch.jit.script(small).save(os.path.join(HERE, f"{name}_weight_scripted.pt"))
+    for stem, model in (("tv_resnet", torchvision_resnet()), ("tv_mobilenet_v2", MobileNetV2(10, width_mult=0.25))):
+        randomize_bn(model)
+        save_scripted_and_traced(model.eval(), torch.randn(2, 3, 64, 64), stem)
 
 
 if __name__ == "__main__":

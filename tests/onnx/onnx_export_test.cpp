@@ -173,6 +173,54 @@ TEST(OnnxExportTest, ScriptedAndTracedTestModelsConvert) {
   }
 }
 
+TEST(OnnxExportTest, TorchvisionResNetAndMobileNetV2ScriptedAndTracedRunInOnnxRuntimeFloatAndQdq) {
+  // torchvision's own ResNet (in-place ReLU module called twice per block, in-place residual add, max
+  // pool) and MobileNetV2 (depthwise, ReLU6, inverted residuals, dropout), random weights: the float
+  // file gives the TorchScript outputs; the QDQ file (W8A8; MobileNetV2 per channel) the quant-sim's.
+  struct Case {
+    const char* path;
+    bool per_channel;
+  };
+  const std::vector<std::int64_t> shape{1, 3, 64, 64};
+  for (const Case& item : {Case{"tests/models/tv_resnet_scripted.pt", false}, Case{"tests/models/tv_resnet_traced.pt", false},
+                           Case{"tests/models/tv_mobilenet_v2_scripted.pt", true},
+                           Case{"tests/models/tv_mobilenet_v2_traced.pt", true}}) {
+    SCOPED_TRACE(item.path);
+    const Prepared prepared = Prepare(item.path, shape);
+    torch::manual_seed(0);
+    const torch::Tensor calibration = torch::randn({64, 3, 64, 64});
+    const torch::Tensor input = torch::randn({16, 3, 64, 64});
+
+    const io::OnnxExport float_export = io::ExportOnnx(*prepared.model, prepared.layers, shape, nullptr, "float");
+    onnx::checker::check_model(Parse(float_export.bytes));
+    const double float_error = RelativeError(RunOnnxRuntime(float_export.bytes, input), prepared.model->Forward(input));
+    EXPECT_LT(float_error, 1e-4);
+
+    quant::QuantSimConfig config;
+    config.param_bw = 8;
+    config.per_channel = item.per_channel;
+    quant::QuantSim sim(prepared.model, prepared.layers, config);
+    sim.Calibrate(data::Dataset("calibration", calibration, torch::Tensor(), 32), quant::Scheme::kTfEnhanced, 100.0, 0);
+    io::OnnxQuantization quantization{sim.param_encodings(), sim.quantizers(), /*qdq=*/true};
+    const io::OnnxExport qdq_export = io::ExportOnnx(*sim.weights_model(), prepared.layers, shape, &quantization, "qdq");
+    const onnx::ModelProto qdq_proto = Parse(qdq_export.bytes);
+    onnx::checker::check_model(qdq_proto);
+    int per_channel_weights = 0;
+    for (const auto& node : qdq_proto.graph().node())
+      if (node.op_type() == "DequantizeLinear")
+        for (const auto& attribute : node.attribute()) per_channel_weights += attribute.name() == "axis";
+    EXPECT_EQ(per_channel_weights, item.per_channel ? static_cast<int>(prepared.layers.layers.size()) : 0);
+    const torch::Tensor expected = sim.Forward(input);
+    const torch::Tensor got = RunOnnxRuntime(qdq_export.bytes, input);
+    const double qdq_error = RelativeError(got, expected);
+    const double agree = 100.0 * got.argmax(1).eq(expected.argmax(1)).sum().item<double>() / input.size(0);
+    std::cout << item.path << ": " << prepared.layers.layers.size() << " layers, " << sim.quantizers().size()
+              << " activation quantizers; float ONNX relative error " << float_error << ", W8A8 QDQ vs quant-sim "
+              << qdq_error << ", same class on " << agree << " %\n";
+    EXPECT_LT(qdq_error, 0.02);
+  }
+}
+
 TEST(OnnxExportTest, AWeightReadTwiceIsOneInitializerAndAnInPlaceOpReachesLaterReads) {
   // One weight used by two convolutions, and a ReLU applied in place without reassigning its result.
   torch::manual_seed(0);
