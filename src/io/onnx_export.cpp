@@ -85,7 +85,10 @@ class Converter {
     items_[graph->inputs().at(1)] = TensorItem("input");
     Quantize(model::ValueRef{}, graph->inputs().at(1));
 
-    ranks_ = LinearInputRanks(*graph, nodes, input_shape);
+    // Parameters keep their module paths: no other tensor may take one first.
+    for (const auto& attribute : model_.module().named_attributes(/*recurse=*/true))
+      if (attribute.value.isTensor()) used_.insert(attribute.name);
+    ranks_ = InputRanks(*graph, nodes, input_shape);
     const std::set<const Node*> needed = Needed(*graph, nodes);
     for (std::size_t index = 0; index < nodes.size(); ++index) {
       Node* node = nodes[index];
@@ -270,6 +273,8 @@ class Converter {
         {"prim::ListConstruct", &Converter::List},
         {"prim::TupleConstruct", &Converter::Skip},
         {"aten::size", &Converter::Size},
+        {"prim::NumToTensor", &Converter::PassThrough},
+        {"aten::Int", &Converter::PassThrough},
         {"aten::conv1d", &Converter::Conv},
         {"aten::conv2d", &Converter::Conv},
         {"aten::_convolution", &Converter::Conv},
@@ -329,6 +334,9 @@ class Converter {
   }
 
   void Skip(Node*) {}
+
+  /// Traced shape arithmetic (`x.size(0)` as a tensor, then back to an int): the value as it was.
+  void PassThrough(Node* node) { items_[node->output()] = ItemOf(node->input(0), node); }
 
   void Constant(Node* node) {
     Item item;
@@ -598,7 +606,10 @@ class Converter {
       if (Int(in[1], node) != 1 || Int(in[2], node) != -1) Fail(node, "flatten other than flatten(x, 1)");
       Attr(AddNode("Flatten", {TensorOf(in[0], node)}, {out}), "axis", 1);
     } else if (kind == "aten::permute") {
-      Attr(AddNode("Transpose", {TensorOf(in[0], node)}, {out}), "perm", IntList(in[1], node));
+      std::vector<std::int64_t> perm = IntList(in[1], node);
+      for (auto& dim : perm)
+        if (dim < 0) dim += InputRank(node);  // ONNX's perm takes no negative dims
+      Attr(AddNode("Transpose", {TensorOf(in[0], node)}, {out}), "perm", perm);
     } else {
       // view / reshape: constant sizes, or x.size(i) at position i (ONNX's 0: keep that dimension).
       const std::string x = TensorOf(in[0], node);
@@ -626,6 +637,7 @@ class Converter {
     const std::string x = TensorOf(in[0], node), out = OutputName(node->output());
     if (kind == "aten::mean") {
       if (in.size() < 3) Fail(node, "mean over every dimension");
+      if (in.size() > 3 && !IsNone(in[3], node)) Fail(node, "a dtype argument");
       auto* mean = AddNode("ReduceMean", {x}, {out});
       Attr(mean, "axes", IntList(in[1], node));
       Attr(mean, "keepdims", Int(in[2], node));
@@ -709,21 +721,30 @@ class Converter {
     return needed;
   }
 
-  /// The rank of each aten::linear's input (Gemm takes 2-D inputs only), from one run on a zero sample.
-  std::map<std::size_t, std::int64_t> LinearInputRanks(torch::jit::Graph& graph, const std::vector<Node*>& nodes,
-                                                       const std::vector<std::int64_t>& input_shape) const {
+  /// The rank of the tensor input of the node being converted (see InputRanks).
+  std::int64_t InputRank(const Node* node) const {
+    const auto rank = ranks_.find(node_index_);
+    if (rank == ranks_.end()) Fail(node, "the rank of the input is not known");
+    return rank->second;
+  }
+
+  /// The rank of the input of each aten::linear (Gemm takes 2-D inputs only) and aten::permute (its
+  /// negative dims), by node index, from one run on a zero sample.
+  std::map<std::size_t, std::int64_t> InputRanks(torch::jit::Graph& graph, const std::vector<Node*>& nodes,
+                                                 const std::vector<std::int64_t>& input_shape) const {
     std::map<const Value*, model::ValueRef> refs;
     refs[graph.inputs().at(1)] = model::ValueRef{};
     for (std::size_t index = 0; index < nodes.size(); ++index)
       for (std::size_t output = 0; output < nodes[index]->outputs().size(); ++output)
         refs[nodes[index]->output(output)] = model::ValueRef{index, output};
-    std::vector<std::size_t> linears;
+    std::vector<std::size_t> indices;
     std::vector<model::ValueRef> wanted;
     for (std::size_t index = 0; index < nodes.size(); ++index) {
-      if (nodes[index]->kind() != c10::Symbol::aten("linear")) continue;
+      if (nodes[index]->kind() != c10::Symbol::aten("linear") && nodes[index]->kind() != c10::Symbol::aten("permute"))
+        continue;
       const auto it = refs.find(nodes[index]->input(0));
       if (it == refs.end()) continue;
-      linears.push_back(index);
+      indices.push_back(index);
       wanted.push_back(it->second);
     }
     std::map<std::size_t, std::int64_t> ranks;
@@ -732,7 +753,7 @@ class Converter {
     if (!shape.empty()) shape[0] = 1;
     const auto shared = std::shared_ptr<const model::Model>(&model_, [](const model::Model*) {});
     const auto values = model::GraphCapture(shared, wanted).Run(torch::zeros(shape));
-    for (std::size_t idx = 0; idx < linears.size(); ++idx) ranks[linears[idx]] = values[idx].dim();
+    for (std::size_t idx = 0; idx < indices.size(); ++idx) ranks[indices[idx]] = values[idx].dim();
     return ranks;
   }
 

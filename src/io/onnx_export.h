@@ -6,15 +6,16 @@
 //
 // Names: the input is "input", the output "output"; a parameter is an initializer named by its module
 // path ("layers.0.conv1.weight"), as torch.onnx names them; every other tensor takes the TorchScript
-// value's debug name. With QDQ, a quantized weight is an int8 initializer "<param>_quantized" (uint8
+// value's debug name (made unique, never a parameter's path). With QDQ, a quantized weight is an int8 initializer "<param>_quantized" (uint8
 // for an asymmetric grid) read by a DequantizeLinear whose output is "<param>", and a quantized
 // activation "<t>" is followed by QuantizeLinear → "<t>_quantized" → DequantizeLinear → "<t>_dequantized",
 // which its consumers read. So the float file and the QDQ file share every name an encodings file keys.
 //
 // Ops: conv 1d/2d (groups, depthwise), transposed conv, linear (Gemm; MatMul + Add above 2-D),
 // matmul, relu/relu6/hardtanh/clamp, gelu, silu, sigmoid, tanh, hardswish, add/sub/mul/div, max/avg
-// pool, global (adaptive 1×1) average pool, flatten, view/reshape, cat, softmax, mean, dropout and
-// contiguous (identity). Anything else is an InputError naming the op and the TorchScript node.
+// pool, global (adaptive 1×1) average pool, flatten, view/reshape (sizes constant or `x.size(i)`,
+// traced ones too), cat, permute, softmax, mean, dropout and contiguous (identity). Anything else is an
+// InputError naming the op and the TorchScript node.
 
 #include <cstdint>
 #include <map>

@@ -21,6 +21,9 @@ tv_resnet_{scripted,traced}.pt — input [2, 3, 64, 64]: torchvision's ResNet cl
     torch.flatten, fc (128 -> 10)
 tv_mobilenet_v2_{scripted,traced}.pt — input [2, 3, 64, 64]: torchvision's MobileNetV2 at width 0.25
     (depthwise convs, ReLU6, inverted residual adds, dropout, adaptive average pool, flatten, 10 classes)
+ops_{scripted,traced}.pt — input [2, 3, 4, 4]: the ops the other models leave out of the ONNX export:
+    cat of a SiLU and a hardswish branch, permute with a negative dim, a Linear on [N, 4, 4, 8] with
+    softmax over its last dim, and `x.view(x.size(0), -1)` (traced: shape arithmetic on tensors) -> head
 {nan,inf,zero}_weight_scripted.pt — input [1, 1, 28, 28] (the Fashion-MNIST configs' data): conv1 (Conv2d
     1->4, ReLU) -> conv2 (Conv2d 4->4, ReLU) -> mean over H, W -> fc (Linear 4->10), with a NaN in conv2's
     weight, an Inf in conv1's, or conv2's weight all zero (the corrupt-input corpus, tests/corrupt/)
@@ -145,6 +148,21 @@ class Small(nn.Module):
         return self.fc(x.mean(dim=(2, 3)))
 
 
+class Ops(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3, padding=1)
+        self.b = nn.Conv2d(3, 4, 1)
+        self.tokens = nn.Linear(8, 8)
+        self.head = nn.Linear(128, 5)
+
+    def forward(self, x):
+        y = torch.cat([F.silu(self.a(x)), F.hardswish(self.b(x))], dim=1)
+        t = F.softmax(self.tokens(y.permute(0, 2, -1, 1)), dim=-1)
+        t = t.permute(0, 3, 1, 2).contiguous()
+        return self.head(t.view(t.size(0), -1))
+
+
 def torchvision_resnet():
     """torchvision's ResNet (its forward and BasicBlock) with widths 16, 32, 64, 128 instead of 64 .. 512."""
     model = ResNet(BasicBlock, [1, 1, 1, 1], num_classes=10)
@@ -199,6 +217,7 @@ def main():
     for stem, model in (("tv_resnet", torchvision_resnet()), ("tv_mobilenet_v2", MobileNetV2(10, width_mult=0.25))):
         randomize_bn(model)
         save_scripted_and_traced(model.eval(), torch.randn(2, 3, 64, 64), stem)
+    save_scripted_and_traced(Ops().eval(), torch.randn(2, 3, 4, 4), "ops")
 
 
 if __name__ == "__main__":

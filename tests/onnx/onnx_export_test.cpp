@@ -162,7 +162,10 @@ TEST(OnnxExportTest, ScriptedAndTracedTestModelsConvert) {
   for (const Case& item : {Case{"tests/models/mixed_scripted.pt", {2, 3, 8, 8}}, Case{"tests/models/mixed_traced.pt", {2, 3, 8, 8}},
                            Case{"tests/models/conv1d_scripted.pt", {2, 2, 16}},
                            Case{"tests/models/branchy_scripted.pt", {2, 3, 16, 16}},
-                           Case{"tests/models/branchy_traced.pt", {2, 3, 16, 16}}}) {
+                           Case{"tests/models/branchy_traced.pt", {2, 3, 16, 16}},
+                           // silu, hardswish, cat, permute with a negative dim, linear on 4-D, softmax,
+                           // x.view(x.size(0), -1) (traced: through prim::NumToTensor and aten::Int)
+                           Case{"tests/models/ops_scripted.pt", {2, 3, 4, 4}}, Case{"tests/models/ops_traced.pt", {2, 3, 4, 4}}}) {
     SCOPED_TRACE(item.path);
     const Prepared prepared = Prepare(item.path, item.shape);
     const io::OnnxExport exported = io::ExportOnnx(*prepared.model, prepared.layers, item.shape, nullptr, "test");
