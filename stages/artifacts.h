@@ -59,6 +59,8 @@ struct QuantSimArtifact : ModelArtifact {
   SimWeights weights = SimWeights::kNearest;
   /// How the activation ranges were chosen; set by calibrate.
   quant::Scheme calibration_scheme = quant::Scheme::kTfEnhanced;
+  /// The file quant_sim read the activation encodings from (its `activation_encodings`), else "".
+  std::string activations_from;
 };
 
 /// The quantizable layers of the prepared model and their DAG (prepare).

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <set>
@@ -85,28 +86,74 @@ std::string EncodingsJson(const ModelEncodings& encodings, EncodingsVersion vers
   return json.dump(4) + "\n";
 }
 
-std::map<std::string, nlohmann::json> ParseParamEncodings(const std::string& path) {
+std::string TorchEncodingsJson(const ModelEncodings& encodings) {
+  if (encodings.activation_modules.size() != encodings.activations.size())
+    throw std::logic_error("TorchEncodingsJson: activation_modules does not match activations");
+  Json activations = Json::object(), params = Json::object();
+  for (std::size_t idx = 0; idx < encodings.activations.size(); ++idx) {
+    const auto& [module, input] = encodings.activation_modules[idx];
+    activations[module][input ? "input" : "output"]["0"] = Entry061(encodings.activations[idx].second);
+  }
+  for (const auto& [layer, encoding] : encodings.params) params[layer + ".weight"] = List061(encoding.channels);
+  const Json json = {{"activation_encodings", activations},
+                     {"excluded_layers", encodings.excluded_layers},
+                     {"param_encodings", params},
+                     {"quantizer_args", QuantizerArgsJson(encodings.args)},
+                     {"version", "0.6.1"}};
+  return json.dump(4) + "\n";
+}
+
+namespace {
+
+nlohmann::json ReadJsonFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw InputError("encodings file '" + path + "' does not exist");
-  nlohmann::json json;
   try {
-    json = nlohmann::json::parse(in);
+    return nlohmann::json::parse(in);
   } catch (const nlohmann::json::exception& error) {
     throw InputError("encodings file '" + path + "' is not valid JSON: " + error.what());
   }
-  if (!json.is_object() || !json.contains("param_encodings") ||
-      !(json.at("param_encodings").is_object() || json.at("param_encodings").is_array()))
-    throw InputError("encodings file '" + path + "' has no \"param_encodings\" object (or list, version 1.0.0)");
-  // Version 1.0.0 lists one object per tensor, with per-channel scale/offset arrays; turn each into
-  // the 0.6.1 shape (a list of per-channel entries) so both are checked the same way.
+}
+
+/// The module-keyed layout's key of an activation: "<module>/input/0" or "<module>/output/0".
+std::string ModuleKey(const std::string& module, bool input) { return module + (input ? "/input/0" : "/output/0"); }
+
+/// One section of an encodings file by key, each entry in the 0.6.1 shape (a list of per-channel
+/// entries): version 1.0.0 lists are converted, and a module-keyed activation section is flattened to
+/// ModuleKey keys (`module_keyed` tells which it was).
+std::map<std::string, nlohmann::json> ParseSection(const nlohmann::json& json, const std::string& path,
+                                                   const std::string& section, bool* module_keyed) {
+  if (!json.is_object() || !json.contains(section) || !(json.at(section).is_object() || json.at(section).is_array()))
+    throw InputError("encodings file '" + path + "' has no \"" + section + "\" object (or list, version 1.0.0)");
   std::map<std::string, nlohmann::json> by_name;
-  if (json.at("param_encodings").is_object()) {
-    for (const auto& [key, entries] : json.at("param_encodings").items()) by_name[key] = entries;
+  if (module_keyed) *module_keyed = false;
+  if (json.at(section).is_object()) {
+    for (const auto& [key, entries] : json.at(section).items()) {
+      if (!module_keyed || !entries.is_object()) {
+        by_name[key] = entries;
+        continue;
+      }
+      // {"<module>": {"input": {"0": entry}, "output": {"0": entry}}}
+      *module_keyed = true;
+      for (const auto& [side, indexed] : entries.items()) {
+        if ((side != "input" && side != "output") || !indexed.is_object())
+          throw InputError("encodings file '" + path + "', " + section + " entry '" + key +
+                           "': expected {\"input\" or \"output\": {\"<index>\": entry}}");
+        for (const auto& [index, entry] : indexed.items()) {
+          if (index != "0")
+            throw InputError("encodings file '" + path + "', " + section + " entry '" + key + "': " + side + " " + index +
+                             " (adaflow quantizes only the first " + side + " of a module)");
+          by_name[ModuleKey(key, side == "input")] = nlohmann::json::array({entry});
+        }
+      }
+    }
     return by_name;
   }
-  for (const auto& item : json.at("param_encodings")) {
+  // Version 1.0.0 lists one object per tensor, with per-channel scale/offset arrays; turn each into
+  // the 0.6.1 shape (a list of per-channel entries) so both are checked the same way.
+  for (const auto& item : json.at(section)) {
     if (!item.is_object() || !item.contains("name") || !item.at("name").is_string())
-      throw InputError("encodings file '" + path + "': a param_encodings entry has no \"name\"");
+      throw InputError("encodings file '" + path + "': a " + section + " entry has no \"name\"");
     const std::string name = item.at("name").get<std::string>();
     const std::string where = "encodings file '" + path + "', entry '" + name + "'";
     try {
@@ -129,6 +176,12 @@ std::map<std::string, nlohmann::json> ParseParamEncodings(const std::string& pat
     }
   }
   return by_name;
+}
+
+}  // namespace
+
+std::map<std::string, nlohmann::json> ParseParamEncodings(const std::string& path) {
+  return ParseSection(ReadJsonFile(path), path, "param_encodings", nullptr);
 }
 
 namespace {
@@ -219,6 +272,61 @@ ParamEncodingsFile ReadParamEncodings(const std::string& path, const model::Laye
     result.params[layer->name] = std::move(encoding);
   }
   return result;
+}
+
+std::vector<quant::Encoding> ReadActivationEncodings(
+    const std::string& path, const std::vector<quant::ActivationQuantizer>& quantizers,
+    const std::function<std::map<std::string, std::string>()>& tensor_names) {
+  bool module_keyed = false;
+  const auto entries = ParseSection(ReadJsonFile(path), path, "activation_encodings", &module_keyed);
+  // The key each quantizer has in this file: its module, its own name, or its ONNX tensor.
+  std::vector<std::string> keys;
+  std::string keyed_by = "module";
+  if (module_keyed) {
+    for (const auto& quantizer : quantizers) keys.push_back(ModuleKey(quantizer.module, quantizer.module_input));
+  } else {
+    // By quantizer name, or else by ONNX tensor name: whichever the file matches better.
+    auto matches = [&](const std::vector<std::string>& candidates) {
+      return std::count_if(candidates.begin(), candidates.end(), [&](const std::string& key) { return entries.count(key); });
+    };
+    keyed_by = "quantizer name";
+    for (const auto& quantizer : quantizers) keys.push_back(quantizer.name);
+    if (matches(keys) < static_cast<std::ptrdiff_t>(keys.size())) {
+      const std::map<std::string, std::string> tensors = tensor_names();
+      std::vector<std::string> tensor_keys;
+      for (const auto& quantizer : quantizers) {
+        const auto it = tensors.find(quantizer.name);
+        tensor_keys.push_back(it == tensors.end() ? std::string() : it->second);
+      }
+      if (matches(tensor_keys) > matches(keys)) {
+        keyed_by = "ONNX tensor name";
+        keys = std::move(tensor_keys);
+      }
+    }
+  }
+  std::vector<quant::Encoding> encodings;
+  std::set<std::string> used;
+  for (std::size_t idx = 0; idx < quantizers.size(); ++idx) {
+    const auto it = entries.find(keys[idx]);
+    if (it == entries.end())
+      throw InputError("encodings file '" + path + "' has no activation entry for the quantizer '" + quantizers[idx].name +
+                       "' (" + keyed_by + " '" + keys[idx] + "'); it must come from a model with the same graph");
+    const std::string where = "encodings file '" + path + "', activation entry '" + keys[idx] + "'";
+    const std::vector<quant::Encoding> channels = ParamEntryEncodings(it->second, where);
+    if (channels.empty())
+      throw InputError(where + " is float; adaflow's quant-sim quantizes every activation it lists "
+                       "(default_output_bw: 32 leaves them all float)");
+    if (channels.size() != 1) throw InputError(where + " has " + std::to_string(channels.size()) + " entries, not one");
+    encodings.push_back(channels.front());
+    used.insert(keys[idx]);
+  }
+  std::string unused;
+  for (const auto& [key, entry] : entries)
+    if (!used.count(key)) unused += (unused.empty() ? "'" : ", '") + key + "'";
+  if (!unused.empty())
+    throw InputError("encodings file '" + path + "' has activation entries that no quantizer of this model matches (by " +
+                     keyed_by + "): " + unused);
+  return encodings;
 }
 
 }  // namespace adaflow::io

@@ -9,16 +9,21 @@
 //           "scale": ..}; a float (unquantized) tensor: {"bitwidth": 32, "dtype": "float"}.
 // Version 1.0.0: the same sections as lists of {"name", "dtype": "INT", "enc_type": "PER_TENSOR" |
 //   "PER_CHANNEL", "bw", "is_sym" (bool), "scale": [..], "offset": [..]}.
+// Module-keyed (`<name>_torch.encodings`, version 0.6.1 entries): activation_encodings is
+//   {"<module>": {"input": {"0": entry}, "output": {"0": entry}}} (ActivationQuantizer::module), the
+//   other sections as in 0.6.1.
 // Scale and offset define the grid: a value on it is scale·(q + offset), q an integer in [0, 2^bw − 1].
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "src/model/layers.h"
+#include "src/quant/quant_sim.h"
 #include "src/quant/tensor_quant.h"
 
 namespace adaflow::io {
@@ -40,8 +45,11 @@ struct QuantizerArgs {
 struct ModelEncodings {
   /// Weight encodings by layer name.
   std::map<std::string, quant::TensorEncoding> params;
-  /// Activation encodings by quantizer name, in model order.
+  /// Activation encodings by quantizer name (or ONNX tensor name), in model order.
   std::vector<std::pair<std::string, quant::Encoding>> activations;
+  /// Each activation's key in the module-keyed layout, same order: (module, whether it is the
+  /// module's input); see ActivationQuantizer::module.
+  std::vector<std::pair<std::string, bool>> activation_modules;
   /// Quantizable layers whose weights stay float.
   std::vector<std::string> excluded_layers;
   QuantizerArgs args;
@@ -50,11 +58,22 @@ struct ModelEncodings {
 enum class EncodingsVersion { k061, k100 };
 
 std::string EncodingsJson(const ModelEncodings& encodings, EncodingsVersion version);
+/// The module-keyed layout (`<name>_torch.encodings`); needs `activation_modules`.
+std::string TorchEncodingsJson(const ModelEncodings& encodings);
 
 /// The param_encodings of an AIMET encodings file (version 0.6.1 in either form, `<name>.encodings` or
 /// `<name>_adaround.encodings`, or version 1.0.0), by parameter name ("conv1.weight"), each as a list
 /// of 0.6.1-style entries (one per channel). Throws InputError naming the file when it is not such a file.
 std::map<std::string, nlohmann::json> ParseParamEncodings(const std::string& path);
+
+/// The activation encodings an encodings file gives `quantizers`, in their order. The file may be
+/// module-keyed (`_torch.encodings`: by each quantizer's module), or a 0.6.1 / 1.0.0 file keyed by the
+/// quantizers' names or by the ONNX tensor names `tensor_names()` gives (quantizer name → tensor; asked
+/// for only when the names do not match). Throws InputError naming the file and the quantizer it has no
+/// entry for, or an entry no quantizer matches.
+std::vector<quant::Encoding> ReadActivationEncodings(
+    const std::string& path, const std::vector<quant::ActivationQuantizer>& quantizers,
+    const std::function<std::map<std::string, std::string>()>& tensor_names);
 
 /// The layer a param_encodings key names ("layers.0.conv1.weight" → "layers.0.conv1"), or "" when the
 /// key is not a weight's.

@@ -258,8 +258,19 @@ class Converter {
     return item.constant.toStringRef();
   }
 
-  /// The name of node output `value`, unique: its TorchScript debug name.
-  std::string OutputName(Value* value) { return Fresh(value->debugName()); }
+  /// The name of node output `value`: "<module path>/<op>" ("layers.0.conv1/conv2d"; "relu" at the root),
+  /// made unique in graph order (relu, relu_1, …). Built from the model's structure, not TorchScript's
+  /// debug names, so a model saved and loaded again (model_adaround.pt) gets the same names.
+  std::string OutputName(Value* value) {
+    const Node* node = value->node();
+    std::string op = node->kind().toUnqualString();
+    while (!op.empty() && op.back() == '_') op.pop_back();  // in place: relu_
+    while (!op.empty() && op.front() == '_') op.erase(0, 1);  // traced: _convolution
+    const std::string path = model::ModuleOf(node).path;
+    std::string base = path.empty() ? op : path + "/" + op;
+    if (node->outputs().size() > 1) base += "." + std::to_string(value->offset());
+    return Fresh(base);
+  }
   void Produce(Value* value, const std::string& name) { items_[value] = TensorItem(name); }
 
   // ---- the op table ----

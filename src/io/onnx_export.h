@@ -5,8 +5,9 @@
 // onnx::checker before it is returned.
 //
 // Names: the input is "input", the output "output"; a parameter is an initializer named by its module
-// path ("layers.0.conv1.weight"), as torch.onnx names them; every other tensor takes the TorchScript
-// value's debug name (made unique, never a parameter's path). With QDQ, a quantized weight is an int8 initializer "<param>_quantized" (uint8
+// path ("layers.0.conv1.weight"), as torch.onnx names them; every other tensor is named by the module
+// and op that compute it ("layers.0.conv1/conv2d", "layers.0/relu_1"; never a parameter's path), so the
+// names survive saving and loading the model. With QDQ, a quantized weight is an int8 initializer "<param>_quantized" (uint8
 // for an asymmetric grid) read by a DequantizeLinear whose output is "<param>", and a quantized
 // activation "<t>" is followed by QuantizeLinear → "<t>_quantized" → DequantizeLinear → "<t>_dequantized",
 // which its consumers read. So the float file and the QDQ file share every name an encodings file keys.

@@ -14,6 +14,22 @@ std::vector<torch::jit::Node*> TopLevelNodes(torch::jit::Graph& graph) {
   return std::vector<torch::jit::Node*>(graph.nodes().begin(), graph.nodes().end());
 }
 
+ModuleCall ModuleOf(const torch::jit::Node* node) {
+  ModuleCall call;
+  const auto stack = node->callstack();
+  if (!stack) return call;
+  // One entry per inlined call; a method calling another method of its own module ("SELF", as a
+  // scripted Conv2d's forward calls _conv_forward) adds no path element.
+  for (const auto& entry : (*stack)->vec()) {
+    const auto& instance = std::get<torch::jit::kModuleInstanceInfo>(entry);
+    if (!instance) continue;
+    if (instance->instance_name() != "SELF")
+      call.path += (call.path.empty() ? "" : ".") + instance->instance_name();
+    if (instance->class_type()) call.type = instance->class_type()->name()->qualifiedName();
+  }
+  return call;
+}
+
 torch::jit::Value* Resolve(torch::jit::Graph& graph, const std::vector<torch::jit::Node*>& nodes, const ValueRef& ref) {
   if (ref.node == ValueRef::kInput) return graph.inputs().at(1);
   if (ref.node >= nodes.size() || ref.output >= nodes[ref.node]->outputs().size())

@@ -4,6 +4,7 @@
 // requested values, with dead code after them removed (DESIGN §5).
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "src/model/model.h"
@@ -31,6 +32,14 @@ class GraphCapture {
 
 /// The top-level nodes of `graph` in order (the index space of ValueRef).
 std::vector<torch::jit::Node*> TopLevelNodes(torch::jit::Graph& graph);
+
+/// The module whose forward a node of an inlined graph came from: its path ("layer1.0.relu"; "" for the
+/// root) and its class ("__torch__.torch.nn.modules.activation.ReLU", mangling included).
+struct ModuleCall {
+  std::string path;
+  std::string type;
+};
+ModuleCall ModuleOf(const torch::jit::Node* node);
 
 /// Makes `outputs` the graph's outputs and removes every node they do not need, side effects included:
 /// an assertion about a value after them (a shape check, say) would otherwise keep the whole model

@@ -3,7 +3,9 @@
 #include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/ir/ir.h>
 
+#include <algorithm>
 #include <set>
+#include <utility>
 
 #include "common/error.h"
 #include "src/model/graph_capture.h"
@@ -88,6 +90,36 @@ bool IsSupergroup(const Node* head, const Node* tail) {
   return second == OpType::kClip && first == OpType::kConv;
 }
 
+/// The torch.nn module whose own op `node` is (nn.Conv2d, nn.ReLU, …), or "".
+std::string TorchNnModuleOf(const Node* node) {
+  const model::ModuleCall call = model::ModuleOf(node);
+  return call.type.find(".torch.nn.modules.") != std::string::npos ? call.path : std::string();
+}
+
+/// Fills each quantizer's `module` (see ActivationQuantizer): the first claim of a module output wins.
+void AssignModules(std::vector<ActivationQuantizer>& quantizers, const std::vector<Node*>& nodes,
+                   const torch::jit::Graph& graph, const std::map<std::size_t, std::string>& layer_at) {
+  std::set<std::pair<std::string, bool>> taken;
+  for (auto& quantizer : quantizers) {
+    std::string module;
+    if (quantizer.value.node == model::ValueRef::kInput) {
+      quantizer.module_input = true;
+      const Value* input = graph.inputs().at(1);
+      for (std::size_t index = 0; index < nodes.size() && module.empty(); ++index) {
+        const auto reads = nodes[index]->inputs();
+        if (std::find(reads.begin(), reads.end(), input) == reads.end()) continue;
+        module = layer_at.count(index) ? layer_at.at(index) : TorchNnModuleOf(nodes[index]);
+        break;  // the first reader in graph order
+      }
+    } else {
+      const auto layer = layer_at.find(quantizer.value.node);
+      module = layer != layer_at.end() ? layer->second : TorchNnModuleOf(nodes[quantizer.value.node]);
+    }
+    if (module.empty() || !taken.insert({module, quantizer.module_input}).second) module = quantizer.name;
+    quantizer.module = module;
+  }
+}
+
 std::string ShortOp(const std::string& kind) {
   const auto colon = kind.rfind(':');
   std::string op = colon == std::string::npos ? kind : kind.substr(colon + 1);
@@ -108,7 +140,7 @@ std::vector<ActivationQuantizer> FindActivationQuantizers(const model::Model& mo
       activation_at[layer.activation_output.node] = layer.name + "." + model::ActivationName(layer.activation.kind);
   }
   std::vector<ActivationQuantizer> quantizers;
-  if (quantize_input) quantizers.push_back({"input", model::ValueRef{}, "input", {}});
+  if (quantize_input) quantizers.push_back({"input", model::ValueRef{}, "input", {}, "", false});
   std::map<std::string, int> counters;
   for (std::size_t idx = 0; idx < nodes.size(); ++idx) {
     Node* node = nodes[idx];
@@ -121,8 +153,9 @@ std::vector<ActivationQuantizer> FindActivationQuantizers(const model::Model& mo
     if (layer_at.count(idx)) name = layer_at[idx];
     else if (activation_at.count(idx)) name = activation_at[idx];
     else name = ShortOp(kind) + "_" + std::to_string(counters[ShortOp(kind)]++);
-    quantizers.push_back({name, model::ValueRef{idx, 0}, kind, {}});
+    quantizers.push_back({name, model::ValueRef{idx, 0}, kind, {}, "", false});
   }
+  AssignModules(quantizers, nodes, *graph, layer_at);
   return quantizers;
 }
 

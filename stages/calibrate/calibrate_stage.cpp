@@ -27,6 +27,7 @@ StageOutputs Outputs(const QuantSimArtifact& upstream, const std::vector<quant::
                      quant::Scheme scheme) {
   auto artifact = std::make_shared<QuantSimArtifact>(upstream);
   artifact->sim = upstream.sim->WithActivationEncodings(activations);
+  artifact->activations_from.clear();
   artifact->calibration_scheme = scheme;
   auto encodings = std::make_shared<EncodingsArtifact>();
   encodings->params = artifact->sim->param_encodings();
@@ -61,6 +62,9 @@ std::unique_ptr<Stage> CalibrateStage::Make(const Options& options, const Pipeli
 
 StageOutputs CalibrateStage::Run(const StageInputs& inputs, StageContext& ctx) {
   const QuantSimArtifact& upstream = UpstreamSim(inputs);
+  if (!upstream.activations_from.empty())
+    ctx.log().warn("the activation encodings quant_sim read from {} are replaced by those calibrate computes",
+                   upstream.activations_from);
   const auto data = RunDataSet(ctx, "calibration");
   const auto activations = upstream.sim->ComputeActivationEncodings(*data, options_.quant_scheme, options_.percentile,
                                                                     options_.num_batches);

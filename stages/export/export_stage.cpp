@@ -47,7 +47,10 @@ Exported Collect(const StageInputs& inputs, spdlog::logger& log) {
     out.variant = SimWeightsName(quant_sim->weights);
     out.encodings.params = sim.param_encodings();
     if (sim.calibrated()) {
-      for (const auto& quantizer : sim.quantizers()) out.encodings.activations.emplace_back(quantizer.name, quantizer.encoding);
+      for (const auto& quantizer : sim.quantizers()) {
+        out.encodings.activations.emplace_back(quantizer.name, quantizer.encoding);
+        out.encodings.activation_modules.emplace_back(quantizer.module, quantizer.module_input);
+      }
     } else if (sim.config().output_bw < 32) {
       log.warn("the quant-sim is not calibrated (no calibrate stage upstream): activation encodings are not exported");
     }
@@ -83,6 +86,8 @@ std::string ModelFileName(const std::string& variant) { return "model_" + varian
 std::string Describe(const std::string& file, const std::string& name) {
   if (file == name + ".encodings") return "AIMET encodings, version 0.6.1: activations and weights";
   if (file == name + "_v1.0.0.encodings") return "AIMET encodings, version 1.0.0: activations and weights";
+  if (file == name + "_torch.encodings")
+    return "AIMET encodings keyed by module (the torch layout): the activations as module inputs and outputs";
   if (file == name + ".onnx")
     return "ONNX model (opset 13), every quantized weight on its grid, float activations; the encodings name its tensors";
   if (file == name + "_qdq.onnx")
@@ -159,6 +164,8 @@ StageOutputs ExportStage::Run(const StageInputs& inputs, StageContext& ctx) {
       quantizer = it->second;
     }
     ctx.log().info("ONNX: {} activation encodings keyed by the ONNX tensor names", tensors.size());
+    // As AIMET's export: beside the tensor-keyed file, one keyed by module.
+    write(name + "_torch.encodings", io::TorchEncodingsJson(exported.encodings));
   }
   if (has(ExportFormat::kAimet061)) {
     write(name + ".encodings", io::EncodingsJson(exported.encodings, io::EncodingsVersion::k061));

@@ -4,6 +4,7 @@
 
 #include "pipeline/pipeline_spec.h"
 #include "src/io/aimet_encodings.h"
+#include "src/io/onnx_export.h"
 #include "stages/artifacts.h"
 #include "stages/stage_common.h"
 
@@ -26,6 +27,9 @@ const Schema<QuantSimOptions>& QuantSimStage::GetSchema() {
     s.StringIntMap("param_bw_override", &O::param_bw_override, "weight bitwidth per layer name; 32 = float")
         .Range(2, 32);
     s.Path("param_encodings", &O::param_encodings, "frozen param encodings file (AIMET JSON); empty = none");
+    s.Path("activation_encodings", &O::activation_encodings,
+           "activation encodings file (AIMET JSON: <name>.encodings keyed by quantizer or ONNX tensor names, or "
+           "<name>_torch.encodings); the quant-sim comes out calibrated; empty = none (calibrate computes them)");
     return s;
   }();
   return schema;
@@ -35,8 +39,12 @@ std::unique_ptr<Stage> QuantSimStage::Make(const Options& options, const Pipelin
   CheckBitwidthOption(options.default_output_bw, "default_output_bw");
   CheckBitwidthOption(options.default_param_bw, "default_param_bw");
   for (const auto& [layer, bitwidth] : options.param_bw_override) CheckBitwidthOption(bitwidth, "param_bw_override." + layer);
-  if (!options.param_encodings.empty() && !std::filesystem::is_regular_file(options.param_encodings))
-    throw InputError("'param_encodings': '" + options.param_encodings + "' does not exist");
+  for (const auto& [key, path] : {std::pair{"param_encodings", &options.param_encodings},
+                                   std::pair{"activation_encodings", &options.activation_encodings}})
+    if (!path->empty() && !std::filesystem::is_regular_file(*path))
+      throw InputError(std::string("'") + key + "': '" + *path + "' does not exist");
+  if (!options.activation_encodings.empty() && options.default_output_bw >= 32)
+    throw InputError("'activation_encodings' is set, but default_output_bw 32 leaves every activation float");
   return std::make_unique<QuantSimStage>(options);
 }
 
@@ -80,7 +88,22 @@ StageOutputs QuantSimStage::Run(const StageInputs& inputs, StageContext& ctx) {
   }
   auto artifact = std::make_shared<QuantSimArtifact>();
   artifact->fp = upstream.fp;
-  artifact->sim = std::make_shared<quant::QuantSim>(weights, graph, config, frozen);
+  auto sim = std::make_shared<quant::QuantSim>(weights, graph, config, frozen);
+  if (!options_.activation_encodings.empty()) {
+    // AIMET's load_encodings_to_sim: a calibrated quant-sim without calibration data.
+    const auto encodings = io::ReadActivationEncodings(options_.activation_encodings, sim->quantizers(), [&] {
+      // The names the ONNX export gives these quantizers' tensors (as in `<name>.encodings` with ONNX).
+      const io::OnnxQuantization naming{sim->param_encodings(), sim->quantizers(), /*qdq=*/false};
+      return io::ExportOnnx(*sim->weights_model(), graph, ModelSectionOf(ctx.spec()).input_shape, &naming,
+                            ctx.spec().name)
+          .activation_tensors;
+    });
+    sim->SetActivationEncodings(encodings);
+    artifact->activations_from = options_.activation_encodings;
+    ctx.log().info("read the encodings of {} activation quantizers from {}", encodings.size(),
+                   options_.activation_encodings);
+  }
+  artifact->sim = std::move(sim);
   artifact->weights = sim_weights;
   ctx.log().info("W{}A{} quant-sim ({} weights): {} weight tensors, {} activation quantizers",
                  config.param_bw, config.output_bw, SimWeightsName(sim_weights), artifact->sim->param_encodings().size(),

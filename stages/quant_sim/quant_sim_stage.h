@@ -23,6 +23,7 @@ struct QuantSimOptions {
   bool unsigned_symmetric = false;
   std::map<std::string, int> param_bw_override;
   std::string param_encodings;
+  std::string activation_encodings;
 };
 
 class QuantSimStage : public Stage {

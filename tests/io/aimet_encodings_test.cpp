@@ -168,5 +168,78 @@ TEST(AimetEncodingsTest, EntriesForParametersAdaflowDoesNotQuantizeAreSkippedAnd
   EXPECT_EQ(file.float_layers, (std::vector<std::string>{"fc2"}));
 }
 
+TEST(AimetEncodingsTest, ActivationEncodingsReadBackByQuantizerNameTensorNameOrModule) {
+  auto fp = model::FoldBatchNorm(*model::Model::Load(SourcePath("tests/models/mixed_traced.pt"), {}));
+  const auto layers = model::DiscoverLayers(*fp);
+  quant::QuantSim sim(fp, layers, quant::QuantSimConfig{});
+  torch::manual_seed(0);
+  sim.Calibrate(data::Dataset("calibration", torch::randn({16, 3, 8, 8}), torch::Tensor(), 8),
+                quant::Scheme::kTfEnhanced, 100.0, 0);
+  ModelEncodings encodings;
+  std::map<std::string, std::string> tensors;  // an invented tensor name per quantizer
+  ModelEncodings by_tensor;
+  for (const auto& quantizer : sim.quantizers()) {
+    encodings.activations.emplace_back(quantizer.name, quantizer.encoding);
+    encodings.activation_modules.emplace_back(quantizer.module, quantizer.module_input);
+    tensors[quantizer.name] = "t/" + quantizer.name;
+    by_tensor.activations.emplace_back("t/" + quantizer.name, quantizer.encoding);
+  }
+  TempDir dir;
+  WriteTextFile(dir / "names.encodings", EncodingsJson(encodings, EncodingsVersion::k061));
+  WriteTextFile(dir / "names_v1.encodings", EncodingsJson(encodings, EncodingsVersion::k100));
+  WriteTextFile(dir / "tensors.encodings", EncodingsJson(by_tensor, EncodingsVersion::k061));
+  WriteTextFile(dir / "x_torch.encodings", TorchEncodingsJson(encodings));
+  // The module-keyed layout: {"stem": {"input": {"0": …}}, "stem.relu6": {"output": {"0": …}}, …}.
+  const auto torch_json = nlohmann::json::parse(adaflow::testing::ReadTextFile(dir / "x_torch.encodings"));
+  EXPECT_EQ(torch_json.at("activation_encodings").at("stem").at("input").at("0").at("offset"),
+            sim.quantizers().front().encoding.offset);
+  EXPECT_TRUE(torch_json.at("activation_encodings").at("fc2").at("output").contains("0"));
+
+  for (const char* file : {"names.encodings", "names_v1.encodings", "tensors.encodings", "x_torch.encodings"}) {
+    SCOPED_TRACE(file);
+    bool asked = false;
+    const auto read = ReadActivationEncodings(dir / file, sim.quantizers(), [&] {
+      asked = true;
+      return tensors;
+    });
+    EXPECT_EQ(asked, std::string(file) == "tensors.encodings");  // only when the quantizer names do not match
+    ASSERT_EQ(read.size(), sim.quantizers().size());
+    for (std::size_t idx = 0; idx < read.size(); ++idx)
+      EXPECT_EQ(read[idx], sim.quantizers()[idx].encoding) << sim.quantizers()[idx].name;
+  }
+
+  auto error = [&](const std::string& text) -> std::string {
+    WriteTextFile(dir / "bad.encodings", text);
+    try {
+      ReadActivationEncodings(dir / "bad.encodings", sim.quantizers(), [&] { return tensors; });
+    } catch (const InputError& caught) {
+      return caught.what();
+    }
+    return "";
+  };
+  nlohmann::json missing = nlohmann::json::parse(EncodingsJson(encodings, EncodingsVersion::k061));
+  missing.at("activation_encodings").erase("fc2");
+  EXPECT_NE(error(missing.dump()).find("bad.encodings' has no activation entry for the quantizer 'fc2' (quantizer name "
+                                       "'fc2')"),
+            std::string::npos)
+      << error(missing.dump());
+  nlohmann::json missing_tensor = nlohmann::json::parse(EncodingsJson(by_tensor, EncodingsVersion::k061));
+  missing_tensor.at("activation_encodings").erase("t/up");
+  EXPECT_NE(error(missing_tensor.dump()).find("no activation entry for the quantizer 'up' (ONNX tensor name 't/up')"),
+            std::string::npos)
+      << error(missing_tensor.dump());
+  nlohmann::json extra = nlohmann::json::parse(EncodingsJson(encodings, EncodingsVersion::k061));
+  extra.at("activation_encodings")["other"] = extra.at("activation_encodings").at("fc2");
+  EXPECT_NE(error(extra.dump()).find("activation entries that no quantizer of this model matches (by quantizer name): "
+                                     "'other'"),
+            std::string::npos)
+      << error(extra.dump());
+  nlohmann::json floating = nlohmann::json::parse(EncodingsJson(encodings, EncodingsVersion::k061));
+  floating.at("activation_encodings").at("fc2") = nlohmann::json::array({{{"bitwidth", 32}, {"dtype", "float"}}});
+  EXPECT_NE(error(floating.dump()).find("activation entry 'fc2' is float"), std::string::npos) << error(floating.dump());
+  EXPECT_NE(error("{\"activation_encodings\": {\"stem\": {\"output\": {\"1\": {}}}}}").find("output 1"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace adaflow::io

@@ -318,5 +318,59 @@ TEST(OnnxRunTest, TheExportedFilesRunInOnnxRuntimeAndTheEncodingsNameTheirTensor
   EXPECT_NEAR(top1, reported, 0.3);
 }
 
+TEST(OnnxRunTest, EachEncodingsFileWithTheExportedModelReproducesTheQuantSim) {
+  // AIMET-format files alone: the exported TorchScript model (weights on their grids) and one encodings
+  // file (tensor-keyed 0.6.1 or 1.0.0, or module-keyed) as both param_encodings and activation_encodings
+  // of a quant_sim; evaluated on the same 2000 samples, it gives the AdaRound row of the run.
+  const CommandResult run =
+      RunCli(std::string("run tests/configs/export_small.yaml --run-dir ") + ADAFLOW_TEST_RUNS "/export_small");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const auto report = nlohmann::json::parse(ReadTextFile(RunFile("report.json")));
+  const double reported = report.at("accuracy").at("adaround").at("top1").get<double>();
+
+  // The module-keyed file: every activation under a module of the model (or a functional op's quantizer
+  // name), every parameter under its path.
+  const auto torch_json = nlohmann::json::parse(ReadTextFile(RunFile("export_small_torch.encodings")));
+  const auto model = model::Model::Load(RunFile("model_adaround.pt"), {1, 1, 28, 28});
+  int activations = 0, modules = 0;
+  for (const auto& [module, sides] : torch_json.at("activation_encodings").items()) {
+    activations += static_cast<int>(sides.size());
+    try {
+      model->Submodule(module);
+      ++modules;
+    } catch (const std::out_of_range&) {
+      EXPECT_TRUE(module.rfind("relu_", 0) == 0 || module.rfind("adaptive_avg_pool2d_", 0) == 0 ||
+                  module.find(".relu") != std::string::npos)
+          << module;
+    }
+  }
+  EXPECT_EQ(activations, 15);
+  EXPECT_EQ(modules, 7);  // conv1 (input), the three conv2, the two shortcut convs, fc
+  EXPECT_TRUE(torch_json.at("activation_encodings").at("conv1").contains("input"));
+  EXPECT_EQ(torch_json.at("param_encodings").size(), 10u);
+
+  for (const char* file : {"export_small.encodings", "export_small_v1.0.0.encodings", "export_small_torch.encodings"}) {
+    SCOPED_TRACE(file);
+    TempDir dir;
+    const std::string encodings = RunFile(file);
+    WriteTextFile(dir / "reproduce.yaml",
+                  "name: reproduce\nseed: 0\nthreads: 2\n"
+                  "model: {path: " + RunFile("model_adaround.pt") + ", input_shape: [1, 1, 28, 28]}\n"
+                  "data:\n  evaluation: {type: idx, images: " + std::string(kTestImages) + ", labels: " + kTestLabels +
+                  ", num_samples: 2000, batch_size: 250, scale: 0.00392156862745098}\n"
+                  "stages:\n  - {id: load, type: load_model}\n  - {id: prepare, type: prepare}\n"
+                  "  - {id: quantsim, type: quant_sim, default_output_bw: 8, default_param_bw: 4, param_encodings: " +
+                      encodings + ", activation_encodings: " + encodings +
+                      "}\n  - {id: evaluate, type: evaluate, compare: [adaround]}\n");
+    const CommandResult reproduced =
+        RunCli("run " + (dir / "reproduce.yaml") + " --run-dir " + (dir / "run"));
+    ASSERT_EQ(reproduced.exit_code, 0) << reproduced.output;
+    const auto again = nlohmann::json::parse(ReadTextFile(dir / "run/report.json"));
+    const double top1 = again.at("accuracy").at("adaround").at("top1").get<double>();
+    std::cout << file << " + model_adaround.pt: top-1 " << top1 << " (the run's AdaRound row " << reported << ")\n";
+    EXPECT_EQ(top1, reported);
+  }
+}
+
 }  // namespace
 }  // namespace adaflow::testing

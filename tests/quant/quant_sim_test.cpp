@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
+#include <utility>
 #include <torch/torch.h>
 
 #include "common/error.h"
@@ -78,6 +80,35 @@ TEST(QuantSimTest, SupergroupsQuantizeOnlyTheirLastOutput) {
   // invariant op, and "Mean" has is_output_quantized False in its default config).
   EXPECT_EQ(Names(sim), (std::vector<std::string>{"input", "stem.relu6", "dw.relu", "pw", "relu_0", "up",
                                                   "fc1", "fc1.gelu", "fc2"}));
+}
+
+TEST(QuantSimTest, EachQuantizerNamesTheModuleAimetsTorchLayoutKeysItBy) {
+  // torchvision's ResNet: nn.ReLU / nn.MaxPool2d / nn.AdaptiveAvgPool2d modules are keyed by their
+  // paths; a block's ReLU module runs twice (its second output falls back to the quantizer's name);
+  // the model input is the input of the module that reads it; layers are their own modules.
+  for (const char* path : {"tests/models/tv_resnet_scripted.pt", "tests/models/tv_resnet_traced.pt"}) {
+    SCOPED_TRACE(path);
+    auto fp = Load(path);
+    QuantSim sim(fp, model::DiscoverLayers(*fp), QuantSimConfig{});
+    std::map<std::string, std::pair<std::string, bool>> module_of;
+    for (const auto& quantizer : sim.quantizers()) module_of[quantizer.name] = {quantizer.module, quantizer.module_input};
+    using Key = std::pair<std::string, bool>;
+    EXPECT_EQ(module_of.at("input"), Key("conv1", true));
+    EXPECT_EQ(module_of.at("conv1.relu"), Key("relu", false));
+    EXPECT_EQ(module_of.at("max_pool2d_0"), Key("maxpool", false));
+    EXPECT_EQ(module_of.at("layer1.0.conv1.relu"), Key("layer1.0.relu", false));
+    EXPECT_EQ(module_of.at("layer1.0.conv2"), Key("layer1.0.conv2", false));
+    EXPECT_EQ(module_of.at("relu_0"), Key("relu_0", false));  // layer1.0.relu's second call
+    EXPECT_EQ(module_of.at("adaptive_avg_pool2d_0"), Key("avgpool", false));
+    EXPECT_EQ(module_of.at("fc"), Key("fc", false));
+  }
+  // Functional ops (F.relu6, F.relu, x + y) have no module of their own: their quantizer names.
+  auto mixed = Load("tests/models/mixed_traced.pt");
+  QuantSim sim(mixed, model::DiscoverLayers(*mixed), QuantSimConfig{});
+  std::vector<std::string> modules;
+  for (const auto& quantizer : sim.quantizers()) modules.push_back(quantizer.module);
+  EXPECT_EQ(modules, (std::vector<std::string>{"stem", "stem.relu6", "dw.relu", "pw", "relu_0", "up", "fc1",
+                                               "fc1.gelu", "fc2"}));
 }
 
 TEST(QuantSimTest, SupergroupsAreExactlyTheDefaultConfigsAndAConstantClampIsAClip) {
