@@ -293,6 +293,8 @@ class Converter {
         {"aten::conv_transpose2d", &Converter::Conv},
         {"aten::linear", &Converter::Linear},
         {"aten::matmul", &Converter::Binary},
+        {"aten::addmm", &Converter::Addmm},
+        {"aten::t", &Converter::Shape},
         {"aten::add", &Converter::Binary},
         {"aten::add_", &Converter::Binary},
         {"aten::sub", &Converter::Binary},
@@ -510,6 +512,16 @@ class Converter {
     Produce(node->output(), out);
   }
 
+  /// addmm(input, mat1, mat2, beta, alpha) = beta·input + alpha·mat1·mat2 (older exported linear layers).
+  void Addmm(Node* node) {
+    const auto in = node->inputs();
+    const std::string out = OutputName(node->output());
+    auto* gemm = AddNode("Gemm", {TensorOf(in[1], node), TensorOf(in[2], node), TensorOf(in[0], node)}, {out});
+    AttrFloat(gemm, "beta", in.size() > 3 ? Number(in[3], node) : 1.0);
+    AttrFloat(gemm, "alpha", in.size() > 4 ? Number(in[4], node) : 1.0);
+    Produce(node->output(), out);
+  }
+
   void Activation(Node* node) {
     std::string kind = node->kind().toQualString();
     if (kind.back() == '_') kind.pop_back();
@@ -616,6 +628,11 @@ class Converter {
     } else if (kind == "aten::flatten") {
       if (Int(in[1], node) != 1 || Int(in[2], node) != -1) Fail(node, "flatten other than flatten(x, 1)");
       Attr(AddNode("Flatten", {TensorOf(in[0], node)}, {out}), "axis", 1);
+    } else if (kind == "aten::t") {
+      if (InputRank(node) == 2)
+        Attr(AddNode("Transpose", {TensorOf(in[0], node)}, {out}), "perm", std::vector<std::int64_t>{1, 0});
+      else
+        AddNode("Identity", {TensorOf(in[0], node)}, {out});  // t() of a 0-D or 1-D tensor is itself
     } else if (kind == "aten::permute") {
       std::vector<std::int64_t> perm = IntList(in[1], node);
       for (auto& dim : perm)
@@ -739,8 +756,8 @@ class Converter {
     return rank->second;
   }
 
-  /// The rank of the input of each aten::linear (Gemm takes 2-D inputs only) and aten::permute (its
-  /// negative dims), by node index, from one run on a zero sample.
+  /// The rank of the input of each aten::linear (Gemm takes 2-D inputs only), aten::permute (its
+  /// negative dims) and aten::t, by node index, from one run on a zero sample.
   std::map<std::size_t, std::int64_t> InputRanks(torch::jit::Graph& graph, const std::vector<Node*>& nodes,
                                                  const std::vector<std::int64_t>& input_shape) const {
     std::map<const Value*, model::ValueRef> refs;
@@ -751,7 +768,8 @@ class Converter {
     std::vector<std::size_t> indices;
     std::vector<model::ValueRef> wanted;
     for (std::size_t index = 0; index < nodes.size(); ++index) {
-      if (nodes[index]->kind() != c10::Symbol::aten("linear") && nodes[index]->kind() != c10::Symbol::aten("permute"))
+      const auto kind = nodes[index]->kind();
+      if (kind != c10::Symbol::aten("linear") && kind != c10::Symbol::aten("permute") && kind != c10::Symbol::aten("t"))
         continue;
       const auto it = refs.find(nodes[index]->input(0));
       if (it == refs.end()) continue;

@@ -13,7 +13,7 @@
 // which its consumers read. So the float file and the QDQ file share every name an encodings file keys.
 //
 // Ops: conv 1d/2d (groups, depthwise), transposed conv, linear (Gemm; MatMul + Add above 2-D),
-// matmul, relu/relu6/hardtanh/clamp, gelu, silu, sigmoid, tanh, hardswish, add/sub/mul/div, max/avg
+// addmm (Gemm), t, matmul, relu/relu6/hardtanh/clamp, gelu, silu, sigmoid, tanh, hardswish, add/sub/mul/div, max/avg
 // pool, global (adaptive 1×1) average pool, flatten, view/reshape (sizes constant or `x.size(i)`,
 // traced ones too), cat, permute, softmax, mean, dropout and contiguous (identity). Anything else is an
 // InputError naming the op and the TorchScript node.

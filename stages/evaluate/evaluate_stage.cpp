@@ -69,6 +69,7 @@ std::vector<DerivedStage> EvaluateStage::Derive(const Plan& plan, std::size_t se
   if (!adaround) return {};  // that quant-sim is the nearest baseline itself
   OptionValues nearest_sim = sim->options;
   nearest_sim.Set("param_encodings", std::string(), false);
+  nearest_sim.Set("activation_encodings", std::string(), false);  // nearest_calibrate computes them
   // (A missing file is quant_sim's error, reported when it is built.)
   if (std::filesystem::is_regular_file(sim_options.param_encodings)) {
     // Layers the file leaves float stay float in the baseline too, as in the quant-sim it is compared with.

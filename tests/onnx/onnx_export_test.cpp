@@ -247,6 +247,25 @@ def forward(self, x):
   EXPECT_LT(RelativeError(RunOnnxRuntime(exported.bytes, input), shared.Forward(input)), 1e-4);
 }
 
+TEST(OnnxExportTest, AddmmWithATransposedWeightIsAGemm) {
+  // How older exporters wrote a linear layer: addmm(bias, x, weight.t()), with beta and alpha.
+  torch::manual_seed(0);
+  torch::jit::Module module("Addmm");
+  module.register_parameter("w", torch::randn({5, 12}), false);
+  module.register_parameter("b", torch::randn({5}), false);
+  module.define(R"(
+def forward(self, x):
+    return torch.addmm(self.b, x.flatten(1), self.w.t(), beta=0.5, alpha=2.0)
+)");
+  const model::Model addmm(module, "addmm");
+  const io::OnnxExport exported = io::ExportOnnx(addmm, model::LayerGraph{}, {2, 3, 4}, nullptr, "addmm");
+  const torch::Tensor input = torch::randn({4, 3, 4});
+  const torch::Tensor expected = addmm.Forward(input);
+  EXPECT_TRUE(torch::allclose(expected, 0.5 * module.attr("b").toTensor() +
+                                            2.0 * input.flatten(1).matmul(module.attr("w").toTensor().t())));
+  EXPECT_LT(RelativeError(RunOnnxRuntime(exported.bytes, input), expected), 1e-4);
+}
+
 TEST(OnnxExportTest, AnOpWithoutConversionIsABadInputErrorNamingItAndItsNode) {
   // The activations test model calls one activation per conv, some of which ONNX export lacks.
   const Prepared prepared = Prepare("tests/models/activations_scripted.pt", {2, 4, 6, 6});

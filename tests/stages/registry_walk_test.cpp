@@ -153,11 +153,12 @@ TEST(RegistryWalkTest, StageKeysCoverOnlyTheDataSetsTheStageReads) {
 
 TEST(RegistryWalkTest, TheDerivedNearestBaselineKeepsTheLayersAnEncodingsFileLeavesFloat) {
   // A quant-sim freezing a file's grids, fc left float by the file: the nearest baseline evaluate derives
-  // rounds every weight to nearest but fc, which stays float there too.
+  // rounds every weight to nearest but fc, which stays float there too, and reads no activation encodings.
   TempDir dir;
   WriteTextFile(dir / "float_fc.encodings", R"({"param_encodings": {"fc.weight": [{"bitwidth": 32, "dtype": "float"}]}})");
   const auto plan = BuildPlan(LoadPipelineSpec(SourcePath("tests/configs/export_small.yaml"),
-                                               {"stages.quantsim.param_encodings=" + (dir / "float_fc.encodings")},
+                                               {"stages.quantsim.param_encodings=" + (dir / "float_fc.encodings"),
+                                                "stages.quantsim.activation_encodings=" + (dir / "float_fc.encodings")},
                                                Builtin()),
                               Builtin());
   const PlannedStage* nearest = nullptr;
@@ -168,6 +169,8 @@ TEST(RegistryWalkTest, TheDerivedNearestBaselineKeepsTheLayersAnEncodingsFileLea
   ASSERT_EQ(overrides.size(), 1u);
   EXPECT_EQ(overrides.at("fc"), 32);
   EXPECT_EQ(std::get<std::string>(nearest->options.Get("param_encodings")), "");
+  // Its activation encodings are its own calibrate's, not the file's.
+  EXPECT_EQ(std::get<std::string>(nearest->options.Get("activation_encodings")), "");
 }
 
 }  // namespace
