@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "common/by_name.h"
+
 namespace adaflow {
 namespace {
 
@@ -214,17 +216,9 @@ std::string FormatOptionValue(const OptionValue& value) {
       value);
 }
 
-const OptionSpec* OptionSchema::Find(const std::string& name) const {
-  for (const auto& spec : specs_)
-    if (spec.name == name) return &spec;
-  return nullptr;
-}
+const OptionSpec* OptionSchema::Find(const std::string& name) const { return FindByName(specs_, name); }
 
-std::vector<std::string> OptionSchema::Names() const {
-  std::vector<std::string> names;
-  for (const auto& spec : specs_) names.push_back(spec.name);
-  return names;
-}
+std::vector<std::string> OptionSchema::Names() const { return NamesOf(specs_); }
 
 OptionSpec& OptionSchema::Add(OptionSpec spec) {
   if (Find(spec.name)) throw std::logic_error(owner_ + ": option '" + spec.name + "' declared twice");

@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/by_name.h"
 #include "common/error.h"
 #include "common/suggest.h"
 
@@ -187,17 +188,9 @@ const char* LayerKindName(LayerKind kind) {
   return "?";
 }
 
-const Layer* LayerGraph::Find(const std::string& name) const {
-  for (const auto& layer : layers)
-    if (layer.name == name) return &layer;
-  return nullptr;
-}
+const Layer* LayerGraph::Find(const std::string& name) const { return FindByName(layers, name); }
 
-std::vector<std::string> LayerGraph::Names() const {
-  std::vector<std::string> names;
-  for (const auto& layer : layers) names.push_back(layer.name);
-  return names;
-}
+std::vector<std::string> LayerGraph::Names() const { return NamesOf(layers); }
 
 void LayerGraph::CheckNames(const std::vector<std::string>& names, const std::string& key) const {
   for (const auto& name : names)

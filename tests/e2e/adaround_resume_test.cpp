@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <stdexcept>
 #include <thread>
 
 #include "tests/support/test_support.h"
@@ -42,6 +43,30 @@ int OptimizedLayers(const std::string& output) {
   return static_cast<int>(std::distance(std::sregex_iterator(output.begin(), output.end(), line), std::sregex_iterator()));
 }
 
+/// Runs `adaflow run <config> --run-dir <run_dir>` in a child process (its output to the file `output`),
+/// sends it `signal` once `layers` AdaRound layers are recorded as finished (or after 5 minutes), and
+/// returns its wait status.
+int RunAndSignalAfterLayers(const std::string& config, const std::string& run_dir, const std::string& output,
+                            int layers, int signal) {
+  const pid_t child = fork();
+  if (child < 0) throw std::runtime_error("fork failed");
+  if (child == 0) {
+    if (chdir(ADAFLOW_SOURCE_DIR) != 0) _exit(127);
+    const int out = ::open(output.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(out, 1);
+    dup2(out, 2);
+    execl(ADAFLOW_CLI, ADAFLOW_CLI, "run", config.c_str(), "--run-dir", run_dir.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
+  while (FinishedLayers(run_dir) < layers && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ::kill(child, signal);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return status;
+}
+
 TEST(AdaroundResumeTest, KilledRunResumesWithTheUnfinishedLayersOnlyAndEndsIdentical) {
   TempDir dir;
   const CommandResult reference = RunCli(std::string("run ") + kConfig + " --run-dir " + (dir / "reference"));
@@ -50,22 +75,7 @@ TEST(AdaroundResumeTest, KilledRunResumesWithTheUnfinishedLayersOnlyAndEndsIdent
 
   // Start a run, SIGKILL it once at least two layers are recorded as finished.
   const std::string killed_dir = dir / "killed";
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    if (chdir(ADAFLOW_SOURCE_DIR) != 0) _exit(127);
-    const int null = ::open("/dev/null", O_WRONLY);
-    dup2(null, 1);
-    dup2(null, 2);
-    execl(ADAFLOW_CLI, ADAFLOW_CLI, "run", kConfig, "--run-dir", killed_dir.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
-  while (FinishedLayers(killed_dir) < 2 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  ::kill(child, SIGKILL);
-  int status = 0;
-  ::waitpid(child, &status, 0);
+  const int status = RunAndSignalAfterLayers(kConfig, killed_dir, "/dev/null", 2, SIGKILL);
   ASSERT_TRUE(WIFSIGNALED(status)) << "the run finished before it could be killed";
   const int finished_before = FinishedLayers(killed_dir);
   ASSERT_GE(finished_before, 2);
@@ -104,23 +114,7 @@ void StopsWithExitCode130AndResumes(int signal) {
   TempDir dir;
   const std::string run_dir = dir / "run";
   const std::string log = dir / "output.txt";
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    if (chdir(ADAFLOW_SOURCE_DIR) != 0) _exit(127);
-    const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(out, 1);
-    dup2(out, 2);
-    execl(ADAFLOW_CLI, ADAFLOW_CLI, "run", "tests/configs/export_small.yaml", "--run-dir", run_dir.c_str(),
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
-  while (FinishedLayers(run_dir) < 1 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  ::kill(child, signal);
-  int status = 0;
-  ::waitpid(child, &status, 0);
+  const int status = RunAndSignalAfterLayers("tests/configs/export_small.yaml", run_dir, log, 1, signal);
   ASSERT_TRUE(WIFEXITED(status));
   const std::string output = ReadTextFile(log);
   if (FinishedLayers(run_dir) == 10) GTEST_SKIP() << "the run finished AdaRound before it could be interrupted";
