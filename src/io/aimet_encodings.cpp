@@ -92,7 +92,10 @@ std::string TorchEncodingsJson(const ModelEncodings& encodings) {
   Json activations = Json::object(), params = Json::object();
   for (std::size_t idx = 0; idx < encodings.activations.size(); ++idx) {
     const auto& [module, input] = encodings.activation_modules[idx];
-    activations[module][input ? "input" : "output"]["0"] = Entry061(encodings.activations[idx].second);
+    const char* side = input ? "input" : "output";
+    if (activations.contains(module) && activations[module].contains(side))
+      throw std::logic_error("TorchEncodingsJson: two activations are the " + std::string(side) + " of '" + module + "'");
+    activations[module][side]["0"] = Entry061(encodings.activations[idx].second);
   }
   for (const auto& [layer, encoding] : encodings.params) params[layer + ".weight"] = List061(encoding.channels);
   const Json json = {{"activation_encodings", activations},
@@ -130,20 +133,23 @@ std::map<std::string, nlohmann::json> ParseSection(const nlohmann::json& json, c
   if (json.at(section).is_object()) {
     for (const auto& [key, entries] : json.at(section).items()) {
       if (!module_keyed || !entries.is_object()) {
-        by_name[key] = entries;
+        if (!by_name.emplace(key, entries).second)
+          throw InputError("encodings file '" + path + "', " + section + " entry '" + key + "' is given twice");
         continue;
       }
       // {"<module>": {"input": {"0": entry}, "output": {"0": entry}}}
       *module_keyed = true;
+      const std::string where = "encodings file '" + path + "', " + section + " entry '" + key + "'";
+      if (entries.empty()) throw InputError(where + " is empty");
       for (const auto& [side, indexed] : entries.items()) {
-        if ((side != "input" && side != "output") || !indexed.is_object())
-          throw InputError("encodings file '" + path + "', " + section + " entry '" + key +
-                           "': expected {\"input\" or \"output\": {\"<index>\": entry}}");
+        if ((side != "input" && side != "output") || !indexed.is_object() || indexed.empty())
+          throw InputError(where + ": expected {\"input\" or \"output\": {\"<index>\": entry}}");
         for (const auto& [index, entry] : indexed.items()) {
           if (index != "0")
-            throw InputError("encodings file '" + path + "', " + section + " entry '" + key + "': " + side + " " + index +
-                             " (adaflow quantizes only the first " + side + " of a module)");
-          by_name[ModuleKey(key, side == "input")] = nlohmann::json::array({entry});
+            throw InputError(where + ": " + side + " " + index + " (adaflow quantizes only the first " + side +
+                             " of a module)");
+          if (!by_name.emplace(ModuleKey(key, side == "input"), nlohmann::json::array({entry})).second)
+            throw InputError(where + ": the " + side + " of '" + key + "' is given twice");
         }
       }
     }
@@ -318,7 +324,8 @@ std::vector<quant::Encoding> ReadActivationEncodings(
                        "(default_output_bw: 32 leaves them all float)");
     if (channels.size() != 1) throw InputError(where + " has " + std::to_string(channels.size()) + " entries, not one");
     encodings.push_back(channels.front());
-    used.insert(keys[idx]);
+    if (!used.insert(keys[idx]).second)
+      throw std::logic_error("two activation quantizers have the key '" + keys[idx] + "'");
   }
   std::string unused;
   for (const auto& [key, entry] : entries)

@@ -266,7 +266,7 @@ class Converter {
     std::string op = node->kind().toUnqualString();
     while (!op.empty() && op.back() == '_') op.pop_back();  // in place: relu_
     while (!op.empty() && op.front() == '_') op.erase(0, 1);  // traced: _convolution
-    const std::string path = model::ModuleOf(node).path;
+    const std::string path = model::ModuleOf(model_.module(), node).path;
     std::string base = path.empty() ? op : path + "/" + op;
     if (node->outputs().size() > 1) base += "." + std::to_string(value->offset());
     return Fresh(base);
@@ -348,8 +348,14 @@ class Converter {
 
   void Skip(Node*) {}
 
-  /// Traced shape arithmetic (`x.size(0)` as a tensor, then back to an int): the value as it was.
-  void PassThrough(Node* node) { items_[node->output()] = ItemOf(node->input(0), node); }
+  /// Traced shape arithmetic (`x.size(0)` as a tensor, then back to an int): the size as it was. Only
+  /// sizes and integer constants pass (int() of a run-time tensor would truncate what ONNX keeps).
+  void PassThrough(Node* node) {
+    const Item& item = ItemOf(node->input(0), node);
+    const bool integer = item.kind == Item::Kind::kConstant && item.constant.isInt();
+    if (item.kind != Item::Kind::kSize && !integer) Fail(node, "a number computed from a tensor at run time");
+    items_[node->output()] = item;
+  }
 
   void Constant(Node* node) {
     Item item;

@@ -14,18 +14,43 @@ std::vector<torch::jit::Node*> TopLevelNodes(torch::jit::Graph& graph) {
   return std::vector<torch::jit::Node*>(graph.nodes().begin(), graph.nodes().end());
 }
 
-ModuleCall ModuleOf(const torch::jit::Node* node) {
+ModuleCall ModuleOf(const torch::jit::Module& root, const torch::jit::Node* node) {
   ModuleCall call;
   const auto stack = node->callstack();
   if (!stack) return call;
+  torch::jit::Module current = root;
   // One entry per inlined call; a method calling another method of its own module ("SELF", as a
-  // scripted Conv2d's forward calls _conv_forward) adds no path element.
+  // scripted Conv2d's forward calls _conv_forward) stays in that module.
   for (const auto& entry : (*stack)->vec()) {
     const auto& instance = std::get<torch::jit::kModuleInstanceInfo>(entry);
-    if (!instance) continue;
-    if (instance->instance_name() != "SELF")
-      call.path += (call.path.empty() ? "" : ".") + instance->instance_name();
-    if (instance->class_type()) call.type = instance->class_type()->name()->qualifiedName();
+    if (!instance || instance->instance_name() == "SELF") continue;
+    const std::string name = instance->instance_name();
+    const std::string type = instance->class_type() ? instance->class_type()->name()->qualifiedName() : "";
+    std::string relative;
+    if (current.hasattr(name) && current.attr(name).isModule()) {
+      relative = name;
+    } else {
+      // Called through a container it never called (`for block in self.blocks`) or a grandchild
+      // (`self.backbone.conv1(x)`): the one descendant of that name and class.
+      int found = 0;
+      for (const auto& sub : current.named_modules()) {
+        const std::string& path = sub.name;
+        const bool ends_with_name = path == name || (path.size() > name.size() &&
+                                                     path.compare(path.size() - name.size(), name.size(), name) == 0 &&
+                                                     path[path.size() - name.size() - 1] == '.');
+        if (!ends_with_name || sub.value.type()->name()->qualifiedName() != type) continue;
+        relative = path;
+        ++found;
+      }
+      if (found != 1) return ModuleCall{};
+    }
+    for (std::size_t start = 0; start <= relative.size();) {
+      const std::size_t dot = std::min(relative.find('.', start), relative.size());
+      current = current.attr(relative.substr(start, dot - start)).toModule();
+      start = dot + 1;
+    }
+    call.path += (call.path.empty() ? "" : ".") + relative;
+    call.type = type;
   }
   return call;
 }

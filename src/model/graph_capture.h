@@ -33,13 +33,16 @@ class GraphCapture {
 /// The top-level nodes of `graph` in order (the index space of ValueRef).
 std::vector<torch::jit::Node*> TopLevelNodes(torch::jit::Graph& graph);
 
-/// The module whose forward a node of an inlined graph came from: its path ("layer1.0.relu"; "" for the
-/// root) and its class ("__torch__.torch.nn.modules.activation.ReLU", mangling included).
+/// The module of `root` whose forward a node of root's inlined graph came from: its path
+/// ("layer1.0.relu"; "" for the root) and its class ("__torch__.torch.nn.modules.activation.ReLU",
+/// mangling included). The call stack names each call by the attribute it was made through only
+/// (`self.blocks[0]` → "0"), so a name that is not a child of the caller is looked up among the
+/// caller's descendants of the call's class; when that is not one module, the path is unknown: "".
 struct ModuleCall {
   std::string path;
   std::string type;
 };
-ModuleCall ModuleOf(const torch::jit::Node* node);
+ModuleCall ModuleOf(const torch::jit::Module& root, const torch::jit::Node* node);
 
 /// Makes `outputs` the graph's outputs and removes every node they do not need, side effects included:
 /// an assertion about a value after them (a shape check, say) would otherwise keep the whole model

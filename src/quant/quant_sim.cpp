@@ -91,14 +91,15 @@ bool IsSupergroup(const Node* head, const Node* tail) {
 }
 
 /// The torch.nn module whose own op `node` is (nn.Conv2d, nn.ReLU, …), or "".
-std::string TorchNnModuleOf(const Node* node) {
-  const model::ModuleCall call = model::ModuleOf(node);
+std::string TorchNnModuleOf(const torch::jit::Module& root, const Node* node) {
+  const model::ModuleCall call = model::ModuleOf(root, node);
   return call.type.find(".torch.nn.modules.") != std::string::npos ? call.path : std::string();
 }
 
 /// Fills each quantizer's `module` (see ActivationQuantizer): the first claim of a module output wins.
-void AssignModules(std::vector<ActivationQuantizer>& quantizers, const std::vector<Node*>& nodes,
-                   const torch::jit::Graph& graph, const std::map<std::size_t, std::string>& layer_at) {
+void AssignModules(std::vector<ActivationQuantizer>& quantizers, const torch::jit::Module& root,
+                   const std::vector<Node*>& nodes, const torch::jit::Graph& graph,
+                   const std::map<std::size_t, std::string>& layer_at) {
   std::set<std::pair<std::string, bool>> taken;
   for (auto& quantizer : quantizers) {
     std::string module;
@@ -108,14 +109,18 @@ void AssignModules(std::vector<ActivationQuantizer>& quantizers, const std::vect
       for (std::size_t index = 0; index < nodes.size() && module.empty(); ++index) {
         const auto reads = nodes[index]->inputs();
         if (std::find(reads.begin(), reads.end(), input) == reads.end()) continue;
-        module = layer_at.count(index) ? layer_at.at(index) : TorchNnModuleOf(nodes[index]);
+        module = layer_at.count(index) ? layer_at.at(index) : TorchNnModuleOf(root, nodes[index]);
         break;  // the first reader in graph order
       }
     } else {
       const auto layer = layer_at.find(quantizer.value.node);
-      module = layer != layer_at.end() ? layer->second : TorchNnModuleOf(nodes[quantizer.value.node]);
+      module = layer != layer_at.end() ? layer->second : TorchNnModuleOf(root, nodes[quantizer.value.node]);
     }
-    if (module.empty() || !taken.insert({module, quantizer.module_input}).second) module = quantizer.name;
+    if (module.empty() || taken.count({module, quantizer.module_input})) module = quantizer.name;
+    // (A quantizer name may itself be a module's path: then a suffix.)
+    for (int suffix = 1; taken.count({module, quantizer.module_input}); ++suffix)
+      module = quantizer.name + "_" + std::to_string(suffix);
+    taken.insert({module, quantizer.module_input});
     quantizer.module = module;
   }
 }
@@ -142,6 +147,7 @@ std::vector<ActivationQuantizer> FindActivationQuantizers(const model::Model& mo
   std::vector<ActivationQuantizer> quantizers;
   if (quantize_input) quantizers.push_back({"input", model::ValueRef{}, "input", {}, "", false});
   std::map<std::string, int> counters;
+  std::set<std::string> names = {"input"};
   for (std::size_t idx = 0; idx < nodes.size(); ++idx) {
     Node* node = nodes[idx];
     const std::string kind = node->kind().toQualString();
@@ -153,9 +159,13 @@ std::vector<ActivationQuantizer> FindActivationQuantizers(const model::Model& mo
     if (layer_at.count(idx)) name = layer_at[idx];
     else if (activation_at.count(idx)) name = activation_at[idx];
     else name = ShortOp(kind) + "_" + std::to_string(counters[ShortOp(kind)]++);
+    // A layer called twice has two outputs to quantize: the second is "<layer>_1".
+    const std::string base = name;
+    for (int suffix = 1; names.count(name); ++suffix) name = base + "_" + std::to_string(suffix);
+    names.insert(name);
     quantizers.push_back({name, model::ValueRef{idx, 0}, kind, {}, "", false});
   }
-  AssignModules(quantizers, nodes, *graph, layer_at);
+  AssignModules(quantizers, model.module(), nodes, *graph, layer_at);
   return quantizers;
 }
 

@@ -56,8 +56,9 @@ struct ActivationQuantizer {
   /// Where AIMET's module-keyed layout (`<name>_torch.encodings`) puts it: the output (or, for the
   /// model input, the input) of this module. A torch.nn module's own op (nn.Conv2d, nn.ReLU, nn.MaxPool2d)
   /// is keyed by its module path, as AIMET keys it; the model input by the module that reads it first;
-  /// a functional op (F.relu, `x + y`), or a module's second call, by `name` (AIMET's model preparer
-  /// makes a module of such an op first, with a name of its own).
+  /// a functional op (F.relu, `x + y`), a module's second call, or a module the call stack cannot tell
+  /// apart from another (model::ModuleOf), by `name` (AIMET's model preparer makes a module of a
+  /// functional op first, with a name of its own).
   std::string module;
   bool module_input = false;
 };

@@ -92,11 +92,17 @@ StageOutputs QuantSimStage::Run(const StageInputs& inputs, StageContext& ctx) {
   if (!options_.activation_encodings.empty()) {
     // AIMET's load_encodings_to_sim: a calibrated quant-sim without calibration data.
     const auto encodings = io::ReadActivationEncodings(options_.activation_encodings, sim->quantizers(), [&] {
-      // The names the ONNX export gives these quantizers' tensors (as in `<name>.encodings` with ONNX).
+      // The names the ONNX export gives these quantizers' tensors (as in `<name>.encodings` with ONNX);
+      // none when the model has no ONNX conversion (then the file must use the quantizer names).
       const io::OnnxQuantization naming{sim->param_encodings(), sim->quantizers(), /*qdq=*/false};
-      return io::ExportOnnx(*sim->weights_model(), graph, ModelSectionOf(ctx.spec()).input_shape, &naming,
-                            ctx.spec().name)
-          .activation_tensors;
+      try {
+        return io::ExportOnnx(*sim->weights_model(), graph, ModelSectionOf(ctx.spec()).input_shape, &naming,
+                              ctx.spec().name)
+            .activation_tensors;
+      } catch (const std::exception& error) {
+        ctx.log().info("no ONNX tensor names to match {} with: {}", options_.activation_encodings, error.what());
+        return std::map<std::string, std::string>{};
+      }
     });
     sim->SetActivationEncodings(encodings);
     artifact->activations_from = options_.activation_encodings;

@@ -239,6 +239,9 @@ TEST(AimetEncodingsTest, ActivationEncodingsReadBackByQuantizerNameTensorNameOrM
   EXPECT_NE(error(floating.dump()).find("activation entry 'fc2' is float"), std::string::npos) << error(floating.dump());
   EXPECT_NE(error("{\"activation_encodings\": {\"stem\": {\"output\": {\"1\": {}}}}}").find("output 1"),
             std::string::npos);
+  EXPECT_NE(error("{\"activation_encodings\": {\"stem\": {}}}").find("entry 'stem' is empty"), std::string::npos);
+  EXPECT_NE(error("{\"activation_encodings\": {\"stem\": {\"output\": {}}}}").find("entry 'stem': expected"),
+            std::string::npos);
 }
 
 }  // namespace

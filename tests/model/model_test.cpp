@@ -200,5 +200,30 @@ TEST(CaptureTest, LayerInputsAndOutputsMatchAHandComputedConvolution) {
   EXPECT_TRUE(torch::allclose(after[1], owner.attr("bias").toTensor().view({1, -1, 1, 1}).expand_as(after[1])));
 }
 
+TEST(ModuleOfTest, EachOpIsPlacedInTheModuleItRanInEvenWhenCalledThroughAGrandchild) {
+  // root.forward calls its child `head` and its grandchild `backbone.act` directly; both are modules of
+  // the same class, and the call stack names the grandchild's call "act" only.
+  auto make_act = [] {
+    torch::jit::Module act("Act");
+    act.define("def forward(self, x):\n    return torch.relu(x)\n");
+    return act;
+  };
+  torch::jit::Module backbone("Backbone");
+  backbone.register_module("act", make_act());
+  torch::jit::Module root("Root");
+  root.register_module("backbone", backbone);
+  root.register_module("head", make_act());
+  root.define("def forward(self, x):\n    y = self.backbone.act.forward(x)\n    return self.head.forward(torch.sigmoid(y))\n");
+  const Model model(root, "root");
+  std::vector<std::string> placed;
+  const auto graph = model.InlinedGraph();
+  for (const auto* node : TopLevelNodes(*graph)) {
+    const std::string kind = node->kind().toQualString();
+    if (kind == "aten::relu" || kind == "aten::sigmoid") placed.push_back(kind + " in '" + ModuleOf(root, node).path + "'");
+  }
+  EXPECT_EQ(placed, (std::vector<std::string>{"aten::relu in 'backbone.act'", "aten::sigmoid in ''",
+                                              "aten::relu in 'head'"}));
+}
+
 }  // namespace
 }  // namespace adaflow::model

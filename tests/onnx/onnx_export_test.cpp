@@ -266,6 +266,21 @@ def forward(self, x):
   EXPECT_LT(RelativeError(RunOnnxRuntime(exported.bytes, input), expected), 1e-4);
 }
 
+TEST(OnnxExportTest, IntOfATensorIsAClearErrorNotAChangedResult) {
+  // int(self.k) truncates 2.5 to 2 in TorchScript; passing the tensor through would multiply by 2.5.
+  torch::jit::Module module("IntOfTensor");
+  module.register_buffer("k", torch::tensor(2.5));
+  module.define("def forward(self, x):\n    return x * int(self.k)\n");
+  const model::Model truncating(module, "int_of_tensor");
+  try {
+    io::ExportOnnx(truncating, model::LayerGraph{}, {2, 3}, nullptr, "int_of_tensor");
+    FAIL() << "the export did not fail";
+  } catch (const InputError& error) {
+    EXPECT_NE(std::string(error.what()).find("a number computed from a tensor at run time"), std::string::npos)
+        << error.what();
+  }
+}
+
 TEST(OnnxExportTest, AnOpWithoutConversionIsABadInputErrorNamingItAndItsNode) {
   // The activations test model calls one activation per conv, some of which ONNX export lacks.
   const Prepared prepared = Prepare("tests/models/activations_scripted.pt", {2, 4, 6, 6});

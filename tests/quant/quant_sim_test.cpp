@@ -111,6 +111,26 @@ TEST(QuantSimTest, EachQuantizerNamesTheModuleAimetsTorchLayoutKeysItBy) {
                                                "fc1.gelu", "fc2"}));
 }
 
+TEST(QuantSimTest, ALayerCalledTwiceHasTwoQuantizersOfDifferentNamesAndModules) {
+  torch::manual_seed(0);
+  torch::jit::Module fc("Fc");
+  fc.register_parameter("weight", torch::randn({4, 4}), false);
+  fc.register_parameter("bias", torch::randn({4}), false);
+  fc.define("def forward(self, x):\n    return torch.linear(x, self.weight, self.bias)\n");
+  torch::jit::Module root("Twice");
+  root.register_module("fc", fc);
+  root.define("def forward(self, x):\n    return self.fc.forward(torch.sigmoid(self.fc.forward(x)))\n");
+  auto model = std::make_shared<model::Model>(root, "twice");
+  const auto layers = model::DiscoverLayers(*model);
+  QuantSim sim(model, layers, QuantSimConfig{});
+  std::vector<std::string> modules;
+  for (const auto& quantizer : sim.quantizers()) modules.push_back(quantizer.module);
+  // The model input is fc's input; the second call's output is not fc's output again.
+  EXPECT_EQ(Names(sim), (std::vector<std::string>{"input", "fc", "fc.sigmoid", "fc_1"}));
+  EXPECT_EQ(modules, (std::vector<std::string>{"fc", "fc", "fc.sigmoid", "fc_1"}));
+  EXPECT_TRUE(sim.quantizers().front().module_input);
+}
+
 TEST(QuantSimTest, SupergroupsAreExactlyTheDefaultConfigsAndAConstantClampIsAClip) {
   // AIMET's default config fuses Conv+Relu, ConvTranspose+Relu, Conv+Clip, Add+Relu, Gemm+Relu and
   // nothing else. c8 is followed by clamp(0, 6) and c9 by clamp(-1, 1): Conv+Clip, so only the clamp's
