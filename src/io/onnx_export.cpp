@@ -215,9 +215,9 @@ class Converter {
       case Item::Kind::kTensor: return item.name;
       case Item::Kind::kParameter:
         // A parameter read more than once (a module called twice) is one initializer.
-        if (!parameter_tensors_.count(item.name)) {
+        if (!emitted_parameters_.count(item.name)) {
           SetTensor(*graph_->add_initializer(), item.name, item.parameter.to(torch::kFloat32));
-          parameter_tensors_[item.name] = item.name;
+          emitted_parameters_.insert(item.name);
         }
         item.kind = Item::Kind::kTensor;
         return item.name;
@@ -409,7 +409,7 @@ class Converter {
     if (layer_it == layer_at_.end() || item.kind != Item::Kind::kParameter) return TensorOf(value, node);
     const std::string& layer = layer_it->second->name;
     weight_initializers_[layer] = item.name;
-    if (!quantization_ || !quantization_->qdq || parameter_tensors_.count(item.name)) return TensorOf(value, node);
+    if (!quantization_ || !quantization_->qdq || emitted_parameters_.count(item.name)) return TensorOf(value, node);
     const auto encoding_it = quantization_->params.find(layer);
     if (encoding_it == quantization_->params.end()) return TensorOf(value, node);
     const quant::TensorEncoding& encoding = encoding_it->second;
@@ -442,7 +442,7 @@ class Converter {
     used_.insert(item.name);
     auto* dequantize = AddNode("DequantizeLinear", {quantized, scale_name, zero_name}, {item.name});
     if (count > 1) Attr(dequantize, "axis", encoding.axis);
-    parameter_tensors_[item.name] = item.name;
+    emitted_parameters_.insert(item.name);
     const_cast<Item&>(item).kind = Item::Kind::kTensor;
     return item.name;
   }
@@ -803,7 +803,7 @@ class Converter {
   std::size_t node_index_ = 0;
   std::map<std::string, std::string> activation_tensors_;
   std::map<std::string, std::string> weight_initializers_;
-  std::map<std::string, std::string> parameter_tensors_;  ///< module path → the tensor emitted for it
+  std::set<std::string> emitted_parameters_;  ///< module paths whose tensor is in the graph (named by the path)
 };
 
 }  // namespace

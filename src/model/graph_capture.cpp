@@ -44,11 +44,7 @@ ModuleCall ModuleOf(const torch::jit::Module& root, const torch::jit::Node* node
       }
       if (found != 1) return ModuleCall{};
     }
-    for (std::size_t start = 0; start <= relative.size();) {
-      const std::size_t dot = std::min(relative.find('.', start), relative.size());
-      current = current.attr(relative.substr(start, dot - start)).toModule();
-      start = dot + 1;
-    }
+    current = *FindSubmodule(current, relative);
     call.path += (call.path.empty() ? "" : ".") + relative;
     call.type = type;
   }

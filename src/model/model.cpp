@@ -193,16 +193,21 @@ std::shared_ptr<torch::jit::Graph> Model::InlinedGraph() const {
   return graph;
 }
 
-torch::jit::Module Model::Submodule(const std::string& path) const {
-  torch::jit::Module current = module_;
+std::optional<torch::jit::Module> FindSubmodule(const torch::jit::Module& root, const std::string& path) {
+  torch::jit::Module current = root;
   std::stringstream parts(path);
   for (std::string part; std::getline(parts, part, '.');) {
     if (part.empty()) continue;
-    if (!current.hasattr(part) || !current.attr(part).isModule())
-      throw std::out_of_range("no submodule '" + path + "' in model '" + source_ + "'");
+    if (!current.hasattr(part) || !current.attr(part).isModule()) return std::nullopt;
     current = current.attr(part).toModule();
   }
   return current;
+}
+
+torch::jit::Module Model::Submodule(const std::string& path) const {
+  auto found = FindSubmodule(module_, path);
+  if (!found) throw std::out_of_range("no submodule '" + path + "' in model '" + source_ + "'");
+  return *found;
 }
 
 std::shared_ptr<Model> FoldBatchNorm(const Model& model, int* folded) {
