@@ -112,6 +112,7 @@ int GramRows(int iterations) {
 
 int main(int argc, char** argv) {
   SetIntraOpThreads(1);
+  SetBlasThreads(1);
   if (argc > 1 && std::string(argv[1]) == "sgemm") {  // the reference rate alone (bench/imagenet/run.sh)
     std::printf("%.1f\n", SgemmGflops());
     return 0;

@@ -21,6 +21,7 @@ struct Example {
 const Example& GetExample() {
   static const Example example = [] {
     adaflow::SetIntraOpThreads(1);
+    adaflow::SetBlasThreads(1);
     Example loaded;
     loaded.fp = adaflow::model::FoldBatchNorm(
         *adaflow::model::Model::Load(ADAFLOW_SOURCE_DIR "/examples/models/resnet8_fmnist.pt", {1, 1, 28, 28}));

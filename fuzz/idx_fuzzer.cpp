@@ -12,6 +12,7 @@
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   adaflow::SetIntraOpThreads(1);
+  adaflow::SetBlasThreads(1);
   return 0;
 }
 

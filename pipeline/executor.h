@@ -3,23 +3,26 @@
 // hands to StageContext::RunTasks (AdaRound's per-layer work). A run has one executor sized by its
 // thread budget; everything it runs shares that budget.
 //
-// LocalExecutor runs a TaskDag on this machine: a oneTBB task_arena with `threads` slots. Before each
-// task it sets the calling thread's intra-op thread count to the task's declared share (through the
-// application's ThreadSetter: the framework knows no tensor library). A distributed executor would
-// implement the same interface and ship tasks elsewhere.
+// LocalExecutor runs a TaskDag on this machine: a oneTBB task_arena with `threads` slots. Around each
+// task it sets the thread counts through the application's ThreadSetters (the framework knows no tensor
+// library):
+//   - the calling thread's intra-op threads: the task's declared share;
+//   - the process-wide pool (OpenBLAS): owned by the executor, never by a task. It is the smallest share
+//     among the tasks running at that moment (the budget when none runs): a task alone gets its whole
+//     share, tasks side by side never get more than theirs, and no task's count overwrites another's.
+// A distributed executor would implement the same interface and ship tasks elsewhere.
 
 #include <tbb/task_arena.h>
 
 #include <atomic>
-#include <functional>
 #include <memory>
+#include <mutex>
+#include <set>
 
 #include "pipeline/task_dag.h"
+#include "pipeline/threads.h"
 
 namespace adaflow {
-
-/// Sets the calling thread's intra-op thread count (LibTorch, BLAS). Installed by the application.
-using ThreadSetter = std::function<void(int threads)>;
 
 class TaskExecutor {
  public:
@@ -35,16 +38,26 @@ class TaskExecutor {
 
 class LocalExecutor : public TaskExecutor {
  public:
-  LocalExecutor(int threads, ThreadSetter setter);
+  LocalExecutor(int threads, ThreadSetters setters);
   ~LocalExecutor() override;
   int threads() const override { return threads_; }
   TaskDag::Result Run(TaskDag& dag, const std::atomic<bool>* stop) override;
   void UseThreads(int threads) const override;
 
  private:
+  /// Runs one task between Enter and Leave of its share; called on the task's thread.
+  void RunTask(int threads, const TaskDag::Body& body);
+  /// A task with `share` threads starts / ends: the process pool follows the running tasks' smallest share.
+  void Enter(int share);
+  void Leave(int share);
+  void SetPoolLocked();
+
   int threads_;
-  ThreadSetter setter_;
+  ThreadSetters setters_;
   std::unique_ptr<tbb::task_arena> arena_;
+  std::mutex pool_mutex_;
+  std::multiset<int> running_;  ///< shares of the tasks running now
+  int pool_ = 0;                ///< the process pool's count as last set (0: never)
 };
 
 }  // namespace adaflow

@@ -17,6 +17,7 @@
 #include <variant>
 #include <vector>
 
+#include "common/enum_names.h"
 #include "common/error.h"
 #include "pipeline/yaml_source.h"
 
@@ -160,21 +161,16 @@ class Schema {
     return Declare(std::move(name), OptionType::kPath, std::move(help), T{}.*field,
                    [field](T& obj, const OptionValue& v) { obj.*field = std::get<std::string>(v); });
   }
+  /// One of the names of `names` (the enum's one name table, common/enum_names.h; or a subset of it).
   template <class E>
-  OptionBuilder Enum(std::string name, E T::*field, std::vector<std::pair<std::string, E>> choices,
-                     std::string help) {
-    std::vector<std::string> names;
-    std::string default_name;
-    for (const auto& [choice_name, choice] : choices) {
-      names.push_back(choice_name);
-      if (choice == T{}.*field) default_name = choice_name;
-    }
-    auto builder = Declare(std::move(name), OptionType::kEnum, std::move(help), default_name,
-                           [field, choices](T& obj, const OptionValue& v) {
-                             for (const auto& [choice_name, choice] : choices)
-                               if (choice_name == std::get<std::string>(v)) obj.*field = choice;
+  OptionBuilder Enum(std::string name, E T::*field, const EnumNames<E>& names, std::string help) {
+    std::vector<std::string> choices;
+    for (const auto& entry : names) choices.push_back(entry.name);
+    auto builder = Declare(std::move(name), OptionType::kEnum, std::move(help), std::string(NameOf(names, T{}.*field)),
+                           [field, names](T& obj, const OptionValue& v) {
+                             if (const auto value = ValueOf(names, std::get<std::string>(v))) obj.*field = *value;
                            });
-    builder.Choices(std::move(names));
+    builder.Choices(std::move(choices));
     return builder;
   }
   OptionBuilder IntList(std::string name, std::vector<int> T::*field, std::string help) {
@@ -203,24 +199,20 @@ class Schema {
                      obj.*field = std::get<std::vector<std::string>>(v);
                    });
   }
-  /// A list of names from a closed set, bound to a vector of an enum class.
+  /// A list of names from a closed set (`names`, as for Enum), bound to a vector of an enum class.
   template <class E>
-  OptionBuilder EnumList(std::string name, std::vector<E> T::*field,
-                         std::vector<std::pair<std::string, E>> choices, std::string help) {
-    std::vector<std::string> names, default_names;
-    for (const auto& [choice_name, choice] : choices) names.push_back(choice_name);
+  OptionBuilder EnumList(std::string name, std::vector<E> T::*field, const EnumNames<E>& names, std::string help) {
+    std::vector<std::string> choices, default_names;
+    for (const auto& entry : names) choices.push_back(entry.name);
     const T defaults{};
-    for (E value : defaults.*field)
-      for (const auto& [choice_name, choice] : choices)
-        if (choice == value) default_names.push_back(choice_name);
+    for (E value : defaults.*field) default_names.push_back(NameOf(names, value));
     auto builder = Declare(std::move(name), OptionType::kStringList, std::move(help), default_names,
-                           [field, choices](T& obj, const OptionValue& v) {
+                           [field, names](T& obj, const OptionValue& v) {
                              (obj.*field).clear();
                              for (const auto& item : std::get<std::vector<std::string>>(v))
-                               for (const auto& [choice_name, choice] : choices)
-                                 if (choice_name == item) (obj.*field).push_back(choice);
+                               if (const auto value = ValueOf(names, item)) (obj.*field).push_back(*value);
                            });
-    builder.Choices(std::move(names));
+    builder.Choices(std::move(choices));
     return builder;
   }
   OptionBuilder StringIntMap(std::string name, std::map<std::string, int> T::*field, std::string help) {

@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/by_name.h"
 #include "pipeline/content_hash.h"
 
 namespace adaflow {
@@ -144,7 +145,7 @@ const std::string& PlannedStage::KindOf(const std::string& port) const {
 std::unique_ptr<Plan> BuildPlan(PipelineSpec spec, const StageRegistry& registry) {
   auto plan = std::make_unique<Plan>();
   plan->spec = std::move(spec);
-  plan->thread_setter = registry.thread_setter();
+  plan->thread_setters = registry.thread_setters();
   const YamlSource& source = plan->spec.source;
   std::map<std::string, std::size_t> index_of;
 
@@ -198,6 +199,10 @@ std::unique_ptr<Plan> BuildPlan(PipelineSpec spec, const StageRegistry& registry
   // Cross-field checks and construction last, so they see a well-formed plan.
   for (auto& stage : plan->stages) {
     try {
+      if (stage.def->data_sets)
+        for (const DataSetUse& use : *stage.def->data_sets)
+          if (!use.optional && !plan->spec.FindData(use.name))
+            throw InputError("stage type '" + stage.type + "' needs 'data: " + use.name + ":' in the config");
       stage.stage = stage.def->make(stage.options, plan->spec);
     } catch (const InputError& error) {
       throw InputError(stage.where + ": stage '" + stage.id + "': " + error.what());
@@ -236,9 +241,9 @@ std::vector<std::string> ComputeContentKeys(const Plan& plan) {
     const PlannedStage& stage = plan.stages[idx];
     ContentHasher hasher;
     hasher.Field("root", root_key).Field("type", stage.type).Field("options", stage.def->schema->Canonical(stage.options));
-    const auto reads = stage.stage ? stage.stage->DataSets() : std::nullopt;
+    const auto& reads = stage.def->data_sets;
     for (const auto& [name, key] : data_keys)
-      if (!reads || std::find(reads->begin(), reads->end(), name) != reads->end()) hasher.Field("data", key);
+      if (!reads || FindByName(*reads, name)) hasher.Field("data", key);
     add_paths(hasher, *stage.def->schema, stage.options);
     for (std::size_t up : stage.after) hasher.Field("after", keys[up]);
     keys[idx] = hasher.HexDigest();

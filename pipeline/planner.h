@@ -33,8 +33,8 @@ struct Plan {
   PipelineSpec spec;
   std::vector<PlannedStage> stages;
   std::vector<std::size_t> order;        ///< a topological order of `stages`
-  /// The registry's thread setter (see StageRegistry::SetThreadSetter).
-  std::function<void(int threads)> thread_setter;
+  /// The registry's thread setters (see StageRegistry::SetThreadSetters).
+  ThreadSetters thread_setters;
 
   Plan() = default;
   Plan(const Plan&) = delete;

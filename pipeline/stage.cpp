@@ -1,41 +1,6 @@
 #include "pipeline/stage.h"
 
-#include <algorithm>
-#include <fstream>
-#include <iterator>
-
-#include "pipeline/content_hash.h"
-#include "pipeline/executor.h"
-#include "pipeline/pipeline_spec.h"
-#include "pipeline/run_store.h"
-#include "pipeline/stage_registry.h"
-
 namespace adaflow {
-
-ArtifactPtr LoadDataSetArtifact(const PipelineSpec& spec, const std::string& name) {
-  const DataSetSpec* set = spec.FindData(name);
-  if (!set) throw InputError("the config has no 'data: " + name + ":' section");
-  if (!set->def || !set->def->load)
-    throw InputError("data set '" + name + "': type '" + set->type + "' cannot be read by this version of adaflow");
-  ArtifactPtr loaded = set->def->load(*set, spec);
-  if (!loaded) throw std::logic_error("the loader of data type '" + set->type + "' returned nothing");
-  return loaded;
-}
-
-ArtifactPtr RunDataSets::Get(const std::string& name) {
-  // Loading under the lock: a second stage asking for the same set waits for the first read.
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (auto held = held_[name].lock()) return held;
-  ArtifactPtr loaded = LoadDataSetArtifact(spec_, name);
-  held_[name] = loaded;
-  ++loads_;
-  return loaded;
-}
-
-int RunDataSets::loads() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return loads_;
-}
 
 ArtifactPtr StageOutputs::Find(const std::string& kind) const {
   auto it = values_.find(kind);
@@ -45,93 +10,6 @@ ArtifactPtr StageOutputs::Find(const std::string& kind) const {
 ArtifactPtr StageInputs::Find(const std::string& port) const {
   auto it = values_.find(port);
   return it == values_.end() ? nullptr : it->second;
-}
-
-StageContext::StageContext(std::string id, std::string type, std::string key, const PipelineSpec& spec,
-                           RunStore& store, RunDataSets& data, std::shared_ptr<spdlog::logger> log,
-                           TaskExecutor& executor, const std::atomic<bool>* stop, std::string folder)
-    : id_(std::move(id)),
-      type_(std::move(type)),
-      key_(std::move(key)),
-      spec_(spec),
-      store_(store),
-      data_(data),
-      log_(std::move(log)),
-      executor_(executor),
-      stop_(stop),
-      folder_(std::move(folder)) {}
-
-int StageContext::threads() const { return executor_.threads(); }
-
-SubTask StageContext::MakeSubTask(const std::string& name, const std::string& detail) {
-  ContentHasher hasher;
-  hasher.Field("stage", key_).Field("sub-task", name);
-  if (!detail.empty()) hasher.Field("detail", detail);
-  return SubTask(*this, name, hasher.HexDigest());
-}
-
-void StageContext::RunTasks(TaskDag& dag) {
-  const TaskDag::Result result = executor_.Run(dag, stop_);
-  if (result.ok()) {
-    if (stop_requested()) throw Interrupted("stage '" + id_ + "' stopped");
-    return;
-  }
-  const std::string node = id_ + "/" + result.first_error_id;
-  try {
-    std::rethrow_exception(result.first_error);
-  } catch (const Interrupted&) {
-    throw;
-  } catch (const NodeError&) {
-    throw;
-  } catch (const InputError& error) {
-    throw NodeError(node, error.what(), true);
-  } catch (const std::exception& error) {
-    throw NodeError(node, error.what(), false);
-  }
-}
-
-std::vector<std::string> StageContext::FinishedFiles() const {
-  std::vector<std::string> files;
-  if (const auto entry = store_.Find(id_))
-    for (const auto& file : entry->files)
-      if (file.path.compare(0, folder_.size(), folder_) == 0) files.push_back(file.path.substr(folder_.size()));
-  return files;
-}
-
-SubTask::SubTask(StageContext& ctx, std::string name, std::string key)
-    : ctx_(ctx), id_(ctx.id() + "/" + name), key_(std::move(key)) {}
-
-bool SubTask::IsDone() const { return ctx_.store_.IsDone(id_, key_); }
-
-std::string SubTask::PathFor(const std::string& file) const { return ctx_.store_.PathFor(ctx_.folder_ + file); }
-
-void SubTask::WriteFile(const std::string& file, const std::string& bytes) {
-  const std::string recorded = ctx_.folder_ + file;
-  ctx_.store_.WriteAtomic(recorded, bytes);
-  if (std::find(files_.begin(), files_.end(), recorded) == files_.end()) files_.push_back(recorded);
-}
-
-std::string SubTask::ReadFile(const std::string& file) const {
-  std::ifstream in(PathFor(file), std::ios::binary);
-  if (!in) throw InputError("'" + PathFor(file) + "' is missing; rerun with --fresh");
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void SubTask::Commit(double seconds) { ctx_.store_.MarkDone(id_, key_, files_, seconds); }
-
-std::string StageContext::WriteFile(const std::string& name, const std::string& bytes) {
-  store_.WriteAtomic(folder_ + name, bytes);
-  RecordFile(name);
-  return PathFor(name);
-}
-
-std::string StageContext::PathFor(const std::string& name) const { return store_.PathFor(folder_ + name); }
-
-void StageContext::RecordFile(const std::string& name) {
-  const std::string recorded = folder_ + name;
-  for (const auto& file : files_)
-    if (file == recorded) return;
-  files_.push_back(recorded);
 }
 
 }  // namespace adaflow

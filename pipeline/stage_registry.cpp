@@ -128,6 +128,12 @@ std::string DescribeStage(const StageDef& def) {
   out << "\n  outputs: ";
   if (def.outputs.empty()) out << "(none)";
   for (std::size_t idx = 0; idx < def.outputs.size(); ++idx) out << (idx ? ", " : "") << def.outputs[idx];
+  out << "\n  data:    ";
+  if (!def.data_sets) out << "every data set of the config";
+  else if (def.data_sets->empty()) out << "(none)";
+  else
+    for (std::size_t idx = 0; idx < def.data_sets->size(); ++idx)
+      out << (idx ? ", " : "") << (*def.data_sets)[idx].name << ((*def.data_sets)[idx].optional ? " (optional)" : "");
   out << "\n\n" << DescribeSchema(*def.schema);
   return out.str();
 }

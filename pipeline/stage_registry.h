@@ -5,11 +5,13 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "pipeline/options.h"
 #include "pipeline/stage.h"
+#include "pipeline/threads.h"
 
 namespace adaflow {
 
@@ -47,6 +49,14 @@ struct DerivedStage {
   std::string feeds;               ///< the owner's derived input (PortSpec::derived) it feeds, or ""
 };
 
+/// A data set (a name under the config's `data:`) that a stage reads.
+struct DataSetUse {
+  std::string name;
+  /// Read when the config has it. A data set that is not optional must be in the config: the plan fails
+  /// naming the stage otherwise.
+  bool optional = false;
+};
+
 /// Everything the planner, `adaflow stages` and `adaflow describe` know about one stage type.
 struct StageDef {
   using Factory = std::function<std::unique_ptr<Stage>(const OptionValues&, const PipelineSpec&)>;
@@ -56,6 +66,9 @@ struct StageDef {
   const OptionSchema* schema = nullptr;
   std::vector<PortSpec> inputs;
   std::vector<std::string> outputs;  ///< port kinds
+  /// The data sets it reads. Its content key covers these and no others, so that changing the evaluation
+  /// set does not recompute AdaRound. nullopt: every data set of the config (always safe).
+  std::optional<std::vector<DataSetUse>> data_sets;
   /// Validates cross-field rules (throws InputError naming the key) and builds the stage. Runs at plan
   /// time, before any tensor moves.
   Factory make;
@@ -78,6 +91,7 @@ struct DataTypeDef {
 
 /// Builds a StageDef from a stage class S with `using Options`, `static const Schema<Options>& GetSchema()`
 /// and `static std::unique_ptr<Stage> Make(const Options&, const PipelineSpec&)`.
+/// It reads every data set of the config (StageDef::data_sets); the overload below names the ones it reads.
 template <class S>
 StageDef DefineStage(std::string type, std::string help, std::vector<PortSpec> inputs,
                      std::vector<std::string> outputs) {
@@ -93,6 +107,14 @@ StageDef DefineStage(std::string type, std::string help, std::vector<PortSpec> i
   return def;
 }
 
+template <class S>
+StageDef DefineStage(std::string type, std::string help, std::vector<PortSpec> inputs,
+                     std::vector<std::string> outputs, std::vector<DataSetUse> data_sets) {
+  StageDef def = DefineStage<S>(std::move(type), std::move(help), std::move(inputs), std::move(outputs));
+  def.data_sets.emplace(std::move(data_sets));
+  return def;
+}
+
 class StageRegistry {
  public:
   void AddPortKind(PortKindDef def);
@@ -100,10 +122,10 @@ class StageRegistry {
   void AddDataSetName(DataSetNameDef def);
   /// Throws std::logic_error on a duplicate type or a port kind not registered before.
   void Add(StageDef def);
-  /// How a thread's intra-op thread count is set (the application's tensor library); the run's
-  /// executor calls it before every stage and sub-task, so nothing else needs to.
-  void SetThreadSetter(std::function<void(int threads)> setter) { thread_setter_ = std::move(setter); }
-  const std::function<void(int threads)>& thread_setter() const { return thread_setter_; }
+  /// How the application's tensor library is told its thread counts; the run's executor alone calls
+  /// them, around every stage and sub-task (executor.h).
+  void SetThreadSetters(ThreadSetters setters) { thread_setters_ = std::move(setters); }
+  const ThreadSetters& thread_setters() const { return thread_setters_; }
   void AddDataType(DataTypeDef def);
 
   const StageDef* Find(const std::string& type) const;
@@ -124,7 +146,7 @@ class StageRegistry {
   std::vector<DataSetNameDef> data_set_names_;
   std::vector<StageDef> stages_;
   std::vector<DataTypeDef> data_types_;
-  std::function<void(int threads)> thread_setter_;
+  ThreadSetters thread_setters_;
 };
 
 /// Human-readable description of a stage type's ports and options (`adaflow describe`).

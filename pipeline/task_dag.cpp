@@ -7,6 +7,8 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "common/error.h"
+
 namespace adaflow {
 
 std::size_t TaskDag::Add(std::string id, Body body, int threads) {
@@ -21,7 +23,7 @@ void TaskDag::Precede(std::size_t before, std::size_t after) {
   tasks_[before].successors.push_back(after);
 }
 
-TaskDag::Result TaskDag::Run(const std::atomic<bool>* stop, const BeforeTask& before) {
+TaskDag::Result TaskDag::Run(const std::atomic<bool>* stop, const RunTask& run) {
   using Node = tbb::flow::continue_node<tbb::flow::continue_msg>;
   const std::size_t count = tasks_.size();
   // Statuses are written before the node's message goes out, so successors see them (the graph's
@@ -44,8 +46,8 @@ TaskDag::Result TaskDag::Run(const std::atomic<bool>* stop, const BeforeTask& be
         return;
       }
       try {
-        if (before) before(tasks_[idx].threads);
-        tasks_[idx].body();
+        if (run) run(tasks_[idx].threads, tasks_[idx].body);
+        else tasks_[idx].body();
         status[idx].store(TaskStatus::kDone);
       } catch (...) {
         {
@@ -68,6 +70,20 @@ TaskDag::Result TaskDag::Run(const std::atomic<bool>* stop, const BeforeTask& be
   result.status.resize(count);
   for (std::size_t idx = 0; idx < count; ++idx) result.status[idx] = status[idx].load();
   return result;
+}
+
+void RethrowAsNodeError(const std::exception_ptr& error, const std::string& node) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const Interrupted&) {
+    throw;
+  } catch (const NodeError&) {
+    throw;
+  } catch (const InputError& input) {
+    throw NodeError(node, input.what(), true);
+  } catch (const std::exception& internal) {
+    throw NodeError(node, internal.what(), false);
+  }
 }
 
 }  // namespace adaflow

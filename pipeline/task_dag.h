@@ -22,9 +22,9 @@ enum class TaskStatus { kPending, kDone, kFailed, kCancelled };
 class TaskDag {
  public:
   using Body = std::function<void()>;
-  /// Called on the task's thread right before its body (the executor sets the thread's intra-op
-  /// thread count there).
-  using BeforeTask = std::function<void(int threads)>;
+  /// Runs one task's body on the task's thread with its declared threads (the executor sets the thread
+  /// counts around it). It must call `body` and let what it throws pass.
+  using RunTask = std::function<void(int threads, const Body& body)>;
 
   /// Returns the task's index. `threads`: how many threads the body itself uses (intra-op threads
   /// of the tensor library); the executor accounts for them. It must be a function of the plan, never
@@ -43,7 +43,7 @@ class TaskDag {
   /// Runs every task and waits. Call from inside the task_arena that should run it (nesting inside a
   /// running task is fine: the waiting thread works on the graph). `stop` (optional) cancels tasks
   /// that have not started yet.
-  Result Run(const std::atomic<bool>* stop = nullptr, const BeforeTask& before = nullptr);
+  Result Run(const std::atomic<bool>* stop = nullptr, const RunTask& run = nullptr);
 
  private:
   struct Task {
@@ -55,5 +55,10 @@ class TaskDag {
   };
   std::vector<Task> tasks_;
 };
+
+/// Rethrows a task's failure as NodeError naming `node` (bad input when it was an InputError, else an
+/// internal error); a NodeError or Interrupted passes through unchanged. Used wherever a TaskDag's first
+/// error leaves the framework: a stage's sub-tasks (StageContext::RunTasks) and the run's stages.
+[[noreturn]] void RethrowAsNodeError(const std::exception_ptr& error, const std::string& node);
 
 }  // namespace adaflow

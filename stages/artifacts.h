@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "pipeline/stage.h"
+#include "src/adaround/layer_report.h"
 #include "src/model/evaluation.h"
 #include "src/model/layers.h"
 #include "src/model/model.h"
@@ -48,10 +49,9 @@ enum class SimWeights {
   kNearest,   ///< every weight rounded to nearest on its grid
   kAdaround,  ///< AdaRound's rounding, its encodings frozen (from the adaround stage or its file)
 };
-/// "nearest", "adaround": the name of the variant a quant-sim with these weights is reported as.
-inline const char* SimWeightsName(SimWeights weights) {
-  return weights == SimWeights::kNearest ? "nearest" : "adaround";
-}
+/// The name of the variant a quant-sim with these weights is reported as.
+inline const EnumNames<SimWeights> kSimWeightsNames = {{"nearest", SimWeights::kNearest},
+                                                       {"adaround", SimWeights::kAdaround}};
 
 /// A quant-sim of the FP model (quant_sim); calibrate passes on a calibrated one (sim->calibrated()).
 struct QuantSimArtifact : ModelArtifact {
@@ -81,23 +81,6 @@ struct ActivationCacheArtifact : Artifact {
   double memory_budget_bytes = 0;
 };
 
-/// One AdaRound layer's summary (the per-layer table of the report).
-struct LayerReport {
-  std::string name;
-  std::vector<std::int64_t> shape;
-  int bitwidth = 0;
-  std::string objective;
-  int iterations = 0;
-  double mse_nearest = 0;
-  double mse_adaround = 0;
-  double seconds = 0;             ///< wall time from the layer's first task to its last
-  /// Thread-seconds in each phase: x̂ and statistics (prepare + stats), optimizer steps, the rest (finish).
-  double seconds_prepare = 0;
-  double seconds_optimize = 0;
-  double seconds_finish = 0;
-  double step_macs = 0;  ///< multiply-adds of one optimizer step (benchmarks: GFLOP/s of the steps)
-};
-
 /// What a stage contributes to the run report (report.json / report.md).
 struct MetricsArtifact : Artifact {
   /// Variant name ("fp", "nearest", "adaround", "exported") and its result, in the order compared.
@@ -106,7 +89,7 @@ struct MetricsArtifact : Artifact {
   int param_bw = 0;
   int output_bw = 0;
   /// Set by adaround.
-  std::vector<LayerReport> layers;
+  std::vector<adaround::LayerReport> layers;
   /// Files of the run directory worth pointing a reader at, with what each holds.
   std::vector<std::pair<std::string, std::string>> files;
 };

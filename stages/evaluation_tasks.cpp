@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "pipeline/stage_context.h"
+
 namespace adaflow {
 
 std::vector<model::EvalResult> EvaluateInTasks(StageContext& ctx, const std::vector<model::ForwardFn>& forwards,

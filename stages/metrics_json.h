@@ -11,6 +11,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "pipeline/stage_context.h"
 #include "stages/artifacts.h"
 
 namespace adaflow {

@@ -1,5 +1,6 @@
 #include "stages/register_builtin_stages.h"
 
+#include "pipeline/stage_context.h"
 #include "pipeline/stage_registry.h"
 #include "stages/adaround/adaround_stage.h"
 #include "stages/cache_activations/cache_activations_stage.h"
@@ -17,7 +18,7 @@ namespace adaflow {
 
 void RegisterBuiltinStages(StageRegistry& registry) {
   // Every stage and sub-task of a run gets its intra-op threads from the run's executor, through this.
-  registry.SetThreadSetter(SetIntraOpThreads);
+  registry.SetThreadSetters({SetIntraOpThreads, SetBlasThreads});
   RegisterBuiltinVocabulary(registry);
   // In pipeline order, which is also the order `adaflow stages` lists them.
   RegisterLoadModelStage(registry);

@@ -1,5 +1,6 @@
 #include "stages/stage_common.h"
 
+#include "pipeline/stage_context.h"
 #include "pipeline/stage_registry.h"
 #include "stages/artifacts.h"
 

@@ -6,7 +6,9 @@
 #include <vector>
 
 #include "common/error.h"
+#include "pipeline/options.h"
 #include "pipeline/pipeline_spec.h"
+#include "src/quant/encoding.h"
 
 namespace adaflow {
 
@@ -39,10 +41,17 @@ inline void RequireModel(const PipelineSpec& spec, const std::string& type) {
   if (!spec.FindSection("model")) throw InputError("stage type '" + type + "' needs the top-level 'model:' section (path, input_shape)");
 }
 
-/// Stages that read a data set need it under `data:`.
-inline void RequireData(const PipelineSpec& spec, const std::string& name, const std::string& type) {
-  if (!spec.FindData(name))
-    throw InputError("stage type '" + type + "' needs 'data: " + name + ":' in the config");
+/// The weight-grid options (quant::WeightGridOptions) of a stage whose options derive from them: one
+/// declaration for `adaround` and `quant_sim`. `schemes`: the quant_scheme values the stage allows.
+template <class O>
+void AddWeightGridOptions(Schema<O>& s, const std::vector<quant::Scheme>& schemes) {
+  s.template Enum<quant::Scheme>("quant_scheme", &O::quant_scheme, Subset(quant::kSchemeNames, schemes),
+                                 "how weight grids are chosen (those not frozen upstream)");
+  s.Bool("per_channel", &O::per_channel, "one weight grid per output channel");
+  s.Bool("symmetric", &O::symmetric, "symmetric weight grids");
+  s.Bool("strict_symmetric", &O::strict_symmetric, "symmetric grids with 2^b - 2 steps (AIMET's strict_symmetric)");
+  s.Bool("unsigned_symmetric", &O::unsigned_symmetric,
+         "symmetric grid [0, max] for an all-non-negative tensor or channel (AIMET's unsigned_symmetric)");
 }
 
 }  // namespace adaflow

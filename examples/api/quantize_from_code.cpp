@@ -14,6 +14,7 @@
 #include "pipeline/flow_graph_runner.h"
 #include "pipeline/pipeline_spec.h"
 #include "pipeline/planner.h"
+#include "pipeline/stage_context.h"
 #include "pipeline/stage_registry.h"
 #include "stages/artifacts.h"
 #include "stages/register_builtin_stages.h"

@@ -2,11 +2,9 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
-#include <chrono>
 #include <cmath>
 
 #include "common/error.h"
-#include "src/adaround/block_optimizer.h"
 
 namespace adaflow::adaround {
 namespace {
@@ -107,54 +105,10 @@ double LossScale(const model::Layer& layer, const std::vector<std::int64_t>& inp
   return static_cast<double>(input_shape[1]) / static_cast<double>(layer.weight_shape[0]);
 }
 
-const char* ObjectiveName(Objective objective) {
-  switch (objective) {
-    case Objective::kAuto: return "auto";
-    case Objective::kSampled: return "sampled";
-    case Objective::kGram: return "gram";
-  }
-  return "?";
-}
-
 double LossDenominator(const std::vector<std::int64_t>& target_shape) {
   double elements = 1;
   for (std::size_t dim = 1; dim < target_shape.size(); ++dim) elements *= static_cast<double>(target_shape[dim]);
   return target_shape.size() > 1 ? elements / static_cast<double>(target_shape[1]) : 1.0;
-}
-
-GramForm ComputeGram(const LayerData& data, std::int64_t chunk) {
-  torch::NoGradGuard no_grad;
-  const bool cross = data.fp_input.defined();
-  GramAccumulator total(data.layer, data.weight, cross);
-  for (std::int64_t start = 0; start < data.input.size(); start += chunk) {
-    const std::int64_t count = std::min(chunk, data.input.size() - start);
-    GramAccumulator part(data.layer, data.weight, cross);
-    part.Add(data.input.Slice(start, count), cross ? data.fp_input.Slice(start, count) : torch::Tensor());
-    total.Merge(part);
-  }
-  return total.Finish();
-}
-
-double ReconstructionMse(const LayerData& data, const torch::Tensor& weight, bool with_activation,
-                         std::int64_t chunk) {
-  torch::NoGradGuard no_grad;
-  const model::Layer& layer = data.layer;
-  double total = 0.0, rows = 0.0;
-  for (std::int64_t start = 0; start < data.input.size(); start += chunk) {
-    const std::int64_t count = std::min(chunk, data.input.size() - start);
-    torch::Tensor output = LayerForward(layer, data.input.Slice(start, count), weight, data.bias);
-    torch::Tensor target;
-    if (with_activation) {
-      output = ApplyActivation(layer, output);
-      target = data.target.Slice(start, count);
-    } else {
-      target = LayerForward(layer, data.fp().Slice(start, count), data.weight, data.bias);
-    }
-    const torch::Tensor squared = (output - target).pow(2).sum(IsLinear(layer) ? -1 : 1);
-    total += squared.sum().item<double>();
-    rows += static_cast<double>(squared.numel());
-  }
-  return total / rows;
 }
 
 bool SamplesPositions(const model::Layer& layer) {
@@ -183,43 +137,6 @@ double GramStepCost(const model::Layer& layer) {
   const double d = weight_size / static_cast<double>(layer.weight_shape[0]);
   // One product E·Ĥ per step serves the loss and its gradient.
   return weight_size * d;
-}
-
-Result Optimize(const LayerData& data, const quant::TensorEncoding& encoding, const Hyper& hyper, Objective objective,
-                std::uint64_t seed, const Progress& progress, const std::atomic<bool>* stop) {
-  const auto start_time = std::chrono::steady_clock::now();
-  const model::Layer& layer = data.layer;
-  if (objective != Objective::kSampled && !GramSupported(layer)) objective = Objective::kSampled;
-  if (objective == Objective::kAuto) objective = Objective::kGram;
-  const torch::Tensor weight = data.weight.detach();
-  const Grid grid = MakeGrid(weight, encoding);
-  GramForm form;
-  if (objective == Objective::kGram) form = ComputeGram(data);
-  SampledData sampled{data.input, data.target, LossDenominator(data.target.shape())};
-  const BlockProgress block_progress = progress ? BlockProgress(progress) : nullptr;
-  std::vector<torch::Tensor> weights, alphas;
-  for (const ChannelBlock& block : BlocksFor(layer, objective)) {
-    const BlockResult part =
-        objective == Objective::kGram
-            ? OptimizeGramBlock(layer, block, weight, grid, form, LossScale(layer, data.input.shape()), hyper,
-                                block_progress, stop)
-            : OptimizeSampledBlock(layer, block, weight, data.bias, grid, sampled, hyper, seed, block_progress, stop);
-    weights.push_back(part.weight);
-    alphas.push_back(part.alpha);
-  }
-  Result result;
-  result.objective = objective;
-  result.iterations = hyper.num_iterations;
-  result.weight = torch::cat(weights).view(weight.sizes()).to(weight.scalar_type());
-  result.alpha = torch::cat(alphas).view(weight.sizes());
-  {
-    torch::NoGradGuard no_grad;
-    const bool activation_in_mse = !layer.activation.none();
-    result.mse_nearest = ReconstructionMse(data, quant::QuantizeDequantize(weight, encoding), activation_in_mse);
-    result.mse_adaround = ReconstructionMse(data, result.weight, activation_in_mse);
-  }
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
-  return result;
 }
 
 }  // namespace adaflow::adaround

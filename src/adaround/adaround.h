@@ -10,19 +10,17 @@
 //
 // Two objectives: `sampled` (AIMET's: each step, `batch_size` random samples, all their output
 // positions) and `gram` (gram.h), the exact reconstruction error over every row without the
-// activation. The loop itself runs per block of output channels (block_optimizer.h). Final weights are
-// hard-rounded (h = [α ≥ 0]): exactly on the grid.
+// activation. The loop itself runs per block of output channels (block_optimizer.h), and a whole layer,
+// or a model's layers, as the engine's tasks (engine.h). Final weights are hard-rounded (h = [α ≥ 0]):
+// exactly on the grid.
 
 #include <torch/script.h>
 
-#include <atomic>
 #include <cstdint>
-#include <functional>
 #include <string>
 
 #include "src/adaround/gram.h"
 #include "src/adaround/objective.h"
-#include "src/adaround/rows.h"
 #include "src/model/layers.h"
 #include "src/quant/tensor_quant.h"
 
@@ -82,26 +80,9 @@ torch::Tensor RowMse(const torch::Tensor& output, const torch::Tensor& target);
 double LossScale(const model::Layer& layer, const std::vector<std::int64_t>& input_shape);
 
 
-/// One layer's data: x̂ (the input the rounded layer sees), x (FP input; undefined = same as x̂) and
-/// the FP target f(Wx + b), each in RAM or streamed from the activation cache.
-struct LayerData {
-  model::Layer layer;
-  torch::Tensor weight;
-  torch::Tensor bias;  ///< undefined when the layer has none
-  Rows input;
-  Rows fp_input;
-  Rows target;
-  const Rows& fp() const { return fp_input.defined() ? fp_input : input; }
-};
-
 /// AIMET's loss denominator per sample: the elements of one sample's output over the size of its
 /// dim 1 (AIMET averages over every dim but 1).
 double LossDenominator(const std::vector<std::int64_t>& target_shape);
-
-/// The reconstruction error over every sample with `weight` (with the activation in it when
-/// `with_activation`, against the cached target; else against Wx + b).
-double ReconstructionMse(const LayerData& data, const torch::Tensor& weight, bool with_activation,
-                         std::int64_t chunk = 64);
 
 /// Per-step cost estimates in multiply-adds, for `objective: auto` and the benchmarks. `target_shape`:
 /// the layer's cached output, [N, …].
@@ -112,27 +93,7 @@ double SampledStepCost(const model::Layer& layer, const std::vector<std::int64_t
 bool SamplesPositions(const model::Layer& layer);
 double GramStepCost(const model::Layer& layer);
 
-/// The Gram form of a layer's rows, all samples (chunks of `chunk` samples).
-GramForm ComputeGram(const LayerData& data, std::int64_t chunk = 64);
-
-struct Result {
-  torch::Tensor weight;  ///< hard-rounded: exactly on the grid
-  torch::Tensor alpha;
-  Objective objective = Objective::kSampled;
-  int iterations = 0;
-  double mse_nearest = 0;   ///< reconstruction MSE (activation included when the layer has one)
-  double mse_adaround = 0;
-  double seconds = 0;
-};
-
-/// Called every `kProgressEvery` iterations with the iteration and the last loss.
-using Progress = std::function<void(int iteration, double loss)>;
+/// How often a block's optimizer reports its progress (BlockProgress).
 constexpr int kProgressEvery = 250;
-
-/// Optimizes the rounding of one layer, its channel blocks one after another (the stage runs them as
-/// tasks side by side; the result is the same). `seed` fixes the sample order. Throws Interrupted when
-/// `stop` becomes true.
-Result Optimize(const LayerData& data, const quant::TensorEncoding& encoding, const Hyper& hyper, Objective objective,
-                std::uint64_t seed, const Progress& progress = nullptr, const std::atomic<bool>* stop = nullptr);
 
 }  // namespace adaflow::adaround

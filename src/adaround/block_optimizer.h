@@ -20,6 +20,7 @@
 
 #include "src/adaround/adaround.h"
 #include "src/adaround/gram.h"
+#include "src/adaround/rows.h"
 
 namespace adaflow::adaround {
 

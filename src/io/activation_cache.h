@@ -12,9 +12,12 @@
 #include <utility>
 #include <vector>
 
+#include "common/enum_names.h"
+
 namespace adaflow::io {
 
 enum class StoreDtype { kFloat32, kFloat16 };
+inline const EnumNames<StoreDtype> kStoreDtypeNames = {{"float32", StoreDtype::kFloat32}, {"float16", StoreDtype::kFloat16}};
 
 class ActivationCache {
  public:

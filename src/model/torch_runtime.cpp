@@ -6,17 +6,27 @@
 #include <algorithm>
 
 namespace adaflow {
+namespace {
 
-void SetIntraOpThreads(int threads) {
-  threads = std::max(1, threads);
-  // Per calling thread under OpenMP: each worker that runs LibTorch ops must set its own.
-  at::set_num_threads(threads);
-  // OpenBLAS (Linear layers' sgemm) keeps its own pool; found at run time because the BLAS
-  // implementation is chosen by Debian's alternatives, not at link time.
-  using SetBlasThreads = void (*)(int);
-  static const auto set_blas_threads =
-      reinterpret_cast<SetBlasThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-  if (set_blas_threads) set_blas_threads(threads);
+// OpenBLAS is found at run time because the BLAS implementation is chosen by Debian's alternatives,
+// not at link time.
+template <class F>
+F OpenBlasFunction(const char* name) {
+  return reinterpret_cast<F>(dlsym(RTLD_DEFAULT, name));
+}
+
+}  // namespace
+
+void SetIntraOpThreads(int threads) { at::set_num_threads(std::max(1, threads)); }
+
+void SetBlasThreads(int threads) {
+  static const auto set = OpenBlasFunction<void (*)(int)>("openblas_set_num_threads");
+  if (set) set(std::max(1, threads));
+}
+
+int BlasThreads() {
+  static const auto get = OpenBlasFunction<int (*)()>("openblas_get_num_threads");
+  return get ? get() : -1;
 }
 
 }  // namespace adaflow

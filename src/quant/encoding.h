@@ -18,11 +18,16 @@
 #include <string>
 #include <vector>
 
+#include "common/enum_names.h"
+
 namespace adaflow::quant {
 
 /// How ranges are chosen from the observed values: AIMET's TfEncodingAnalyzer (min/max),
 /// TfEnhancedEncodingAnalyzer (SQNR grid search) and PercentileEncodingAnalyzer.
 enum class Scheme { kTf, kTfEnhanced, kPercentile };
+/// The config's names (`quant_scheme: tf_enhanced`); AIMET's files name them post_training_<name>.
+inline const EnumNames<Scheme> kSchemeNames = {
+    {"tf_enhanced", Scheme::kTfEnhanced}, {"tf", Scheme::kTf}, {"percentile", Scheme::kPercentile}};
 
 /// Grid shape, as AIMET's computeEncoding(bw, symmetric, strict, unsigned) takes it. Symmetric grids
 /// are signed (offset −ceil(N/2)); strict symmetric drops one step (N − 1 steps, offset −floor(N/2));
@@ -33,6 +38,17 @@ struct GridSpec {
   bool strict_symmetric = false;
   /// AIMET's quantizers default to false (and its default config sets no such key).
   bool unsigned_symmetric = false;
+};
+
+/// How a weight's grid is chosen (the `adaround` and `quant_sim` stages share these options, AIMET's names).
+struct WeightGridOptions {
+  Scheme quant_scheme = Scheme::kTfEnhanced;
+  bool per_channel = false;        ///< one grid per output channel
+  bool symmetric = true;
+  bool strict_symmetric = false;   ///< symmetric grids with 2^b − 2 steps
+  bool unsigned_symmetric = false; ///< [0, max] for an all-non-negative tensor or channel (AIMET's default: false)
+
+  GridSpec Grid(int bitwidth) const { return GridSpec{bitwidth, symmetric, strict_symmetric, unsigned_symmetric}; }
 };
 
 /// One encoding, as AIMET's TfEncoding plus the grid it belongs to.

@@ -192,9 +192,7 @@ QuantSim::QuantSim(std::shared_ptr<const model::Model> fp, const model::LayerGra
     TensorEncoding encoding =
         frozen_it != frozen.end()
             ? frozen_it->second
-            : ComputeTensorEncoding(weight, config_.param_scheme,
-                                    GridSpec{bitwidth, config_.param_symmetric, config_.param_strict_symmetric, config_.param_unsigned_symmetric}, config_.per_channel,
-                                    layer.channel_axis());
+            : ComputeWeightEncoding(weight, config_.param, bitwidth, layer.channel_axis());
     owner.setattr("weight", model::ForCompute(QuantizeDequantize(weight, encoding).to(weight.dtype())));
     param_encodings_[layer.name] = std::move(encoding);
   }

@@ -32,13 +32,9 @@ struct QuantSimConfig {
   int output_bw = 8;
   /// Weight bitwidth; 32 = float. Default: 4
   int param_bw = 4;
-  /// Scheme for weight encodings that are not frozen. Default: tf_enhanced
-  Scheme param_scheme = Scheme::kTfEnhanced;
-  bool per_channel = false;
-  bool param_symmetric = true;
-  bool param_strict_symmetric = false;
-  /// AIMET's quantizers default to false.
-  bool param_unsigned_symmetric = false;
+  /// How the grids of weights whose encodings are not frozen are chosen. Default: tf_enhanced, signed
+  /// symmetric, per tensor
+  WeightGridOptions param;
   /// Quantize the model input. Default: true
   bool quantize_input = true;
   /// Weight bitwidth per layer name. Example: {fc: 8}

@@ -17,6 +17,11 @@ torch::Tensor Uncover(const torch::Tensor& channels, int axis) {
 
 }  // namespace
 
+TensorEncoding ComputeWeightEncoding(const torch::Tensor& weight, const WeightGridOptions& options, int bitwidth,
+                                     int axis) {
+  return ComputeTensorEncoding(weight, options.quant_scheme, options.Grid(bitwidth), options.per_channel, axis);
+}
+
 TensorEncoding ComputeTensorEncoding(const torch::Tensor& weight, Scheme scheme, const GridSpec& grid, bool per_channel,
                                      int axis) {
   const torch::Tensor values = weight.detach().to(torch::kFloat32).contiguous();

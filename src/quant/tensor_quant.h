@@ -16,6 +16,11 @@ struct TensorEncoding {
   bool axis_is_channel = false;    ///< per channel (even when there is a single channel)
 };
 
+/// ComputeTensorEncoding with the options' scheme, grid and per-channel choice; `axis`: the layer's
+/// output-channel axis.
+TensorEncoding ComputeWeightEncoding(const torch::Tensor& weight, const WeightGridOptions& options, int bitwidth,
+                                     int axis);
+
 /// Encodings of `weight` as AIMET computes param encodings: `scheme` over the whole tensor, or over
 /// each slice along `axis`.
 TensorEncoding ComputeTensorEncoding(const torch::Tensor& weight, Scheme scheme, const GridSpec& grid, bool per_channel,

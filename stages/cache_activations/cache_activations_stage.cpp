@@ -8,9 +8,10 @@
 #include <map>
 
 #include "common/disk.h"
+#include "pipeline/stage_context.h"
 #include "pipeline/pipeline_spec.h"
 #include "src/io/activation_cache.h"
-#include "src/model/graph_capture.h"
+#include "src/io/activation_cache_writer.h"
 #include "stages/artifacts.h"
 #include "stages/data/data_types.h"
 #include "stages/estimate.h"
@@ -21,23 +22,31 @@ namespace {
 
 constexpr const char* kCacheFile = "activations.h5";
 
-/// The shapes of one sample's cached values (every layer's input and target), from a one-sample probe.
-std::vector<std::vector<std::int64_t>> ProbeShapes(const model::GraphCapture& capture, const data::Dataset& data) {
-  std::vector<std::vector<std::int64_t>> shapes;
-  for (const auto& value : capture.Run(data.Slice(0, 1).inputs)) shapes.push_back(value.sizes().vec());
-  return shapes;
-}
+constexpr const char* kType = "cache_activations";
+
+class CacheActivationsStage : public Stage {
+ public:
+  using Options = CacheActivationsOptions;
+  static const Schema<Options>& GetSchema();
+  static std::unique_ptr<Stage> Make(const Options& options, const PipelineSpec& spec);
+  explicit CacheActivationsStage(Options options) : options_(std::move(options)) {}
+  StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override;
+  StageOutputs Restore(const StageInputs& inputs, StageContext& ctx) override;
+  std::string Estimate(const PipelineSpec& spec) const override;
+
+ private:
+  Options options_;
+};
 
 }  // namespace
 
 const Schema<CacheActivationsOptions>& CacheActivationsStage::GetSchema() {
   static const Schema<CacheActivationsOptions> schema = [] {
-    Schema<CacheActivationsOptions> s("cache_activations");
+    Schema<CacheActivationsOptions> s(kType);
     s.Int("memory_budget", &CacheActivationsOptions::memory_budget,
           "MiB of activations held in RAM at once: caching writes pieces of samples that fit; AdaRound keeps "
           "a layer's rows in RAM only when they fit").Min(1);
-    s.Enum("dtype", &CacheActivationsOptions::dtype,
-           {{"float32", CacheDtype::kFloat32}, {"float16", CacheDtype::kFloat16}}, "storage type of cached activations");
+    s.Enum("dtype", &CacheActivationsOptions::dtype, io::kStoreDtypeNames, "storage type of cached activations");
     return s;
   }();
   return schema;
@@ -45,7 +54,6 @@ const Schema<CacheActivationsOptions>& CacheActivationsStage::GetSchema() {
 
 std::unique_ptr<Stage> CacheActivationsStage::Make(const Options& options, const PipelineSpec& spec) {
   RequireModel(spec, "cache_activations");
-  RequireData(spec, "calibration", "cache_activations");
   return std::make_unique<CacheActivationsStage>(options);
 }
 
@@ -53,16 +61,9 @@ StageOutputs CacheActivationsStage::Run(const StageInputs& inputs, StageContext&
   const auto& upstream = inputs.Get<ModelArtifact>(port::kModel);
   const auto& layers = *inputs.Get<LayerGraphArtifact>(port::kLayerGraph).graph;
   const auto data = RunDataSet(ctx, "calibration");
-  const auto dtype = options_.dtype == CacheDtype::kFloat16 ? io::StoreDtype::kFloat16 : io::StoreDtype::kFloat32;
-  std::vector<model::ValueRef> refs;
-  for (const auto& layer : layers.layers) {
-    refs.push_back(layer.input);
-    refs.push_back(layer.activation_output);
-  }
-  const model::GraphCapture capture(upstream.fp, refs);
-  const auto shapes = ProbeShapes(capture, *data);
-  double sample_bytes = 0;
-  for (const auto& shape : shapes) sample_bytes += 4.0 * static_cast<double>(c10::multiply_integers(shape));
+  const io::StoreDtype dtype = options_.dtype;
+  const io::ActivationCacheWriter writer(upstream.fp, layers, *data);
+  const double sample_bytes = writer.SampleBytes();
   // One pass over the data: every layer's values for a piece of samples at a time, as many samples as
   // fit the budget (the capture holds them all at once).
   const double budget = options_.memory_budget * 1048576.0;
@@ -73,7 +74,7 @@ StageOutputs CacheActivationsStage::Run(const StageInputs& inputs, StageContext&
       sample_bytes * static_cast<double>(samples) * (dtype == io::StoreDtype::kFloat16 ? 0.5 : 1.0);
   ctx.log().info("{} layers, {} samples, {} per sample: {} in activations.h5 ({}), {} samples at a time",
                  layers.layers.size(), samples, FormatBytes(sample_bytes), FormatBytes(cache_bytes),
-                 dtype == io::StoreDtype::kFloat16 ? "float16" : "float32", piece);
+                 NameOf(io::kStoreDtypeNames, dtype), piece);
 
   // Written under a temporary name and renamed when complete: a killed run never leaves half a cache
   // (and a cache of an earlier config stays until the new one is whole). The space is checked first.
@@ -88,31 +89,17 @@ StageOutputs CacheActivationsStage::Run(const StageInputs& inputs, StageContext&
                    " and run the same command again: finished work is kept and the run resumes");
   {
     io::ActivationCache store(temp_path, /*create=*/true);
-    for (std::size_t index = 0; index < layers.layers.size(); ++index) {
-      for (std::size_t side = 0; side < 2; ++side) {
-        std::vector<std::int64_t> shape = shapes[2 * index + side];
-        shape[0] = samples;
-        store.Create(layers.layers[index].name, side == 0 ? "input" : "target", shape, dtype, "fp", ctx.key());
-      }
-    }
     const auto start_time = std::chrono::steady_clock::now();
     double reported = 0;
-    for (std::int64_t start = 0; start < samples; start += piece) {
-      if (ctx.stop_requested()) throw Interrupted("caching stopped");
-      const std::int64_t count = std::min(piece, samples - start);
-      const auto values = capture.Run(data->Slice(start, count).inputs);
-      for (std::size_t index = 0; index < layers.layers.size(); ++index) {
-        store.WriteRows(layers.layers[index].name, "input", start, values[2 * index]);
-        store.WriteRows(layers.layers[index].name, "target", start, values[2 * index + 1]);
-      }
-      const double done = static_cast<double>(start + count) / static_cast<double>(samples);
+    writer.Write(store, piece, dtype, ctx.key(), [&](std::int64_t written) {
+      const double done = static_cast<double>(written) / static_cast<double>(samples);
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
       if (done - reported >= 0.25 && done < 1.0) {
         reported = done;
         ctx.log().info("cached {:.0f}% of the samples, {:.0f} s, about {:.0f} s to go", 100.0 * done, elapsed,
                        elapsed / done * (1.0 - done));
       }
-    }
+    }, ctx.stop_flag());
     store.Close();  // complete on disk before it takes the final name
   }
   std::filesystem::rename(temp_path, final_path);
@@ -131,7 +118,7 @@ std::string CacheActivationsStage::Estimate(const PipelineSpec& spec) const {
   double sample_bytes = 0;
   for (const auto& layer : shapes.layers)
     sample_bytes += 4.0 * static_cast<double>(c10::multiply_integers(layer.input) + c10::multiply_integers(layer.target));
-  const double scale = options_.dtype == CacheDtype::kFloat16 ? 0.5 : 1.0;
+  const double scale = options_.dtype == io::StoreDtype::kFloat16 ? 0.5 : 1.0;
   const double budget = options_.memory_budget * 1048576.0;
   // As Run: as many samples as fit the budget, at most a batch.
   const double piece = std::clamp(std::floor(budget / sample_bytes), 1.0,
@@ -142,17 +129,19 @@ std::string CacheActivationsStage::Estimate(const PipelineSpec& spec) const {
                 "RAM: %lld samples at a time (%s, memory_budget %s)\n",
                 shapes.layers.size(), static_cast<long long>(shapes.samples), FormatBytes(sample_bytes).c_str(),
                 FormatBytes(sample_bytes * static_cast<double>(shapes.samples) * scale).c_str(),
-                options_.dtype == CacheDtype::kFloat16 ? "float16" : "float32",
+                NameOf(io::kStoreDtypeNames, options_.dtype),
                 static_cast<long long>(piece), FormatBytes(sample_bytes * piece).c_str(),
                 FormatBytes(budget).c_str());
   return text;
 }
 
-StageOutputs CacheActivationsStage::Restore(const StageInputs&, StageContext& ctx) {
+StageOutputs CacheActivationsStage::Restore(const StageInputs& inputs, StageContext& ctx) {
   auto artifact = std::make_shared<ActivationCacheArtifact>();
   artifact->path = ctx.PathFor(kCacheFile);
   io::ActivationCache store(artifact->path, /*create=*/false);  // throws a clear error if it is damaged
-  artifact->samples = RunDataSet(ctx, "calibration")->size();
+  // The sample count from the file itself: restoring reads no data set.
+  const auto& layers = inputs.Get<LayerGraphArtifact>(port::kLayerGraph).graph->layers;
+  artifact->samples = layers.empty() ? 0 : store.Shape(layers.front().name, "input").at(0);
   artifact->memory_budget_bytes = options_.memory_budget * 1024.0 * 1024.0;
   StageOutputs outputs;
   outputs.Set(port::kActivationCache, artifact);
@@ -160,9 +149,9 @@ StageOutputs CacheActivationsStage::Restore(const StageInputs&, StageContext& ct
 }
 
 void RegisterCacheActivationsStage(StageRegistry& registry) {
-  registry.Add(DefineStage<CacheActivationsStage>(
-      "cache_activations", "cache every layer's FP input and target over the calibration set (activations.h5)",
-      {{port::kModel}, {port::kLayerGraph}}, {port::kActivationCache}));
+  registry.Add(DefineStage<CacheActivationsStage>(kType, "cache every layer's FP input and target over the calibration set (activations.h5)",
+      {{port::kModel}, {port::kLayerGraph}}, {port::kActivationCache},
+      std::vector<DataSetUse>{{"calibration"}}));
 }
 
 }  // namespace adaflow

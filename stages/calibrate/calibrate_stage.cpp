@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "pipeline/stage_context.h"
 #include "pipeline/pipeline_spec.h"
 #include "stages/artifacts.h"
 #include "stages/data/data_types.h"
@@ -38,16 +39,28 @@ StageOutputs Outputs(const QuantSimArtifact& upstream, const std::vector<quant::
   return outputs;
 }
 
+constexpr const char* kType = "calibrate";
+
+class CalibrateStage : public Stage {
+ public:
+  using Options = CalibrateOptions;
+  static const Schema<Options>& GetSchema();
+  static std::unique_ptr<Stage> Make(const Options& options, const PipelineSpec& spec);
+  explicit CalibrateStage(Options options) : options_(std::move(options)) {}
+  StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override;
+  StageOutputs Restore(const StageInputs& inputs, StageContext& ctx) override;
+
+ private:
+  Options options_;
+};
+
 }  // namespace
 
 const Schema<CalibrateOptions>& CalibrateStage::GetSchema() {
   static const Schema<CalibrateOptions> schema = [] {
     using O = CalibrateOptions;
-    Schema<O> s("calibrate");
-    s.Enum("quant_scheme", &O::quant_scheme,
-           {{"tf_enhanced", quant::Scheme::kTfEnhanced}, {"tf", quant::Scheme::kTf},
-            {"percentile", quant::Scheme::kPercentile}},
-           "how activation ranges are chosen");
+    Schema<O> s(kType);
+    s.Enum("quant_scheme", &O::quant_scheme, quant::kSchemeNames, "how activation ranges are chosen");
     s.Float("percentile", &O::percentile, "percentile for quant_scheme: percentile (100 = the histogram's range, AIMET's default)").Range(90, 100);
     s.Int("num_batches", &O::num_batches, "calibration batches to use; 0 = all").Min(0);
     return s;
@@ -56,7 +69,6 @@ const Schema<CalibrateOptions>& CalibrateStage::GetSchema() {
 }
 
 std::unique_ptr<Stage> CalibrateStage::Make(const Options& options, const PipelineSpec& spec) {
-  RequireData(spec, "calibration", "calibrate");
   return std::make_unique<CalibrateStage>(options);
 }
 
@@ -97,9 +109,12 @@ StageOutputs CalibrateStage::Restore(const StageInputs& inputs, StageContext& ct
   return Outputs(upstream, encodings, options_.quant_scheme);
 }
 
+const Schema<CalibrateOptions>& CalibrateSchema() { return CalibrateStage::GetSchema(); }
+
 void RegisterCalibrateStage(StageRegistry& registry) {
-  registry.Add(DefineStage<CalibrateStage>("calibrate", "compute activation encodings from the calibration data",
-                                           {{port::kModel}}, {port::kModel, port::kEncodings}));
+  registry.Add(DefineStage<CalibrateStage>(kType, "compute activation encodings from the calibration data",
+                                           {{port::kModel}}, {port::kModel, port::kEncodings},
+                                           std::vector<DataSetUse>{{"calibration"}}));
 }
 
 }  // namespace adaflow

@@ -19,19 +19,8 @@ struct CalibrateOptions {
   int num_batches = 0;
 };
 
-class CalibrateStage : public Stage {
- public:
-  using Options = CalibrateOptions;
-  static const Schema<Options>& GetSchema();
-  static std::unique_ptr<Stage> Make(const Options& options, const PipelineSpec& spec);
-  explicit CalibrateStage(Options options) : options_(std::move(options)) {}
-  StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override;
-  std::optional<std::vector<std::string>> DataSets() const override { return std::vector<std::string>{"calibration"}; }
-  StageOutputs Restore(const StageInputs& inputs, StageContext& ctx) override;
-
- private:
-  Options options_;
-};
+/// The stage's option schema (evaluate derives a calibrate stage for its nearest baseline).
+const Schema<CalibrateOptions>& CalibrateSchema();
 
 void RegisterCalibrateStage(StageRegistry& registry);
 

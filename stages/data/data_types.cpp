@@ -3,6 +3,7 @@
 #include <utility>
 #include <vector>
 
+#include "pipeline/stage_context.h"
 #include "pipeline/pipeline_spec.h"
 #include "stages/stage_common.h"
 

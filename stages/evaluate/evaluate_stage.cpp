@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "pipeline/stage_context.h"
 #include "pipeline/pipeline_spec.h"
 #include "pipeline/planner.h"
 #include "stages/artifacts.h"
 #include "src/io/aimet_encodings.h"
+#include "stages/calibrate/calibrate_stage.h"
 #include "stages/quant_sim/quant_sim_stage.h"
 #include "stages/data/data_types.h"
 #include "stages/evaluation_tasks.h"
@@ -20,23 +22,37 @@ constexpr const char* kMetricsFile = "metrics.json";
 /// The input fed by the derived nearest baseline.
 constexpr const char* kNearestInput = "nearest";
 
-const char* VariantName(EvalVariant variant) {
-  switch (variant) {
-    case EvalVariant::kFp: return "fp";
-    case EvalVariant::kNearest: return "nearest";
-    case EvalVariant::kAdaround: return "adaround";
-  }
-  return "?";
-}
+constexpr const char* kType = "evaluate";
+
+class EvaluateStage : public Stage {
+ public:
+  using Options = EvaluateOptions;
+  static const Schema<Options>& GetSchema();
+  static std::unique_ptr<Stage> Make(const Options& options, const PipelineSpec& spec);
+  explicit EvaluateStage(Options options) : options_(std::move(options)) {}
+  /// With `nearest` in compare and AdaRound's weights in the compared quant-sim: the nearest baseline as
+  /// two derived stages, `<id>.nearest_sim` (the quant_sim's options, FP weights, no param_encodings file)
+  /// and `<id>.nearest_calibrate` (the calibrate's options), feeding the input `nearest`.
+  /// With `nearest` in compare and AdaRound's weights in the compared quant-sim: the nearest baseline as
+  /// derived stages, `<id>.nearest_sim` (the quant_sim's options, FP weights, no encodings files) and,
+  /// unless the quant-sim is weights only, `<id>.nearest_calibrate` (the calibrate's options, or its
+  /// defaults when the quant-sim read its activation encodings from a file), feeding the input `nearest`.
+  static std::vector<DerivedStage> Derive(const Plan& plan, std::size_t self);
+  StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override;
+  StageOutputs Restore(const StageInputs& inputs, StageContext& ctx) override;
+
+ private:
+  Options options_;
+};
 
 }  // namespace
 
 const Schema<EvaluateOptions>& EvaluateStage::GetSchema() {
   static const Schema<EvaluateOptions> schema = [] {
     using O = EvaluateOptions;
-    Schema<O> s("evaluate");
+    Schema<O> s(kType);
     s.EnumList("compare", &O::compare,
-               {{"fp", EvalVariant::kFp}, {"nearest", EvalVariant::kNearest}, {"adaround", EvalVariant::kAdaround}},
+               kEvalVariantNames,
                "variants to compare");
     s.Int("num_samples", &O::num_samples, "evaluation samples to use; 0 = all").Min(0);
     return s;
@@ -46,7 +62,6 @@ const Schema<EvaluateOptions>& EvaluateStage::GetSchema() {
 
 std::unique_ptr<Stage> EvaluateStage::Make(const Options& options, const PipelineSpec& spec) {
   if (options.compare.empty()) throw InputError("'compare' must name at least one variant");
-  RequireData(spec, "evaluation", "evaluate");
   return std::make_unique<EvaluateStage>(options);
 }
 
@@ -58,13 +73,14 @@ std::vector<DerivedStage> EvaluateStage::Derive(const Plan& plan, std::size_t se
     auto it = of.input_from.find(input);
     return it == of.input_from.end() ? nullptr : &plan.stages[it->second];
   };
-  // The compared quant-sim: a calibrate stage fed by a quant_sim stage (anything else fails in Run).
-  const PlannedStage* calibrate = feeder(stage, port::kModel);
-  if (!calibrate || calibrate->type != "calibrate") return {};
-  const PlannedStage* sim = feeder(*calibrate, port::kModel);
+  // The compared quant-sim: a quant_sim stage, calibrated by a calibrate stage or not (weights only, or
+  // activation encodings from a file); anything else fails in Run.
+  const PlannedStage* fed = feeder(stage, port::kModel);
+  const PlannedStage* calibrate = fed && fed->type == "calibrate" ? fed : nullptr;
+  const PlannedStage* sim = calibrate ? feeder(*calibrate, port::kModel) : fed;
   if (!sim || sim->type != "quant_sim") return {};
   const PlannedStage* weights = feeder(*sim, port::kModel);
-  const QuantSimOptions sim_options = QuantSimStage::GetSchema().Bind(sim->options);
+  const QuantSimOptions sim_options = QuantSimSchema().Bind(sim->options);
   const bool adaround = (weights && weights->type == "adaround") || !sim_options.param_encodings.empty();
   if (!adaround) return {};  // that quant-sim is the nearest baseline itself
   OptionValues nearest_sim = sim->options;
@@ -82,8 +98,14 @@ std::vector<DerivedStage> EvaluateStage::Derive(const Plan& plan, std::size_t se
     nearest_sim.Set("param_bw_override", overrides, false);
   }
   // After the stage that feeds the quant_sim its layer graph (prepare): the FP model and the graph from there.
-  return {{"nearest_sim", "quant_sim", nearest_sim, {feeder(*sim, port::kLayerGraph)->id}, ""},
-          {"nearest_calibrate", "calibrate", calibrate->options, {stage.id + ".nearest_sim"}, kNearestInput}};
+  const std::string prepare = feeder(*sim, port::kLayerGraph)->id;
+  // Weights only: nothing to calibrate, the baseline's quant-sim is compared as it is.
+  if (sim_options.default_output_bw >= 32) return {{"nearest_sim", "quant_sim", nearest_sim, {prepare}, kNearestInput}};
+  // Calibrated as the compared quant-sim was: by its calibrate stage's options, or (activation encodings
+  // read from a file, which fit AdaRound's weights only) by calibrate's defaults on the calibration data.
+  const OptionValues calibration = calibrate ? calibrate->options : CalibrateSchema().erased().Defaults();
+  return {{"nearest_sim", "quant_sim", nearest_sim, {prepare}, ""},
+          {"nearest_calibrate", "calibrate", calibration, {stage.id + ".nearest_sim"}, kNearestInput}};
 }
 
 StageOutputs EvaluateStage::Run(const StageInputs& inputs, StageContext& ctx) {
@@ -99,7 +121,7 @@ StageOutputs EvaluateStage::Run(const StageInputs& inputs, StageContext& ctx) {
   }
   std::vector<model::ForwardFn> forwards;
   for (EvalVariant variant : options_.compare) {
-    const std::string name = VariantName(variant);
+    const std::string name = NameOf(kEvalVariantNames, variant);
     if (variant == EvalVariant::kFp) {
       forwards.push_back(fp);
       continue;
@@ -114,7 +136,7 @@ StageOutputs EvaluateStage::Run(const StageInputs& inputs, StageContext& ctx) {
       // The derived stages' quant-sim: round-to-nearest weights, the same settings, calibrated the same way.
       if (!nearest)
         throw InputError("compare lists 'nearest', but the quant-sim upstream holds AdaRound's weights and no "
-                         "nearest baseline was derived (evaluate a calibrate stage fed by a quant_sim stage)");
+                         "nearest baseline was derived (evaluate a quant_sim stage, or a calibrate stage fed by one)");
       chosen = nearest->sim;
     }
     forwards.push_back([chosen](const torch::Tensor& x) { return chosen->Forward(x); });
@@ -122,7 +144,7 @@ StageOutputs EvaluateStage::Run(const StageInputs& inputs, StageContext& ctx) {
   // Every variant's pieces side by side on the run's threads.
   const auto results = EvaluateInTasks(ctx, forwards, *data, &fp, options_.num_samples);
   for (std::size_t index = 0; index < results.size(); ++index) {
-    const std::string name = VariantName(options_.compare[index]);
+    const std::string name = NameOf(kEvalVariantNames, options_.compare[index]);
     ctx.log().info("{:<9} {}", name, model::FormatResult(results[index]));
     metrics->variants.emplace_back(name, results[index]);
   }
@@ -136,9 +158,9 @@ StageOutputs EvaluateStage::Restore(const StageInputs&, StageContext& ctx) {
 }
 
 void RegisterEvaluateStage(StageRegistry& registry) {
-  StageDef def = DefineStage<EvaluateStage>(
-      "evaluate", "top-1/top-5 (or SQNR/cosine) of the variants it compares",
-      {{port::kModel}, {port::kModel, /*optional=*/true, kNearestInput, /*derived=*/true}}, {port::kMetrics});
+  StageDef def = DefineStage<EvaluateStage>(kType, "top-1/top-5 (or SQNR/cosine) of the variants it compares",
+      {{port::kModel}, {port::kModel, /*optional=*/true, kNearestInput, /*derived=*/true}}, {port::kMetrics},
+      std::vector<DataSetUse>{{"evaluation"}});
   def.derive = &EvaluateStage::Derive;
   registry.Add(std::move(def));
 }

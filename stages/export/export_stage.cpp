@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "pipeline/stage_context.h"
 #include "pipeline/pipeline_spec.h"
 #include "pipeline/run_store.h"
 #include "src/io/aimet_encodings.h"
@@ -19,13 +20,9 @@ namespace {
 
 constexpr const char* kMetricsFile = "export_metrics.json";
 
+/// AIMET's name of a scheme in `quantizer_args` (QuantScheme.post_training_tf_enhanced, …).
 std::string QuantSchemeName(quant::Scheme scheme) {
-  switch (scheme) {
-    case quant::Scheme::kTf: return "post_training_tf";
-    case quant::Scheme::kPercentile: return "post_training_percentile";
-    case quant::Scheme::kTfEnhanced: break;
-  }
-  return "post_training_tf_enhanced";
+  return std::string("post_training_") + NameOf(quant::kSchemeNames, scheme);
 }
 
 /// What gets exported: the model with every quantized weight on its grid, and its encodings.
@@ -44,7 +41,7 @@ Exported Collect(const StageInputs& inputs, spdlog::logger& log) {
     const quant::QuantSim& sim = *quant_sim->sim;
     out.sim = quant_sim->sim;
     out.model = sim.weights_model();
-    out.variant = SimWeightsName(quant_sim->weights);
+    out.variant = NameOf(kSimWeightsNames, quant_sim->weights);
     out.encodings.params = sim.param_encodings();
     if (sim.calibrated()) {
       for (const auto& quantizer : sim.quantizers()) {
@@ -56,8 +53,8 @@ Exported Collect(const StageInputs& inputs, spdlog::logger& log) {
     }
     out.encodings.args.activation_bitwidth = sim.config().output_bw;
     out.encodings.args.param_bitwidth = sim.config().param_bw;
-    out.encodings.args.param_symmetric = sim.config().param_symmetric;
-    out.encodings.args.per_channel = sim.config().per_channel;
+    out.encodings.args.param_symmetric = sim.config().param.symmetric;
+    out.encodings.args.per_channel = sim.config().param.per_channel;
     out.encodings.args.quant_scheme = QuantSchemeName(quant_sim->calibration_scheme);
   } else if (rounded && inputs.Has(port::kEncodings)) {
     out.model = rounded->rounded;
@@ -96,15 +93,28 @@ std::string Describe(const std::string& file, const std::string& name) {
          "or torch::jit::load";
 }
 
+constexpr const char* kType = "export";
+
+class ExportStage : public Stage {
+ public:
+  using Options = ExportOptions;
+  static const Schema<Options>& GetSchema();
+  static std::unique_ptr<Stage> Make(const Options& options, const PipelineSpec& spec);
+  explicit ExportStage(Options options) : options_(std::move(options)) {}
+  StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override;
+  StageOutputs Restore(const StageInputs& inputs, StageContext& ctx) override;
+
+ private:
+  Options options_;
+};
+
 }  // namespace
 
 const Schema<ExportOptions>& ExportStage::GetSchema() {
   static const Schema<ExportOptions> schema = [] {
-    Schema<ExportOptions> s("export");
+    Schema<ExportOptions> s(kType);
     s.EnumList("formats", &ExportOptions::formats,
-               {{"torchscript", ExportFormat::kTorchScript}, {"aimet_0.6.1", ExportFormat::kAimet061},
-                {"aimet_1.0.0", ExportFormat::kAimet100}, {"onnx", ExportFormat::kOnnx},
-                {"onnx_qdq", ExportFormat::kOnnxQdq}},
+               kExportFormatNames,
                "output formats");
     s.Bool("evaluate", &ExportOptions::evaluate,
            "re-load the saved TorchScript model and evaluate it on data: evaluation (when configured)");
@@ -214,10 +224,11 @@ StageOutputs ExportStage::Restore(const StageInputs&, StageContext& ctx) {
 }
 
 void RegisterExportStage(StageRegistry& registry) {
-  registry.Add(DefineStage<ExportStage>("export", "write the quantized model (TorchScript) and its AIMET encodings",
+  registry.Add(DefineStage<ExportStage>(kType, "write the quantized model (TorchScript) and its AIMET encodings",
                                         {{port::kModel}, {port::kEncodings, /*optional=*/true},
                                          {port::kLayerGraph, /*optional=*/true}},
-                                        {port::kMetrics}));
+                                        {port::kMetrics},
+                                        std::vector<DataSetUse>{{"evaluation", /*optional=*/true}}));
 }
 
 }  // namespace adaflow

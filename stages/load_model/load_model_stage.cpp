@@ -1,10 +1,29 @@
 #include "stages/load_model/load_model_stage.h"
 
+#include "pipeline/stage_context.h"
 #include "pipeline/pipeline_spec.h"
 #include "stages/artifacts.h"
 #include "stages/stage_common.h"
 
 namespace adaflow {
+namespace {
+
+constexpr const char* kType = "load_model";
+
+class LoadModelStage : public Stage {
+ public:
+  using Options = LoadModelOptions;
+  static const Schema<Options>& GetSchema();
+  static std::unique_ptr<Stage> Make(const Options& options, const PipelineSpec& spec);
+  explicit LoadModelStage(Options options) : options_(std::move(options)) {}
+  StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override;
+
+ private:
+  Options options_;
+};
+
+}  // namespace
+
 
 const Schema<LoadModelOptions>& LoadModelStage::GetSchema() {
   static const Schema<LoadModelOptions> schema("load_model");
@@ -27,8 +46,8 @@ StageOutputs LoadModelStage::Run(const StageInputs&, StageContext& ctx) {
 }
 
 void RegisterLoadModelStage(StageRegistry& registry) {
-  registry.Add(DefineStage<LoadModelStage>("load_model", "load the TorchScript model of the top-level 'model:' section",
-                                           {}, {port::kModel}));
+  registry.Add(DefineStage<LoadModelStage>(kType, "load the TorchScript model of the top-level 'model:' section",
+                                           {}, {port::kModel}, std::vector<DataSetUse>{}));
 }
 
 }  // namespace adaflow

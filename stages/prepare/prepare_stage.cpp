@@ -2,15 +2,34 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include "pipeline/stage_context.h"
 #include "pipeline/pipeline_spec.h"
 #include "stages/artifacts.h"
 #include "stages/stage_common.h"
 
 namespace adaflow {
+namespace {
+
+constexpr const char* kType = "prepare";
+
+class PrepareStage : public Stage {
+ public:
+  using Options = PrepareOptions;
+  static const Schema<Options>& GetSchema();
+  static std::unique_ptr<Stage> Make(const Options& options, const PipelineSpec& spec);
+  explicit PrepareStage(Options options) : options_(std::move(options)) {}
+  StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override;
+
+ private:
+  Options options_;
+};
+
+}  // namespace
+
 
 const Schema<PrepareOptions>& PrepareStage::GetSchema() {
   static const Schema<PrepareOptions> schema = [] {
-    Schema<PrepareOptions> s("prepare");
+    Schema<PrepareOptions> s(kType);
     s.Bool("fold_batchnorm", &PrepareOptions::fold_batchnorm, "fold BatchNorm into the preceding Conv/Linear");
     return s;
   }();
@@ -55,8 +74,9 @@ StageOutputs PrepareStage::Run(const StageInputs& inputs, StageContext& ctx) {
 }
 
 void RegisterPrepareStage(StageRegistry& registry) {
-  registry.Add(DefineStage<PrepareStage>("prepare", "fold batch norm; find quantizable layers and their DAG",
-                                         {{port::kModel}}, {port::kModel, port::kLayerGraph}));
+  registry.Add(DefineStage<PrepareStage>(kType, "fold batch norm; find quantizable layers and their DAG",
+                                         {{port::kModel}}, {port::kModel, port::kLayerGraph},
+                                         std::vector<DataSetUse>{}));
 }
 
 }  // namespace adaflow

@@ -16,19 +16,6 @@ struct PrepareOptions {
   bool fold_batchnorm = true;
 };
 
-class PrepareStage : public Stage {
- public:
-  using Options = PrepareOptions;
-  static const Schema<Options>& GetSchema();
-  static std::unique_ptr<Stage> Make(const Options& options, const PipelineSpec& spec);
-  explicit PrepareStage(Options options) : options_(std::move(options)) {}
-  StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override;
-  std::optional<std::vector<std::string>> DataSets() const override { return std::vector<std::string>{}; }
-
- private:
-  Options options_;
-};
-
 void RegisterPrepareStage(StageRegistry& registry);
 
 }  // namespace adaflow

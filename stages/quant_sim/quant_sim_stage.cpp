@@ -3,27 +3,40 @@
 #include <filesystem>
 
 #include "pipeline/pipeline_spec.h"
+#include "pipeline/stage_context.h"
 #include "src/io/aimet_encodings.h"
 #include "src/io/onnx_export.h"
 #include "stages/artifacts.h"
 #include "stages/stage_common.h"
 
 namespace adaflow {
+namespace {
+
+constexpr const char* kType = "quant_sim";
+
+class QuantSimStage : public Stage {
+ public:
+  using Options = QuantSimOptions;
+  static const Schema<Options>& GetSchema();
+  static std::unique_ptr<Stage> Make(const Options& options, const PipelineSpec& spec);
+  explicit QuantSimStage(Options options) : options_(std::move(options)) {}
+  StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override;
+  /// `param_bw_override` names layers of the prepared model: checked when prepare is done.
+  void CheckInput(const std::string& input, const Artifact& value) const override;
+
+ private:
+  Options options_;
+};
+
+}  // namespace
 
 const Schema<QuantSimOptions>& QuantSimStage::GetSchema() {
   static const Schema<QuantSimOptions> schema = [] {
     using O = QuantSimOptions;
-    Schema<O> s("quant_sim");
+    Schema<O> s(kType);
     s.Int("default_output_bw", &O::default_output_bw, "activation bitwidth; 32 = float").Range(2, 32);
     s.Int("default_param_bw", &O::default_param_bw, "weight bitwidth; 32 = float").Range(2, 32);
-    s.Enum("quant_scheme", &O::quant_scheme,
-           {{"tf_enhanced", quant::Scheme::kTfEnhanced}, {"tf", quant::Scheme::kTf}, {"percentile", quant::Scheme::kPercentile}},
-           "scheme for weight encodings not frozen upstream");
-    s.Bool("per_channel", &O::per_channel, "one weight grid per output channel");
-    s.Bool("symmetric", &O::symmetric, "symmetric weight grids");
-    s.Bool("strict_symmetric", &O::strict_symmetric, "symmetric grids with 2^b - 2 steps (AIMET's strict_symmetric)");
-    s.Bool("unsigned_symmetric", &O::unsigned_symmetric,
-           "symmetric grid [0, max] for an all-non-negative tensor or channel (AIMET's unsigned_symmetric)");
+    AddWeightGridOptions(s, {quant::Scheme::kTfEnhanced, quant::Scheme::kTf, quant::Scheme::kPercentile});
     s.StringIntMap("param_bw_override", &O::param_bw_override, "weight bitwidth per layer name; 32 = float")
         .Range(2, 32);
     s.Path("param_encodings", &O::param_encodings, "frozen param encodings file (AIMET JSON); empty = none");
@@ -54,11 +67,7 @@ StageOutputs QuantSimStage::Run(const StageInputs& inputs, StageContext& ctx) {
   quant::QuantSimConfig config;
   config.output_bw = options_.default_output_bw;
   config.param_bw = options_.default_param_bw;
-  config.param_scheme = options_.quant_scheme;
-  config.per_channel = options_.per_channel;
-  config.param_symmetric = options_.symmetric;
-  config.param_strict_symmetric = options_.strict_symmetric;
-  config.param_unsigned_symmetric = options_.unsigned_symmetric;
+  config.param = options_;
   config.param_bw_override = options_.param_bw_override;
   quant::ParamEncodings frozen;
   SimWeights sim_weights = SimWeights::kNearest;
@@ -112,7 +121,7 @@ StageOutputs QuantSimStage::Run(const StageInputs& inputs, StageContext& ctx) {
   artifact->sim = std::move(sim);
   artifact->weights = sim_weights;
   ctx.log().info("W{}A{} quant-sim ({} weights): {} weight tensors, {} activation quantizers",
-                 config.param_bw, config.output_bw, SimWeightsName(sim_weights), artifact->sim->param_encodings().size(),
+                 config.param_bw, config.output_bw, NameOf(kSimWeightsNames, sim_weights), artifact->sim->param_encodings().size(),
                  artifact->sim->quantizers().size());
   StageOutputs outputs;
   outputs.Set(port::kModel, artifact);
@@ -124,10 +133,12 @@ void QuantSimStage::CheckInput(const std::string& input, const Artifact& value) 
   dynamic_cast<const LayerGraphArtifact&>(value).graph->CheckNames(options_.param_bw_override, "param_bw_override");
 }
 
+const Schema<QuantSimOptions>& QuantSimSchema() { return QuantSimStage::GetSchema(); }
+
 void RegisterQuantSimStage(StageRegistry& registry) {
-  registry.Add(DefineStage<QuantSimStage>(
-      "quant_sim", "insert fake-quant on weights and activations (AIMET default config)",
-      {{port::kModel}, {port::kLayerGraph}, {port::kEncodings, /*optional=*/true}}, {port::kModel}));
+  registry.Add(DefineStage<QuantSimStage>(kType, "insert fake-quant on weights and activations (AIMET default config)",
+      {{port::kModel}, {port::kLayerGraph}, {port::kEncodings, /*optional=*/true}}, {port::kModel},
+      std::vector<DataSetUse>{}));
 }
 
 }  // namespace adaflow

@@ -8,6 +8,7 @@
 #include <limits>
 #include <sstream>
 
+#include "pipeline/stage_context.h"
 #include "pipeline/run_store.h"
 #include "stages/metrics_json.h"
 
@@ -30,8 +31,10 @@ std::string BitsLabel(int param_bw, int output_bw) {
   return "W" + std::to_string(param_bw) + "A" + std::to_string(output_bw);
 }
 
-std::string VariantLabel(const std::string& variant, const std::string& bitwidths) {
+/// "round-to-nearest W4A8" for a report.json accuracy entry.
+std::string VariantLabel(const std::string& variant, const nlohmann::ordered_json& entry) {
   if (variant == "fp") return "FP32";
+  const std::string bitwidths = BitsLabel(entry.value("param_bw", 0), entry.value("output_bw", 0));
   if (variant == "nearest") return "round-to-nearest " + bitwidths;
   if (variant == "adaround") return "AdaRound " + bitwidths;
   if (variant == "exported") return "exported model (" + bitwidths + ", weights only)";
@@ -60,7 +63,7 @@ std::string EscapeXml(const std::string& text) {
 
 }  // namespace
 
-std::string LayerMsePlotSvg(const std::vector<LayerReport>& layers) {
+std::string LayerMsePlotSvg(const std::vector<adaround::LayerReport>& layers) {
   // Geometry: a plot area with a log10 y axis spanning whole decades, two bars per layer.
   const double left = 70, right = 20, top = 40, bottom = 120, plot_height = 260;
   const double group = std::max(28.0, 560.0 / std::max<std::size_t>(1, layers.size()));
@@ -157,7 +160,11 @@ void RunReport::Update(const StageRecord& record, const StageOutputs* outputs, c
   if (metrics) {
     for (const auto& [variant, result] : metrics->variants) {
       nlohmann::ordered_json entry = EvalResultToJson(result);
-      entry["bits"] = variant == "fp" ? "FP32" : BitsLabel(metrics->param_bw, metrics->output_bw);
+      // The bitwidths the variant ran at (32: float; the FP model is float on both sides), when known.
+      if (variant == "fp" || metrics->param_bw > 0) {
+        entry["param_bw"] = variant == "fp" ? 32 : metrics->param_bw;
+        entry["output_bw"] = variant == "fp" ? 32 : metrics->output_bw;
+      }
       json_["accuracy"][variant] = entry;
     }
     if (!metrics->layers.empty()) {
@@ -165,9 +172,9 @@ void RunReport::Update(const StageRecord& record, const StageOutputs* outputs, c
       for (const auto& layer : metrics->layers)
         json_["layers"].push_back({{"name", layer.name},
                                    {"shape", layer.shape},
-                                   {"bits", layer.bitwidth},
-                                   {"objective", layer.objective},
-                                   {"iterations", layer.iterations},
+                                   {"bitwidth", layer.bitwidth},
+                                   {"objective", NameOf(adaround::kObjectiveNames, layer.objective)},
+                                   {"num_iterations", layer.num_iterations},
                                    {"mse_nearest", layer.mse_nearest},
                                    {"mse_adaround", layer.mse_adaround},
                                    {"seconds", layer.seconds},
@@ -199,7 +206,7 @@ std::string RunReport::AccuracyTable() const {
   out << line;
   for (auto it = accuracy.begin(); it != accuracy.end(); ++it) {
     const auto& entry = it.value();
-    const std::string label = VariantLabel(it.key(), entry.value("bits", ""));
+    const std::string label = VariantLabel(it.key(), entry);
     if (entry.contains("top1"))
       std::snprintf(line, sizeof line, "%-44s %8.2f %8.2f\n", label.c_str(), entry["top1"].get<double>(),
                     entry["top5"].get<double>());
@@ -225,7 +232,7 @@ std::string RunReport::Markdown() const {
                     : "| model | SQNR dB | cosine | samples |\n|---|---:|---:|---:|\n");
     for (auto it = accuracy.begin(); it != accuracy.end(); ++it) {
       const auto& entry = it.value();
-      md << "| " << VariantLabel(it.key(), entry.value("bits", "")) << " | ";
+      md << "| " << VariantLabel(it.key(), entry) << " | ";
       if (entry.contains("top1"))
         md << Format("%.2f", entry["top1"].get<double>()) << " | " << Format("%.2f", entry["top5"].get<double>());
       else
@@ -245,8 +252,8 @@ std::string RunReport::Markdown() const {
     for (const auto& layer : layers) {
       const double nearest = layer["mse_nearest"].get<double>(), adaround = layer["mse_adaround"].get<double>();
       md << "| " << layer["name"].get<std::string>() << " | " << ShapeText(layer["shape"]) << " | "
-         << layer["bits"].get<int>() << " | " << layer["objective"].get<std::string>() << " | "
-         << layer["iterations"].get<int>() << " | " << Format("%.4g", nearest) << " | " << Format("%.4g", adaround)
+         << layer["bitwidth"].get<int>() << " | " << layer["objective"].get<std::string>() << " | "
+         << layer["num_iterations"].get<int>() << " | " << Format("%.4g", nearest) << " | " << Format("%.4g", adaround)
          << " | " << (nearest > 0 ? Format("%.2f", adaround / nearest) : std::string("-")) << " | "
          << Format("%.1f", layer["seconds"].get<double>()) << " |\n";
     }

@@ -6,11 +6,11 @@
 //
 // report.json:
 //   {"name": "fmnist_resnet8_w4a8",
-//    "accuracy": {"fp": {"top1": 92.04, "top5": 99.8, "samples": 10000, "bits": "FP32"},
-//                 "nearest": {..., "bits": "W4A8"}, "adaround": {..., "bits": "W4A8"},
-//                 "exported": {..., "bits": "W4A32"}},
-//    "layers": [{"name": "layers.0.conv1", "shape": [16, 16, 3, 3], "bits": 4, "objective": "gram",
-//                "iterations": 2000, "mse_nearest": 0.0123, "mse_adaround": 0.0045, "seconds": 1.9,
+//    "accuracy": {"fp": {"top1": 92.04, "top5": 99.8, "samples": 10000, "param_bw": 32, "output_bw": 32},
+//                 "nearest": {..., "param_bw": 4, "output_bw": 8}, "adaround": {..., "param_bw": 4, "output_bw": 8},
+//                 "exported": {..., "param_bw": 4, "output_bw": 32}},
+//    "layers": [{"name": "layers.0.conv1", "shape": [16, 16, 3, 3], "bitwidth": 4, "objective": "gram",
+//                "num_iterations": 2000, "mse_nearest": 0.0123, "mse_adaround": 0.0045, "seconds": 1.9,
 //                "seconds_prepare": 0.2, "seconds_optimize": 3.1, "seconds_finish": 0.1, "step_macs": 1.2e6}],
 //    "stages": [{"id": "adaround", "type": "adaround", "outcome": "ran", "seconds": 41.2, "cpu_seconds": 75.0,
 //                "skipped": false, "peak_rss_mib": 612}],
@@ -30,7 +30,7 @@
 namespace adaflow {
 
 /// An SVG bar chart of each layer's reconstruction MSE, round-to-nearest vs AdaRound (log scale).
-std::string LayerMsePlotSvg(const std::vector<LayerReport>& layers);
+std::string LayerMsePlotSvg(const std::vector<adaround::LayerReport>& layers);
 
 class RunReport {
  public:

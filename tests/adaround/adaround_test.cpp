@@ -21,7 +21,14 @@ model::Layer Conv2d(std::vector<std::int64_t> shape, std::int64_t groups, std::i
   return layer;
 }
 
-/// A layer with random weights, quant input x̂ = x + noise, FP target f(Wx + b).
+/// A layer's tensors for the component tests: random weights, x̂ = x + noise (quant input) or x, and the
+/// FP target f(Wx + b).
+struct LayerData {
+  model::Layer layer;
+  torch::Tensor weight, bias, input, fp_input, target;
+  const torch::Tensor& fp() const { return fp_input.defined() ? fp_input : input; }
+};
+
 LayerData MakeData(const model::Layer& layer, std::vector<std::int64_t> input_shape, bool quant_input) {
   torch::manual_seed(42);
   LayerData data;
@@ -33,6 +40,20 @@ LayerData MakeData(const model::Layer& layer, std::vector<std::int64_t> input_sh
   if (quant_input) data.fp_input = fp_input;
   data.target = ApplyActivation(layer, LayerForward(layer, fp_input, data.weight, data.bias));
   return data;
+}
+
+/// The Gram form over every sample, in chunks of `chunk` samples merged in order (as the engine does).
+GramForm GramOf(const LayerData& data, std::int64_t chunk = 64) {
+  torch::NoGradGuard no_grad;
+  const bool cross = data.fp_input.defined();
+  GramAccumulator total(data.layer, data.weight, cross);
+  for (std::int64_t start = 0; start < data.input.size(0); start += chunk) {
+    const std::int64_t count = std::min(chunk, data.input.size(0) - start);
+    GramAccumulator part(data.layer, data.weight, cross);
+    part.Add(data.input.narrow(0, start, count), cross ? data.fp_input.narrow(0, start, count) : torch::Tensor());
+    total.Merge(part);
+  }
+  return total.Finish();
 }
 
 quant::TensorEncoding Encoding4Bit(const torch::Tensor& weight, bool per_channel = false, int axis = 0) {
@@ -106,11 +127,11 @@ TEST_P(GramTest, GramLossEqualsAimetsLossOverAllRowsAndSoDoesItsGradient) {
   SCOPED_TRACE(c.name);
   for (bool quant_input : {false, true}) {
     const LayerData data = MakeData(c.layer, c.input_shape, quant_input);
-    const GramForm form = ComputeGram(data, 2);  // small chunks: the sums must still add up
+    const GramForm form = GramOf(data, 2);  // small chunks: the sums must still add up
     const torch::Tensor w = (data.weight + 0.02 * torch::randn_like(data.weight)).requires_grad_(true);
     const torch::Tensor gram = GramLoss(form, c.layer, w, data.weight) * LossScale(c.layer, c.input_shape);
-    const torch::Tensor target = LayerForward(c.layer, data.fp().All(), data.weight, data.bias);
-    const torch::Tensor direct = RowMse(LayerForward(c.layer, data.input.All(), w, data.bias), target);
+    const torch::Tensor target = LayerForward(c.layer, data.fp(), data.weight, data.bias);
+    const torch::Tensor direct = RowMse(LayerForward(c.layer, data.input, w, data.bias), target);
     EXPECT_NEAR(gram.item<double>(), direct.item<double>(), 1e-5 * direct.item<double>()) << quant_input;
     // The float64 form gives the same value.
     EXPECT_NEAR(GramError(form, c.layer, w, data.weight) * LossScale(c.layer, c.input_shape), direct.item<double>(),
@@ -183,8 +204,8 @@ TEST(BlockTest, ChannelBlocksGiveTheSameRoundingAsTheWholeLayer) {
     const Grid grid = MakeGrid(data.weight, encoding);
     Hyper hyper;
     hyper.num_iterations = 200;
-    const GramForm form = ComputeGram(data);
-    const SampledData sampled{data.input, data.target, LossDenominator(data.target.shape())};
+    const GramForm form = GramOf(data);
+    const SampledData sampled{data.input, data.target, LossDenominator(data.target.sizes().vec())};
     auto run = [&](const std::vector<ChannelBlock>& blocks) {
       std::vector<torch::Tensor> parts;
       for (const auto& block : blocks)
@@ -200,7 +221,7 @@ TEST(BlockTest, ChannelBlocksGiveTheSameRoundingAsTheWholeLayer) {
     ASSERT_EQ(blocks.size(), 4u);
     const torch::Tensor split = run(blocks), whole = run({{0, 32}});
     const double differing = (split != whole).sum().item<double>();
-    EXPECT_LE(differing, 2.0) << ObjectiveName(objective) << ": " << differing << " of " << whole.numel() << " differ";
+    EXPECT_LE(differing, 2.0) << NameOf(kObjectiveNames, objective) << ": " << differing << " of " << whole.numel() << " differ";
   }
 }
 
@@ -270,68 +291,6 @@ TEST(BlockTest, GroupedLayersSplitOnGroupBoundaries) {
   EXPECT_EQ(grouped[1].begin, 8);
   model::Layer softmax = Conv2d({64, 4, 1, 1}, 1, 1, 0, model::Activation::kSoftmax);
   EXPECT_EQ(SplitChannels(softmax).size(), 1u);  // channels coupled by the activation
-}
-
-TEST(AdaroundOptimizeTest, FinalWeightsLieExactlyOnTheGridAndBeatNearest) {
-  for (Objective objective : {Objective::kSampled, Objective::kGram}) {
-    const LayerData data = MakeData(Conv2d({8, 4, 3, 3}, 1, 1, 1, model::Activation::kNone), {64, 4, 6, 6}, true);
-    const auto encoding = Encoding4Bit(data.weight);
-    Hyper hyper;
-    hyper.num_iterations = 600;
-    const Result result = Optimize(data, encoding, hyper, objective, 7);
-    EXPECT_EQ(result.objective, objective);
-    EXPECT_TRUE(torch::equal(quant::QuantizeDequantize(result.weight, encoding), result.weight));
-    const torch::Tensor indices = quant::QuantizeToIndices(result.weight, encoding);
-    EXPECT_GE(indices.min().item<std::int64_t>(), 0);
-    EXPECT_LE(indices.max().item<std::int64_t>(), 15);
-    // Each weight moved to the grid point just below or just above it.
-    const torch::Tensor scaled = data.weight / encoding.channels[0].scale;
-    const torch::Tensor chosen = result.weight / encoding.channels[0].scale;
-    EXPECT_TRUE(((chosen - torch::floor(scaled)).abs() < 1e-4).logical_or((chosen - torch::ceil(scaled)).abs() < 1e-4)
-                    .logical_or(chosen.abs() >= 7.0 - 1e-4)  // clamped at the grid's edge
-                    .all()
-                    .item<bool>());
-    EXPECT_LT(result.mse_adaround, result.mse_nearest) << ObjectiveName(objective);
-  }
-}
-
-/// The sampled objective run twice with one seed: the same rounding and α both times.
-Result ReproducibleSampledRun(const LayerData& data, const quant::TensorEncoding& encoding, const Hyper& hyper,
-                              std::uint64_t seed) {
-  const Result first = Optimize(data, encoding, hyper, Objective::kSampled, seed);
-  const Result second = Optimize(data, encoding, hyper, Objective::kSampled, seed);
-  EXPECT_TRUE(torch::equal(first.weight, second.weight));
-  EXPECT_TRUE(torch::equal(first.alpha, second.alpha));
-  return first;
-}
-
-TEST(AdaroundOptimizeTest, ActivationIsInTheSampledLossAndRunsAreReproducible) {
-  const LayerData data = MakeData(Conv2d({6, 3, 3, 3}, 1, 1, 1, model::Activation::kRelu), {48, 3, 5, 5}, false);
-  const auto encoding = Encoding4Bit(data.weight, true, 0);
-  Hyper hyper;
-  hyper.num_iterations = 300;
-  const Result first = ReproducibleSampledRun(data, encoding, hyper, 11);
-  EXPECT_LE(first.mse_adaround, first.mse_nearest);
-}
-
-TEST(AdaroundOptimizeTest, SampledOutputPositionsCutTheStepAndStillBeatNearest) {
-  // 16 of 64 output positions per sample: a quarter of the step's products, reproducible, a different
-  // but still better-than-nearest rounding. Only ungrouped 2-D convolutions sample positions.
-  const model::Layer layer = Conv2d({8, 4, 3, 3}, 1, 1, 1, model::Activation::kRelu);
-  const LayerData data = MakeData(layer, {64, 4, 8, 8}, true);
-  EXPECT_DOUBLE_EQ(SampledStepCost(layer, {64, 8, 8, 8}, 32, 16), SampledStepCost(layer, {64, 8, 8, 8}, 32) / 4);
-  EXPECT_DOUBLE_EQ(SampledStepCost(layer, {64, 8, 8, 8}, 32, 100), SampledStepCost(layer, {64, 8, 8, 8}, 32));
-  const model::Layer depthwise = Conv2d({8, 1, 3, 3}, 8, 1, 1);
-  EXPECT_DOUBLE_EQ(SampledStepCost(depthwise, {64, 8, 8, 8}, 32, 16), SampledStepCost(depthwise, {64, 8, 8, 8}, 32));
-  const auto encoding = Encoding4Bit(data.weight);
-  Hyper hyper;
-  hyper.num_iterations = 400;
-  const Result all = Optimize(data, encoding, hyper, Objective::kSampled, 5);
-  hyper.positions_per_sample = 16;
-  const Result first = ReproducibleSampledRun(data, encoding, hyper, 5);
-  EXPECT_FALSE(torch::equal(first.alpha, all.alpha));
-  EXPECT_LT(first.mse_adaround, first.mse_nearest);
-  EXPECT_LT(first.mse_adaround, 1.5 * all.mse_adaround) << first.mse_adaround << " vs " << all.mse_adaround;
 }
 
 }  // namespace

@@ -90,8 +90,11 @@ TEST_F(ExportTest, RunPrintsTheAccuracyTableAndWritesTheReport) {
     std::snprintf(printed, sizeof printed, "%8.2f", top1);
     EXPECT_NE(out.find(printed), std::string::npos) << "console table lacks " << variant << " " << printed;
   }
-  EXPECT_EQ(accuracy.at("nearest").at("bits"), "W4A8");
-  EXPECT_EQ(accuracy.at("exported").at("bits"), "W4A32");
+  EXPECT_EQ(accuracy.at("fp").at("param_bw"), 32);
+  EXPECT_EQ(accuracy.at("nearest").at("param_bw"), 4);
+  EXPECT_EQ(accuracy.at("nearest").at("output_bw"), 8);
+  EXPECT_EQ(accuracy.at("exported").at("param_bw"), 4);
+  EXPECT_EQ(accuracy.at("exported").at("output_bw"), 32);
   // AdaRound recovers most of what round-to-nearest loses (FP 92.95, nearest 90.40, AdaRound 92.60 here).
   EXPECT_GT(accuracy.at("adaround").at("top1").get<double>(), accuracy.at("nearest").at("top1").get<double>() + 1.0);
   EXPECT_NE(out.find("round-to-nearest W4A8"), std::string::npos) << out;
@@ -101,8 +104,8 @@ TEST_F(ExportTest, RunPrintsTheAccuracyTableAndWritesTheReport) {
   ASSERT_EQ(layers.size(), 10u);
   for (const auto& layer : layers) {
     EXPECT_TRUE(layer.at("shape").is_array());
-    EXPECT_EQ(layer.at("bits").get<int>(), layer.at("name") == "fc" ? 8 : 4);
-    EXPECT_EQ(layer.at("iterations").get<int>(), 300);
+    EXPECT_EQ(layer.at("bitwidth").get<int>(), layer.at("name") == "fc" ? 8 : 4);
+    EXPECT_EQ(layer.at("num_iterations").get<int>(), 300);
     EXPECT_TRUE(layer.at("objective") == "gram" || layer.at("objective") == "sampled");
     EXPECT_LT(layer.at("mse_adaround").get<double>(), layer.at("mse_nearest").get<double>()) << layer.dump();
     EXPECT_GT(layer.at("seconds").get<double>(), 0.0);

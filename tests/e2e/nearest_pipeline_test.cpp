@@ -46,6 +46,32 @@ TEST(NearestPipelineTest, RecordedAccuracyAndTheW8A8AndW4A8Baselines) {
   EXPECT_NE(again.output.find("0 of 5 stages to run"), std::string::npos) << again.output;
 }
 
+TEST(NearestPipelineTest, WeightsOnlyRunDerivesTheNearestBaselineFromTheQuantSim) {
+  // quant_sim with default_output_bw 32 straight into evaluate: the baseline is one derived quant_sim,
+  // nothing is calibrated, and its accuracy is that of a nearest weights-only quant-sim of its own.
+  TempDir dir;
+  const CommandResult run = RunCli("run tests/configs/weights_only.yaml --run-dir " + (dir / "w"));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("evaluate.nearest_sim"), std::string::npos) << run.output;
+  EXPECT_EQ(run.output.find("nearest_calibrate"), std::string::npos) << run.output;
+  const auto report = nlohmann::json::parse(ReadTextFile(dir / "w/report.json"));
+  const auto& accuracy = report.at("accuracy");
+  for (const char* variant : {"nearest", "adaround"}) {
+    EXPECT_EQ(accuracy.at(variant).at("param_bw"), 4) << variant;
+    EXPECT_EQ(accuracy.at(variant).at("output_bw"), 32) << variant;
+  }
+  const double nearest = accuracy.at("nearest").at("top1").get<double>();
+  const double adaround = accuracy.at("adaround").at("top1").get<double>();
+  EXPECT_GT(adaround, nearest + 1.0);
+  const CommandResult own = RunCli(std::string("run ") + kConfig + " --run-dir " + (dir / "n") +
+                                   " --set stages.quantsim.default_output_bw=32 --set 'stages.evaluate.after=[quantsim]'" +
+                                   " --set data.evaluation.num_samples=2000");
+  ASSERT_EQ(own.exit_code, 0) << own.output;
+  const auto own_metrics = nlohmann::json::parse(ReadTextFile(dir / "n/report.json")).at("accuracy");
+  EXPECT_DOUBLE_EQ(own_metrics.at("nearest").at("top1").get<double>(), nearest);
+  std::printf("weights only, W4: nearest %.2f, AdaRound %.2f\n", nearest, adaround);
+}
+
 TEST(NearestPipelineTest, BadModelAndDataAreExitTwoAndKeepEarlierResults) {
   TempDir dir;
   const CommandResult not_model = RunCli(std::string("run ") + kConfig + " --run-dir " + (dir / "a") +

@@ -21,7 +21,7 @@ TEST(AimetEncodingsTest, WrittenEncodingsReadBackAndFreezeTheSameQuantSim) {
   const auto layers = model::DiscoverLayers(*fp);
   for (bool per_channel : {false, true}) {
     quant::QuantSimConfig config;
-    config.per_channel = per_channel;
+    config.param.per_channel = per_channel;
     config.param_bw_override = {{"fc2", 8}};
     const quant::QuantSim computed(fp, layers, config);
     TempDir dir;
@@ -52,7 +52,7 @@ TEST(AimetEncodingsTest, FullFilesInBothVersionsHoldTheSameGridsPerChannel) {
   auto fp = model::FoldBatchNorm(*model::Model::Load(SourcePath("tests/models/mixed_traced.pt"), {}));
   const auto layers = model::DiscoverLayers(*fp);
   quant::QuantSimConfig config;
-  config.per_channel = true;
+  config.param.per_channel = true;
   config.output_bw = 32;
   config.param_bw_override = {{"fc2", 32}};  // left float: an excluded layer
   const quant::QuantSim sim(fp, layers, config);

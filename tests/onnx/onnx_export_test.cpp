@@ -201,7 +201,7 @@ TEST(OnnxExportTest, TorchvisionResNetAndMobileNetV2ScriptedAndTracedRunInOnnxRu
 
     quant::QuantSimConfig config;
     config.param_bw = 8;
-    config.per_channel = item.per_channel;
+    config.param.per_channel = item.per_channel;
     quant::QuantSim sim(prepared.model, prepared.layers, config);
     sim.Calibrate(data::Dataset("calibration", calibration, torch::Tensor(), 32), quant::Scheme::kTfEnhanced, 100.0, 0);
     io::OnnxQuantization quantization{sim.param_encodings(), sim.quantizers(), /*qdq=*/true};

@@ -357,6 +357,24 @@ TEST_F(FlowGraphRunnerTest, ObserverSeesTheFailedStageAndTheCancelledOnes) {
   EXPECT_EQ(seen.calls, 4);
 }
 
+TEST_F(FlowGraphRunnerTest, AFailedRestoreIsReportedLikeAnyFailure) {
+  Run(kChain);
+  // Rerun asking for the outputs: s2's Restore fails (its file is damaged) and the run says so, naming it.
+  Hooks().Reset();
+  Hooks().fail_restore.insert("s2");
+  Observed seen;
+  RunOptions options = seen.Options();
+  options.observed_ports = {kInt};
+  const NodeError error = RunFailing(kChain, options);
+  EXPECT_EQ(error.node_id(), "s2");
+  EXPECT_TRUE(error.bad_input());
+  EXPECT_NE(std::string(error.what()).find("is damaged"), std::string::npos) << error.what();
+  EXPECT_EQ(seen.outcome["s1"], "restored");
+  EXPECT_EQ(seen.outcome["s2"], "failed");
+  EXPECT_FALSE(seen.with_outputs["s2"]);
+  EXPECT_EQ(seen.outcome["s3"], "cancelled");
+}
+
 TEST_F(FlowGraphRunnerTest, LockRefusesAConcurrentRun) {
   RunStore holder(dir_ / "run");
   try {

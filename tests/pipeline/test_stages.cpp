@@ -7,6 +7,7 @@
 #include "pipeline/pipeline_spec.h"
 #include "pipeline/planner.h"
 #include "pipeline/run_store.h"
+#include "pipeline/stage_context.h"
 #include "pipeline/task_dag.h"
 
 namespace adaflow::testing {
@@ -38,10 +39,13 @@ StageOutputs Emit(StageContext& ctx, std::int64_t value) {
 }
 
 StageOutputs Reload(StageContext& ctx) {
+  bool fail = false;
   {
     std::lock_guard<std::mutex> lock(Hooks().mutex);
     ++Hooks().restores[ctx.id()];
+    fail = Hooks().fail_restore.count(ctx.id()) > 0;
   }
+  if (fail) throw InputError("'" + ctx.PathFor(ctx.id() + ".txt") + "' is damaged (restore failure requested)");
   std::ifstream in(ctx.PathFor(ctx.id() + ".txt"));
   std::int64_t value = 0;
   in >> value;
@@ -310,6 +314,7 @@ void TestHooks::Reset() {
   restores.clear();
   fail.clear();
   fail_input.clear();
+  fail_restore.clear();
   sunk.clear();
   waiting = 0;
   data_loads = 0;

@@ -31,6 +31,7 @@ struct TestHooks {
   std::map<std::string, int> restores;  ///< Restore calls per stage id
   std::set<std::string> fail;           ///< ids (or "id/task") that throw when run
   std::set<std::string> fail_input;     ///< ids that throw InputError when run
+  std::set<std::string> fail_restore;   ///< ids whose Restore throws InputError (a damaged file)
   std::map<std::string, std::int64_t> sunk;  ///< value each sink received
   int waiting = 0;                      ///< rendezvous state
   int data_loads = 0;                   ///< reads of `counted` data sets

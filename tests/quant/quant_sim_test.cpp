@@ -34,7 +34,7 @@ TEST(QuantSimTest, MatchesTheSameFakeQuantWrittenOutByHand) {
   auto fp = Load("tests/models/conv1d_scripted.pt");
   const auto layers = model::DiscoverLayers(*fp);
   QuantSimConfig config;
-  config.param_scheme = Scheme::kTf;
+  config.param.quant_scheme = Scheme::kTf;
   QuantSim sim(fp, layers, config);
   ASSERT_EQ(Names(sim), (std::vector<std::string>{"input", "conv", "conv.sigmoid", "head"}));
 
@@ -172,7 +172,7 @@ TEST(QuantSimTest, FloatBitwidthsLeaveThatSideAlone) {
 TEST(QuantSimTest, PerChannelUsesTheOutputChannelAxis) {
   auto fp = Load("tests/models/mixed_traced.pt");
   QuantSimConfig config;
-  config.per_channel = true;
+  config.param.per_channel = true;
   QuantSim sim(fp, model::DiscoverLayers(*fp), config);
   EXPECT_EQ(sim.param_encodings().at("stem").channels.size(), 8u);
   EXPECT_EQ(sim.param_encodings().at("up").channels.size(), 4u);  // ConvTranspose2d [8, 4, 2, 2]: axis 1

@@ -23,7 +23,7 @@ std::vector<double> BarHeights(const std::string& svg) {
 }
 
 TEST(LayerMsePlotTest, BarsAreLogScaledOverWholeDecades) {
-  std::vector<LayerReport> layers(2);
+  std::vector<adaround::LayerReport> layers(2);
   layers[0].name = "conv<1>";
   layers[0].mse_nearest = 0.1;
   layers[0].mse_adaround = 0.01;
@@ -46,7 +46,7 @@ TEST(LayerMsePlotTest, BarsAreLogScaledOverWholeDecades) {
 
 TEST(LayerMsePlotTest, EmptyAndZeroValuesStillMakeAValidPlot) {
   EXPECT_EQ(BarHeights(LayerMsePlotSvg({})).size(), 0u);
-  std::vector<LayerReport> layers(1);
+  std::vector<adaround::LayerReport> layers(1);
   layers[0].name = "exact";
   const std::vector<double> heights = BarHeights(LayerMsePlotSvg(layers));
   ASSERT_EQ(heights.size(), 2u);
