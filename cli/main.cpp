@@ -1,5 +1,5 @@
-// adaflow command line: run, validate, stages, describe. The one boundary that turns errors into
-// exit codes: 0 ok, 1 internal, 2 bad input, 130 interrupted.
+// adaflow command line: run, validate, stages, describe, inspect. The one boundary that turns errors
+// into exit codes (common/error.h, ExitCode): 0 ok, 1 internal, 2 bad input, 130 interrupted.
 
 #include <CLI/CLI.hpp>
 
@@ -19,7 +19,6 @@
 #include "pipeline/stage_registry.h"
 #include "src/model/layers.h"
 #include "src/model/model.h"
-#include "src/model/torch_runtime.h"
 #include "stages/register_builtin_stages.h"
 #include "stages/report/run_report.h"
 

@@ -1,10 +1,11 @@
 #pragma once
-// FlowGraphRunner: runs a Plan on a oneTBB flow graph (one node per stage, edges from `after:`)
-// inside one task_arena sized by the run's thread budget. Independent stages run concurrently.
+// FlowGraphRunner: runs a Plan, every stage one task of a TaskDag (edges from `after:`) on the run's
+// LocalExecutor (one task_arena sized by the run's thread budget). Independent stages run concurrently.
 // Finished stages whose content key is in the manifest and whose files verify are skipped (or
-// restored when a stage that must run needs their outputs). The first failure is recorded with its
-// stage id and cancels the stages that depend on it. Exceptions from stages become NodeError here
-// (and from a stage's sub-tasks in StageContext::RunTasks), and so an exit code.
+// restored when a stage that must run, or the observer, needs their outputs). The first failure is
+// recorded with its stage id and cancels the stages that depend on it. A stage's exception leaves as a
+// NodeError naming it (RethrowAsNodeError, as a stage's sub-tasks' do from StageContext::RunTasks); the
+// CLI turns that into an exit code.
 
 #include <atomic>
 #include <functional>

@@ -48,12 +48,6 @@ std::shared_ptr<spdlog::logger> MakeWithSinks(const std::string& name, std::vect
 
 }  // namespace
 
-std::shared_ptr<spdlog::logger> MakeLogger(const std::string& name) {
-  Sinks& sinks = GetSinks();
-  std::lock_guard<std::mutex> lock(sinks.mutex);
-  return MakeWithSinks(name, {Console(sinks)});
-}
-
 RunLog::RunLog(const std::string& path) {
   file_ = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, /*truncate=*/false);
   file_->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%n] [%l] %v");

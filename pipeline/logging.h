@@ -13,9 +13,6 @@ namespace adaflow {
 /// Sets the console level (default info). Call once at start; safe to call again.
 void SetConsoleLogLevel(spdlog::level::level_enum level);
 
-/// A logger named `name` writing to the console only.
-std::shared_ptr<spdlog::logger> MakeLogger(const std::string& name);
-
 /// The loggers of one run: the console and the run's log file (appended to, so a resumed run keeps its
 /// history). Two runs in one process write to their own files.
 class RunLog {

@@ -120,22 +120,12 @@ PipelineSpec LoadPipelineSpec(const std::string& path, const std::vector<std::st
   return spec;
 }
 
-PipelineSpec ParsePipelineSpec(const std::string& text, const std::string& source_name,
-                               const std::vector<std::string>& overrides, const StageRegistry& registry) {
-  PipelineSpec spec;
-  spec.config_path = source_name;
-  spec.source = YamlSource(source_name);
-  const YamlSource& source = spec.source;
-  try {
-    spec.root = YAML::Load(text);
-  } catch (const YAML::ParserException& error) {
-    throw InputError(source_name + ":" + std::to_string(error.mark.line + 1) + ": invalid YAML: " + error.msg);
-  }
-  YAML::Node& root = spec.root;
-  if (!root.IsMap()) throw InputError(source_name + ": a config must be a YAML map (name:, model:, data:, stages:)");
-  for (const auto& text_override : overrides) ApplyOverride(root, text_override, spec.source);
+namespace {
 
-  // name, seed, threads, the application's sections, data, stages.
+/// name, seed, threads and the application's sections; an unknown top-level key is an error.
+void ParseTopLevel(PipelineSpec& spec, const StageRegistry& registry) {
+  const YAML::Node& root = spec.root;
+  const YamlSource& source = spec.source;
   std::vector<std::string> top_level = {"name", "seed", "threads"};
   std::set<std::string> not_settings = {"data", "stages"};
   for (const auto& section : registry.sections()) {
@@ -163,35 +153,43 @@ PipelineSpec ParsePipelineSpec(const std::string& text, const std::string& sourc
     if (const YAML::Node node = root[def.name])
       spec.sections.push_back({def.name, def.schema, def.schema->Parse(node, source, def.name)});
   }
+}
 
-  if (const YAML::Node data = root["data"]) {
-    const std::vector<std::string> names = registry.DataSetNames();
-    std::string listed;
-    for (const auto& name : names) listed += (listed.empty() ? "" : ", ") + name + ":";
-    if (!data.IsMap()) source.Fail(data, "data must be a map of data sets (" + listed + ")");
-    for (const auto& kv : data) {
-      DataSetSpec set;
-      set.name = kv.first.Scalar();
-      if (std::find(names.begin(), names.end(), set.name) == names.end())
-        source.Fail(kv.first, "unknown data set '" + set.name + "'; use one of " + QuoteList(names) +
-                                  DidYouMean(set.name, names));
-      const YAML::Node& body = kv.second;
-      if (!body.IsMap()) source.Fail(body, "data set '" + set.name + "' must be a map with a 'type:'");
-      if (!body["type"]) source.Fail(body, "missing required key 'type' in data set '" + set.name + "'");
-      set.type = body["type"].Scalar();
-      const DataTypeDef* def = registry.FindDataType(set.type);
-      if (!def)
-        source.Fail(body["type"], "unknown data type '" + set.type + "' in data set '" + set.name + "'; known: " +
-                                      QuoteList(registry.DataTypes()) + DidYouMean(set.type, registry.DataTypes()));
-      set.def = def;
-      set.schema = def->schema;
-      set.options = def->schema->Parse(body, source, "data set '" + set.name + "'", {"type"});
-      spec.data.push_back(std::move(set));
-    }
+/// `data:`: each data set under a registered name, bound to its data type's schema.
+void ParseDataSets(PipelineSpec& spec, const StageRegistry& registry) {
+  const YAML::Node data = spec.root["data"];
+  if (!data) return;
+  const YamlSource& source = spec.source;
+  const std::vector<std::string> names = registry.DataSetNames();
+  std::string listed;
+  for (const auto& name : names) listed += (listed.empty() ? "" : ", ") + name + ":";
+  if (!data.IsMap()) source.Fail(data, "data must be a map of data sets (" + listed + ")");
+  for (const auto& kv : data) {
+    DataSetSpec set;
+    set.name = kv.first.Scalar();
+    if (std::find(names.begin(), names.end(), set.name) == names.end())
+      source.Fail(kv.first, "unknown data set '" + set.name + "'; use one of " + QuoteList(names) +
+                                DidYouMean(set.name, names));
+    const YAML::Node& body = kv.second;
+    if (!body.IsMap()) source.Fail(body, "data set '" + set.name + "' must be a map with a 'type:'");
+    if (!body["type"]) source.Fail(body, "missing required key 'type' in data set '" + set.name + "'");
+    set.type = body["type"].Scalar();
+    const DataTypeDef* def = registry.FindDataType(set.type);
+    if (!def)
+      source.Fail(body["type"], "unknown data type '" + set.type + "' in data set '" + set.name + "'; known: " +
+                                    QuoteList(registry.DataTypes()) + DidYouMean(set.type, registry.DataTypes()));
+    set.def = def;
+    set.schema = def->schema;
+    set.options = def->schema->Parse(body, source, "data set '" + set.name + "'", {"type"});
+    spec.data.push_back(std::move(set));
   }
+}
 
-  const YAML::Node stages = root["stages"];
-  if (!stages) throw InputError(source_name + ": missing required key 'stages'");
+/// `stages:`: id, type and after of each; the options are bound by the planner, with the type's schema.
+void ParseStages(PipelineSpec& spec) {
+  const YAML::Node stages = spec.root["stages"];
+  const YamlSource& source = spec.source;
+  if (!stages) throw InputError(spec.config_path + ": missing required key 'stages'");
   if (!stages.IsSequence() || stages.size() == 0)
     source.Fail(stages, "stages must be a non-empty list of {id, type, ...} maps");
   for (const auto& node : stages) {
@@ -217,6 +215,25 @@ PipelineSpec ParsePipelineSpec(const std::string& text, const std::string& sourc
     }
     spec.stages.push_back(std::move(stage));
   }
+}
+
+}  // namespace
+
+PipelineSpec ParsePipelineSpec(const std::string& text, const std::string& source_name,
+                               const std::vector<std::string>& overrides, const StageRegistry& registry) {
+  PipelineSpec spec;
+  spec.config_path = source_name;
+  spec.source = YamlSource(source_name);
+  try {
+    spec.root = YAML::Load(text);
+  } catch (const YAML::ParserException& error) {
+    throw InputError(source_name + ":" + std::to_string(error.mark.line + 1) + ": invalid YAML: " + error.msg);
+  }
+  if (!spec.root.IsMap()) throw InputError(source_name + ": a config must be a YAML map (name:, model:, data:, stages:)");
+  for (const auto& text_override : overrides) ApplyOverride(spec.root, text_override, spec.source);
+  ParseTopLevel(spec, registry);
+  ParseDataSets(spec, registry);
+  ParseStages(spec);
   return spec;
 }
 

@@ -32,10 +32,11 @@ struct AccuracyCsvOptions {
 class AccuracyCsvStage : public Stage {
  public:
   using Options = AccuracyCsvOptions;
+  static constexpr const char* kType = "accuracy_csv";
 
   static const Schema<Options>& GetSchema() {
     static const Schema<Options> schema = [] {
-      Schema<Options> s("accuracy_csv");
+      Schema<Options> s(kType);
       s.String("file", &Options::file, "CSV file to write in the run directory");
       return s;
     }();
@@ -98,8 +99,8 @@ int main(int argc, char** argv) {
     // 1. The stage types a config may use: the built-in ones and ours.
     StageRegistry registry;
     RegisterBuiltinStages(registry);
-    registry.Add(DefineStage<AccuracyCsvStage>("accuracy_csv", "write the evaluated accuracies as CSV",
-                                               {{port::kMetrics}}, {}));
+    registry.Add(DefineStage<AccuracyCsvStage>(AccuracyCsvStage::kType, "write the evaluated accuracies as CSV",
+                                               {{port::kMetrics}}, {}, std::vector<DataSetUse>{}));
 
     // 2. Config → checked spec → plan (stages wired by their typed ports).
     auto plan = BuildPlan(ParsePipelineSpec(Config(num_iterations), "<quantize_from_code>", {}, registry), registry);
@@ -119,15 +120,18 @@ int main(int argc, char** argv) {
     std::cout << "\n" << report.AccuracyTable() << "\nAdaRound top-1: "
               << report.json()["accuracy"]["adaround"]["top1"].get<double>() << " %, files in " << summary.run_dir
               << "\n";
-    return 0;
+    return static_cast<int>(ExitCode::kOk);
   } catch (const InputError& error) {  // bad config, model or data
     std::cerr << "error: " << error.what() << "\n";
-    return 2;
+    return static_cast<int>(ExitCode::kBadInput);
   } catch (const NodeError& error) {  // a stage failed; finished work is kept
     std::cerr << "error: " << error.what() << "\n";
     return static_cast<int>(error.exit_code());
+  } catch (const Interrupted& error) {  // stopped; finished work is kept, running again resumes
+    std::cerr << error.what() << "\n";
+    return static_cast<int>(ExitCode::kInterrupted);
   } catch (const std::exception& error) {
     std::cerr << "internal error: " << error.what() << "\n";
-    return 1;
+    return static_cast<int>(ExitCode::kInternal);
   }
 }

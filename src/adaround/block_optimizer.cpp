@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <tuple>
+#include <utility>
 
 #include "common/error.h"
 
@@ -353,92 +355,132 @@ BlockResult OptimizeGramBlock(const model::Layer& layer, const ChannelBlock& blo
   return {state.HardWeight().view(rows.sizes()), state.alpha().view(rows.sizes())};
 }
 
+namespace {
+
+/// One sampled step's loss and ∂loss/∂W̃ for a block, on the samples a step draws. Set up once per block.
+class SampledStep {
+ public:
+  SampledStep(const model::Layer& layer, const ChannelBlock& block, const torch::Tensor& rows,
+              const torch::Tensor& bias, const SampledData& data, const Hyper& hyper)
+      : layer_(layer), block_(block), block_layer_(BlockLayer(layer, block)), rows_(rows), data_(data) {
+    bias_ = !bias.defined() || layer.transposed() ? bias : bias.detach().narrow(0, block.begin, block.size());
+    samples_ = data.input.size();
+    batch_ = std::min<std::int64_t>(hyper.batch_size, samples_);
+    // An ungrouped 2-D convolution's step is two GEMMs on channels-last patches of `positions` output
+    // positions per sample (all, or a random subset: positions_per_sample) when they fit kStepPatchFloats;
+    // otherwise, and for other layers, the layer's op with autograd on all positions.
+    const auto input_shape = data.input.shape();
+    gemm_ = SamplesPositions(layer) && input_shape.size() == 4;
+    if (gemm_) {
+      const auto [oh, ow] = OutputSize(layer, input_shape);
+      map_ = oh * ow;
+      positions_ = hyper.positions_per_sample > 0 ? std::min<std::int64_t>(hyper.positions_per_sample, map_) : map_;
+      gemm_ = batch_ * positions_ * input_shape[1] * layer.weight_shape[2] * layer.weight_shape[3] <= kStepPatchFloats;
+    }
+    subset_ = gemm_ && positions_ < map_;
+    // AIMET's mean over samples and positions, over the positions taken.
+    denominator_ = (subset_ ? static_cast<double>(positions_) : data.denominator) * static_cast<double>(batch_);
+    // A subset of positions reads its windows straight from the rows in RAM, not whole samples.
+    if (subset_ && !data.input.streamed()) source_ = data.input.All().to(torch::kFloat32).contiguous();
+    if (subset_ && !data.target.streamed())
+      target_source_ = data.target.All().to(torch::kFloat32).reshape({samples_, data.target.shape()[1], map_});
+  }
+
+  /// Draws the step's samples from `generator` (and, for a subset of positions, the positions) and
+  /// returns the loss and ∂loss/∂W̃ at the state's soft weight.
+  std::pair<torch::Tensor, torch::Tensor> operator()(BlockState& state, at::Generator& generator) const {
+    torch::Tensor indices;
+    {
+      torch::NoGradGuard no_grad;
+      indices = torch::randperm(samples_, generator, torch::kLong).narrow(0, 0, batch_);
+      state.Forward();
+    }
+    return gemm_ ? Gemm(state, indices, generator) : WithOp(state, indices);
+  }
+
+ private:
+  /// The convolution as [rows, D]·[D, out] on channels-last patches; its weight gradient is
+  /// gradᵀ·patches. Autograd only through the activation and the loss (element-wise).
+  std::pair<torch::Tensor, torch::Tensor> Gemm(BlockState& state, const torch::Tensor& indices,
+                                               at::Generator& generator) const {
+    const std::int64_t out = block_.size();
+    torch::Tensor output, patches, target;
+    {
+      torch::NoGradGuard no_grad;
+      if (subset_) {
+        std::tie(patches, target) = PositionsAt(indices, generator);
+      } else {
+        patches = ChannelsLastPatches(layer_, data_.input.Gather(indices));
+        target = TargetRows(layer_, data_.target, indices, block_).permute({0, 2, 3, 1}).reshape({-1, out});
+      }
+      const torch::Tensor soft = state.soft_weight().view(rows_.sizes()).permute({0, 2, 3, 1}).reshape({out, -1});
+      output = bias_.defined() ? at::addmm(bias_, patches, soft.t()) : at::mm(patches, soft.t());
+    }
+    output.requires_grad_(true);
+    const torch::Tensor loss = (block_layer_.activation.Apply(output) - target).pow(2).sum() / denominator_;
+    const torch::Tensor grad_output = torch::autograd::grad({loss}, {output})[0];
+    torch::NoGradGuard no_grad;
+    const torch::Tensor grad = at::mm(grad_output.t(), patches)
+                                   .view({out, rows_.size(2), rows_.size(3), rows_.size(1)})
+                                   .permute({0, 3, 1, 2});
+    return {loss, grad};
+  }
+
+  /// Patches and targets of `positions_` distinct output positions of each sample, in ascending order.
+  std::pair<torch::Tensor, torch::Tensor> PositionsAt(const torch::Tensor& indices, at::Generator& generator) const {
+    const torch::Tensor order = at::rand({batch_, map_}, generator).argsort(/*dim=*/std::int64_t{1});
+    const torch::Tensor chosen = std::get<0>(order.narrow(1, 0, positions_).sort(1));
+    const torch::Tensor local = torch::arange(batch_, torch::kLong);
+    const torch::Tensor gathered = source_.defined() ? torch::Tensor() : data_.input.Gather(indices);
+    const torch::Tensor patches =
+        PatchesAt(layer_, source_.defined() ? source_ : gathered, source_.defined() ? indices : local, chosen);
+    const torch::Tensor from = target_source_.defined()
+                                   ? target_source_
+                                   : data_.target.Gather(indices).reshape({batch_, data_.target.shape()[1], map_});
+    const torch::Tensor owner = (target_source_.defined() ? indices : local).repeat_interleave(positions_);
+    using torch::indexing::Slice;
+    return {patches, from.index({owner, Slice(block_.begin, block_.end), chosen.flatten()})};
+  }
+
+  /// The layer's own op with autograd, on all positions of the samples.
+  std::pair<torch::Tensor, torch::Tensor> WithOp(BlockState& state, const torch::Tensor& indices) const {
+    torch::Tensor input, target;
+    {
+      torch::NoGradGuard no_grad;
+      input = BlockInput(layer_, block_, data_.input.Gather(indices));
+      target = TargetRows(layer_, data_.target, indices, block_);
+    }
+    const torch::Tensor soft = state.soft_weight().view(rows_.sizes()).detach().requires_grad_(true);
+    const torch::Tensor output = block_layer_.activation.Apply(LayerForward(block_layer_, input, soft, bias_));
+    const torch::Tensor loss = (output - target).pow(2).sum() / denominator_;
+    return {loss, torch::autograd::grad({loss}, {soft})[0]};
+  }
+
+  const model::Layer& layer_;
+  const ChannelBlock& block_;
+  const model::Layer block_layer_;
+  const torch::Tensor& rows_;
+  const SampledData& data_;
+  torch::Tensor bias_;
+  std::int64_t samples_ = 0, batch_ = 0, map_ = 0, positions_ = 0;
+  bool gemm_ = false, subset_ = false;
+  double denominator_ = 1;
+  torch::Tensor source_, target_source_;
+};
+
+}  // namespace
+
 BlockResult OptimizeSampledBlock(const model::Layer& layer, const ChannelBlock& block, const torch::Tensor& weight,
                                  const torch::Tensor& bias, const Grid& grid, const SampledData& data,
                                  const Hyper& hyper, std::uint64_t seed, const BlockProgress& progress,
                                  const std::atomic<bool>* stop) {
-  const model::Layer block_layer = BlockLayer(layer, block);
   const torch::Tensor rows = BlockRows(weight.detach().to(torch::kFloat32), block);
-  const torch::Tensor block_bias =
-      !bias.defined() || layer.transposed() ? bias : bias.detach().narrow(0, block.begin, block.size());
   BlockState state(rows, BlockGrid(grid, weight, block), hyper);
+  const SampledStep step(layer, block, rows, bias, data, hyper);
   auto generator = at::detail::createCPUGenerator(seed);
-  const std::int64_t samples = data.input.size();
-  const std::int64_t batch = std::min<std::int64_t>(hyper.batch_size, samples);
-  // An ungrouped 2-D convolution's step is two GEMMs on channels-last patches of `positions` output
-  // positions per sample (all, or a random subset: positions_per_sample) when they fit kStepPatchFloats;
-  // otherwise, and for other layers, the layer's op with autograd on all positions.
-  const auto input_shape = data.input.shape();
-  bool gemm = SamplesPositions(layer) && input_shape.size() == 4;
-  std::int64_t map = 0, positions = 0;
-  if (gemm) {
-    const auto [oh, ow] = OutputSize(layer, input_shape);
-    map = oh * ow;
-    positions = hyper.positions_per_sample > 0 ? std::min<std::int64_t>(hyper.positions_per_sample, map) : map;
-    gemm = batch * positions * input_shape[1] * layer.weight_shape[2] * layer.weight_shape[3] <= kStepPatchFloats;
-  }
-  const bool subset = gemm && positions < map;
-  // AIMET's mean over samples and positions, over the positions taken.
-  const double denominator = (subset ? static_cast<double>(positions) : data.denominator) * static_cast<double>(batch);
-  // A subset of positions reads its windows straight from the rows in RAM, not whole samples.
-  torch::Tensor source, target_source;
-  if (subset && !data.input.streamed()) source = data.input.All().to(torch::kFloat32).contiguous();
-  if (subset && !data.target.streamed())
-    target_source = data.target.All().to(torch::kFloat32).reshape({samples, data.target.shape()[1], map});
   for (int iteration = 0; iteration < hyper.num_iterations; ++iteration) {
     if (stop && stop->load()) throw Interrupted("AdaRound of '" + layer.name + "' stopped");
-    torch::Tensor indices, loss, grad;
-    {
-      torch::NoGradGuard no_grad;
-      indices = torch::randperm(samples, generator, torch::kLong).narrow(0, 0, batch);
-      state.Forward();
-    }
-    if (gemm) {
-      // The convolution as [rows, D]·[D, out] on channels-last patches; its weight gradient is
-      // gradᵀ·patches. Autograd only through the activation and the loss (element-wise).
-      const std::int64_t out = block.size();
-      torch::Tensor output, patches, target;
-      {
-        torch::NoGradGuard no_grad;
-        if (subset) {
-          // `positions` distinct output positions of each sample, in ascending order.
-          const torch::Tensor order = at::rand({batch, map}, generator).argsort(/*dim=*/std::int64_t{1});
-          const torch::Tensor chosen = std::get<0>(order.narrow(1, 0, positions).sort(1));
-          const torch::Tensor local = torch::arange(batch, torch::kLong);
-          const torch::Tensor gathered = source.defined() ? torch::Tensor() : data.input.Gather(indices);
-          patches = PatchesAt(layer, source.defined() ? source : gathered, source.defined() ? indices : local, chosen);
-          const torch::Tensor from = target_source.defined()
-                                         ? target_source
-                                         : data.target.Gather(indices).reshape({batch, data.target.shape()[1], map});
-          const torch::Tensor owner = (target_source.defined() ? indices : local).repeat_interleave(positions);
-          using torch::indexing::Slice;
-          target = from.index({owner, Slice(block.begin, block.end), chosen.flatten()});
-        } else {
-          patches = ChannelsLastPatches(layer, data.input.Gather(indices));
-          target = TargetRows(layer, data.target, indices, block).permute({0, 2, 3, 1}).reshape({-1, out});
-        }
-        const torch::Tensor soft = state.soft_weight().view(rows.sizes()).permute({0, 2, 3, 1}).reshape({out, -1});
-        output = block_bias.defined() ? at::addmm(block_bias, patches, soft.t()) : at::mm(patches, soft.t());
-      }
-      output.requires_grad_(true);
-      loss = (block_layer.activation.Apply(output) - target).pow(2).sum() / denominator;
-      const torch::Tensor grad_output = torch::autograd::grad({loss}, {output})[0];
-      torch::NoGradGuard no_grad;
-      grad = at::mm(grad_output.t(), patches)
-                 .view({out, rows.size(2), rows.size(3), rows.size(1)})
-                 .permute({0, 3, 1, 2});
-    } else {
-      torch::Tensor input, target;
-      {
-        torch::NoGradGuard no_grad;
-        input = BlockInput(layer, block, data.input.Gather(indices));
-        target = TargetRows(layer, data.target, indices, block);
-      }
-      const torch::Tensor soft = state.soft_weight().view(rows.sizes()).detach().requires_grad_(true);
-      const torch::Tensor output = block_layer.activation.Apply(LayerForward(block_layer, input, soft, block_bias));
-      loss = (output - target).pow(2).sum() / denominator;
-      grad = torch::autograd::grad({loss}, {soft})[0];
-    }
+    const auto [loss, grad] = step(state, generator);
     state.Backward(grad, iteration);
     if (progress && (iteration + 1) % kProgressEvery == 0)
       progress(iteration + 1, loss.item<double>() + state.RegularizerValue(iteration));

@@ -63,7 +63,4 @@ struct ActivationOp {
 std::optional<ActivationOp> ParseActivation(const torch::jit::Node* node, const torch::jit::Value* module_input,
                                             const torch::jit::Module& model);
 
-/// Whether `kind` is a Clip in AIMET's supergroup sense (Conv + Clip): ReLU6 and hardtanh/clamp.
-inline bool IsClip(Activation kind) { return kind == Activation::kRelu6 || kind == Activation::kHardtanh; }
-
 }  // namespace adaflow::model

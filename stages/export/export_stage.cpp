@@ -1,14 +1,13 @@
 #include "stages/export/export_stage.h"
 
 #include <algorithm>
-#include <filesystem>
+#include <functional>
 #include <sstream>
 
 #include "pipeline/stage_context.h"
 #include "pipeline/pipeline_spec.h"
-#include "pipeline/run_store.h"
 #include "src/io/aimet_encodings.h"
-#include "src/io/onnx_export.h"
+#include "src/io/onnx/onnx_export.h"
 #include "stages/artifacts.h"
 #include "stages/data/data_types.h"
 #include "stages/evaluation_tasks.h"
@@ -105,6 +104,15 @@ class ExportStage : public Stage {
   StageOutputs Restore(const StageInputs& inputs, StageContext& ctx) override;
 
  private:
+  /// Writes a file of the stage and lists it in the report.
+  using FileWriter = std::function<void(const std::string& file, const std::string& bytes)>;
+  bool Has(ExportFormat format) const;
+  /// The float and QDQ ONNX files, then the encodings keyed by their tensors and `_torch.encodings`.
+  void WriteOnnx(const StageInputs& inputs, StageContext& ctx, Exported& exported, const FileWriter& write) const;
+  /// The TorchScript file, re-loaded and evaluated as a user gets it (the `exported` variant).
+  void WriteTorchScript(const StageInputs& inputs, StageContext& ctx, const Exported& exported,
+                        const FileWriter& write, MetricsArtifact& metrics) const;
+
   Options options_;
 };
 
@@ -132,86 +140,88 @@ StageOutputs ExportStage::Run(const StageInputs& inputs, StageContext& ctx) {
   Exported exported = Collect(inputs, ctx.log());
   const std::string& name = ctx.spec().name;
   auto metrics = std::make_shared<MetricsArtifact>();
-  auto has = [&](ExportFormat format) {
-    return std::find(options_.formats.begin(), options_.formats.end(), format) != options_.formats.end();
-  };
-  auto write = [&](const std::string& file, const std::string& bytes) {
+  const FileWriter write = [&](const std::string& file, const std::string& bytes) {
     ctx.WriteFile(file, bytes);
     metrics->files.emplace_back(file, Describe(file, name));
   };
-
   // ONNX first: with an ONNX file the encodings name its tensors (as AIMET's export does).
-  if (has(ExportFormat::kOnnx) || has(ExportFormat::kOnnxQdq)) {
-    const auto graph = inputs.As<LayerGraphArtifact>(port::kLayerGraph);
-    if (!graph) throw InputError("ONNX export needs the layer graph: a prepare stage upstream of export");
-    const std::vector<std::int64_t> shape = ModelSectionOf(ctx.spec()).input_shape;
-    io::OnnxQuantization quantization;
-    if (exported.sim) {
-      quantization.params = exported.sim->param_encodings();
-      if (exported.sim->calibrated()) quantization.activations = exported.sim->quantizers();
-    }
-    std::map<std::string, std::string> tensors;
-    if (has(ExportFormat::kOnnx)) {
-      const io::OnnxExport onnx = io::ExportOnnx(*exported.model, *graph->graph, shape, &quantization, name);
-      write(name + ".onnx", onnx.bytes);
-      tensors = onnx.activation_tensors;
-    }
-    if (has(ExportFormat::kOnnxQdq)) {
-      if (!exported.sim || !exported.sim->calibrated())
-        throw InputError("onnx_qdq needs a calibrated quant-sim upstream (quant_sim, then calibrate, before export)");
-      quantization.qdq = true;
-      const io::OnnxExport onnx = io::ExportOnnx(*exported.model, *graph->graph, shape, &quantization, name);
-      write(name + "_qdq.onnx", onnx.bytes);
-      if (!tensors.empty() && tensors != onnx.activation_tensors)
-        throw std::logic_error("the float and QDQ ONNX files name the quantized tensors differently");
-      tensors = onnx.activation_tensors;
-    }
-    for (auto& [quantizer, encoding] : exported.encodings.activations) {
-      const auto it = tensors.find(quantizer);
-      if (it == tensors.end())
-        throw InputError("ONNX export: the quantized value '" + quantizer +
-                         "' is not computed by the exported graph, so the encodings cannot name it");
-      quantizer = it->second;
-    }
-    ctx.log().info("ONNX: {} activation encodings keyed by the ONNX tensor names", tensors.size());
-    // As AIMET's export: beside the tensor-keyed file, one keyed by module.
-    write(name + "_torch.encodings", io::TorchEncodingsJson(exported.encodings));
-  }
-  if (has(ExportFormat::kAimet061)) {
+  if (Has(ExportFormat::kOnnx) || Has(ExportFormat::kOnnxQdq)) WriteOnnx(inputs, ctx, exported, write);
+  if (Has(ExportFormat::kAimet061))
     write(name + ".encodings", io::EncodingsJson(exported.encodings, io::EncodingsVersion::k061));
-  }
-  if (has(ExportFormat::kAimet100)) {
+  if (Has(ExportFormat::kAimet100))
     write(name + "_v1.0.0.encodings", io::EncodingsJson(exported.encodings, io::EncodingsVersion::k100));
-  }
   ctx.log().info("{} weight encodings, {} activation encodings, {} layers left float", exported.encodings.params.size(),
                  exported.encodings.activations.size(), exported.encodings.excluded_layers.size());
-
-  if (has(ExportFormat::kTorchScript)) {
-    // Serialized in memory, then written like every file of the run (temporary name, flushed, renamed):
-    // a killed run leaves no half file, and a full disk is a clear error (LibTorch's own file writer
-    // aborts the process when a write fails).
-    const std::string file = ModelFileName(exported.variant);
-    const std::string path = ctx.PathFor(file);
-    std::ostringstream bytes;
-    exported.model->module().save(bytes);
-    ctx.WriteFile(file, bytes.str());
-    metrics->files.emplace_back(file, Describe(file, name));
-    ctx.log().info("saved {}", path);
-    if (options_.evaluate && ctx.spec().FindData("evaluation")) {
-      // The file as a user gets it: loaded back and run as is, no fake-quant.
-      const auto reloaded = model::Model::Load(path, ModelSectionOf(ctx.spec()).input_shape);
-      const auto data = RunDataSet(ctx, "evaluation");
-      const auto& fp_model = *inputs.Get<ModelArtifact>(port::kModel).fp;
-      const model::ForwardFn fp = [&](const torch::Tensor& x) { return fp_model.Forward(x); };
-      const model::EvalResult result = EvaluateInTasks(
-          ctx, {[&](const torch::Tensor& x) { return reloaded->Forward(x); }}, *data, &fp, 0)[0];
-      ctx.log().info("{} re-loaded: {}", file, model::FormatResult(result));
-      metrics->variants.emplace_back("exported", result);
-      metrics->param_bw = exported.encodings.args.param_bitwidth;
-      metrics->output_bw = 32;
-    }
-  }
+  if (Has(ExportFormat::kTorchScript)) WriteTorchScript(inputs, ctx, exported, write, *metrics);
   return WriteMetricsOutput(ctx, kMetricsFile, metrics);
+}
+
+bool ExportStage::Has(ExportFormat format) const {
+  return std::find(options_.formats.begin(), options_.formats.end(), format) != options_.formats.end();
+}
+
+void ExportStage::WriteOnnx(const StageInputs& inputs, StageContext& ctx, Exported& exported,
+                            const FileWriter& write) const {
+  const std::string& name = ctx.spec().name;
+  const auto graph = inputs.As<LayerGraphArtifact>(port::kLayerGraph);
+  if (!graph) throw InputError("ONNX export needs the layer graph: a prepare stage upstream of export");
+  const std::vector<std::int64_t> shape = ModelSectionOf(ctx.spec()).input_shape;
+  io::OnnxQuantization quantization;
+  if (exported.sim) {
+    quantization.params = exported.sim->param_encodings();
+    if (exported.sim->calibrated()) quantization.activations = exported.sim->quantizers();
+  }
+  std::map<std::string, std::string> tensors;
+  if (Has(ExportFormat::kOnnx)) {
+    const io::OnnxExport onnx = io::ExportOnnx(*exported.model, *graph->graph, shape, &quantization, name);
+    write(name + ".onnx", onnx.bytes);
+    tensors = onnx.activation_tensors;
+  }
+  if (Has(ExportFormat::kOnnxQdq)) {
+    if (!exported.sim || !exported.sim->calibrated())
+      throw InputError("onnx_qdq needs a calibrated quant-sim upstream (quant_sim, then calibrate, before export)");
+    quantization.qdq = true;
+    const io::OnnxExport onnx = io::ExportOnnx(*exported.model, *graph->graph, shape, &quantization, name);
+    write(name + "_qdq.onnx", onnx.bytes);
+    if (!tensors.empty() && tensors != onnx.activation_tensors)
+      throw std::logic_error("the float and QDQ ONNX files name the quantized tensors differently");
+    tensors = onnx.activation_tensors;
+  }
+  for (auto& [quantizer, encoding] : exported.encodings.activations) {
+    const auto it = tensors.find(quantizer);
+    if (it == tensors.end())
+      throw InputError("ONNX export: the quantized value '" + quantizer +
+                       "' is not computed by the exported graph, so the encodings cannot name it");
+    quantizer = it->second;
+  }
+  ctx.log().info("ONNX: {} activation encodings keyed by the ONNX tensor names", tensors.size());
+  // As AIMET's export: beside the tensor-keyed file, one keyed by module.
+  write(name + "_torch.encodings", io::TorchEncodingsJson(exported.encodings));
+}
+
+void ExportStage::WriteTorchScript(const StageInputs& inputs, StageContext& ctx, const Exported& exported,
+                                   const FileWriter& write, MetricsArtifact& metrics) const {
+  // Serialized in memory, then written like every file of the run (temporary name, flushed, renamed):
+  // a killed run leaves no half file, and a full disk is a clear error (LibTorch's own file writer
+  // aborts the process when a write fails).
+  const std::string file = ModelFileName(exported.variant);
+  std::ostringstream bytes;
+  exported.model->module().save(bytes);
+  write(file, bytes.str());
+  const std::string path = ctx.PathFor(file);
+  ctx.log().info("saved {}", path);
+  if (!options_.evaluate || !ctx.spec().FindData("evaluation")) return;
+  // The file as a user gets it: loaded back and run as is, no fake-quant.
+  const auto reloaded = model::Model::Load(path, ModelSectionOf(ctx.spec()).input_shape);
+  const auto data = RunDataSet(ctx, "evaluation");
+  const auto& fp_model = *inputs.Get<ModelArtifact>(port::kModel).fp;
+  const model::ForwardFn fp = [&](const torch::Tensor& x) { return fp_model.Forward(x); };
+  const model::EvalResult result =
+      EvaluateInTasks(ctx, {[&](const torch::Tensor& x) { return reloaded->Forward(x); }}, *data, &fp, 0)[0];
+  ctx.log().info("{} re-loaded: {}", file, model::FormatResult(result));
+  metrics.variants.emplace_back("exported", result);
+  metrics.param_bw = exported.encodings.args.param_bitwidth;
+  metrics.output_bw = 32;
 }
 
 StageOutputs ExportStage::Restore(const StageInputs&, StageContext& ctx) {

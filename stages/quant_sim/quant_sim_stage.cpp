@@ -5,7 +5,7 @@
 #include "pipeline/pipeline_spec.h"
 #include "pipeline/stage_context.h"
 #include "src/io/aimet_encodings.h"
-#include "src/io/onnx_export.h"
+#include "src/io/onnx/tensor_names.h"
 #include "stages/artifacts.h"
 #include "stages/stage_common.h"
 
@@ -100,18 +100,10 @@ StageOutputs QuantSimStage::Run(const StageInputs& inputs, StageContext& ctx) {
   auto sim = std::make_shared<quant::QuantSim>(weights, graph, config, frozen);
   if (!options_.activation_encodings.empty()) {
     // AIMET's load_encodings_to_sim: a calibrated quant-sim without calibration data.
+    // A file keyed by ONNX tensor names (`<name>.encodings` written with an ONNX format) is matched through
+    // the names the export gives these quantizers' tensors; asked for only when the quantizer names do not match.
     const auto encodings = io::ReadActivationEncodings(options_.activation_encodings, sim->quantizers(), [&] {
-      // The names the ONNX export gives these quantizers' tensors (as in `<name>.encodings` with ONNX);
-      // none when the model has no ONNX conversion (then the file must use the quantizer names).
-      const io::OnnxQuantization naming{sim->param_encodings(), sim->quantizers(), /*qdq=*/false};
-      try {
-        return io::ExportOnnx(*sim->weights_model(), graph, ModelSectionOf(ctx.spec()).input_shape, &naming,
-                              ctx.spec().name)
-            .activation_tensors;
-      } catch (const std::exception& error) {
-        ctx.log().info("no ONNX tensor names to match {} with: {}", options_.activation_encodings, error.what());
-        return std::map<std::string, std::string>{};
-      }
+      return io::OnnxActivationTensorNames(*sim->weights_model(), sim->quantizers());
     });
     sim->SetActivationEncodings(encodings);
     artifact->activations_from = options_.activation_encodings;

@@ -2,7 +2,7 @@
 // scripts/setup-onnxruntime.sh) runs the exported files through tests/onnx/ort_run.js, and its outputs
 // are compared with the TorchScript model (float export) and the quant-sim (QDQ export).
 
-#include "src/io/onnx_export.h"
+#include "src/io/onnx/onnx_export.h"
 
 #include <gtest/gtest.h>
 #include <onnx/checker.h>
@@ -131,6 +131,8 @@ TEST(OnnxExportTest, TheQdqModelGivesTheQuantSimsAccuracyAndNamesEveryQuantizedT
   ASSERT_EQ(exported.activation_tensors.size(), sim.quantizers().size());
   for (const auto& [quantizer, tensor] : exported.activation_tensors)
     EXPECT_TRUE(tensor == "input" || tensors.count(tensor)) << quantizer << " -> " << tensor;
+  // The names a quant-sim learns without converting anything are the export's.
+  EXPECT_EQ(io::OnnxActivationTensorNames(*sim.weights_model(), sim.quantizers()), exported.activation_tensors);
   // 4-bit weights are int8 integers on their grid (symmetric: zero point 0).
   for (const auto& initializer : proto.graph().initializer()) {
     if (initializer.name() != "conv1.weight_quantized") continue;
@@ -208,6 +210,7 @@ TEST(OnnxExportTest, TorchvisionResNetAndMobileNetV2ScriptedAndTracedRunInOnnxRu
     const io::OnnxExport qdq_export = io::ExportOnnx(*sim.weights_model(), prepared.layers, shape, &quantization, "qdq");
     const onnx::ModelProto qdq_proto = Parse(qdq_export.bytes);
     onnx::checker::check_model(qdq_proto);
+    EXPECT_EQ(io::OnnxActivationTensorNames(*sim.weights_model(), sim.quantizers()), qdq_export.activation_tensors);
     int per_channel_weights = 0;
     for (const auto& node : qdq_proto.graph().node())
       if (node.op_type() == "DequantizeLinear")

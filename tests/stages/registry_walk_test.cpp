@@ -1,5 +1,6 @@
 // Walks every registered stage type and data type: each option's default and one non-default value
-// go schema parse -> dump -> parse and come back equal, so a new option is tested for free.
+// go schema parse -> dump -> parse and come back equal, and an invalid value of each is exit 2 from the
+// CLI naming it, so a new option is tested for free.
 
 #include <gtest/gtest.h>
 
@@ -115,6 +116,44 @@ TEST(RegistryWalkTest, EveryStageOptionRoundTrips) {
 TEST(RegistryWalkTest, EveryDataTypeOptionRoundTrips) {
   ASSERT_EQ(Builtin().data_types().size(), 4u);
   for (const auto& def : Builtin().data_types()) CheckRoundTrip(*def.schema, def.type);
+}
+
+/// A value `spec` rejects (of the wrong type, or out of its range or choices), as YAML text.
+std::string InvalidYaml(const OptionSpec& spec) {
+  switch (spec.type) {
+    case OptionType::kBool: return "sometimes";
+    case OptionType::kInt: return spec.min ? FormatOptionValue(static_cast<std::int64_t>(*spec.min) - 1) : "many";
+    case OptionType::kFloat: return spec.min ? FormatOptionValue(*spec.min - 1.0) : "lots";
+    case OptionType::kString: return "[a, b]";
+    case OptionType::kPath: return "/nonexistent/adaflow/file";
+    case OptionType::kEnum: return "no_such_choice";
+    case OptionType::kIntList: return "[one]";
+    case OptionType::kFloatList: return "[half]";
+    case OptionType::kStringList: return spec.choices.empty() ? "{a: 1}" : "[no_such_choice]";
+    case OptionType::kStringIntMap: return "{fc: eight}";
+  }
+  return "";
+}
+
+TEST(RegistryWalkTest, EveryStageOptionRejectsAnInvalidValueWithExitTwoNamingIt) {
+  // Every stage type is in this config; each option of each gets a value it must reject.
+  const std::string config = "tests/configs/export_small.yaml";
+  const auto plan = BuildPlan(LoadPipelineSpec(SourcePath(config), {}, Builtin()), Builtin());
+  std::size_t checked = 0;
+  for (const auto& def : Builtin().stages()) {
+    const PlannedStage* stage = nullptr;
+    for (const auto& planned : plan->stages)
+      if (planned.type == def.type && planned.derived_for.empty()) stage = &planned;
+    ASSERT_NE(stage, nullptr) << config << " has no stage of type " << def.type;
+    for (const auto& spec : def.schema->specs()) {
+      const std::string set = "stages." + stage->id + "." + spec.name + "=" + InvalidYaml(spec);
+      const CommandResult result = RunCli("validate " + config + " --set '" + set + "'");
+      EXPECT_EQ(result.exit_code, 2) << set << "\n" << result.output;
+      EXPECT_NE(result.output.find(spec.name), std::string::npos) << set << "\n" << result.output;
+      ++checked;
+    }
+  }
+  EXPECT_GE(checked, 30u);
 }
 
 TEST(RegistryWalkTest, DescribeListsEveryOption) {

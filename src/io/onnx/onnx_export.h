@@ -4,10 +4,10 @@
 // activations. Built with Debian's ONNX library (its protobuf ModelProto) and checked with
 // onnx::checker before it is returned.
 //
-// Names: the input is "input", the output "output"; a parameter is an initializer named by its module
-// path ("layers.0.conv1.weight"), as torch.onnx names them; every other tensor is named by the module
-// and op that compute it ("layers.0.conv1/conv2d", "layers.0/relu_1"; never a parameter's path), so the
-// names survive saving and loading the model. With QDQ, a quantized weight is an int8 initializer "<param>_quantized" (uint8
+// Names (tensor_names.h): the input is "input", the output "output"; a parameter is an initializer named
+// by its module path ("layers.0.conv1.weight"), as torch.onnx names them; every other tensor is named by
+// the module and op that compute it ("layers.0.conv1/conv2d", "layers.0/relu_1"; never a parameter's
+// path), so the names survive saving and loading the model. With QDQ, a quantized weight is an int8 initializer "<param>_quantized" (uint8
 // for an asymmetric grid) read by a DequantizeLinear whose output is "<param>", and a quantized
 // activation "<t>" is followed by QuantizeLinear → "<t>_quantized" → DequantizeLinear → "<t>_dequantized",
 // which its consumers read. So the float file and the QDQ file share every name an encodings file keys.
@@ -17,6 +17,9 @@
 // pool, global (adaptive 1×1) average pool, flatten, view/reshape (sizes constant or `x.size(i)`,
 // traced ones too), cat, permute, softmax, mean, dropout and contiguous (identity). Anything else is an
 // InputError naming the op and the TorchScript node.
+//
+// The converter lives in this folder: converter.cpp (the graph, values, arguments), ops.cpp (the op
+// table), qdq.cpp (the quantize-dequantize nodes), tensor_names.cpp (the names).
 
 #include <cstdint>
 #include <map>
@@ -26,6 +29,7 @@
 
 #include "src/model/layers.h"
 #include "src/model/model.h"
+#include "src/io/onnx/tensor_names.h"
 #include "src/quant/quant_sim.h"
 
 namespace adaflow::io {

@@ -1,0 +1,158 @@
+#pragma once
+// The ONNX converter's internals, shared by its files: converter.cpp (the graph, names, values and
+// arguments), ops.cpp (the op table: one handler per kind of TorchScript node), qdq.cpp (the
+// QuantizeLinear/DequantizeLinear of a quant-sim's weights and activations). onnx_export.h is the
+// interface.
+
+#include <onnx/onnx_pb.h>
+#include <torch/csrc/jit/ir/ir.h>
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "src/io/onnx/onnx_export.h"
+#include "src/io/onnx/tensor_names.h"
+
+namespace adaflow::io::onnx_internal {
+
+using torch::jit::Node;
+using torch::jit::Value;
+
+constexpr int kOpset = 13;
+
+/// What a TorchScript value stands for while the graph is converted.
+struct Item {
+  enum class Kind { kTensor, kParameter, kConstant, kList, kModule, kSize };
+  Kind kind = Kind::kConstant;
+  std::string name;          ///< kTensor: the ONNX tensor; kParameter: the initializer's name; kModule: its path
+  torch::Tensor parameter;   ///< kParameter, made an initializer when first read
+  c10::IValue constant;      ///< kConstant
+  std::vector<Value*> list;  ///< kList
+  std::string of;            ///< kSize: the tensor whose dimension `dim` it is
+  std::int64_t dim = 0;
+};
+
+/// Converts one model's inlined graph node by node into an ONNX ModelProto. One use per object.
+class Converter {
+ public:
+  Converter(const model::Model& model, const model::LayerGraph& layers, const OnnxQuantization* quantization);
+
+  OnnxExport Run(const std::vector<std::int64_t>& input_shape, const std::string& graph_name);
+
+ private:
+  /// A float graph input or output of `shape`, its first (batch) dimension left free.
+  static void DeclareTensor(onnx::ValueInfoProto* info, const std::string& name, const std::vector<std::int64_t>& shape);
+
+  Item TensorItem(const std::string& name) {
+    Item item;
+    item.kind = Item::Kind::kTensor;
+    item.name = name;
+    return item;
+  }
+
+  /// A new tensor name based on `base`, unique in the graph.
+  std::string Fresh(const std::string& base);
+
+  std::string AddInitializer(const std::string& base, const torch::Tensor& values);
+  std::string Ints(const std::vector<std::int64_t>& values);
+  std::string Scalar(double value);
+
+  onnx::NodeProto* AddNode(const std::string& op, const std::vector<std::string>& inputs,
+                           const std::vector<std::string>& outputs);
+  static void Attr(onnx::NodeProto* node, const std::string& name, std::int64_t value);
+  static void Attr(onnx::NodeProto* node, const std::string& name, const std::vector<std::int64_t>& values);
+  static void AttrFloat(onnx::NodeProto* node, const std::string& name, double value);
+
+  [[noreturn]] void Fail(const Node* node, const std::string& why) const;
+
+  const Item& ItemOf(Value* value, const Node* user);
+
+  /// The ONNX tensor of `value`: a tensor, a parameter (made an initializer on first use) or a
+  /// constant tensor or number (an initializer).
+  std::string TensorOf(Value* value, const Node* user);
+
+  bool IsNone(Value* value, const Node* user);
+  double Number(Value* value, const Node* user);
+  std::int64_t Int(Value* value, const Node* user) { return static_cast<std::int64_t>(Number(value, user)); }
+  std::vector<std::int64_t> IntList(Value* value, const Node* user);
+  std::string StringArg(Value* value, const Node* user);
+
+  /// The name of node output `value` (tensor_names.h).
+  const std::string& OutputName(Value* value) const { return names_.of.at(value); }
+  void Produce(Value* value, const std::string& name) { items_[value] = TensorItem(name); }
+
+  // ---- the op table (ops.cpp) ----
+
+  void Convert(Node* node);
+
+  void Skip(Node*) {}
+
+  /// Traced shape arithmetic (`x.size(0)` as a tensor, then back to an int): the size as it was. Only
+  /// sizes and integer constants pass (int() of a run-time tensor would truncate what ONNX keeps).
+  void PassThrough(Node* node);
+
+  void Constant(Node* node);
+
+  void GetAttr(Node* node);
+
+  void List(Node* node);
+
+  void Size(Node* node);
+
+  // ---- quantize-dequantize (qdq.cpp) ----
+
+  /// The weight of the layer at this node: its float initializer, or with QDQ its integers on the
+  /// grid and a DequantizeLinear that gives the initializer's name.
+  std::string Weight(Value* value, Node* node);
+  /// With QDQ: Q/DQ after the quantized value at `ref`; its consumers read the dequantized tensor.
+  void Quantize(const model::ValueRef& ref, Value* value);
+
+  // ---- the ops ----
+
+  void Conv(Node* node);
+
+  void Linear(Node* node);
+
+  void Binary(Node* node);
+
+  /// addmm(input, mat1, mat2, beta, alpha) = beta·input + alpha·mat1·mat2 (older exported linear layers).
+  void Addmm(Node* node);
+
+  void Activation(Node* node);
+
+  void Pool(Node* node);
+
+  void Shape(Node* node);
+
+  void Reduce(Node* node);
+
+  void Identity(Node* node);
+
+  /// The rank of the tensor input of the node being converted (see InputRanks).
+  std::int64_t InputRank(const Node* node) const;
+
+  /// The rank of the input of each aten::linear (Gemm takes 2-D inputs only), aten::permute (its
+  /// negative dims) and aten::t, by node index, from one run on a zero sample.
+  std::map<std::size_t, std::int64_t> InputRanks(torch::jit::Graph& graph, const std::vector<Node*>& nodes,
+                                                 const std::vector<std::int64_t>& input_shape) const;
+
+  const model::Model& model_;
+  const OnnxQuantization* quantization_;
+  std::map<std::size_t, const model::Layer*> layer_at_;
+  std::map<model::ValueRef, const quant::ActivationQuantizer*> quantizer_at_;
+  onnx::GraphProto* graph_ = nullptr;
+  std::unordered_map<const Value*, Item> items_;
+  TensorNames names_;          ///< every node output's name, chosen before anything is converted
+  std::set<std::string> used_;  ///< every name in the graph: tensors, initializers, nodes
+  std::map<std::size_t, std::int64_t> ranks_;
+  std::size_t node_index_ = 0;
+  std::map<std::string, std::string> activation_tensors_;
+  std::map<std::string, std::string> weight_initializers_;
+  std::set<std::string> emitted_parameters_;  ///< module paths whose tensor is in the graph (named by the path)
+};
+
+}  // namespace adaflow::io::onnx_internal

@@ -1,0 +1,13 @@
+#include "src/io/onnx/onnx_export.h"
+
+#include "src/io/onnx/converter.h"
+
+namespace adaflow::io {
+
+OnnxExport ExportOnnx(const model::Model& model, const model::LayerGraph& layers,
+                      const std::vector<std::int64_t>& input_shape, const OnnxQuantization* quantization,
+                      const std::string& graph_name) {
+  return onnx_internal::Converter(model, layers, quantization).Run(input_shape, graph_name);
+}
+
+}  // namespace adaflow::io
