@@ -20,6 +20,7 @@
 #include "src/data/dataset.h"
 #include "src/io/activation_cache_writer.h"
 #include "src/model/layers.h"
+#include "bench/bench_common.h"
 #include "src/model/torch_runtime.h"
 #include "stages/adaround/layer_store.h"
 
@@ -27,23 +28,8 @@ namespace {
 
 using namespace adaflow;
 
-double Seconds(const std::function<void()>& body) {
-  const auto start = std::chrono::steady_clock::now();
-  body();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-double SgemmGflops() {
-  SetIntraOpThreads(1);
-  SetBlasThreads(1);
-  const torch::Tensor a = torch::randn({1024, 1024}), b = torch::randn({1024, 1024});
-  torch::mm(a, b);  // warm up
-  const int repeats = 20;
-  const double seconds = Seconds([&] {
-    for (int r = 0; r < repeats; ++r) torch::mm(a, b);
-  });
-  return 2.0 * 1024.0 * 1024.0 * 1024.0 * repeats / seconds / 1e9;
-}
+using bench::Seconds;
+using bench::SgemmGflops;
 
 }  // namespace
 

@@ -19,31 +19,15 @@
 #include <vector>
 
 #include "src/adaround/block_optimizer.h"
+#include "bench/bench_common.h"
 #include "src/model/torch_runtime.h"
 
 namespace {
 
 using namespace adaflow;
 
-double Seconds(const std::function<void()>& body) {
-  const auto start = std::chrono::steady_clock::now();
-  body();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-double SgemmGflops() {
-  const torch::Tensor a = torch::randn({1024, 1024}), b = torch::randn({1024, 1024});
-  torch::mm(a, b);
-  const int repeats = 10;
-  double best = 0;  // the best of five rounds: the machine is shared
-  for (int round = 0; round < 5; ++round) {
-    const double seconds = Seconds([&] {
-      for (int r = 0; r < repeats; ++r) torch::mm(a, b);
-    });
-    best = std::max(best, 2.0 * 1024.0 * 1024.0 * 1024.0 * repeats / seconds / 1e9);
-  }
-  return best;
-}
+using bench::Seconds;
+using bench::SgemmGflops;
 
 model::Layer Conv(std::int64_t out, std::int64_t in, std::int64_t kernel, bool relu) {
   model::Layer layer;

@@ -4,6 +4,7 @@
 //   load_model ─Model─► prepare ─Model, LayerGraph─► cache_activations ─ActivationCache─► adaround
 //   adaround ─Model (rounded), Encodings, Metrics─► quant_sim ─Model (quant-sim)─► calibrate
 //   calibrate ─Model (calibrated quant-sim), Encodings─► evaluate ─Metrics─►  export ─Metrics─►
+//   (a weights-only quant-sim, default_output_bw 32, feeds evaluate without a calibrate stage)
 //
 // A Model port carries one of three classes; which one says what happened to the model:
 //   ModelArtifact          the FP model: as loaded, or prepared (BatchNorm folded)
@@ -25,7 +26,7 @@
 
 namespace adaflow {
 
-/// The port kinds (registered by RegisterPortKinds, stages/register_builtin_stages.cpp).
+/// The port kinds (registered by RegisterBuiltinVocabulary, stages/stage_common.cpp).
 namespace port {
 inline constexpr const char* kModel = "Model";
 inline constexpr const char* kLayerGraph = "LayerGraph";
@@ -77,7 +78,8 @@ struct EncodingsArtifact : Artifact {
 struct ActivationCacheArtifact : Artifact {
   std::string path;
   std::int64_t samples = 0;
-  /// A layer whose rows need more bytes than this is streamed from the file instead of held in RAM.
+  /// The cache's memory_budget: AdaRound holds a layer's x̂ in RAM while all held fits it, and a sampled
+  /// layer's rows while they fit it (else streamed from the files).
   double memory_budget_bytes = 0;
 };
 

@@ -417,7 +417,7 @@ def main():
     rounded, timings = adaround_model(model, grids, batches, args.iterations, args.input_source, args.seed,
                                       args.steps)
     adaround_s = time.time() - loaded
-    result = {"arch": args.arch, "threads": args.threads, "iterations": args.iterations,
+    result = {"arch": args.arch, "threads": args.threads, "num_iterations": args.iterations,
               "input_source": args.input_source, "layers": len(timings), "fold_difference": difference,
               "load_s": loaded - wall, "adaround_s": adaround_s,
               "capture_s": sum(t["capture_s"] for t in timings),

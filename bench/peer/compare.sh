@@ -51,7 +51,7 @@ print(f"{'AdaRound (s)':28s} {stage['adaround']:10.1f} {peer['adaround_s']:10.1f
 print(f"{'whole run (s)':28s} {float(adaflow_wall):10.1f} {peer['wall_s']:10.1f} {peer['wall_s'] / float(adaflow_wall):7.1f}x")
 print(f"{'AdaRound top-1 (%)':28s} {ours:10.2f} {theirs:10.2f} {ours - theirs:+8.2f}")
 print(f"{'nearest top-1 (%)':28s} {report['accuracy']['nearest']['top1']:10.2f}")
-json.dump({"arch": arch, "bits": int(bits), "iterations": int(iterations), "threads": int(threads),
+json.dump({"arch": arch, "param_bw": int(bits), "num_iterations": int(iterations), "threads": int(threads),
            "adaflow_adaround_s": stage["adaround"], "peer_adaround_s": peer["adaround_s"],
            "adaflow_wall_s": float(adaflow_wall), "peer_wall_s": peer["wall_s"],
            "adaflow_top1": ours, "peer_top1": theirs, "nearest_top1": report["accuracy"]["nearest"]["top1"],

@@ -18,7 +18,7 @@ def main():
     rows = []
     for path in sorted(glob.glob(os.path.join(root, "*", "summary.json"))):
         s = json.load(open(path))
-        label = f"{s['arch']} W{s['bits']}"
+        label = f"{s['arch']} W{s['param_bw']}"
         rows.append((f"{label} AdaRound", s["adaflow_adaround_s"], s["peer_adaround_s"]))
         rows.append((f"{label} whole run", s["adaflow_wall_s"], s["peer_wall_s"]))
     if not rows:
