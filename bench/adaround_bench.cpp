@@ -67,7 +67,9 @@ int main(int argc, char** argv) {
     for (int threads : {1, 2}) {
       engine_options.objective = objective;
       adaround::MemoryLayerStore store;
-      adaround::Engine engine(engine_options, model, layers, cache, store, {},
+      adaround::EngineCallbacks callbacks;
+      callbacks.layer_seed = [](const std::string&) { return std::uint64_t{1}; };
+      adaround::Engine engine(engine_options, model, layers, cache, store, callbacks,
                               {1024.0 * 1024 * 1024, (folder / "xhat.h5").string(), threads});
       LocalExecutor executor(threads, {SetIntraOpThreads, SetBlasThreads});
       TaskDag dag = EngineDag(engine);

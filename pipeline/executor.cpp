@@ -46,8 +46,13 @@ void LocalExecutor::UseThreads(int threads) const {
 
 void LocalExecutor::Enter(int share) {
   std::lock_guard<std::mutex> lock(pool_mutex_);
-  running_.insert(share);
-  SetPoolLocked();
+  const auto entry = running_.insert(share);
+  try {
+    SetPoolLocked();
+  } catch (...) {
+    running_.erase(entry);  // the task does not run: its share must not pin the pool
+    throw;
+  }
 }
 
 void LocalExecutor::Leave(int share) {

@@ -7,9 +7,10 @@
 // task it sets the thread counts through the application's ThreadSetters (the framework knows no tensor
 // library):
 //   - the calling thread's intra-op threads: the task's declared share;
-//   - the process-wide pool (OpenBLAS): owned by the executor, never by a task. It is the smallest share
-//     among the tasks running at that moment (the budget when none runs): a task alone gets its whole
-//     share, tasks side by side never get more than theirs, and no task's count overwrites another's.
+//   - the process-wide pool (OpenBLAS): owned by the executor, never by a task. It is set when a task
+//     starts or ends, to the smallest share among the tasks running then (the budget when none runs): a
+//     task alone gets its whole share, and tasks side by side never get more than theirs. (A task that
+//     starts beside a running one lowers the pool under it; OpenBLAS has no per-call count to avoid that.)
 // A distributed executor would implement the same interface and ship tasks elsewhere.
 
 #include <tbb/task_arena.h>

@@ -7,6 +7,7 @@
 
 namespace adaflow {
 
+/// Both are called with the executor's lock held, from task threads and destructors: they must not throw.
 struct ThreadSetters {
   /// Sets the intra-op threads of the calling thread (LibTorch under OpenMP keeps one count per thread).
   std::function<void(int threads)> calling_thread;

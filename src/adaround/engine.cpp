@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 
 #include <malloc.h>
@@ -59,7 +60,8 @@ double Bytes(const std::vector<std::int64_t>& shape) {
   return count;
 }
 
-double MiB(double bytes) { return bytes / 1048576.0; }
+/// "49 MiB"
+std::string MiB(double bytes) { return std::to_string(std::llround(bytes / 1048576.0)) + " MiB"; }
 
 /// The squared error of the layer's activated output against `target`, summed over dim 1 (AIMET's loss),
 /// as (sum, rows).
@@ -151,7 +153,11 @@ class Engine::Memory {
     if (!scratch_) scratch_ = std::make_shared<io::ActivationCache>(resources_.scratch_path, true);
     return *scratch_;
   }
-  std::shared_ptr<const io::ActivationCache> scratch() const { return scratch_; }
+  /// The scratch file once Scratch() made it (tasks reading x̂ from it run after the task that wrote it).
+  std::shared_ptr<const io::ActivationCache> scratch() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return scratch_;
+  }
   const std::string& scratch_path() const { return resources_.scratch_path; }
 
  private:
@@ -263,10 +269,22 @@ Engine::Engine(const EngineOptions& options, std::shared_ptr<const model::Model>
     for (std::size_t up : state.job->upstream) boundary.push_back(layers_[up]->job->layer);
     state.input_capture = std::make_unique<InputCapture>(fp_, layers, state.job->layer, boundary, ignored);
   }
+  CheckCallbacks();
   AddTasks();
 }
 
 Engine::~Engine() = default;
+
+void Engine::CheckCallbacks() const {
+  for (const auto& state : layers_) {
+    const std::string& name = state->layer->name;
+    if (!state->done && state->job->objective == Objective::kSampled && !callbacks_.layer_seed)
+      throw std::logic_error("AdaRound engine: layer '" + name + "' has the sampled objective and no layer_seed was given");
+    if (state->input_capture && state->input_capture->uses_model_input() && !callbacks_.calibration)
+      throw std::logic_error("AdaRound engine: the x̂ of layer '" + name +
+                             "' needs the model input and no calibration data set was given");
+  }
+}
 
 std::size_t Engine::Add(std::string id, std::vector<std::size_t> after, std::function<void()> body) {
   tasks_.push_back(EngineTask{std::move(id), std::move(after), 1, std::move(body)});
@@ -362,9 +380,8 @@ torch::Tensor Engine::CaptureInput(Layer& state, std::int64_t start, std::int64_
     memory_->Scratch().Create(layer.name, "xhat", shape, io::StoreDtype::kFloat32, "quant", layer.name);
     state.xhat_on_disk = true;
     if (callbacks_.note)
-      callbacks_.note(false, layer.name + ": x̂ (" + std::to_string(static_cast<long long>(MiB(state.xhat_bytes))) +
-                                 " MiB) does not fit memory_budget beside what is held; kept in " +
-                                 memory_->scratch_path());
+      callbacks_.note(false, layer.name + ": x̂ (" + MiB(state.xhat_bytes) +
+                                 ") does not fit memory_budget beside what is held; kept in " + memory_->scratch_path());
   });
   if (state.xhat_on_disk) memory_->Scratch().WriteRows(layer.name, "xhat", start, input);
   else state.xhat.narrow(0, start, count).copy_(input);
@@ -397,17 +414,15 @@ void Engine::SampledRows(Layer& state) {
   const std::string& name = state.layer->name;
   if (state.streamed && callbacks_.note)
     callbacks_.note(false, name + ": " +
-                               std::to_string(static_cast<long long>(MiB(Bytes(cache_->Shape(name, "input")) +
-                                                                         Bytes(cache_->Shape(name, "target"))))) +
-                               " MiB of rows exceed memory_budget; streaming them from " + cache_->path());
+                               MiB(Bytes(cache_->Shape(name, "input")) + Bytes(cache_->Shape(name, "target"))) +
+                               " of rows exceed memory_budget; streaming them from " + cache_->path());
   if (state.capture && state.xhat_on_disk) {
     // Every step reads random samples: x̂ comes back into RAM if the budget allows it now.
     if (memory_->Reserve(state.xhat_bytes)) {
       state.xhat = memory_->scratch()->Read(name, "xhat", 0, samples_);
       state.xhat_on_disk = false;
     } else if (callbacks_.note) {
-      callbacks_.note(true, name + ": x̂ (" + std::to_string(static_cast<long long>(MiB(state.xhat_bytes))) +
-                                " MiB) stays in " + memory_->scratch_path() +
+      callbacks_.note(true, name + ": x̂ (" + MiB(state.xhat_bytes) + ") stays in " + memory_->scratch_path() +
                                 ": each step reads its samples from disk (slow); a larger memory_budget keeps it in RAM");
     }
   }
@@ -448,7 +463,7 @@ void Engine::Optimize(Layer& state, std::size_t block) {
         OptimizeGramBlock(layer, channels, state.weight, state.grid, state.form,
                           LossScale(layer, cache_->Shape(layer.name, "input")), hyper, progress, callbacks_.stop);
   } else {
-    const std::uint64_t seed = callbacks_.layer_seed ? callbacks_.layer_seed(layer.name) : 0;
+    const std::uint64_t seed = callbacks_.layer_seed(layer.name);
     state.block_results[block] = OptimizeSampledBlock(layer, channels, state.weight, state.bias, state.grid,
                                                       state.sampled, hyper, seed, progress, callbacks_.stop);
   }

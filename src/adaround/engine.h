@@ -103,9 +103,11 @@ struct EngineCallbacks {
       layer_done;
   /// What a user should know (where x̂ and rows are kept); `warning` for what slows the run down.
   std::function<void(bool warning, const std::string& message)> note;
-  /// The calibration data set, read only when an x̂ needs the model input (a residual from it).
+  /// The calibration data set, read only when an x̂ needs the model input (a residual from it). Required
+  /// when one does (the constructor checks).
   std::function<std::shared_ptr<const data::Dataset>()> calibration;
-  /// The seed of a layer's sampled objective (the same samples for every block of the layer).
+  /// The seed of a layer's sampled objective (the same samples for every block of the layer). Required
+  /// when a layer that runs has the sampled objective (the constructor checks).
   std::function<std::uint64_t(const std::string& layer)> layer_seed;
   /// Set to stop: optimizer loops and unstarted prepare tasks throw Interrupted.
   const std::atomic<bool>* stop = nullptr;
@@ -162,6 +164,8 @@ class Engine {
  private:
   struct Layer;
   class Memory;
+  /// std::logic_error when a callback the planned layers need is missing.
+  void CheckCallbacks() const;
   void AddTasks();
   std::size_t Add(std::string id, std::vector<std::size_t> after, std::function<void()> body);
   void Prepare(Layer& layer, std::int64_t chunk);
