@@ -33,4 +33,22 @@ void RegisterBuiltinVocabulary(StageRegistry& registry) {
   registry.AddDataSetName({"evaluation", "the data evaluate and export's check read"});
 }
 
+std::optional<quant::QuantsimConfigFile> ReadConfigOption(const std::string& path, const std::string& key,
+                                                          const quant::WeightGridOptions& grid) {
+  if (path.empty()) return std::nullopt;
+  const quant::WeightGridOptions defaults;
+  for (const auto& [option, given] : {std::pair{"per_channel", grid.per_channel != defaults.per_channel},
+                                      std::pair{"symmetric", grid.symmetric != defaults.symmetric},
+                                      std::pair{"strict_symmetric", grid.strict_symmetric != defaults.strict_symmetric},
+                                      std::pair{"unsigned_symmetric", grid.unsigned_symmetric != defaults.unsigned_symmetric}})
+    if (given)
+      throw InputError("'" + std::string(option) + "' is set, but '" + key + "' (" + path +
+                       ") decides it (its defaults, params and op_type entries): set it in that file, or drop one");
+  try {
+    return quant::ReadQuantsimConfig(path);
+  } catch (const InputError& error) {
+    throw InputError("'" + key + "': " + error.what());
+  }
+}
+
 }  // namespace adaflow

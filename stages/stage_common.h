@@ -2,6 +2,7 @@
 // Helpers shared by the built-in stages.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "pipeline/options.h"
 #include "pipeline/pipeline_spec.h"
 #include "src/quant/encoding.h"
+#include "src/quant/quantsim_config.h"
 
 namespace adaflow {
 
@@ -53,5 +55,12 @@ void AddWeightGridOptions(Schema<O>& s, const std::vector<quant::Scheme>& scheme
   s.Bool("unsigned_symmetric", &O::unsigned_symmetric,
          "symmetric grid [0, max] for an all-non-negative tensor or channel (AIMET's unsigned_symmetric)");
 }
+
+/// A stage's quantsim config option (quant_sim's `config_file`, adaround's `default_config_file`), read at
+/// plan time: nullopt when empty (the built-in default, with the stage's weight-grid options as its
+/// defaults). With a file, the file decides per_channel, symmetric, strict_symmetric and
+/// unsigned_symmetric: setting them too is an InputError naming both.
+std::optional<quant::QuantsimConfigFile> ReadConfigOption(const std::string& path, const std::string& key,
+                                                          const quant::WeightGridOptions& grid);
 
 }  // namespace adaflow

@@ -218,7 +218,13 @@ Engine::Engine(const EngineOptions& options, std::shared_ptr<const model::Model>
       callbacks_(std::move(callbacks)),
       resources_(std::move(resources)),
       memory_(std::make_unique<Memory>(resources_)) {
-  jobs_ = PlanJobs(layers, options, [&](const model::Layer& layer) { return cache_->Shape(layer.name, "target"); });
+  // Layers whose weight the config does not quantize are left as they are, as `ignore`d ones.
+  const quant::QuantsimConfigFile rules = options.Rules();
+  for (const auto& layer : layers.layers)
+    if (!rules.ParamQuantized(quant::OpTypesOf(layer), "weight") &&
+        std::find(options_.ignore.begin(), options_.ignore.end(), layer.name) == options_.ignore.end())
+      options_.ignore.push_back(layer.name);
+  jobs_ = PlanJobs(layers, options_, [&](const model::Layer& layer) { return cache_->Shape(layer.name, "target"); });
   rounded_ = fp_->Clone();
   for (const auto& job : jobs_) {
     auto state = std::make_unique<Layer>();
@@ -237,7 +243,9 @@ Engine::Engine(const EngineOptions& options, std::shared_ptr<const model::Model>
     state->weight = owner.attr("weight").toTensor().detach();
     if (owner.hasattr("bias") && owner.attr("bias").isTensor()) state->bias = owner.attr("bias").toTensor().detach();
     if (!state->done)
-      state->encoding = quant::ComputeWeightEncoding(state->weight, options, job.bitwidth, state->layer->channel_axis());
+      state->encoding = quant::ComputeWeightEncoding(
+          state->weight, rules.WeightGrid(quant::OpTypesOf(*state->layer), options.quant_scheme), job.bitwidth,
+          state->layer->channel_axis());
     layers_.push_back(std::move(state));
   }
   samples_ = layers_.empty() ? 0 : cache_->Shape(layers_.front()->layer->name, "input").at(0);
@@ -254,7 +262,7 @@ Engine::Engine(const EngineOptions& options, std::shared_ptr<const model::Model>
   }
   // Who computes x̂ and who reads it, from the last layer back: a layer that runs reads its upstream
   // layers' x̂, and so does a finished one that must compute its own x̂ for a layer that runs.
-  const auto ignored = IgnoredLayers(layers, options);
+  const auto ignored = IgnoredLayers(layers, options_);
   std::vector<bool> prepares(layers_.size(), false);
   for (std::size_t index = layers_.size(); index-- > 0;) {
     Layer& state = *layers_[index];

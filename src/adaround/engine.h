@@ -35,6 +35,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,7 @@
 #include "src/io/activation_cache.h"
 #include "src/model/layers.h"
 #include "src/quant/quant_sim.h"
+#include "src/quant/quantsim_config.h"
 
 namespace adaflow::adaround {
 
@@ -88,6 +90,15 @@ struct EngineOptions : PlanOptions, quant::WeightGridOptions {
   std::vector<double> beta_range = {20.0, 2.0};
   double warm_start = 0.2;
   double learning_rate = 0.001;
+  /// AIMET's quantsim config for the weight grids (AIMET's default_config_file); "" = the built-in default
+  /// with the WeightGridOptions above as its defaults.
+  std::string default_config_file;
+  /// The config `default_config_file` holds, read by the caller (the stage, at plan time); nullopt = the
+  /// built-in default. It decides each layer's grid (per channel, symmetric, strict, unsigned) by the
+  /// layer's op type, and a layer whose weight it leaves unquantized is not rounded (as `ignore`).
+  std::optional<quant::QuantsimConfigFile> rules;
+
+  quant::QuantsimConfigFile Rules() const { return rules ? *rules : quant::DefaultQuantsimConfig(*this); }
 };
 
 /// How the engine reaches its caller. Every callback may be called from any worker thread, several at

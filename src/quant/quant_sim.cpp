@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "src/model/graph_capture.h"
+#include "src/quant/op_types.h"
 
 namespace adaflow::quant {
 namespace {
@@ -59,35 +60,23 @@ const std::set<std::string>& BinaryOps() {
   return ops;
 }
 
-/// The op types of AIMET's default config's supergroups (quantsim_config/default_config.json):
-/// Conv+Relu, ConvTranspose+Relu, Conv+Clip, Add+Relu, Gemm+Relu. Clip is what ReLU6, hardtanh and
-/// clamp export as.
-enum class OpType { kOther, kConv, kConvTranspose, kGemm, kAdd, kRelu, kClip };
-
-OpType TypeOf(const Node* node) {
-  const std::string kind = node->kind().toQualString();
-  if (kind == "aten::conv1d" || kind == "aten::conv2d") return OpType::kConv;
-  if (kind == "aten::conv_transpose1d" || kind == "aten::conv_transpose2d") return OpType::kConvTranspose;
-  if (kind == "aten::_convolution") {
-    const auto transposed = torch::jit::toIValue(node->input(6));
-    return transposed && transposed->isBool() && transposed->toBool() ? OpType::kConvTranspose : OpType::kConv;
+/// The nodes whose output a supergroup of `rules` keeps unquantized: every op of a matched chain but its
+/// last. A chain is ops of the pattern's types in order, each the single data user of the one before.
+std::set<const Node*> SupergroupInteriors(const std::vector<Node*>& nodes, const QuantsimConfigFile& rules) {
+  std::set<const Node*> interior;
+  for (Node* head : nodes) {
+    for (const auto& pattern : rules.supergroups) {
+      std::vector<const Node*> chain = {head};
+      while (chain.size() < pattern.size() && OpTypesOf(chain.back()).Matches(pattern[chain.size() - 1])) {
+        const auto users = DataUsers(chain.back()->output(0));
+        if (users.size() != 1) break;
+        chain.push_back(users[0]);
+      }
+      if (chain.size() != pattern.size() || !OpTypesOf(chain.back()).Matches(pattern.back())) continue;
+      interior.insert(chain.begin(), chain.end() - 1);
+    }
   }
-  if (kind == "aten::linear") return OpType::kGemm;
-  if (kind == "aten::add" || kind == "aten::add_") return OpType::kAdd;
-  if (kind == "aten::relu" || kind == "aten::relu_") return OpType::kRelu;
-  static const std::set<std::string> clips = {"aten::relu6",     "aten::relu6_",     "aten::hardtanh", "aten::hardtanh_",
-                                              "aten::clamp",     "aten::clamp_",     "aten::clamp_min",
-                                              "aten::clamp_min_", "aten::clamp_max", "aten::clamp_max_"};
-  if (clips.count(kind)) return OpType::kClip;
-  return OpType::kOther;
-}
-
-/// Whether `head` followed by `tail` is one of the default config's supergroups.
-bool IsSupergroup(const Node* head, const Node* tail) {
-  const OpType first = TypeOf(head), second = TypeOf(tail);
-  if (second == OpType::kRelu)
-    return first == OpType::kConv || first == OpType::kConvTranspose || first == OpType::kAdd || first == OpType::kGemm;
-  return second == OpType::kClip && first == OpType::kConv;
+  return interior;
 }
 
 /// The torch.nn module whose own op `node` is (nn.Conv2d, nn.ReLU, …), or "".
@@ -99,11 +88,18 @@ std::string TorchNnModuleOf(const torch::jit::Module& root, const Node* node) {
 /// Fills each quantizer's `module` (see ActivationQuantizer): the first claim of a module output wins.
 void AssignModules(std::vector<ActivationQuantizer>& quantizers, const torch::jit::Module& root,
                    const std::vector<Node*>& nodes, const torch::jit::Graph& graph,
-                   const std::map<std::size_t, std::string>& layer_at) {
+                   const std::map<std::size_t, std::string>& layer_at,
+                   const std::map<std::size_t, std::size_t>& consumer_of) {
   std::set<std::pair<std::string, bool>> taken;
-  for (auto& quantizer : quantizers) {
+  for (std::size_t position = 0; position < quantizers.size(); ++position) {
+    ActivationQuantizer& quantizer = quantizers[position];
     std::string module;
-    if (quantizer.value.node == model::ValueRef::kInput) {
+    if (const auto consumer = consumer_of.find(position); consumer != consumer_of.end()) {
+      // An op's input quantizer (is_input_quantized): that op's module's input.
+      quantizer.module_input = true;
+      const std::size_t index = consumer->second;
+      module = layer_at.count(index) ? layer_at.at(index) : TorchNnModuleOf(root, nodes[index]);
+    } else if (quantizer.value.node == model::ValueRef::kInput) {
       quantizer.module_input = true;
       const Value* input = graph.inputs().at(1);
       for (std::size_t index = 0; index < nodes.size() && module.empty(); ++index) {
@@ -134,39 +130,110 @@ std::string ShortOp(const std::string& kind) {
 
 }  // namespace
 
+namespace {
+
+/// Places the activation quantizers of one model by a config (FindActivationQuantizers).
+class Placement {
+ public:
+  Placement(const model::Model& model, const model::LayerGraph& layers, const QuantsimConfigFile& rules, int bitwidth)
+      : model_(model), rules_(rules), bitwidth_(bitwidth), graph_(model.InlinedGraph()),
+        nodes_(model::TopLevelNodes(*graph_)) {
+    for (const auto& layer : layers.layers) {
+      layer_at_[layer.node_index] = layer.name;
+      if (!layer.activation.none())
+        activation_at_[layer.activation_output.node] = layer.name + "." + model::ActivationName(layer.activation.kind);
+    }
+    for (std::size_t index = 0; index < nodes_.size(); ++index) index_of_[nodes_[index]] = index;
+  }
+
+  std::vector<ActivationQuantizer> Run() {
+    if (rules_.model_input_quantized.value_or(false)) AddInput(graph_->inputs().at(1), OpTypes{}, nullptr);
+    const auto interior = SupergroupInteriors(nodes_, rules_);
+    const Value* output = graph_->outputs().at(0);
+    if (output->node()->kind() == c10::prim::TupleConstruct) output = output->node()->input(0);
+    for (std::size_t idx = 0; idx < nodes_.size(); ++idx) {
+      Node* node = nodes_[idx];
+      const std::string kind = node->kind().toQualString();
+      const bool binary = BinaryOps().count(kind) && TensorInputs(node) >= 2;
+      if (!(ComputeOps().count(kind) || binary) || !HasTensorOutput(node)) continue;
+      const OpTypes types = OpTypesOf(node);
+      if (rules_.InputQuantized(types))
+        for (const Value* input : node->inputs())
+          if (input->type()->kind() == c10::TypeKind::TensorType) AddInput(input, types, node);
+      bool quantize = rules_.OutputQuantized(types) && !interior.count(node);
+      if (node->output(0) == output && rules_.model_output_quantized) quantize = *rules_.model_output_quantized;
+      if (quantize) AddOutput(idx, kind, types);
+    }
+    AssignModules(quantizers_, model_.module(), nodes_, *graph_, layer_at_, consumer_of_);
+    return std::move(quantizers_);
+  }
+
+ private:
+  /// A unique name: "input", the layer, "<layer>.<activation>", or "<op>_<n>"; a layer called twice
+  /// has two outputs to quantize: the second is "<layer>_1".
+  std::string Unique(const std::string& base) {
+    std::string name = base;
+    for (int suffix = 1; names_.count(name); ++suffix) name = base + "_" + std::to_string(suffix);
+    names_.insert(name);
+    return name;
+  }
+
+  void AddOutput(std::size_t idx, const std::string& kind, const OpTypes& types) {
+    std::string base;
+    if (layer_at_.count(idx)) base = layer_at_[idx];
+    else if (activation_at_.count(idx)) base = activation_at_[idx];
+    else base = ShortOp(kind) + "_" + std::to_string(counters_[ShortOp(kind)]++);
+    ActivationQuantizer quantizer;
+    quantizer.name = Unique(base);
+    quantizer.value = model::ValueRef{idx, 0};
+    quantizer.op = kind;
+    quantizer.grid = rules_.ActivationGrid(types, bitwidth_);
+    quantizer.fixed_range = rules_.Constraints(types);
+    quantized_.insert(nodes_[idx]->output(0));
+    quantizers_.push_back(std::move(quantizer));
+  }
+
+  /// A quantizer on `value` read by `consumer` (the model input when `consumer` is null), unless the
+  /// value has one: an op's input quantizer is its producer's output quantizer when there is one.
+  void AddInput(const Value* value, const OpTypes& consumer_types, Node* consumer) {
+    if (quantized_.count(value)) return;
+    model::ValueRef ref;
+    std::string base = "input";
+    if (value != graph_->inputs().at(1)) {
+      const auto producer = index_of_.find(value->node());
+      if (producer == index_of_.end()) return;  // a constant or a parameter, not an activation
+      ref = model::ValueRef{producer->second, value->offset()};
+      base = ShortOp(consumer->kind().toQualString()) + "_input_" + std::to_string(counters_["<input>"]++);
+    }
+    ActivationQuantizer quantizer;
+    quantizer.name = Unique(base);
+    quantizer.value = ref;
+    quantizer.op = consumer ? consumer->kind().toQualString() : "input";
+    quantizer.grid = rules_.ActivationGrid(consumer_types, bitwidth_);
+    if (consumer) consumer_of_[quantizers_.size()] = index_of_.at(consumer);
+    quantized_.insert(value);
+    quantizers_.push_back(std::move(quantizer));
+  }
+
+  const model::Model& model_;
+  const QuantsimConfigFile& rules_;
+  int bitwidth_;
+  std::shared_ptr<torch::jit::Graph> graph_;
+  std::vector<Node*> nodes_;
+  std::map<std::size_t, std::string> layer_at_, activation_at_;
+  std::map<const Node*, std::size_t> index_of_;
+  std::vector<ActivationQuantizer> quantizers_;
+  std::set<const Value*> quantized_;
+  std::map<std::size_t, std::size_t> consumer_of_;  ///< input quantizer position → its consumer's node index
+  std::map<std::string, int> counters_;
+  std::set<std::string> names_;
+};
+
+}  // namespace
+
 std::vector<ActivationQuantizer> FindActivationQuantizers(const model::Model& model, const model::LayerGraph& layers,
-                                                          bool quantize_input) {
-  auto graph = model.InlinedGraph();
-  const auto nodes = model::TopLevelNodes(*graph);
-  std::map<std::size_t, std::string> layer_at, activation_at;
-  for (const auto& layer : layers.layers) {
-    layer_at[layer.node_index] = layer.name;
-    if (!layer.activation.none())
-      activation_at[layer.activation_output.node] = layer.name + "." + model::ActivationName(layer.activation.kind);
-  }
-  std::vector<ActivationQuantizer> quantizers;
-  if (quantize_input) quantizers.push_back({"input", model::ValueRef{}, "input", {}, "", false});
-  std::map<std::string, int> counters;
-  std::set<std::string> names = {"input"};
-  for (std::size_t idx = 0; idx < nodes.size(); ++idx) {
-    Node* node = nodes[idx];
-    const std::string kind = node->kind().toQualString();
-    const bool binary = BinaryOps().count(kind) && TensorInputs(node) >= 2;
-    if (!(ComputeOps().count(kind) || binary) || !HasTensorOutput(node)) continue;
-    const auto users = DataUsers(node->output(0));
-    if (users.size() == 1 && IsSupergroup(node, users[0])) continue;  // the group's last output is quantized instead
-    std::string name;
-    if (layer_at.count(idx)) name = layer_at[idx];
-    else if (activation_at.count(idx)) name = activation_at[idx];
-    else name = ShortOp(kind) + "_" + std::to_string(counters[ShortOp(kind)]++);
-    // A layer called twice has two outputs to quantize: the second is "<layer>_1".
-    const std::string base = name;
-    for (int suffix = 1; names.count(name); ++suffix) name = base + "_" + std::to_string(suffix);
-    names.insert(name);
-    quantizers.push_back({name, model::ValueRef{idx, 0}, kind, {}, "", false});
-  }
-  AssignModules(quantizers, model.module(), nodes, *graph, layer_at);
-  return quantizers;
+                                                          const QuantsimConfigFile& rules, int bitwidth) {
+  return Placement(model, layers, rules, bitwidth).Run();
 }
 
 QuantSim::QuantSim(std::shared_ptr<const model::Model> fp, const model::LayerGraph& layers, QuantSimConfig config,
@@ -181,23 +248,27 @@ QuantSim::QuantSim(std::shared_ptr<const model::Model> fp, const model::LayerGra
       throw InputError("frozen param encodings of '" + name + "' have " + std::to_string(encoding.channels.size()) +
                        " channels; the layer has " + std::to_string(channels));
   }
+  const QuantsimConfigFile rules = config_.Rules();
   weights_model_ = fp_->Clone();
   for (const auto& layer : layers.layers) {
     const auto override_it = config_.param_bw_override.find(layer.name);
     const int bitwidth = override_it == config_.param_bw_override.end() ? config_.param_bw : override_it->second;
+    const OpTypes types = OpTypesOf(layer);
     auto frozen_it = frozen.find(layer.name);
-    if (bitwidth >= 32 && frozen_it == frozen.end()) continue;
+    // A frozen encoding wins (AIMET's set_and_freeze_param_encodings); else the config decides.
+    if ((bitwidth >= 32 || !rules.ParamQuantized(types, "weight")) && frozen_it == frozen.end()) continue;
     auto owner = weights_model_->Submodule(layer.name);
     const torch::Tensor weight = owner.attr("weight").toTensor();
     TensorEncoding encoding =
         frozen_it != frozen.end()
             ? frozen_it->second
-            : ComputeWeightEncoding(weight, config_.param, bitwidth, layer.channel_axis());
+            : ComputeWeightEncoding(weight, rules.WeightGrid(types, config_.param.quant_scheme), bitwidth,
+                                    layer.channel_axis());
     owner.setattr("weight", model::ForCompute(QuantizeDequantize(weight, encoding).to(weight.dtype())));
     param_encodings_[layer.name] = std::move(encoding);
   }
   quantizers_ = config_.output_bw >= 32 ? std::vector<ActivationQuantizer>{}
-                                        : FindActivationQuantizers(*weights_model_, layers, config_.quantize_input);
+                                        : FindActivationQuantizers(*weights_model_, layers, rules, config_.output_bw);
   if (quantizers_.empty()) {
     calibrated_ = true;
     BuildForward();
@@ -230,18 +301,28 @@ std::vector<Encoding> QuantSim::ComputeActivationEncodings(const data::Dataset& 
   std::vector<model::ValueRef> refs;
   for (const auto& quantizer : quantizers_) refs.push_back(quantizer.value);
   model::GraphCapture capture(weights_model_, refs);
-  std::vector<EncodingAnalyzer> analyzers(quantizers_.size(), EncodingAnalyzer(scheme, percentile));
+  std::vector<EncodingAnalyzer> analyzers;
+  for (const auto& quantizer : quantizers_) {
+    if (!quantizer.fixed_range) {
+      analyzers.emplace_back(scheme, percentile);
+      continue;
+    }
+    // encoding_constraints: AIMET's TF analyzer on the range alone (tensor_quantizer.py), whatever the data.
+    analyzers.emplace_back(Scheme::kTf, percentile);
+    const float range[] = {static_cast<float>(quantizer.fixed_range->min), static_cast<float>(quantizer.fixed_range->max)};
+    analyzers.back().Update(range, 2);
+  }
   const std::int64_t batches = max_batches > 0 ? std::min(max_batches, data.num_batches()) : data.num_batches();
   for (std::int64_t batch = 0; batch < batches; ++batch) {
     const auto values = capture.Run(data.GetBatch(batch).inputs);
     for (std::size_t idx = 0; idx < values.size(); ++idx) {
+      if (quantizers_[idx].fixed_range) continue;
       const torch::Tensor contiguous = values[idx].to(torch::kFloat32).contiguous();
       analyzers[idx].Update(contiguous.data_ptr<float>(), static_cast<std::size_t>(contiguous.numel()));
     }
   }
-  const GridSpec grid{config_.output_bw, /*symmetric=*/false, false, false};
   std::vector<Encoding> encodings;
-  for (const auto& analyzer : analyzers) encodings.push_back(analyzer.Compute(grid));
+  for (std::size_t idx = 0; idx < analyzers.size(); ++idx) encodings.push_back(analyzers[idx].Compute(quantizers_[idx].grid));
   return encodings;
 }
 

@@ -1,9 +1,11 @@
 #pragma once
-// Quantization simulation (AIMET's QuantizationSimModel with its default config): weights of every
-// layer quantize-dequantized on their grid, and fake-quant on activations — the model input, the
-// outputs of ops, but only the last output of a supergroup (the default config's Conv + ReLU,
-// ConvTranspose + ReLU, Conv + Clip (ReLU6, hardtanh, constant clamp), Add + ReLU, Linear + ReLU).
-// Biases stay float. A bitwidth of 32 leaves that side float.
+// Quantization simulation (AIMET's QuantizationSimModel): weights of every layer quantize-dequantized on
+// their grid, and fake-quant on activations, placed by an AIMET quantsim config (quantsim_config.h; the
+// built-in default is AIMET's default_config.json): the model input, the outputs of ops whose type the
+// config quantizes, but only the last output of a supergroup (the default's Conv + ReLU, ConvTranspose +
+// ReLU, Conv + Clip (ReLU6, hardtanh, constant clamp), Add + ReLU, Linear + ReLU), inputs of op types with
+// is_input_quantized, fixed grids for encoding_constraints. Biases stay float. A bitwidth of 32 leaves
+// that side float.
 //
 // Rounding: weights round half away from zero (AIMET); activations get the values of LibTorch's
 // fake_quantize_per_tensor_affine (computed as element-wise ops), which rounds half to even (ties are
@@ -13,12 +15,14 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "src/data/dataset.h"
 #include "src/model/layers.h"
 #include "src/model/model.h"
+#include "src/quant/quantsim_config.h"
 #include "src/quant/tensor_quant.h"
 
 namespace torch::jit {
@@ -32,13 +36,17 @@ struct QuantSimConfig {
   int output_bw = 8;
   /// Weight bitwidth; 32 = float. Default: 4
   int param_bw = 4;
-  /// How the grids of weights whose encodings are not frozen are chosen. Default: tf_enhanced, signed
-  /// symmetric, per tensor
+  /// How the grids of weights whose encodings are not frozen are chosen: the scheme always; per_channel,
+  /// symmetric, strict and unsigned only without `rules` (they set the built-in default config's
+  /// defaults). Default: tf_enhanced, signed symmetric, per tensor
   WeightGridOptions param;
-  /// Quantize the model input. Default: true
-  bool quantize_input = true;
+  /// An AIMET quantsim config (a file's); nullopt = the built-in default with `param`'s grid settings.
+  std::optional<QuantsimConfigFile> rules;
   /// Weight bitwidth per layer name. Example: {fc: 8}
   std::map<std::string, int> param_bw_override;
+
+  /// The config in force: `rules`, or DefaultQuantsimConfig(param).
+  QuantsimConfigFile Rules() const { return rules ? *rules : DefaultQuantsimConfig(param); }
 };
 
 /// Weight encodings by layer name.
@@ -57,6 +65,10 @@ struct ActivationQuantizer {
   /// functional op first, with a name of its own).
   std::string module;
   bool module_input = false;
+  /// The grid its encoding is computed on (bitwidth, symmetric or not: the config's, per op type).
+  GridSpec grid;
+  /// encoding_constraints of its op type: the encoding is computed from this range, not the data.
+  std::optional<FixedRange> fixed_range;
 };
 
 class QuantSim {
@@ -108,8 +120,8 @@ class QuantSim {
   std::unique_ptr<torch::jit::GraphFunction> forward_;
 };
 
-/// The activation quantizers AIMET's default config places in `model` (see the file comment).
+/// The activation quantizers of `bitwidth` that `rules` place in `model` (see the file comment).
 std::vector<ActivationQuantizer> FindActivationQuantizers(const model::Model& model, const model::LayerGraph& layers,
-                                                          bool quantize_input);
+                                                          const QuantsimConfigFile& rules, int bitwidth);
 
 }  // namespace adaflow::quant

@@ -73,6 +73,9 @@ class AdaroundStage : public Stage {
             "output positions per sample in a sampled step of an ungrouped 2-D convolution, at random; 0 = all (AIMET)")
           .Min(0);
       AddWeightGridOptions(s, {quant::Scheme::kTfEnhanced, quant::Scheme::kTf});
+      s.Path("default_config_file", &O::default_config_file,
+             "AIMET quantsim config deciding each layer's weight grid and which weights are quantized (AIMET's "
+             "default_config_file); empty = AIMET's default_config.json with the weight-grid options above");
       s.Enum<adaround::InputSource>("input_source", &O::input_source, adaround::kInputSourceNames,
                                     "layer inputs from the partly rounded model (quant, AIMET) or the FP model (fp)");
       s.Enum<adaround::Objective>("objective", &O::objective, adaround::kObjectiveNames,
@@ -89,7 +92,9 @@ class AdaroundStage : public Stage {
       throw InputError("'beta_range' must anneal downwards ([start, end] with start >= end), got [" +
                        FormatOptionValue(options.beta_range[0]) + ", " + FormatOptionValue(options.beta_range[1]) + "]");
     if (options.warm_start >= 1.0) throw InputError("'warm_start' must be below 1 (the regulariser would never start)");
-    return std::make_unique<AdaroundStage>(options);
+    Options with_rules = options;
+    with_rules.rules = ReadConfigOption(options.default_config_file, "default_config_file", options);
+    return std::make_unique<AdaroundStage>(std::move(with_rules));
   }
 
   explicit AdaroundStage(Options options) : options_(std::move(options)) {}

@@ -52,8 +52,10 @@ Exported Collect(const StageInputs& inputs, spdlog::logger& log) {
     }
     out.encodings.args.activation_bitwidth = sim.config().output_bw;
     out.encodings.args.param_bitwidth = sim.config().param_bw;
-    out.encodings.args.param_symmetric = sim.config().param.symmetric;
-    out.encodings.args.per_channel = sim.config().param.per_channel;
+    // The defaults of the quantsim config in force (a config file's, or the built-in one's).
+    const quant::QuantsimConfigFile rules = sim.config().Rules();
+    out.encodings.args.param_symmetric = rules.default_params.is_symmetric.value_or(false);
+    out.encodings.args.per_channel = rules.per_channel_quantization.value_or(false);
     out.encodings.args.quant_scheme = QuantSchemeName(quant_sim->calibration_scheme);
   } else if (rounded && inputs.Has(port::kEncodings)) {
     out.model = rounded->rounded;

@@ -19,13 +19,15 @@ class QuantSimStage : public Stage {
   using Options = QuantSimOptions;
   static const Schema<Options>& GetSchema();
   static std::unique_ptr<Stage> Make(const Options& options, const PipelineSpec& spec);
-  explicit QuantSimStage(Options options) : options_(std::move(options)) {}
+  QuantSimStage(Options options, std::optional<quant::QuantsimConfigFile> rules)
+      : options_(std::move(options)), rules_(std::move(rules)) {}
   StageOutputs Run(const StageInputs& inputs, StageContext& ctx) override;
   /// `param_bw_override` names layers of the prepared model: checked when prepare is done.
   void CheckInput(const std::string& input, const Artifact& value) const override;
 
  private:
   Options options_;
+  std::optional<quant::QuantsimConfigFile> rules_;  ///< config_file's content, read at plan time
 };
 
 }  // namespace
@@ -36,6 +38,9 @@ const Schema<QuantSimOptions>& QuantSimStage::GetSchema() {
     Schema<O> s(kType);
     s.Int("default_output_bw", &O::default_output_bw, "activation bitwidth; 32 = float").Range(2, 32);
     s.Int("default_param_bw", &O::default_param_bw, "weight bitwidth; 32 = float").Range(2, 32);
+    s.Path("config_file", &O::config_file,
+           "AIMET quantsim config (JSON: which tensors are quantized and how; configs/quantsim/); empty = AIMET's "
+           "default_config.json, built in, with the weight-grid options below as its defaults");
     AddWeightGridOptions(s, {quant::Scheme::kTfEnhanced, quant::Scheme::kTf, quant::Scheme::kPercentile});
     s.StringIntMap("param_bw_override", &O::param_bw_override, "weight bitwidth per layer name; 32 = float")
         .Range(2, 32);
@@ -58,7 +63,7 @@ std::unique_ptr<Stage> QuantSimStage::Make(const Options& options, const Pipelin
       throw InputError(std::string("'") + key + "': '" + *path + "' does not exist");
   if (!options.activation_encodings.empty() && options.default_output_bw >= 32)
     throw InputError("'activation_encodings' is set, but default_output_bw 32 leaves every activation float");
-  return std::make_unique<QuantSimStage>(options);
+  return std::make_unique<QuantSimStage>(options, ReadConfigOption(options.config_file, "config_file", options));
 }
 
 StageOutputs QuantSimStage::Run(const StageInputs& inputs, StageContext& ctx) {
@@ -68,6 +73,7 @@ StageOutputs QuantSimStage::Run(const StageInputs& inputs, StageContext& ctx) {
   config.output_bw = options_.default_output_bw;
   config.param_bw = options_.default_param_bw;
   config.param = options_;
+  config.rules = rules_;
   config.param_bw_override = options_.param_bw_override;
   quant::ParamEncodings frozen;
   SimWeights sim_weights = SimWeights::kNearest;

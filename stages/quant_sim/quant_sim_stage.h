@@ -19,6 +19,7 @@ struct QuantSimOptions : quant::WeightGridOptions {
   std::map<std::string, int> param_bw_override;
   std::string param_encodings;
   std::string activation_encodings;
+  std::string config_file;
 };
 
 /// The stage's option schema (evaluate derives a quant_sim stage from another one's options).

@@ -14,6 +14,7 @@
 #include "pipeline/executor.h"
 #include "src/io/activation_cache_writer.h"
 #include "src/model/torch_runtime.h"
+#include "src/quant/quantsim_config.h"
 #include "stages/adaround/layer_store.h"
 #include "tests/support/test_support.h"
 
@@ -223,6 +224,31 @@ TEST_F(ResNetEngineTest, LayersTheStoreHoldsAreReadBackAndTheRestRunsToTheSameRe
   EXPECT_EQ(optimized, (std::vector<std::string>{"layers.1.conv1", "fc"}));
   RunInOrder(engine.tasks());
   ExpectSameResults(full, engine.Results());
+}
+
+TEST_F(ResNetEngineTest, TheDefaultConfigFileDecidesEachLayersGridAndWhichLayersAreRounded) {
+  // AIMET's per-channel config: convolutions per output channel, the Linear (Gemm) per tensor.
+  EngineOptions options = Options();
+  options.num_iterations = 20;
+  options.rules = quant::ReadQuantsimConfig(SourcePath("configs/quantsim/default_config_per_channel.json"));
+  MemoryLayerStore store;
+  const EngineResults results = fixture_.Run(options, store, dir_);
+  ASSERT_EQ(results.encodings.size(), 10u);
+  for (const auto& [name, encoding] : results.encodings) {
+    const bool linear = name == "fc";
+    EXPECT_EQ(encoding.axis_is_channel, !linear) << name;
+    EXPECT_EQ(encoding.channels.size(), linear ? 1u : static_cast<std::size_t>(
+                                                           fixture_.layers.Find(name)->weight_channels()))
+        << name;
+  }
+  // A config that leaves Gemm weights float: fc is not rounded, as if ignored.
+  options.rules->op_type["Gemm"].params["weight"].is_quantized = false;
+  MemoryLayerStore other;
+  Engine engine(options, fixture_.model, fixture_.layers, fixture_.cache, other, fixture_.Callbacks(),
+                {1024.0 * 1024 * 1024, dir_ / "xhat.h5", 1});
+  EXPECT_EQ(engine.jobs().size(), 9u);
+  RunInOrder(engine.tasks());
+  EXPECT_EQ(engine.Results().encodings.count("fc"), 0u);
 }
 
 TEST_F(ResNetEngineTest, XhatBeyondTheMemoryBudgetGoesToTheScratchFileWithTheSameResult) {

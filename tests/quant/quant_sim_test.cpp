@@ -199,3 +199,102 @@ TEST(QuantSimTest, OverridesAndFrozenEncodingsAreChecked) {
 
 }  // namespace
 }  // namespace adaflow::quant
+
+namespace adaflow::quant {
+namespace {
+
+QuantSimConfig WithConfigFile(const std::string& name) {
+  QuantSimConfig config;
+  config.rules = ReadQuantsimConfig(SourcePath("configs/quantsim/" + name));
+  return config;
+}
+
+std::vector<std::string> Ops(const QuantSim& sim) {
+  std::vector<std::string> ops;
+  for (const auto& quantizer : sim.quantizers()) ops.push_back(quantizer.op);
+  return ops;
+}
+
+bool Has(const std::vector<std::string>& items, const std::string& item) {
+  return std::find(items.begin(), items.end(), item) != items.end();
+}
+
+TEST(QuantSimConfigFileTest, TheHtpConfigLeavesMaxPoolFloatFixesSigmoidAndSoftmaxAndGroupsConvHardSwish) {
+  auto resnet = Load("tests/models/tv_resnet_scripted.pt");
+  const auto resnet_layers = model::DiscoverLayers(*resnet);
+  EXPECT_TRUE(Has(Ops(QuantSim(resnet, resnet_layers, QuantSimConfig{})), "aten::max_pool2d"));
+  EXPECT_FALSE(Has(Ops(QuantSim(resnet, resnet_layers, WithConfigFile("htp_quantsim_config_v73.json"))),
+                   "aten::max_pool2d"));
+
+  // conv (Conv1d) -> sigmoid: the sigmoid's grid is [0, 1] whatever the data says.
+  auto conv1d = Load("tests/models/conv1d_scripted.pt");
+  QuantSim htp(conv1d, model::DiscoverLayers(*conv1d), WithConfigFile("htp_quantsim_config_v73.json"));
+  torch::manual_seed(3);
+  htp.Calibrate(data::Dataset("calibration", 5.0 * torch::randn({32, 2, 16}), torch::Tensor(), 16),
+                Scheme::kTfEnhanced, 100.0, 0);
+  bool saw_sigmoid = false;
+  for (const auto& quantizer : htp.quantizers()) {
+    if (quantizer.op != "aten::sigmoid") {
+      EXPECT_FALSE(quantizer.fixed_range.has_value()) << quantizer.name;
+      continue;
+    }
+    saw_sigmoid = true;
+    ASSERT_TRUE(quantizer.fixed_range.has_value());
+    EXPECT_EQ(quantizer.encoding.offset, 0);
+    EXPECT_DOUBLE_EQ(quantizer.encoding.min, 0.0);
+    EXPECT_NEAR(quantizer.encoding.max, 1.0, 1e-6);
+    EXPECT_NEAR(quantizer.encoding.scale, 1.0 / 255.0, 1e-9);
+  }
+  EXPECT_TRUE(saw_sigmoid);
+
+  // Conv + HardSwish is an HTP supergroup, not a default one: only the hardswish output is quantized.
+  auto activations = Load("tests/models/activations_scripted.pt");
+  const auto activation_layers = model::DiscoverLayers(*activations);
+  const auto by_default = Names(QuantSim(activations, activation_layers, QuantSimConfig{}));
+  const auto by_htp = Names(QuantSim(activations, activation_layers, WithConfigFile("htp_quantsim_config_v73.json")));
+  EXPECT_TRUE(Has(by_default, "c3"));
+  EXPECT_FALSE(Has(by_htp, "c3"));
+  EXPECT_TRUE(Has(by_htp, "c3.hardswish"));
+  EXPECT_TRUE(Has(by_htp, "c2"));  // Conv + ELU is no supergroup in either
+}
+
+TEST(QuantSimConfigFileTest, ThePerChannelConfigKeepsLinearLayersPerTensor) {
+  auto fp = Load("tests/models/mixed_traced.pt");
+  const QuantSim sim(fp, model::DiscoverLayers(*fp), WithConfigFile("default_config_per_channel.json"));
+  EXPECT_EQ(sim.param_encodings().at("stem").channels.size(), 8u);
+  EXPECT_TRUE(sim.param_encodings().at("stem").axis_is_channel);
+  EXPECT_EQ(sim.param_encodings().at("up").channels.size(), 4u);  // ConvTranspose2d: axis 1
+  EXPECT_EQ(sim.param_encodings().at("up").axis, 1);
+  for (const char* linear : {"fc1", "fc2"}) {
+    EXPECT_EQ(sim.param_encodings().at(linear).channels.size(), 1u) << linear;
+    EXPECT_FALSE(sim.param_encodings().at(linear).axis_is_channel) << linear;
+  }
+}
+
+TEST(QuantSimConfigFileTest, IsInputQuantizedQuantizesAnOpsInputsAndWeightsTheConfigLeavesAloneStayFloat) {
+  const std::string text = R"({"defaults": {"ops": {}, "params": {"is_quantized": "True", "is_symmetric": "True"}},
+    "params": {}, "supergroups": [], "model_input": {}, "model_output": {},
+    "op_type": {"Add": {"is_input_quantized": "True", "is_symmetric": "True"},
+                "Gemm": {"params": {"weight": {"is_quantized": "False"}}}}})";
+  QuantSimConfig config;
+  config.rules = ParseQuantsimConfig(text, "inline.json");
+  auto fp = Load("tests/models/mixed_scripted.pt");
+  QuantSim sim(fp, model::DiscoverLayers(*fp), config);
+  // mixed: relu(pw(y) + stem): the add's two inputs, and nothing else (no output is quantized).
+  ASSERT_EQ(sim.quantizers().size(), 2u);
+  for (const auto& quantizer : sim.quantizers()) {
+    EXPECT_EQ(quantizer.op, "aten::add");
+    EXPECT_TRUE(quantizer.module_input);
+    EXPECT_TRUE(quantizer.grid.symmetric) << quantizer.name;  // the Add entry's is_symmetric
+  }
+  EXPECT_NE(sim.quantizers()[0].value.node, sim.quantizers()[1].value.node);
+  // Linear layers' weights are left float by the Gemm entry; convolutions are quantized.
+  EXPECT_EQ(sim.param_encodings().count("fc1"), 0u);
+  EXPECT_EQ(sim.param_encodings().count("fc2"), 0u);
+  EXPECT_EQ(sim.param_encodings().count("stem"), 1u);
+  EXPECT_TRUE(torch::equal(sim.weights_model()->Submodule("fc1").attr("weight").toTensor(),
+                           fp->Submodule("fc1").attr("weight").toTensor()));
+}
+
+}  // namespace
+}  // namespace adaflow::quant
