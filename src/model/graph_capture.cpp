@@ -14,16 +14,26 @@ std::vector<torch::jit::Node*> TopLevelNodes(torch::jit::Graph& graph) {
   return std::vector<torch::jit::Node*>(graph.nodes().begin(), graph.nodes().end());
 }
 
-ModuleCall ModuleOf(const torch::jit::Module& root, const torch::jit::Node* node) {
-  ModuleCall call;
+std::optional<std::vector<CallFrame>> CallFramesOf(const torch::jit::Module& root, const torch::jit::Node* node) {
+  std::vector<CallFrame> frames;
   const auto stack = node->callstack();
-  if (!stack) return call;
+  if (!stack) return frames;
   torch::jit::Module current = root;
+  std::string path;
   // One entry per inlined call; a method calling another method of its own module ("SELF", as a
   // scripted Conv2d's forward calls _conv_forward) stays in that module.
   for (const auto& entry : (*stack)->vec()) {
     const auto& instance = std::get<torch::jit::kModuleInstanceInfo>(entry);
-    if (!instance || instance->instance_name() == "SELF") continue;
+    const torch::jit::SourceRange& range = std::get<1>(entry);
+    const auto source = range.source();
+    const std::string site = (source && source->filename() ? *source->filename() : std::string()) + ":" +
+                             std::to_string(range.start()) + "-" + std::to_string(range.end());
+    const torch::jit::Function* function = std::get<0>(entry);
+    if (!instance) {
+      frames.push_back({std::nullopt, function ? function->name() : "", site});
+      continue;
+    }
+    if (instance->instance_name() == "SELF") continue;
     const std::string name = instance->instance_name();
     const std::string type = instance->class_type() ? instance->class_type()->name()->qualifiedName() : "";
     std::string relative;
@@ -34,20 +44,30 @@ ModuleCall ModuleOf(const torch::jit::Module& root, const torch::jit::Node* node
       // (`self.backbone.conv1(x)`): the one descendant of that name and class.
       int found = 0;
       for (const auto& sub : current.named_modules()) {
-        const std::string& path = sub.name;
-        const bool ends_with_name = path == name || (path.size() > name.size() &&
-                                                     path.compare(path.size() - name.size(), name.size(), name) == 0 &&
-                                                     path[path.size() - name.size() - 1] == '.');
+        const std::string& candidate = sub.name;
+        const bool ends_with_name =
+            candidate == name || (candidate.size() > name.size() &&
+                                  candidate.compare(candidate.size() - name.size(), name.size(), name) == 0 &&
+                                  candidate[candidate.size() - name.size() - 1] == '.');
         if (!ends_with_name || sub.value.type()->name()->qualifiedName() != type) continue;
-        relative = path;
+        relative = candidate;
         ++found;
       }
-      if (found != 1) return ModuleCall{};
+      if (found != 1) return std::nullopt;
     }
     current = *FindSubmodule(current, relative);
-    call.path += (call.path.empty() ? "" : ".") + relative;
-    call.type = type;
+    path += (path.empty() ? "" : ".") + relative;
+    frames.push_back({ModuleCall{path, type}, "", site});
   }
+  return frames;
+}
+
+ModuleCall ModuleOf(const torch::jit::Module& root, const torch::jit::Node* node) {
+  const auto frames = CallFramesOf(root, node);
+  if (!frames) return ModuleCall{};
+  ModuleCall call;
+  for (const auto& frame : *frames)
+    if (frame.module) call = *frame.module;
   return call;
 }
 

@@ -4,6 +4,7 @@
 // requested values, with dead code after them removed (DESIGN §5).
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,18 @@ struct ModuleCall {
   std::string type;
 };
 ModuleCall ModuleOf(const torch::jit::Module& root, const torch::jit::Node* node);
+
+/// One call on the way from root's forward to a node: a module's method (`module` set: its path and
+/// class, as ModuleOf resolves them) or a function (`function`: its name, e.g. "relu" for F.relu). `site`
+/// tells two calls apart: the source range of the call.
+struct CallFrame {
+  std::optional<ModuleCall> module;
+  std::string function;
+  std::string site;
+};
+/// The calls from root's forward to `node`, outermost first; a module's call of its own methods is not
+/// a frame. Empty when the node is in root's forward itself; nullopt when a module's path is unknown.
+std::optional<std::vector<CallFrame>> CallFramesOf(const torch::jit::Module& root, const torch::jit::Node* node);
 
 /// Makes `outputs` the graph's outputs and removes every node they do not need, side effects included:
 /// an assertion about a value after them (a shape check, say) would otherwise keep the whole model

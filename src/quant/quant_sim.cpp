@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "src/model/graph_capture.h"
+#include "src/quant/aimet_module_names.h"
 #include "src/quant/op_types.h"
 
 namespace adaflow::quant {
@@ -79,17 +80,14 @@ std::set<const Node*> SupergroupInteriors(const std::vector<Node*>& nodes, const
   return interior;
 }
 
-/// The torch.nn module whose own op `node` is (nn.Conv2d, nn.ReLU, …), or "".
-std::string TorchNnModuleOf(const torch::jit::Module& root, const Node* node) {
-  const model::ModuleCall call = model::ModuleOf(root, node);
-  return call.type.find(".torch.nn.modules.") != std::string::npos ? call.path : std::string();
-}
-
-/// Fills each quantizer's `module` (see ActivationQuantizer): the first claim of a module output wins.
-void AssignModules(std::vector<ActivationQuantizer>& quantizers, const torch::jit::Module& root,
-                   const std::vector<Node*>& nodes, const torch::jit::Graph& graph,
-                   const std::map<std::size_t, std::string>& layer_at,
+/// Fills each quantizer's `module` (see ActivationQuantizer) with the module AIMET's model preparer
+/// would make of its op (aimet_module_names.h): a quantizer on an op's output by that op's module, on the
+/// model input or an op's input by its reader's; when the prepared model has no module for the op, or
+/// the module is taken, by the quantizer's name. The first claim of a module output wins.
+void AssignModules(std::vector<ActivationQuantizer>& quantizers, const model::Model& model,
+                   const std::vector<Node*>& nodes, torch::jit::Graph& graph,
                    const std::map<std::size_t, std::size_t>& consumer_of) {
+  const std::vector<std::string> aimet = AimetModuleNames(model, graph, nodes);
   std::set<std::pair<std::string, bool>> taken;
   for (std::size_t position = 0; position < quantizers.size(); ++position) {
     ActivationQuantizer& quantizer = quantizers[position];
@@ -97,20 +95,18 @@ void AssignModules(std::vector<ActivationQuantizer>& quantizers, const torch::ji
     if (const auto consumer = consumer_of.find(position); consumer != consumer_of.end()) {
       // An op's input quantizer (is_input_quantized): that op's module's input.
       quantizer.module_input = true;
-      const std::size_t index = consumer->second;
-      module = layer_at.count(index) ? layer_at.at(index) : TorchNnModuleOf(root, nodes[index]);
+      module = aimet[consumer->second];
     } else if (quantizer.value.node == model::ValueRef::kInput) {
       quantizer.module_input = true;
       const Value* input = graph.inputs().at(1);
-      for (std::size_t index = 0; index < nodes.size() && module.empty(); ++index) {
+      for (std::size_t index = 0; index < nodes.size(); ++index) {
         const auto reads = nodes[index]->inputs();
         if (std::find(reads.begin(), reads.end(), input) == reads.end()) continue;
-        module = layer_at.count(index) ? layer_at.at(index) : TorchNnModuleOf(root, nodes[index]);
+        module = aimet[index];
         break;  // the first reader in graph order
       }
     } else {
-      const auto layer = layer_at.find(quantizer.value.node);
-      module = layer != layer_at.end() ? layer->second : TorchNnModuleOf(root, nodes[quantizer.value.node]);
+      module = aimet[quantizer.value.node];
     }
     if (module.empty() || taken.count({module, quantizer.module_input})) module = quantizer.name;
     // (A quantizer name may itself be a module's path: then a suffix.)
@@ -164,7 +160,7 @@ class Placement {
       if (node->output(0) == output && rules_.model_output_quantized) quantize = *rules_.model_output_quantized;
       if (quantize) AddOutput(idx, kind, types);
     }
-    AssignModules(quantizers_, model_.module(), nodes_, *graph_, layer_at_, consumer_of_);
+    AssignModules(quantizers_, model_, nodes_, *graph_, consumer_of_);
     return std::move(quantizers_);
   }
 

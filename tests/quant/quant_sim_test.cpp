@@ -84,8 +84,8 @@ TEST(QuantSimTest, SupergroupsQuantizeOnlyTheirLastOutput) {
 
 TEST(QuantSimTest, EachQuantizerNamesTheModuleAimetsTorchLayoutKeysItBy) {
   // torchvision's ResNet: nn.ReLU / nn.MaxPool2d / nn.AdaptiveAvgPool2d modules are keyed by their
-  // paths; a block's ReLU module runs twice (its second output falls back to the quantizer's name);
-  // the model input is the input of the module that reads it; layers are their own modules.
+  // paths; a block's ReLU module runs twice (its second call is the copy AIMET's model preparer makes,
+  // module_relu_1); the model input is the input of the module that reads it; layers are their own modules.
   for (const char* path : {"tests/models/tv_resnet_scripted.pt", "tests/models/tv_resnet_traced.pt"}) {
     SCOPED_TRACE(path);
     auto fp = Load(path);
@@ -98,22 +98,23 @@ TEST(QuantSimTest, EachQuantizerNamesTheModuleAimetsTorchLayoutKeysItBy) {
     EXPECT_EQ(module_of.at("max_pool2d_0"), Key("maxpool", false));
     EXPECT_EQ(module_of.at("layer1.0.conv1.relu"), Key("layer1.0.relu", false));
     EXPECT_EQ(module_of.at("layer1.0.conv2"), Key("layer1.0.conv2", false));
-    EXPECT_EQ(module_of.at("relu_0"), Key("relu_0", false));  // layer1.0.relu's second call
+    EXPECT_EQ(module_of.at("relu_0"), Key("layer1.0.module_relu_1", false));  // AIMET's copy for the second call
     EXPECT_EQ(module_of.at("adaptive_avg_pool2d_0"), Key("avgpool", false));
     EXPECT_EQ(module_of.at("fc"), Key("fc", false));
   }
-  // Functional ops (F.relu6, F.relu, x + y) have no module of their own: their quantizer names.
+  // Functional ops (F.relu6, F.relu, x + y) are the modules AIMET's model preparer makes of them,
+  // module_<torch.fx node name> (the add before a ReLU is not quantized: an Add + Relu supergroup).
   auto mixed = Load("tests/models/mixed_traced.pt");
   QuantSim sim(mixed, model::DiscoverLayers(*mixed), QuantSimConfig{});
   std::vector<std::string> modules;
   for (const auto& quantizer : sim.quantizers()) modules.push_back(quantizer.module);
-  EXPECT_EQ(modules, (std::vector<std::string>{"stem", "stem.relu6", "dw.relu", "pw", "relu_0", "up", "fc1",
-                                               "fc1.gelu", "fc2"}));
+  EXPECT_EQ(modules, (std::vector<std::string>{"stem", "module_relu6", "module_relu", "pw", "module_relu_1", "up",
+                                               "fc1", "module_gelu", "fc2"}));
 }
 
 TEST(QuantSimTest, ALayerCalledTwiceHasTwoQuantizersOfDifferentNamesAndModules) {
   torch::manual_seed(0);
-  torch::jit::Module fc("Fc");
+  torch::jit::Module fc("torch.nn.modules.linear.Linear");  // a torch.nn leaf module, as torch.fx sees it
   fc.register_parameter("weight", torch::randn({4, 4}), false);
   fc.register_parameter("bias", torch::randn({4}), false);
   fc.define("def forward(self, x):\n    return torch.linear(x, self.weight, self.bias)\n");
@@ -125,9 +126,10 @@ TEST(QuantSimTest, ALayerCalledTwiceHasTwoQuantizersOfDifferentNamesAndModules) 
   QuantSim sim(model, layers, QuantSimConfig{});
   std::vector<std::string> modules;
   for (const auto& quantizer : sim.quantizers()) modules.push_back(quantizer.module);
-  // The model input is fc's input; the second call's output is not fc's output again.
+  // The model input is fc's input; the second call is AIMET's copy of fc (module_fc_1), F.sigmoid the
+  // module made of it.
   EXPECT_EQ(Names(sim), (std::vector<std::string>{"input", "fc", "fc.sigmoid", "fc_1"}));
-  EXPECT_EQ(modules, (std::vector<std::string>{"fc", "fc", "fc.sigmoid", "fc_1"}));
+  EXPECT_EQ(modules, (std::vector<std::string>{"fc", "fc", "module_sigmoid", "module_fc_1"}));
   EXPECT_TRUE(sim.quantizers().front().module_input);
 }
 
