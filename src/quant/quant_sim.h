@@ -58,11 +58,9 @@ struct ActivationQuantizer {
   std::string op;         ///< the op producing it ("aten::relu"; "input" for the model input)
   Encoding encoding;      ///< set by Calibrate / SetActivationEncodings
   /// Where AIMET's module-keyed layout (`<name>_torch.encodings`) puts it: the output (or, for the
-  /// model input, the input) of this module. A torch.nn module's own op (nn.Conv2d, nn.ReLU, nn.MaxPool2d)
-  /// is keyed by its module path, as AIMET keys it; the model input by the module that reads it first;
-  /// a functional op (F.relu, `x + y`), a module's second call, or a module the call stack cannot tell
-  /// apart from another (model::ModuleOf), by `name` (AIMET's model preparer makes a module of a
-  /// functional op first, with a name of its own).
+  /// model input and an op's input quantizer, the input) of this module of the model AIMET's model
+  /// preparer would make (aimet_module_names.h): `layers.0.conv2`, `layers.0.module_relu_1`,
+  /// `module_fc_1`; `name` when that model has no module for it (an op AIMET leaves functional).
   std::string module;
   bool module_input = false;
   /// The grid its encoding is computed on (bitwidth, symmetric or not: the config's, per op type).

@@ -89,7 +89,8 @@ std::string Describe(const std::string& file, const std::string& name) {
   if (file == name + ".onnx")
     return "ONNX model (opset 13), every quantized weight on its grid, float activations; the encodings name its tensors";
   if (file == name + "_qdq.onnx")
-    return "ONNX model (opset 13) with QuantizeLinear/DequantizeLinear on the quantized weights and activations";
+    return "ONNX model with QuantizeLinear/DequantizeLinear on the quantized weights and activations (opset 13; "
+           "opset 21 with 4-bit weights stored as INT4)";
   return "TorchScript model, every quantized weight on its grid (float activations); load with torch.jit.load "
          "or torch::jit::load";
 }
@@ -128,6 +129,9 @@ const Schema<ExportOptions>& ExportStage::GetSchema() {
                "output formats");
     s.Bool("evaluate", &ExportOptions::evaluate,
            "re-load the saved TorchScript model and evaluate it on data: evaluation (when configured)");
+    s.Bool("int4_weights", &ExportOptions::int4_weights,
+           "onnx_qdq: store weights of 4 bits or fewer as INT4 / UINT4 (opset 21, IR version 10; ONNX Runtime "
+           "1.18 and later run it) instead of int8 / uint8 (opset 13)");
     return s;
   }();
   return schema;
@@ -135,6 +139,9 @@ const Schema<ExportOptions>& ExportStage::GetSchema() {
 
 std::unique_ptr<Stage> ExportStage::Make(const Options& options, const PipelineSpec&) {
   if (options.formats.empty()) throw InputError("'formats' must name at least one format");
+  if (options.int4_weights &&
+      std::find(options.formats.begin(), options.formats.end(), ExportFormat::kOnnxQdq) == options.formats.end())
+    throw InputError("'int4_weights' applies to the onnx_qdq format, which 'formats' does not list");
   return std::make_unique<ExportStage>(options);
 }
 
@@ -147,7 +154,14 @@ StageOutputs ExportStage::Run(const StageInputs& inputs, StageContext& ctx) {
     metrics->files.emplace_back(file, Describe(file, name));
   };
   // ONNX first: with an ONNX file the encodings name its tensors (as AIMET's export does).
-  if (Has(ExportFormat::kOnnx) || Has(ExportFormat::kOnnxQdq)) WriteOnnx(inputs, ctx, exported, write);
+  if (Has(ExportFormat::kOnnx) || Has(ExportFormat::kOnnxQdq)) {
+    WriteOnnx(inputs, ctx, exported, write);
+  } else if ((Has(ExportFormat::kAimet061) || Has(ExportFormat::kAimet100)) && !exported.encodings.activations.empty()) {
+    ctx.log().warn("the encodings files key activations by adaflow's quantizer names ('{}', ...), which only adaflow "
+                   "reads (quant_sim.activation_encodings); add onnx or onnx_qdq to 'formats' to key them by the ONNX "
+                   "file's tensors, as AIMET's export does, and to write <name>_torch.encodings (keyed by module)",
+                   exported.encodings.activations.front().first);
+  }
   if (Has(ExportFormat::kAimet061))
     write(name + ".encodings", io::EncodingsJson(exported.encodings, io::EncodingsVersion::k061));
   if (Has(ExportFormat::kAimet100))
@@ -183,6 +197,7 @@ void ExportStage::WriteOnnx(const StageInputs& inputs, StageContext& ctx, Export
     if (!exported.sim || !exported.sim->calibrated())
       throw InputError("onnx_qdq needs a calibrated quant-sim upstream (quant_sim, then calibrate, before export)");
     quantization.qdq = true;
+    quantization.int4_weights = options_.int4_weights;
     const io::OnnxExport onnx = io::ExportOnnx(*exported.model, *graph->graph, shape, &quantization, name);
     write(name + "_qdq.onnx", onnx.bytes);
     if (!tensors.empty() && tensors != onnx.activation_tensors)

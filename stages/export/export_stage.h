@@ -22,6 +22,7 @@ inline const EnumNames<ExportFormat> kExportFormatNames = {{"torchscript", Expor
 struct ExportOptions {
   std::vector<ExportFormat> formats = {ExportFormat::kTorchScript, ExportFormat::kAimet061};
   bool evaluate = true;
+  bool int4_weights = false;
 };
 
 void RegisterExportStage(StageRegistry& registry);

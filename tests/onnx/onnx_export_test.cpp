@@ -227,6 +227,82 @@ TEST(OnnxExportTest, TorchvisionResNetAndMobileNetV2ScriptedAndTracedRunInOnnxRu
   }
 }
 
+TEST(OnnxExportTest, FourBitWeightsStoredAsInt4GiveTheInt8FilesOutputsInOnnxRuntime) {
+  // int4_weights: every weight of 4 bits or fewer (and its zero point) is an INT4 (signed grid) or UINT4
+  // initializer, two values a byte; the file is opset 21 and its ReduceMean takes its axes as an input.
+  // ONNX Runtime gives the int8 file's outputs. The example (signed per-tensor grids, fc at 8 bits stays
+  // int8) and the mixed test model (asymmetric per-channel grids, a mean, a transposed conv; fc2 at 8 bits).
+  struct Case {
+    const char* path;
+    std::vector<std::int64_t> shape;
+    bool symmetric;
+    const char* eight_bit;  ///< the layer kept at 8 bits
+  };
+  for (const Case& item : {Case{"examples/models/resnet8_fmnist.pt", {1, 1, 28, 28}, true, "fc"},
+                           Case{"tests/models/mixed_scripted.pt", {2, 3, 8, 8}, false, "fc2"}}) {
+    SCOPED_TRACE(item.path);
+    const Prepared prepared = Prepare(item.path, item.shape);
+    torch::manual_seed(0);
+    std::vector<std::int64_t> batch = item.shape;
+    batch[0] = 64;
+    const torch::Tensor calibration = torch::rand(batch), input = torch::rand(batch);
+    quant::QuantSimConfig config;
+    config.param.symmetric = item.symmetric;
+    config.param.per_channel = !item.symmetric;
+    config.param_bw_override = {{item.eight_bit, 8}};
+    quant::QuantSim sim(prepared.model, prepared.layers, config);
+    sim.Calibrate(data::Dataset("calibration", calibration, torch::Tensor(), 32), quant::Scheme::kTfEnhanced, 100.0, 0);
+    io::OnnxQuantization quantization{sim.param_encodings(), sim.quantizers(), /*qdq=*/true};
+    const io::OnnxExport int8 = io::ExportOnnx(*sim.weights_model(), prepared.layers, item.shape, &quantization, "int8");
+    quantization.int4_weights = true;
+    const io::OnnxExport int4 = io::ExportOnnx(*sim.weights_model(), prepared.layers, item.shape, &quantization, "int4");
+
+    const onnx::ModelProto proto = Parse(int4.bytes), reference = Parse(int8.bytes);
+    EXPECT_EQ(proto.opset_import(0).version(), 21);
+    EXPECT_EQ(proto.ir_version(), 10);
+    std::map<std::string, const onnx::TensorProto*> wide;
+    for (const auto& initializer : reference.graph().initializer()) wide[initializer.name()] = &initializer;
+    int four_bit_weights = 0, eight_bit_weights = 0;
+    for (const auto& [layer, encoding] : sim.param_encodings()) {
+      const std::string name = layer + ".weight_quantized";
+      const onnx::TensorProto* packed = nullptr;
+      for (const auto& initializer : proto.graph().initializer())
+        if (initializer.name() == name) packed = &initializer;
+      ASSERT_NE(packed, nullptr) << name;
+      const std::string& bytes = wide.at(name)->raw_data();
+      if (encoding.channels.front().bitwidth > 4) {
+        EXPECT_EQ(packed->raw_data(), bytes) << name;  // 8 bits: as in the int8 file
+        ++eight_bit_weights;
+        continue;
+      }
+      ++four_bit_weights;
+      EXPECT_EQ(packed->data_type(), item.symmetric ? 22 : 21) << name;  // INT4, UINT4
+      ASSERT_EQ(packed->raw_data().size(), (bytes.size() + 1) / 2) << name;
+      for (std::size_t index = 0; index < bytes.size(); ++index) {
+        const int nibble = (static_cast<unsigned char>(packed->raw_data()[index / 2]) >> (index % 2 ? 4 : 0)) & 0x0F;
+        const int value = item.symmetric && nibble > 7 ? nibble - 16 : nibble;
+        const int expected = item.symmetric ? static_cast<int>(bytes[index]) : static_cast<unsigned char>(bytes[index]);
+        ASSERT_EQ(value, expected) << name << "[" << index << "]";
+      }
+    }
+    EXPECT_GE(four_bit_weights, 3);
+    EXPECT_EQ(eight_bit_weights, 1);
+    for (const auto& node : proto.graph().node())
+      if (node.op_type() == "ReduceMean") {
+        EXPECT_EQ(node.input_size(), 2);
+        EXPECT_EQ(node.attribute_size(), 1);  // keepdims
+      }
+
+    const torch::Tensor got = RunOnnxRuntime(int4.bytes, input), expected = RunOnnxRuntime(int8.bytes, input);
+    const double difference = (got - expected).abs().max().item<double>();
+    std::cout << item.path << ": " << four_bit_weights << " weights in INT4/UINT4, file " << int4.bytes.size()
+              << " bytes (int8: " << int8.bytes.size() << "); ONNX Runtime outputs differ by at most " << difference
+              << "; vs quant-sim " << RelativeError(got, sim.Forward(input)) << " relative\n";
+    EXPECT_EQ(difference, 0.0);
+    EXPECT_LT(int4.bytes.size(), int8.bytes.size());
+  }
+}
+
 TEST(OnnxExportTest, AWeightReadTwiceIsOneInitializerAndAnInPlaceOpReachesLaterReads) {
   // One weight used by two convolutions, and a ReLU applied in place without reassigning its result.
   torch::manual_seed(0);

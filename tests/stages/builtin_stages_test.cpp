@@ -256,6 +256,12 @@ TEST_F(BuiltinStagesTest, ExportWritesTheQuantSimsWeightsAndItsEncodings) {
   const auto& metrics = Output<MetricsArtifact>("export", port::kMetrics);
   ASSERT_FALSE(metrics.variants.empty());
   EXPECT_EQ(metrics.variants.back().first, "exported");
+  // Without an ONNX format the activations are keyed by adaflow's quantizer names: the log says so.
+  const std::string log = ReadTextFile(run_dir() + "/log.txt");
+  EXPECT_NE(log.find("[export] [warning] the encodings files key activations by adaflow's quantizer names ('input', ...), "
+                     "which only adaflow reads"),
+            std::string::npos)
+      << log;
 }
 
 }  // namespace

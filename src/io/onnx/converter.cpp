@@ -89,6 +89,8 @@ OnnxExport Converter::Run(const std::vector<std::int64_t>& input_shape, const st
   } catch (const std::exception& error) {
     throw std::logic_error(std::string("the ONNX model adaflow made fails onnx::checker: ") + error.what());
   }
+  // (Checked in its opset-13 form: Debian's ONNX library predates INT4.)
+  if (!four_bit_initializers_.empty()) ToInt4Weights(proto);
   OnnxExport out;
   out.activation_tensors = std::move(activation_tensors_);
   out.weight_initializers = std::move(weight_initializers_);

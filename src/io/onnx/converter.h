@@ -58,6 +58,9 @@ class Converter {
   std::string Fresh(const std::string& base);
 
   std::string AddInitializer(const std::string& base, const torch::Tensor& values);
+  /// Makes the checked opset-13 model an opset-21 one (IR version 10) whose 4-bit weights are INT4/UINT4
+  /// initializers (int4.cpp): `four_bit_initializers_` packed two a byte, ReduceMean's axes an input.
+  void ToInt4Weights(onnx::ModelProto& proto);
   std::string Ints(const std::vector<std::int64_t>& values);
   std::string Scalar(double value);
 
@@ -153,6 +156,7 @@ class Converter {
   std::map<std::string, std::string> activation_tensors_;
   std::map<std::string, std::string> weight_initializers_;
   std::set<std::string> emitted_parameters_;  ///< module paths whose tensor is in the graph (named by the path)
+  std::set<std::string> four_bit_initializers_;  ///< with int4_weights: weights (and zero points) to store in 4 bits
 };
 
 }  // namespace adaflow::io::onnx_internal

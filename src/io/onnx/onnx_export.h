@@ -1,5 +1,5 @@
 #pragma once
-// ONNX export (opset 13) of a TorchScript model, from its inlined graph (Model::InlinedGraph): the
+// ONNX export (opset 13; opset 21 with INT4 weights) of a TorchScript model, from its inlined graph (Model::InlinedGraph): the
 // float model as it is, or with QuantizeLinear/DequantizeLinear (QDQ) for a quant-sim's weights and
 // activations. Built with Debian's ONNX library (its protobuf ModelProto) and checked with
 // onnx::checker before it is returned.
@@ -8,7 +8,7 @@
 // by its module path ("layers.0.conv1.weight"), as torch.onnx names them; every other tensor is named by
 // the module and op that compute it ("layers.0.conv1/conv2d", "layers.0/relu_1"; never a parameter's
 // path), so the names survive saving and loading the model. With QDQ, a quantized weight is an int8 initializer "<param>_quantized" (uint8
-// for an asymmetric grid) read by a DequantizeLinear whose output is "<param>", and a quantized
+// for an asymmetric grid; INT4/UINT4 with int4_weights) read by a DequantizeLinear whose output is "<param>", and a quantized
 // activation "<t>" is followed by QuantizeLinear → "<t>_quantized" → DequantizeLinear → "<t>_dequantized",
 // which its consumers read. So the float file and the QDQ file share every name an encodings file keys.
 //
@@ -19,7 +19,8 @@
 // InputError naming the op and the TorchScript node.
 //
 // The converter lives in this folder: converter.cpp (the graph, values, arguments), ops.cpp (the op
-// table), qdq.cpp (the quantize-dequantize nodes), tensor_names.cpp (the names).
+// table), qdq.cpp (the quantize-dequantize nodes), int4.cpp (4-bit weight storage), tensor_names.cpp
+// (the names).
 
 #include <cstdint>
 #include <map>
@@ -40,6 +41,9 @@ struct OnnxQuantization {
   quant::ParamEncodings params;
   std::vector<quant::ActivationQuantizer> activations;
   bool qdq = false;  ///< insert QuantizeLinear/DequantizeLinear (else only name the tensors)
+  /// With qdq: store weights of 4 bits or fewer as INT4 (signed grids) or UINT4 initializers, which makes
+  /// the file opset 21, IR version 10 (ONNX 1.16; ONNX Runtime 1.18 and later run it). Else int8/uint8.
+  bool int4_weights = false;
 };
 
 struct OnnxExport {

@@ -40,6 +40,9 @@ std::string Converter::Weight(Value* value, Node* node) {
                                    : (-torch::tensor(offsets, torch::kFloat64)).to(torch::kUInt8);
   if (count == 1) zero = zero.reshape(std::vector<std::int64_t>{});  // (view({}) would reinterpret the dtype)
   const std::string zero_name = AddInitializer(item.name + "_zero_point", zero);
+  bool four_bits = quantization_->int4_weights;
+  for (const auto& channel : encoding.channels) four_bits = four_bits && channel.bitwidth <= 4;
+  if (four_bits) four_bit_initializers_.insert({quantized, zero_name});
   used_.insert(item.name);
   auto* dequantize = AddNode("DequantizeLinear", {quantized, scale_name, zero_name}, {item.name});
   if (count > 1) Attr(dequantize, "axis", encoding.axis);
