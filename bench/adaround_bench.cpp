@@ -19,6 +19,7 @@
 #include "src/adaround/engine.h"
 #include "src/data/dataset.h"
 #include "src/io/activation_cache_writer.h"
+#include "src/model/batch_norm_fold.h"
 #include "src/model/layers.h"
 #include "bench/bench_common.h"
 #include "src/model/torch_runtime.h"

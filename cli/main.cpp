@@ -17,6 +17,7 @@
 #include "pipeline/logging.h"
 #include "pipeline/planner.h"
 #include "pipeline/stage_registry.h"
+#include "src/model/batch_norm_fold.h"
 #include "src/model/layers.h"
 #include "src/model/model.h"
 #include "stages/register_builtin_stages.h"
@@ -86,12 +87,13 @@ int CommandDescribe(const adaflow::StageRegistry& registry, const std::string& t
 int CommandInspect(const std::string& path, const std::vector<std::int64_t>& input_shape, bool fold) {
   auto model = adaflow::model::Model::Load(path, input_shape);
   const int batch_norms = adaflow::model::CountBatchNorms(*model);
-  int folded = 0;
-  if (fold) model = adaflow::model::FoldBatchNorm(*model, &folded);
+  adaflow::model::BatchNormFolds folds;
+  if (fold) model = adaflow::model::FoldBatchNorm(*model, input_shape, {}, &folds);
   const auto layers = adaflow::model::DiscoverLayers(*model);
   std::cout << path << ": " << layers.layers.size() << " quantizable layers, " << batch_norms << " BatchNorm(s)";
-  if (fold) std::cout << ", " << folded << " folded";
+  if (fold) std::cout << ", " << folds.folded.size() << " folded";
   std::cout << "\n" << layers.Describe();
+  for (const auto& [batch_norm, reason] : folds.left) std::cout << "BatchNorm " << batch_norm << " stays: " << reason << "\n";
   return 0;
 }
 

@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "fuzz/fuzz_support.h"
 #include "src/io/aimet_encodings.h"
+#include "src/model/batch_norm_fold.h"
 #include "src/model/layers.h"
 #include "src/model/model.h"
 #include "src/model/torch_runtime.h"

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "src/model/batch_norm_fold.h"
 #include "src/model/graph_capture.h"
 #include "src/model/layers.h"
 #include "src/model/model.h"

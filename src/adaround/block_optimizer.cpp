@@ -28,9 +28,11 @@ Grid BlockGrid(const Grid& grid, const torch::Tensor& weight, const ChannelBlock
               BlockRows(grid.offset.expand_as(weight), block).contiguous(), grid.steps};
 }
 
-/// Rows of `block` from [N, …] rows along the output-channel dim (1, or the last for Linear).
+/// Rows of `block` from [N, …] rows along the output-channel dim (1, or the last for Linear). A
+/// transposed convolution's one block is its whole weight (rows are input channels): every output.
 torch::Tensor TargetRows(const model::Layer& layer, const Rows& target, const torch::Tensor& indices,
                          const ChannelBlock& block) {
+  if (layer.transposed()) return target.Gather(indices);
   const int dim = IsLinear(layer) ? -1 : 1;
   if (!target.streamed()) return target.All().narrow(dim, block.begin, block.size()).index_select(0, indices);
   return target.Gather(indices).narrow(dim, block.begin, block.size());

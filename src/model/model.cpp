@@ -2,7 +2,6 @@
 
 #include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
-#include <torch/csrc/jit/passes/fold_conv_bn.h>
 #include <torch/csrc/jit/passes/inliner.h>
 
 #include <cmath>
@@ -208,13 +207,6 @@ torch::jit::Module Model::Submodule(const std::string& path) const {
   auto found = FindSubmodule(module_, path);
   if (!found) throw std::out_of_range("no submodule '" + path + "' in model '" + source_ + "'");
   return *found;
-}
-
-std::shared_ptr<Model> FoldBatchNorm(const Model& model, int* folded) {
-  const int before = CountBatchNorms(model);
-  auto result = std::make_shared<Model>(torch::jit::FoldConvBatchNorm(model.module()), model.source());
-  if (folded) *folded = before - CountBatchNorms(*result);
-  return result;
 }
 
 int CountBatchNorms(const Model& model) {

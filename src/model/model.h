@@ -43,12 +43,8 @@ class Model {
   std::string source_;
 };
 
-/// Folds every BatchNorm that follows a convolution into it (LibTorch's FoldConvBatchNorm). Returns a
-/// new model; `folded` (optional) receives how many BatchNorms were folded.
 /// The submodule of `root` at a dotted path ("" is root itself), or nullopt.
 std::optional<torch::jit::Module> FindSubmodule(const torch::jit::Module& root, const std::string& path);
-
-std::shared_ptr<Model> FoldBatchNorm(const Model& model, int* folded = nullptr);
 
 /// Number of aten::batch_norm nodes in the inlined forward graph.
 int CountBatchNorms(const Model& model);

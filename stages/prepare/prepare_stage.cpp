@@ -4,6 +4,7 @@
 
 #include "pipeline/stage_context.h"
 #include "pipeline/pipeline_spec.h"
+#include "src/model/batch_norm_fold.h"
 #include "stages/artifacts.h"
 #include "stages/stage_common.h"
 
@@ -30,7 +31,11 @@ class PrepareStage : public Stage {
 const Schema<PrepareOptions>& PrepareStage::GetSchema() {
   static const Schema<PrepareOptions> schema = [] {
     Schema<PrepareOptions> s(kType);
-    s.Bool("fold_batchnorm", &PrepareOptions::fold_batchnorm, "fold BatchNorm into the preceding Conv/Linear");
+    s.Bool("fold_batchnorm", &PrepareOptions::fold_batchnorm,
+           "fold BatchNorm as AIMET's fold_all_batch_norms: into the Conv1d/Conv2d/ConvTranspose2d/Linear before it");
+    s.Bool("fold_forward", &PrepareOptions::fold_forward,
+           "with fold_batchnorm: also fold a BatchNorm into the Conv (padding 0, groups 1) or Linear after it, "
+           "as AIMET does");
     return s;
   }();
   return schema;
@@ -45,22 +50,24 @@ StageOutputs PrepareStage::Run(const StageInputs& inputs, StageContext& ctx) {
   const ModelSection section = ModelSectionOf(ctx.spec());
   auto artifact = std::make_shared<ModelArtifact>(loaded);
   if (options_.fold_batchnorm) {
-    int folded = 0;
-    artifact->fp = model::FoldBatchNorm(*loaded.fp, &folded);
-    // Fold before caching, or the cached inputs won't match the folded weights. Check it kept the outputs.
     const auto& shape = section.input_shape;
+    model::BatchNormFolds folds;
+    artifact->fp = model::FoldBatchNorm(*loaded.fp, shape, model::FoldOptions{options_.fold_forward}, &folds);
+    for (const auto& fold : folds.folded)
+      ctx.log().debug("folded {} into {} ({})", fold.batch_norm, fold.layer, fold.forward ? "before it" : "after it");
+    // Fold before caching, or the cached inputs won't match the folded weights. Check it kept the outputs.
     if (!shape.empty()) {
       auto generator = at::detail::createCPUGenerator(static_cast<std::uint64_t>(ctx.spec().seed));
       const torch::Tensor probe = at::rand(shape, generator);
       const torch::Tensor before = loaded.fp->Forward(probe), after = artifact->fp->Forward(probe);
       const double difference = ((after - before).abs().max() / before.abs().max().clamp_min(1e-12)).item<double>();
-      ctx.log().info("folded {} BatchNorm(s); outputs differ by {:.2e} (relative) on a random input", folded, difference);
+      ctx.log().info("folded {} BatchNorm(s); outputs differ by {:.2e} (relative) on a random input", folds.folded.size(),
+                     difference);
       if (difference > 1e-4) ctx.log().warn("folding changed the outputs by more than 1e-4");
     } else {
-      ctx.log().info("folded {} BatchNorm(s)", folded);
+      ctx.log().info("folded {} BatchNorm(s)", folds.folded.size());
     }
-    const int left = model::CountBatchNorms(*artifact->fp);
-    if (left > 0) ctx.log().warn("{} BatchNorm(s) follow no convolution and stay unfolded", left);
+    for (const auto& [batch_norm, reason] : folds.left) ctx.log().warn("BatchNorm {} stays unfolded: {}", batch_norm, reason);
   }
   auto graph = std::make_shared<LayerGraphArtifact>();
   graph->graph = std::make_shared<model::LayerGraph>(model::DiscoverLayers(*artifact->fp));

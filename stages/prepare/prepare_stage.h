@@ -14,6 +14,7 @@ namespace adaflow {
 /// Help, default and range of each field: GetSchema() (`adaflow describe prepare`), declared once.
 struct PrepareOptions {
   bool fold_batchnorm = true;
+  bool fold_forward = true;
 };
 
 void RegisterPrepareStage(StageRegistry& registry);

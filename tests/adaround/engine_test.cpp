@@ -13,6 +13,7 @@
 
 #include "pipeline/executor.h"
 #include "src/io/activation_cache_writer.h"
+#include "src/model/batch_norm_fold.h"
 #include "src/model/torch_runtime.h"
 #include "src/quant/quantsim_config.h"
 #include "stages/adaround/layer_store.h"
@@ -137,6 +138,35 @@ TEST(EngineTest, OneLayerEndsOnItsGridNextToEachWeightAndBeatsNearest) {
                     .item<bool>());
     EXPECT_LT(report.mse_adaround, 0.8 * report.mse_nearest) << NameOf(kObjectiveNames, objective);
     EXPECT_TRUE(store.IsDone(fixture.layers.layers[0]));
+  }
+}
+
+TEST(EngineTest, ATransposedConvolutionWithMoreOutputsThanInputsIsRounded) {
+  // ConvTranspose2d 4 -> 6 with a bias: its weight's rows are input channels, its outputs 6 channels.
+  torch::manual_seed(42);
+  torch::jit::Module up("Up");
+  up.register_parameter("weight", torch::randn({4, 6, 2, 2}) * 0.3, false);
+  up.register_parameter("bias", torch::randn({6}) * 0.1, false);
+  up.define(R"(
+def forward(self, x):
+    return torch.conv_transpose2d(x, self.weight, self.bias, [2, 2], [0, 0], [0, 0], 1, [1, 1])
+)");
+  torch::jit::Module root("Net");
+  root.register_module("up", up);
+  root.define("def forward(self, x):\n    return torch.relu(self.up.forward(x))\n");
+  root.eval();
+  TempDir dir;
+  const Fixture fixture(std::make_shared<model::Model>(root, "UpModel"), {4, 5, 5}, 64, dir);
+  for (Objective objective : {Objective::kSampled, Objective::kGram}) {
+    EngineOptions options;
+    options.num_iterations = 300;
+    options.objective = objective;
+    MemoryLayerStore store;
+    const EngineResults results = fixture.Run(options, store, dir);
+    const LayerReport& report = results.layers.at(0);
+    const torch::Tensor rounded = results.rounded->Submodule("up").attr("weight").toTensor().contiguous();
+    EXPECT_TRUE(torch::equal(quant::QuantizeDequantize(rounded, results.encodings.at("up")), rounded));
+    EXPECT_LT(report.mse_adaround, report.mse_nearest) << NameOf(kObjectiveNames, objective);
   }
 }
 

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "src/model/batch_norm_fold.h"
 #include "src/quant/quant_sim.h"
 #include "tests/support/test_support.h"
 

@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 
 #include "common/error.h"
+#include "src/model/batch_norm_fold.h"
 #include "src/model/graph_capture.h"
 #include "src/model/layers.h"
 #include "src/model/model.h"
@@ -40,10 +41,11 @@ TEST_P(FoldTest, FoldingBatchNormKeepsOutputs) {
   torch::manual_seed(0);
   auto model = Model::Load(SourcePath(GetParam()), {});
   const int before = CountBatchNorms(*model);
-  int folded = 0;
-  auto prepared = FoldBatchNorm(*model, &folded);
+  BatchNormFolds folds;
+  auto prepared = FoldBatchNorm(*model, {}, {}, &folds);
   EXPECT_GT(before, 0);
-  EXPECT_EQ(folded, before);
+  EXPECT_EQ(static_cast<int>(folds.folded.size()), before);
+  EXPECT_TRUE(folds.left.empty());
   EXPECT_EQ(CountBatchNorms(*prepared), 0);
   const auto shape = GetParam().find("resnet8") != std::string::npos ? std::vector<std::int64_t>{16, 1, 28, 28}
                                                                      : std::vector<std::int64_t>{4, 3, 8, 8};
@@ -57,6 +59,78 @@ INSTANTIATE_TEST_SUITE_P(Models, FoldTest,
                          ::testing::Values("tests/models/mixed_scripted.pt", "tests/models/mixed_traced.pt",
                                            "examples/models/resnet8_fmnist.pt",
                                            "examples/models/resnet8_fmnist_traced.pt"));
+
+// AIMET's fold_all_batch_norms rules, case by case (tests/models/make_test_models.py describes the models):
+// which BatchNorm goes into which layer and in which direction, which stay and why, and the folded
+// model's outputs against the original's (≤ 1e-5 relative), scripted and traced alike.
+struct FoldCase {
+  const char* path;
+  std::vector<std::int64_t> shape;
+  std::vector<std::string> folded;  ///< "<layer> <- <bn>" (forward) or "<layer> -> <bn>" (backward), in fold order
+  std::vector<std::string> left;    ///< BatchNorms that stay
+};
+
+class AimetFoldTest : public ::testing::TestWithParam<FoldCase> {};
+
+TEST_P(AimetFoldTest, FoldsWhatAimetFoldsAndKeepsTheOutputs) {
+  const FoldCase& item = GetParam();
+  torch::manual_seed(0);
+  const auto model = Model::Load(SourcePath(item.path), item.shape);
+  const torch::Tensor input = torch::randn(item.shape);
+  const torch::Tensor expected = model->Forward(input);
+  BatchNormFolds folds;
+  const auto prepared = FoldBatchNorm(*model, item.shape, {}, &folds);
+  std::vector<std::string> folded, left;
+  for (const auto& fold : folds.folded) folded.push_back(fold.layer + (fold.forward ? " <- " : " -> ") + fold.batch_norm);
+  for (const auto& [batch_norm, reason] : folds.left) {
+    left.push_back(batch_norm);
+    std::cout << item.path << ": " << batch_norm << " stays: " << reason << "\n";
+  }
+  EXPECT_EQ(folded, item.folded);
+  EXPECT_EQ(left, item.left);
+  EXPECT_EQ(CountBatchNorms(*prepared), static_cast<int>(item.left.size()));
+  const double difference = MaxRelativeDifference(prepared->Forward(input), expected);
+  std::cout << item.path << ": " << folded.size() << " folded, " << left.size() << " left; outputs differ by "
+            << difference << " (relative)\n";
+  EXPECT_LT(difference, 1e-5);
+  // The original is untouched, and the folded model's layers have the folded weights.
+  EXPECT_TRUE(torch::equal(model->Forward(input), expected));
+  const LayerGraph layers = DiscoverLayers(*prepared);
+  for (const auto& fold : folds.folded) EXPECT_TRUE(layers.Find(fold.layer)->has_bias) << fold.layer;
+  // Saved and loaded, the folded model computes the same.
+  std::ostringstream bytes;
+  prepared->module().save(bytes);
+  std::istringstream in(bytes.str());
+  Model reloaded(torch::jit::load(in), "reloaded");
+  EXPECT_TRUE(torch::allclose(reloaded.Forward(input), prepared->Forward(input)));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Models, AimetFoldTest,
+    ::testing::Values(
+        FoldCase{"tests/models/bn_fold_scripted.pt", {2, 3, 8, 8},
+                 {"conv_b -> bn_b", "up -> up_bn", "up_dw -> up_dw_bn", "fc1 -> fc1_bn", "conv_a <- pre_bn", "fc2 <- fc2_bn"},
+                 {"bn_c", "bn_d", "tok_bn", "up_g_bn"}},
+        FoldCase{"tests/models/bn_fold_traced.pt", {2, 3, 8, 8},
+                 {"conv_b -> bn_b", "up -> up_bn", "up_dw -> up_dw_bn", "fc1 -> fc1_bn", "conv_a <- pre_bn", "fc2 <- fc2_bn"},
+                 {"bn_c", "bn_d", "tok_bn", "up_g_bn"}},
+        FoldCase{"tests/models/bn_fold1d_scripted.pt", {2, 2, 16}, {"conv -> bn1", "conv2 <- bn2"}, {}},
+        FoldCase{"tests/models/bn_fold1d_traced.pt", {2, 2, 16}, {"conv -> bn1", "conv2 <- bn2"}, {}}));
+
+TEST(AimetFoldTest, ForwardFoldingCanBeTurnedOffAndALinearNeedsItsRank) {
+  const auto model = Model::Load(SourcePath("tests/models/bn_fold_scripted.pt"), {2, 3, 8, 8});
+  BatchNormFolds folds;
+  FoldBatchNorm(*model, {2, 3, 8, 8}, FoldOptions{/*forward=*/false}, &folds);
+  EXPECT_EQ(folds.folded.size(), 4u);  // the backward ones
+  for (const auto& fold : folds.folded) EXPECT_FALSE(fold.forward) << fold.batch_norm;
+  std::map<std::string, std::string> reasons(folds.left.begin(), folds.left.end());
+  EXPECT_NE(reasons.at("tok_bn").find("3-D"), std::string::npos) << reasons.at("tok_bn");
+  // Without the input shape, a Linear's data rank is unknown: fc1 -> fc1_bn and fc2_bn -> fc2 stay.
+  FoldBatchNorm(*model, {}, {}, &folds);
+  std::map<std::string, std::string> left(folds.left.begin(), folds.left.end());
+  EXPECT_EQ(folds.folded.size(), 4u);
+  EXPECT_NE(left.at("fc1_bn").find("input shape is not known"), std::string::npos) << left.at("fc1_bn");
+}
 
 class MixedDiscoveryTest : public ::testing::TestWithParam<std::string> {};
 

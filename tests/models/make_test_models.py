@@ -24,6 +24,14 @@ tv_mobilenet_v2_{scripted,traced}.pt — input [2, 3, 64, 64]: torchvision's Mob
 ops_{scripted,traced}.pt — input [2, 3, 4, 4]: the ops the other models leave out of the ONNX export:
     cat of a SiLU and a hardswish branch, permute with a negative dim, a Linear on [N, 4, 4, 8] with
     softmax over its last dim, and `x.view(x.size(0), -1)` (traced: shape arithmetic on tensors) -> head
+bn_fold_{scripted,traced}.pt — input [2, 3, 8, 8]: every case of AIMET's fold_all_batch_norms rules:
+    pre_bn -> conv_a (1x1, padding 0: forward fold); conv_b (no bias) -> bn_b (backward); bn_c -> conv_c
+    (padding 1: bn_c stays); conv_d -> bn_d + conv_d's output (read twice: bn_d stays); up (ConvTranspose2d)
+    -> up_bn (backward); up_dw (depthwise ConvTranspose2d) -> up_dw_bn (backward); up_g (ConvTranspose2d,
+    groups 2) -> up_g_bn (stays); mean -> tok (Linear on [N, 2, 2]) -> tok_bn (BatchNorm1d over the 2
+    tokens, not tok's features: stays); fc1 (no bias) -> fc1_bn (backward); fc2_bn -> fc2 (forward)
+bn_fold1d_scripted.pt, bn_fold1d_traced.pt — input [2, 2, 16]: conv (Conv1d) -> bn1 (backward), ReLU,
+    bn2 -> conv2 (Conv1d 1x1: forward), flatten, head (Linear)
 {nan,inf,zero}_weight_scripted.pt — input [1, 1, 28, 28] (the Fashion-MNIST configs' data): conv1 (Conv2d
     1->4, ReLU) -> conv2 (Conv2d 4->4, ReLU) -> mean over H, W -> fc (Linear 4->10), with a NaN in conv2's
     weight, an Inf in conv1's, or conv2's weight all zero (the corrupt-input corpus, tests/corrupt/)
@@ -177,6 +185,68 @@ def torchvision_resnet():
     return model
 
 
+class BnFold(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.pre_bn = nn.BatchNorm2d(3)
+        self.conv_a = nn.Conv2d(3, 8, 1)
+        self.conv_b = nn.Conv2d(8, 8, 3, padding=1, bias=False)
+        self.bn_b = nn.BatchNorm2d(8)
+        self.bn_c = nn.BatchNorm2d(8)
+        self.conv_c = nn.Conv2d(8, 8, 3, padding=1)
+        self.conv_d = nn.Conv2d(8, 8, 1)
+        self.bn_d = nn.BatchNorm2d(8)
+        self.up = nn.ConvTranspose2d(8, 6, 2, stride=2)
+        self.up_bn = nn.BatchNorm2d(6)
+        self.up_dw = nn.ConvTranspose2d(6, 6, 3, padding=1, groups=6)
+        self.up_dw_bn = nn.BatchNorm2d(6)
+        self.up_g = nn.ConvTranspose2d(6, 4, 3, padding=1, groups=2)
+        self.up_g_bn = nn.BatchNorm2d(4)
+        self.tok = nn.Linear(2, 2)
+        self.tok_bn = nn.BatchNorm1d(2)
+        self.fc1 = nn.Linear(4, 16, bias=False)
+        self.fc1_bn = nn.BatchNorm1d(16)
+        self.fc2_bn = nn.BatchNorm1d(16)
+        self.fc2 = nn.Linear(16, 10)
+
+    def forward(self, x):
+        y = self.conv_a(self.pre_bn(x))
+        y = F.relu(self.bn_b(self.conv_b(y)))
+        y = self.conv_c(self.bn_c(y))
+        z = self.conv_d(y)
+        y = self.bn_d(z) + z
+        y = F.relu(self.up_bn(self.up(y)))
+        y = F.relu(self.up_dw_bn(self.up_dw(y)))
+        y = self.up_g_bn(self.up_g(y)).mean(dim=(2, 3))
+        y = self.tok_bn(self.tok(y.view(-1, 2, 2))).flatten(1)
+        y = F.relu(self.fc1_bn(self.fc1(y)))
+        return self.fc2(self.fc2_bn(y))
+
+
+class BnFold1d(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(2, 4, 3)
+        self.bn1 = nn.BatchNorm1d(4)
+        self.bn2 = nn.BatchNorm1d(4)
+        self.conv2 = nn.Conv1d(4, 4, 1)
+        self.head = nn.Linear(56, 2)
+
+    def forward(self, x):
+        y = self.conv2(self.bn2(F.relu(self.bn1(self.conv(x)))))
+        return self.head(torch.flatten(y, 1))
+
+
+def randomize_all_bn(module):
+    """randomize_bn for BatchNorm1d and BatchNorm2d alike."""
+    for m in module.modules():
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+
+
 def randomize_bn(module):
     # Non-trivial statistics, so folding them is a real test.
     for m in module.modules():
@@ -218,6 +288,12 @@ def main():
         randomize_bn(model)
         save_scripted_and_traced(model.eval(), torch.randn(2, 3, 64, 64), stem)
     save_scripted_and_traced(Ops().eval(), torch.randn(2, 3, 4, 4), "ops")
+    bn_fold = BnFold()
+    randomize_all_bn(bn_fold)
+    save_scripted_and_traced(bn_fold.eval(), torch.randn(2, 3, 8, 8), "bn_fold")
+    bn_fold1d = BnFold1d()
+    randomize_all_bn(bn_fold1d)
+    save_scripted_and_traced(bn_fold1d.eval(), torch.randn(2, 2, 16), "bn_fold1d")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@
 
 #include "common/error.h"
 #include "src/data/dataset.h"
+#include "src/model/batch_norm_fold.h"
 #include "src/model/layers.h"
 #include "src/model/model.h"
 #include "src/quant/quant_sim.h"
@@ -80,7 +81,7 @@ struct Prepared {
 
 Prepared Prepare(const std::string& path, const std::vector<std::int64_t>& input_shape) {
   Prepared out;
-  out.model = model::FoldBatchNorm(*model::Model::Load(SourcePath(path), input_shape));
+  out.model = model::FoldBatchNorm(*model::Model::Load(SourcePath(path), input_shape), input_shape);
   out.layers = model::DiscoverLayers(*out.model);
   return out;
 }
@@ -167,7 +168,11 @@ TEST(OnnxExportTest, ScriptedAndTracedTestModelsConvert) {
                            Case{"tests/models/branchy_traced.pt", {2, 3, 16, 16}},
                            // silu, hardswish, cat, permute with a negative dim, linear on 4-D, softmax,
                            // x.view(x.size(0), -1) (traced: through prim::NumToTensor and aten::Int)
-                           Case{"tests/models/ops_scripted.pt", {2, 3, 4, 4}}, Case{"tests/models/ops_traced.pt", {2, 3, 4, 4}}}) {
+                           Case{"tests/models/ops_scripted.pt", {2, 3, 4, 4}}, Case{"tests/models/ops_traced.pt", {2, 3, 4, 4}},
+                           // folded layers that gained a bias, and the BatchNorms no fold took
+                           Case{"tests/models/bn_fold_scripted.pt", {2, 3, 8, 8}},
+                           Case{"tests/models/bn_fold_traced.pt", {2, 3, 8, 8}},
+                           Case{"tests/models/bn_fold1d_traced.pt", {2, 2, 16}}}) {
     SCOPED_TRACE(item.path);
     const Prepared prepared = Prepare(item.path, item.shape);
     const io::OnnxExport exported = io::ExportOnnx(*prepared.model, prepared.layers, item.shape, nullptr, "test");

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "src/quant/quant_sim.h"
+#include "src/model/batch_norm_fold.h"
 #include "tests/support/test_support.h"
 
 namespace adaflow::quant {

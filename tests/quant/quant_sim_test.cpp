@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "common/error.h"
+#include "src/model/batch_norm_fold.h"
 #include "tests/support/test_support.h"
 
 namespace adaflow::quant {

@@ -133,6 +133,9 @@ class Converter {
 
   void Reduce(Node* node);
 
+  /// A BatchNorm left in the model (eval mode): BatchNormalization on its parameters and statistics.
+  void BatchNorm(Node* node);
+
   void Identity(Node* node);
 
   /// The rank of the tensor input of the node being converted (see InputRanks).

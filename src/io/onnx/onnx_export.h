@@ -14,7 +14,7 @@
 //
 // Ops: conv 1d/2d (groups, depthwise), transposed conv, linear (Gemm; MatMul + Add above 2-D),
 // addmm (Gemm), t, matmul, relu/relu6/hardtanh/clamp, gelu, silu, sigmoid, tanh, hardswish, add/sub/mul/div, max/avg
-// pool, global (adaptive 1×1) average pool, flatten, view/reshape (sizes constant or `x.size(i)`,
+// pool, global (adaptive 1×1) average pool, batch norm (one no fold took), flatten, view/reshape (sizes constant or `x.size(i)`,
 // traced ones too), cat, permute, softmax, mean, dropout and contiguous (identity). Anything else is an
 // InputError naming the op and the TorchScript node.
 //

@@ -68,6 +68,7 @@ void Converter::Convert(Node* node) {
       {"aten::softmax", &Converter::Reduce},
       {"aten::log_softmax", &Converter::Reduce},
       {"aten::mean", &Converter::Reduce},
+      {"aten::batch_norm", &Converter::BatchNorm},
       {"aten::dropout", &Converter::Identity},
       {"aten::dropout_", &Converter::Identity},
       {"aten::feature_dropout", &Converter::Identity},
@@ -360,6 +361,25 @@ void Converter::Reduce(Node* node) {
     if (in.size() > 2 && !IsNone(in[2], node)) Fail(node, "a dtype argument");
     Attr(AddNode(kind == "aten::softmax" ? "Softmax" : "LogSoftmax", {x}, {out}), "axis", Int(in[1], node));
   }
+  Produce(node->output(), out);
+}
+
+void Converter::BatchNorm(Node* node) {
+  // batch_norm(input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
+  // a BatchNorm no fold took, in eval mode.
+  const auto in = node->inputs();
+  if (Number(in[5], node) != 0) Fail(node, "batch norm in training mode");
+  if (IsNone(in[3], node) || IsNone(in[4], node)) Fail(node, "batch norm without running statistics");
+  const Item& statistics = ItemOf(in[3], node);
+  if (statistics.kind != Item::Kind::kParameter) Fail(node, "batch norm statistics that are not module attributes");
+  const std::int64_t channels = statistics.parameter.size(0);
+  const std::string x = TensorOf(in[0], node), out = OutputName(node->output());
+  const std::string scale = IsNone(in[1], node) ? AddInitializer("batch_norm_scale", torch::ones({channels}))
+                                                : TensorOf(in[1], node);
+  const std::string shift = IsNone(in[2], node) ? AddInitializer("batch_norm_shift", torch::zeros({channels}))
+                                                : TensorOf(in[2], node);
+  auto* batch_norm = AddNode("BatchNormalization", {x, scale, shift, TensorOf(in[3], node), TensorOf(in[4], node)}, {out});
+  AttrFloat(batch_norm, "epsilon", Number(in[7], node));
   Produce(node->output(), out);
 }
 
