@@ -20,6 +20,7 @@
 #include "src/model/batch_norm_fold.h"
 #include "src/model/layers.h"
 #include "src/model/model.h"
+#include "src/quant/module_params.h"
 #include "stages/register_builtin_stages.h"
 #include "stages/report/run_report.h"
 
@@ -94,6 +95,14 @@ int CommandInspect(const std::string& path, const std::vector<std::int64_t>& inp
   if (fold) std::cout << ", " << folds.folded.size() << " folded";
   std::cout << "\n" << layers.Describe();
   for (const auto& [batch_norm, reason] : folds.left) std::cout << "BatchNorm " << batch_norm << " stays: " << reason << "\n";
+  for (const auto& batch_norm : folds.converted)
+    std::cout << "BatchNorm " << batch_norm << ": weight γ/σ, bias β − μγ/σ (AIMET's standalone BatchNorm)\n";
+  // The other parameters the quant-sim and AdaRound's x̂ quantize under AIMET's default config.
+  const auto& rules = adaflow::quant::DefaultQuantsimConfig();
+  for (const auto& param : adaflow::quant::FindModuleParams(*model, layers))
+    std::cout << "parameter " << param.key() << " " << adaflow::model::ShapeString(param.shape) << " ("
+              << param.op << "): " << (rules.ParamQuantized(param.types, param.name) ? "quantized" : "float")
+              << " by the default config\n";
   return 0;
 }
 

@@ -12,6 +12,7 @@
 #include "src/adaround/block_optimizer.h"
 #include "src/adaround/input_capture.h"
 #include "src/model/torch_runtime.h"
+#include "src/quant/module_params.h"
 
 namespace adaflow::adaround {
 namespace {
@@ -226,13 +227,23 @@ Engine::Engine(const EngineOptions& options, std::shared_ptr<const model::Model>
       options_.ignore.push_back(layer.name);
   jobs_ = PlanJobs(layers, options_, [&](const model::Layer& layer) { return cache_->Shape(layer.name, "target"); });
   rounded_ = fp_->Clone();
+  capture_model_ = fp_;
+  if (options_.input_source == InputSource::kQuant) {
+    // AIMET's AdaRound quant-sim quantizes the other modules' parameters too (LayerNorm, Embedding,
+    // PReLU, ...), at default_param_bw on the config's grids: x̂ runs through them quantized.
+    auto quantized = fp_->Clone();
+    for (const auto& [key, encoding] : quant::QuantizeModuleParams(
+             *quantized, quant::FindModuleParams(*fp_, layers), rules, options.quant_scheme, options.default_param_bw))
+      quantized_params_.insert(key);
+    if (!quantized_params_.empty()) capture_model_ = quantized;
+  }
   for (const auto& job : jobs_) {
     auto state = std::make_unique<Layer>();
     state->job = &job;
     state->layer = &layers.layers[job.layer];
     const std::string& name = state->layer->name;
     state->done = store_.IsDone(*state->layer);
-    state->capture = !job.upstream.empty();
+    state->capture = !job.upstream.empty() || ReadsQuantizedParams(job.layer);
     state->error_pass = job.objective == Objective::kSampled || !state->layer->activation.none();
     // The sampled objective draws random samples: rows in RAM, or read from the cache file when they
     // exceed memory_budget.
@@ -275,13 +286,22 @@ Engine::Engine(const EngineOptions& options, std::shared_ptr<const model::Model>
     if (!state.keep_rows) continue;
     std::vector<std::size_t> boundary;
     for (std::size_t up : state.job->upstream) boundary.push_back(layers_[up]->job->layer);
-    state.input_capture = std::make_unique<InputCapture>(fp_, layers, state.job->layer, boundary, ignored);
+    state.input_capture = std::make_unique<InputCapture>(capture_model_, layers, state.job->layer, boundary, ignored);
   }
   CheckCallbacks();
   AddTasks();
 }
 
 Engine::~Engine() = default;
+
+bool Engine::ReadsQuantizedParams(std::size_t layer) const {
+  if (quantized_params_.empty()) return false;
+  // A first layer's x̂ is its cached input unless the ops from the model input read a quantized parameter.
+  const InputCapture capture(capture_model_, graph_, layer, {}, IgnoredLayers(graph_, options_));
+  for (const std::string& attribute : capture.attributes())
+    if (quantized_params_.count(attribute)) return true;
+  return false;
+}
 
 void Engine::CheckCallbacks() const {
   for (const auto& state : layers_) {

@@ -36,6 +36,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -177,6 +178,9 @@ class Engine {
   class Memory;
   /// std::logic_error when a callback the planned layers need is missing.
   void CheckCallbacks() const;
+  /// Whether layer `layer`'s input, from the model input, passes through a parameter quantized in
+  /// capture_model_ (then its x̂ is computed, not read from the cache).
+  bool ReadsQuantizedParams(std::size_t layer) const;
   void AddTasks();
   std::size_t Add(std::string id, std::vector<std::size_t> after, std::function<void()> body);
   void Prepare(Layer& layer, std::int64_t chunk);
@@ -192,6 +196,10 @@ class Engine {
 
   EngineOptions options_;
   std::shared_ptr<const model::Model> fp_;
+  /// The model x̂ runs through: fp_ with the other modules' parameters quantized as AIMET's AdaRound
+  /// quant-sim has them (module_params.h); fp_ itself when there are none (or in fp mode).
+  std::shared_ptr<const model::Model> capture_model_;
+  std::set<std::string> quantized_params_;  ///< their keys
   const model::LayerGraph& graph_;
   std::shared_ptr<const io::ActivationCache> cache_;
   LayerStore& store_;

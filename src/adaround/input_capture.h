@@ -7,6 +7,7 @@
 #include <torch/script.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "src/model/layers.h"
@@ -29,6 +30,8 @@ class InputCapture {
 
   /// Whether the ops between need the model input too (a residual path from the input).
   bool uses_model_input() const { return uses_model_input_; }
+  /// The tensor attributes the ops between read, as "<module>.<name>" ("ln.weight").
+  const std::vector<std::string>& attributes() const { return attributes_; }
 
   /// The layer's input for a chunk of samples, from the boundary layers' outputs (pre-activation, same
   /// order as `boundary`) and, when uses_model_input(), the model input for the same samples.
@@ -38,6 +41,7 @@ class InputCapture {
   std::shared_ptr<const model::Model> model_;
   std::unique_ptr<torch::jit::GraphFunction> function_;
   bool uses_model_input_ = false;
+  std::vector<std::string> attributes_;
 };
 
 }  // namespace adaflow::adaround

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "common/error.h"
+#include "src/quant/module_params.h"
 
 namespace adaflow::io {
 
@@ -68,6 +69,7 @@ std::string EncodingsJson(const ModelEncodings& encodings, EncodingsVersion vers
     Json activations = Json::object(), params = Json::object();
     for (const auto& [name, enc] : encodings.activations) activations[name] = List061({enc});
     for (const auto& [layer, encoding] : encodings.params) params[layer + ".weight"] = List061(encoding.channels);
+    for (const auto& [key, encoding] : encodings.module_params) params[key] = List061(encoding.channels);
     json = {{"activation_encodings", activations},
             {"excluded_layers", encodings.excluded_layers},
             {"param_encodings", params},
@@ -77,6 +79,7 @@ std::string EncodingsJson(const ModelEncodings& encodings, EncodingsVersion vers
     Json activations = Json::array(), params = Json::array();
     for (const auto& [name, enc] : encodings.activations) activations.push_back(Entry100(name, {enc}));
     for (const auto& [layer, encoding] : encodings.params) params.push_back(Entry100(layer + ".weight", encoding.channels));
+    for (const auto& [key, encoding] : encodings.module_params) params.push_back(Entry100(key, encoding.channels));
     json = {{"version", "1.0.0"},
             {"activation_encodings", activations},
             {"param_encodings", params},
@@ -98,6 +101,7 @@ std::string TorchEncodingsJson(const ModelEncodings& encodings) {
     activations[module][side]["0"] = Entry061(encodings.activations[idx].second);
   }
   for (const auto& [layer, encoding] : encodings.params) params[layer + ".weight"] = List061(encoding.channels);
+  for (const auto& [key, encoding] : encodings.module_params) params[key] = List061(encoding.channels);
   const Json json = {{"activation_encodings", activations},
                      {"excluded_layers", encodings.excluded_layers},
                      {"param_encodings", params},
@@ -246,15 +250,34 @@ ParamEncodingsFile ReadParamEncodings(const std::string& path, const model::Laye
   std::set<std::string> parameters;
   for (const auto& parameter : model.module().named_parameters(/*recurse=*/true)) parameters.insert(parameter.name);
   for (const auto& buffer : model.module().named_buffers(/*recurse=*/true)) parameters.insert(buffer.name);
+  std::map<std::string, quant::ModuleParam> module_params;
+  for (auto& param : quant::FindModuleParams(model, layers)) module_params.emplace(param.key(), std::move(param));
   ParamEncodingsFile result;
   for (const auto& [key, entries] : ParseParamEncodings(path)) {
     const std::string where = "encodings file '" + path + "', entry '" + key + "'";
     const std::string layer_name = LayerOfWeightKey(key);
     const bool is_weight = !layer_name.empty();
     const model::Layer* layer = is_weight ? layers.Find(layer_name) : nullptr;
+    if (const auto param = module_params.find(key); !layer && param != module_params.end()) {
+      // Another module's parameter (LayerNorm, Embedding, PReLU, an unfolded BatchNorm: module_params.h).
+      std::vector<quant::Encoding> channels = ParamEntryEncodings(entries, where);
+      if (channels.empty()) {
+        result.float_params.push_back(key);
+        continue;
+      }
+      const std::int64_t count = param->second.shape.empty() ? 1 : param->second.shape.front();
+      if (channels.size() > 1 && static_cast<std::int64_t>(channels.size()) != count)
+        throw InputError(where + " has " + std::to_string(channels.size()) + " per-channel encodings; '" + key +
+                         "' has " + std::to_string(count) + " channels along axis 0");
+      quant::TensorEncoding encoding;
+      encoding.channels = std::move(channels);
+      encoding.axis_is_channel = encoding.channels.size() > 1;
+      result.module_params[key] = std::move(encoding);
+      continue;
+    }
     if (!layer) {
-      // AIMET files of whole models also hold biases, LayerNorm / Embedding / BatchNorm parameters:
-      // adaflow leaves those float. A name the model does not have at all is a different model.
+      // AIMET files of whole models also hold the biases of layers, which adaflow leaves float. A
+      // name the model does not have at all is a different model.
       if (!parameters.count(key))
         throw InputError(where + " names no parameter of model '" + model.source() + "'" +
                          (is_weight ? " ('" + layer_name + "' is not a quantizable layer; adaflow inspect lists them)"

@@ -45,6 +45,9 @@ struct QuantizerArgs {
 struct ModelEncodings {
   /// Weight encodings by layer name.
   std::map<std::string, quant::TensorEncoding> params;
+  /// Encodings of other modules' parameters, by key ("ln.weight"; module_params.h), written after the
+  /// layers' weights.
+  std::map<std::string, quant::TensorEncoding> module_params;
   /// Activation encodings by quantizer name (or ONNX tensor name), in model order.
   std::vector<std::pair<std::string, quant::Encoding>> activations;
   /// Each activation's key in the module-keyed layout, same order: (module, whether it is the
@@ -90,7 +93,12 @@ struct ParamEncodingsFile {
   std::map<std::string, quant::TensorEncoding> params;
   /// Quantizable layers whose weight the file leaves float ({"dtype": "float"}).
   std::vector<std::string> float_layers;
-  /// Entries for parameters of the model that adaflow does not quantize (biases, LayerNorm, Embedding…).
+  /// Other modules' parameters (LayerNorm, Embedding, PReLU, unfolded BatchNorm…; module_params.h) by
+  /// key ("ln.weight"), shaped as quant-sim's frozen encodings (per channel along axis 0).
+  std::map<std::string, quant::TensorEncoding> module_params;
+  /// Other modules' parameters the file leaves float.
+  std::vector<std::string> float_params;
+  /// Entries for parameters of the model that adaflow does not quantize (the biases of layers).
   std::vector<std::string> skipped;
 };
 /// Throws InputError naming the file and the entry for a parameter the model does not have, or a

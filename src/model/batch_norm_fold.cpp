@@ -47,6 +47,8 @@ struct BatchNormCall {
   Node* node = nullptr;
   double eps = 0.0;
   std::string unfoldable;  ///< why no fold can take it ("" when one can)
+  /// A BatchNorm1d/2d module's call in eval mode with a constant eps: one AIMET would convert if it stays.
+  bool convertible = false;
 };
 
 /// Every aten::batch_norm of the inlined graph, by node.
@@ -74,6 +76,7 @@ std::map<const Node*, BatchNormCall> FindBatchNorms(const torch::jit::Module& ro
     else if (!training || !training->isBool() || training->toBool()) call.unfoldable = "not in eval mode";
     else if (!eps || !eps->isDouble()) call.unfoldable = "its eps is not a constant";
     if (eps && eps->isDouble()) call.eps = eps->toDouble();
+    call.convertible = call.unfoldable.empty();
     ++count[call.path];
     calls[node] = call;
   }
@@ -117,6 +120,24 @@ BatchNormParams ParamsOf(const torch::jit::Module& batch_norm, double eps) {
   p.beta = TensorAttr(batch_norm, "bias").value_or(torch::zeros_like(p.mean));
   p.inv_std = at::rsqrt(var + eps);
   return p;
+}
+
+/// AIMET's convert_standalone_batchnorms: a BatchNorm that stays computes y = w·x + b with w = γ/√(σ² + ε)
+/// and b = β − μ·w, so that the quant-sim quantizes w, as AIMET's does. Its running mean becomes 0 and its
+/// running variance 1 − ε (AIMET sets ε to 0 and the variance to 1; here ε is a constant of the forward's
+/// code), so its forward computes the same to float rounding. False (nothing changed) for a BatchNorm
+/// without an affine weight and bias or running statistics.
+bool ConvertStandalone(torch::jit::Module batch_norm, double eps) {
+  for (const char* name : {"weight", "bias", "running_mean", "running_var"})
+    if (!TensorAttr(batch_norm, name)) return false;
+  torch::NoGradGuard no_grad;
+  const BatchNormParams p = ParamsOf(batch_norm, eps);
+  const torch::Tensor weight = p.gamma * p.inv_std;
+  batch_norm.setattr("weight", weight.contiguous());
+  batch_norm.setattr("bias", (p.beta - p.mean * weight).contiguous());
+  batch_norm.setattr("running_mean", torch::zeros_like(p.mean));
+  batch_norm.setattr("running_var", torch::full_like(p.mean, 1.0 - eps));
+  return true;
 }
 
 /// Gives `layer` (a module whose forward reads its weight) the bias `bias`. A module whose bias is not an
@@ -345,8 +366,9 @@ Plan Choose(const Model& model, const LayerGraph& layers, const std::vector<Node
 
 }  // namespace
 
-std::shared_ptr<Model> FoldBatchNorm(const Model& model, const std::vector<std::int64_t>& input_shape,
+std::shared_ptr<Model> FoldBatchNorm(const Model& model, const std::vector<std::int64_t>& given_shape,
                                      const FoldOptions& options, BatchNormFolds* report) {
+  const std::vector<std::int64_t>& input_shape = given_shape.empty() ? model.input_shape() : given_shape;
   auto graph = model.InlinedGraph();
   const std::vector<Node*> nodes = TopLevelNodes(*graph);
   const auto batch_norms = FindBatchNorms(model.module(), *graph, nodes);
@@ -394,8 +416,17 @@ std::shared_ptr<Model> FoldBatchNorm(const Model& model, const std::vector<std::
   }
   for (const auto& [path, reason] : plan.why_not)
     if (!folding.count(path)) result.left.emplace_back(path, reason);
+  std::set<std::string> converted;
+  for (const Node* node : nodes) {  // in graph order
+    const auto call = batch_norms.find(node);
+    if (call == batch_norms.end() || !call->second.convertible || folding.count(call->second.path)) continue;
+    if (converted.insert(call->second.path).second && ConvertStandalone(*FindSubmodule(folded, call->second.path), call->second.eps))
+      result.converted.push_back(call->second.path);
+  }
   if (report) *report = std::move(result);
-  return std::make_shared<Model>(std::move(folded), model.source());
+  auto out = std::make_shared<Model>(std::move(folded), model.source());
+  out->SetInputShape(input_shape);
+  return out;
 }
 
 }  // namespace adaflow::model

@@ -8,7 +8,9 @@
 //  - forward: a BatchNorm right before a Conv1d/Conv2d with padding 0 and groups 1, or a Linear, not
 //    taken by a backward fold, goes into that layer: W·s per input channel, b + Σ W·(β − μ·s)
 //    (zero padding would see the shift where the BatchNorm's output had none);
-//  - every other BatchNorm stays as it is (AIMET's "standalone" ones).
+//  - every other BatchNorm stays (AIMET's "standalone" ones), its parameters rewritten as AIMET's
+//    convert_standalone_batchnorms does: weight γ/√(σ² + ε), bias β − μγ/√(σ² + ε), running mean 0 and
+//    running variance 1 − ε (the same output to float rounding; the quant-sim then quantizes γ/σ).
 //
 // Beyond AIMET's rules, a fold also needs what makes it exact: the value between the two is read by
 // nothing else, a Linear's data is 2-D (a BatchNorm1d on [N, L, F] normalizes L, not the features), and
@@ -35,6 +37,8 @@ struct BatchNormFolds {
   std::vector<Fold> folded;  ///< backward folds first, each kind in graph order
   /// The BatchNorms left in the model, each with the reason.
   std::vector<std::pair<std::string, std::string>> left;
+  /// Those of them whose parameters were rewritten (AIMET's convert_standalone_batchnorms).
+  std::vector<std::string> converted;
 };
 
 struct FoldOptions {
@@ -43,7 +47,8 @@ struct FoldOptions {
 };
 
 /// A copy of `model` with its BatchNorms folded (see above); `model` is left alone. `input_shape`
-/// (empty: unknown) tells the rank of a Linear's data, without which no Linear is folded.
+/// (empty: the model's input_shape(); unknown when that is empty too) tells the rank of a Linear's
+/// data, without which no Linear is folded.
 std::shared_ptr<Model> FoldBatchNorm(const Model& model, const std::vector<std::int64_t>& input_shape = {},
                                      const FoldOptions& options = {}, BatchNormFolds* report = nullptr);
 

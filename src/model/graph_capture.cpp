@@ -93,12 +93,24 @@ void SliceGraph(torch::jit::Graph& graph, const std::vector<torch::jit::Value*>&
   };
   std::set<Node*> needed;
   std::vector<Node*> pending;
-  auto need_value = [&](torch::jit::Value* value) {
+  // A list is filled by the ops that mutate it (scripted F.interpolate appends its scale factors in a
+  // loop): a needed list needs them too.
+  static const std::set<std::string> list_writes = {"aten::append", "aten::extend", "aten::insert", "aten::_set_item",
+                                                    "aten::clear", "aten::pop", "aten::remove", "aten::reverse",
+                                                    "aten::add_", "aten::sort"};
+  std::set<const torch::jit::Value*> lists;
+  std::function<void(torch::jit::Value*)> need_value = [&](torch::jit::Value* value) {
     Node* producer = value->node();
     if (producer == graph.param_node()) return;
     if (producer->kind() == c10::prim::Param) producer = producer->owningBlock()->owningNode();
     producer = top_level(producer);
     if (needed.insert(producer).second) pending.push_back(producer);
+    if (value->type()->kind() != c10::TypeKind::ListType || !lists.insert(value).second) return;
+    for (const auto& use : value->uses())
+      if (list_writes.count(use.user->kind().toQualString())) {
+        Node* writer = top_level(use.user);
+        if (needed.insert(writer).second) pending.push_back(writer);
+      }
   };
   std::function<void(torch::jit::Block*)> need_block = [&](torch::jit::Block* block) {
     for (Node* inner : block->nodes()) {

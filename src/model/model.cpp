@@ -3,6 +3,7 @@
 #include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/inliner.h>
+#include <torch/csrc/jit/api/function_impl.h>
 
 #include <cmath>
 #include <filesystem>
@@ -75,6 +76,44 @@ void SpecializeAttributes(torch::jit::Graph& graph, const torch::jit::Module& ro
     if (!(value.isBool() || value.isInt() || value.isDouble() || value.isString() || value.isNone())) continue;
     torch::jit::WithInsertPoint guard(node);
     node->output()->replaceAllUsesWith(graph.insertConstant(value));
+  }
+}
+
+/// Replaces `x.dim()` of the tensors the forward computes by its value on an input of `input_shape`
+/// (a tensor's rank does not depend on the batch size or the data), then folds the branches that
+/// decided on it; repeated while a folded branch brings more `dim()` calls to the top level.
+void SpecializeRanks(std::shared_ptr<torch::jit::Graph>& graph, const torch::jit::Module& root,
+                     const std::vector<std::int64_t>& input_shape) {
+  for (int round = 0; round < 16; ++round) {
+    std::vector<torch::jit::Node*> dims;
+    for (torch::jit::Node* node : graph->nodes())
+      if (node->kind() == c10::aten::dim && node->inputs().size() == 1) dims.push_back(node);
+    if (dims.empty()) return;
+    // A copy that returns every rank (one tuple): run once on zeros.
+    auto probe = graph->copy();
+    std::vector<torch::jit::Value*> ranks;
+    for (torch::jit::Node* node : probe->nodes())
+      if (node->kind() == c10::aten::dim && node->inputs().size() == 1) ranks.push_back(node->output());
+    while (!probe->outputs().empty()) probe->eraseOutput(0);
+    {
+      torch::jit::WithInsertPoint guard(probe->return_node());
+      probe->registerOutput(probe->insertNode(probe->createTuple(ranks))->output());
+    }
+    std::vector<c10::IValue> stack{c10::IValue(root._ivalue()), ForCompute(torch::zeros(input_shape))};
+    try {
+      torch::NoGradGuard no_grad;
+      torch::jit::GraphFunction("rank_probe", probe, nullptr).run(stack);
+    } catch (const std::exception&) {
+      return;  // the branches stay; the forward itself reports the problem when it runs
+    }
+    const auto& values = stack.at(0).toTupleRef().elements();
+    if (values.size() != dims.size()) return;
+    for (std::size_t index = 0; index < dims.size(); ++index) {
+      torch::jit::WithInsertPoint guard(dims[index]);
+      dims[index]->output()->replaceAllUsesWith(graph->insertConstant(values[index].toInt()));
+    }
+    torch::jit::ConstantPropagation(graph);
+    torch::jit::EliminateDeadCode(graph);
   }
 }
 
@@ -151,6 +190,7 @@ std::shared_ptr<Model> Model::Load(const std::string& path, const std::vector<st
     if (statistic) CheckFinite(path, name, item.value);
   }
   auto model = std::make_shared<Model>(std::move(module), path);
+  model->input_shape_ = input_shape;
   if (!input_shape.empty()) {
     try {
       model->Forward(torch::zeros(input_shape));
@@ -167,7 +207,11 @@ std::shared_ptr<Model> Model::Load(const std::string& path, const std::vector<st
   return model;
 }
 
-std::shared_ptr<Model> Model::Clone() const { return std::make_shared<Model>(module_.clone(), source_); }
+std::shared_ptr<Model> Model::Clone() const {
+  auto copy = std::make_shared<Model>(module_.clone(), source_);
+  copy->input_shape_ = input_shape_;
+  return copy;
+}
 
 torch::Tensor Model::Forward(const torch::Tensor& input) const {
   torch::NoGradGuard no_grad;
@@ -180,7 +224,15 @@ torch::Tensor Model::Forward(const torch::Tensor& input) const {
   throw InputError("model '" + source_ + "' forward returns " + output.tagKind() + ", expected a tensor");
 }
 
+void Model::SetInputShape(std::vector<std::int64_t> shape) {
+  std::lock_guard<std::mutex> lock(inlined_mutex_);
+  input_shape_ = std::move(shape);
+  inlined_.reset();
+}
+
 std::shared_ptr<torch::jit::Graph> Model::InlinedGraph() const {
+  std::lock_guard<std::mutex> lock(inlined_mutex_);
+  if (inlined_) return inlined_->copy();
   auto graph = module_.get_method("forward").graph()->copy();
   torch::jit::Inline(*graph);
   // Scripted code branches on constant flags (F.relu's `inplace`, a block's `self.use_res_connect`,
@@ -189,7 +241,9 @@ std::shared_ptr<torch::jit::Graph> Model::InlinedGraph() const {
   SpecializeAttributes(*graph, module_);
   torch::jit::ConstantPropagation(graph);
   torch::jit::EliminateDeadCode(graph);
-  return graph;
+  if (!input_shape_.empty()) SpecializeRanks(graph, module_, input_shape_);
+  inlined_ = graph;
+  return inlined_->copy();
 }
 
 std::optional<torch::jit::Module> FindSubmodule(const torch::jit::Module& root, const std::string& path) {

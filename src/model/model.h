@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,7 +34,13 @@ class Model {
 
   /// A fresh copy of the forward graph with every submodule call inlined and constant branches
   /// folded. Its first input is the module itself; weights are prim::GetAttr nodes read at run time.
+  /// When the input shape is known (Load with one, or SetInputShape), branches on a tensor's rank
+  /// (`x.dim() == 4`: scripted F.interpolate, InstanceNorm, MultiheadAttention) are folded too.
   std::shared_ptr<torch::jit::Graph> InlinedGraph() const;
+
+  /// The input shape forward was checked with ({} = unknown): a model's tensors then have known ranks.
+  const std::vector<std::int64_t>& input_shape() const { return input_shape_; }
+  void SetInputShape(std::vector<std::int64_t> shape);
 
   /// The submodule at a dotted path ("layers.0.conv1"; "" is the model itself).
   torch::jit::Module Submodule(const std::string& path) const;
@@ -41,6 +48,10 @@ class Model {
  private:
   torch::jit::Module module_;
   std::string source_;
+  std::vector<std::int64_t> input_shape_;
+  /// InlinedGraph's result, made once (folding ranks runs the model); copied for each caller.
+  mutable std::shared_ptr<torch::jit::Graph> inlined_;
+  mutable std::mutex inlined_mutex_;
 };
 
 /// The submodule of `root` at a dotted path ("" is root itself), or nullopt.

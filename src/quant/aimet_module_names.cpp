@@ -119,10 +119,17 @@ FxCall CallOf(const std::vector<model::CallFrame>& frames, const torch::jit::Nod
     call.id = "function|" + call.scope + "|" + frame.function + "|" + frame.site;
     return call;
   }
-  // An op written in a forward: `x + y` is "add" to fx; `out += y` too (fx records it as an add).
+  // An op written in a forward: `x + y` is "add" to fx; `out += y` too (fx records it as an add). A
+  // traced model records a function's ops, not its call: F.interpolate is aten::upsample_* there, 1 - x
+  // aten::rsub, x % 8 aten::remainder.
   std::string op = node->kind().toUnqualString();
-  static const std::set<std::string> augmented = {"add_", "sub_", "mul_", "div_"};
+  static const std::set<std::string> augmented = {"add_", "sub_", "mul_", "div_", "masked_fill_"};
+  static const std::map<std::string, std::string> fx_names = {
+      {"upsample_nearest1d", "interpolate"}, {"upsample_nearest2d", "interpolate"},
+      {"upsample_linear1d", "interpolate"}, {"upsample_bilinear2d", "interpolate"},
+      {"upsample_bicubic2d", "interpolate"}, {"rsub", "sub"}, {"remainder", "mod"}};
   if (augmented.count(op)) op.pop_back();
+  if (const auto alias = fx_names.find(op); alias != fx_names.end()) op = alias->second;
   call.target = op;
   call.id = "op|" + std::to_string(index);
   return call;

@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "src/model/graph_capture.h"
 #include "src/quant/aimet_module_names.h"
+#include "src/quant/module_params.h"
 #include "src/quant/op_types.h"
 
 namespace adaflow::quant {
@@ -38,6 +39,9 @@ std::vector<Node*> DataUsers(const Value* value) {
   return users;
 }
 
+/// Ops whose output an AIMET-prepared model quantizes (its config permitting): torch.nn leaf modules and
+/// the functionals its model preparer makes modules of (model_preparer.py), the tensor–scalar
+/// arithmetic among them (`x * 0.5`, `x + 3`: operator.mul / operator.add to torch.fx).
 const std::set<std::string>& ComputeOps() {
   static const std::set<std::string> ops = {
       "aten::conv1d", "aten::conv2d", "aten::conv_transpose1d", "aten::conv_transpose2d", "aten::_convolution",
@@ -50,15 +54,71 @@ const std::set<std::string>& ComputeOps() {
       "aten::log_softmax", "aten::hardshrink", "aten::softshrink", "aten::threshold", "aten::threshold_",
       "aten::adaptive_avg_pool1d", "aten::adaptive_avg_pool2d", "aten::avg_pool1d", "aten::avg_pool2d",
       "aten::max_pool1d", "aten::max_pool2d", "aten::batch_norm", "aten::layer_norm", "aten::cat",
-      "aten::matmul", "aten::bmm"};
+      "aten::matmul", "aten::bmm",
+      // Normalizations, lookups, resampling (nn.GroupNorm / InstanceNorm / Embedding / Upsample, F.interpolate).
+      "aten::group_norm", "aten::instance_norm", "aten::embedding", "aten::upsample_nearest1d",
+      "aten::upsample_nearest2d", "aten::upsample_linear1d", "aten::upsample_bilinear2d", "aten::upsample_bicubic2d",
+      // Functionals AIMET's preparer converts: reductions, exp / pow / rsqrt, masked ops, addmm / baddbmm.
+      "aten::mean", "aten::sum", "aten::exp", "aten::pow", "aten::rsqrt", "aten::square", "aten::norm",
+      "aten::cumsum", "aten::where", "aten::masked_fill", "aten::masked_fill_", "aten::addmm", "aten::baddbmm"};
   return ops;
 }
 
-/// Element-wise ops between two tensors (a tensor plus a scalar is not a separate op in AIMET).
+/// Element-wise arithmetic: between two tensors, or a tensor and a scalar (AIMET's preparer makes a
+/// module of either: x + y, x * 0.5, 1 - x).
 const std::set<std::string>& BinaryOps() {
-  static const std::set<std::string> ops = {"aten::add", "aten::add_", "aten::sub", "aten::sub_", "aten::mul",
-                                            "aten::mul_", "aten::div", "aten::div_"};
+  static const std::set<std::string> ops = {"aten::add", "aten::add_", "aten::sub", "aten::sub_", "aten::rsub",
+                                            "aten::mul", "aten::mul_", "aten::div", "aten::div_",
+                                            "aten::floor_divide"};
   return ops;
+}
+
+/// Whether `value` holds integers (indices, shapes, masks), which have no activation grid: its type says
+/// so (traced graphs), or it comes from an op that returns them, or from arithmetic on them only.
+bool IsIntegral(const Value* value, std::map<const Value*, bool>& memo) {
+  if (const auto found = memo.find(value); found != memo.end()) return found->second;
+  memo[value] = false;  // cycles (loop-carried values): not integral
+  bool integral = false;
+  if (const auto tensor = value->type()->cast<c10::TensorType>(); tensor && tensor->scalarType()) {
+    integral = !c10::isFloatingType(*tensor->scalarType()) && !c10::isComplexType(*tensor->scalarType());
+  } else if (value->type()->kind() != c10::TypeKind::TensorType) {
+    integral = value->type()->kind() == c10::TypeKind::IntType || value->type()->kind() == c10::TypeKind::BoolType;
+  } else {
+    static const std::set<std::string> produce = {
+        "prim::NumToTensor", "aten::argmax", "aten::argmin", "aten::nonzero", "aten::eq", "aten::ne", "aten::lt",
+        "aten::le", "aten::gt", "aten::ge", "aten::logical_and", "aten::logical_or", "aten::logical_not",
+        "aten::isnan", "aten::isinf", "aten::bitwise_and", "aten::bitwise_or", "aten::bitwise_not", "aten::__and__",
+        "aten::__or__", "aten::bucketize", "aten::searchsorted"};
+    static const std::set<std::string> keep = {
+        "aten::add", "aten::add_", "aten::sub", "aten::sub_", "aten::rsub", "aten::mul", "aten::mul_",
+        "aten::remainder", "aten::floor_divide", "aten::neg", "aten::abs", "aten::clamp", "aten::view",
+        "aten::reshape", "aten::flatten", "aten::squeeze", "aten::unsqueeze", "aten::permute", "aten::transpose",
+        "aten::contiguous", "aten::expand", "aten::select", "aten::slice", "aten::index", "aten::cat", "aten::stack"};
+    const Node* node = value->node();
+    const std::string kind = node->kind().toQualString();
+    if (produce.count(kind)) {
+      integral = true;
+    } else if (keep.count(kind)) {
+      // Integral when every tensor it reads is (a list's tensors for cat / stack); a float scalar makes floats.
+      integral = true;
+      bool any = false;
+      for (const Value* input : node->inputs()) {
+        if (input->type()->kind() == c10::TypeKind::FloatType) integral = false;
+        if (input->type()->kind() == c10::TypeKind::TensorType) {
+          any = true;
+          integral = integral && IsIntegral(input, memo);
+        } else if (input->node()->kind() == c10::prim::ListConstruct) {
+          for (const Value* item : input->node()->inputs()) {
+            any = true;
+            integral = integral && IsIntegral(item, memo);
+          }
+        }
+      }
+      integral = integral && any;
+    }
+  }
+  memo[value] = integral;
+  return integral;
 }
 
 /// The nodes whose output a supergroup of `rules` keeps unquantized: every op of a matched chain but its
@@ -150,12 +210,14 @@ class Placement {
     for (std::size_t idx = 0; idx < nodes_.size(); ++idx) {
       Node* node = nodes_[idx];
       const std::string kind = node->kind().toQualString();
-      const bool binary = BinaryOps().count(kind) && TensorInputs(node) >= 2;
-      if (!(ComputeOps().count(kind) || binary) || !HasTensorOutput(node)) continue;
+      const bool binary = BinaryOps().count(kind) && TensorInputs(node) >= 1;
+      if (!(ComputeOps().count(kind) || binary) || !HasTensorOutput(node) || IsIntegral(node->output(0), integral_))
+        continue;
       const OpTypes types = OpTypesOf(node);
       if (rules_.InputQuantized(types))
         for (const Value* input : node->inputs())
-          if (input->type()->kind() == c10::TypeKind::TensorType) AddInput(input, types, node);
+          if (input->type()->kind() == c10::TypeKind::TensorType && !IsIntegral(input, integral_))
+            AddInput(input, types, node);
       bool quantize = rules_.OutputQuantized(types) && !interior.count(node);
       if (node->output(0) == output && rules_.model_output_quantized) quantize = *rules_.model_output_quantized;
       if (quantize) AddOutput(idx, kind, types);
@@ -223,6 +285,7 @@ class Placement {
   std::map<std::size_t, std::size_t> consumer_of_;  ///< input quantizer position → its consumer's node index
   std::map<std::string, int> counters_;
   std::set<std::string> names_;
+  std::map<const Value*, bool> integral_;
 };
 
 }  // namespace
@@ -236,9 +299,19 @@ QuantSim::QuantSim(std::shared_ptr<const model::Model> fp, const model::LayerGra
                    const ParamEncodings& frozen)
     : fp_(std::move(fp)), config_(std::move(config)) {
   layers.CheckNames(config_.param_bw_override, "param_bw_override");
+  const std::vector<ModuleParam> module_params = FindModuleParams(*fp_, layers);
+  ParamEncodings frozen_module_params;
   for (const auto& [name, encoding] : frozen) {
     const model::Layer* layer = layers.Find(name);
-    if (!layer) throw InputError("frozen param encodings name '" + name + "', which is not a quantizable layer");
+    if (!layer) {
+      const bool is_param = std::any_of(module_params.begin(), module_params.end(),
+                                        [&](const ModuleParam& param) { return param.key() == name; });
+      if (!is_param)
+        throw InputError("frozen param encodings name '" + name +
+                         "', which is neither a quantizable layer nor a parameter of another module");
+      frozen_module_params[name] = encoding;
+      continue;
+    }
     const std::int64_t channels = layer->weight_channels();
     if (encoding.axis_is_channel && static_cast<std::int64_t>(encoding.channels.size()) != channels)
       throw InputError("frozen param encodings of '" + name + "' have " + std::to_string(encoding.channels.size()) +
@@ -263,6 +336,8 @@ QuantSim::QuantSim(std::shared_ptr<const model::Model> fp, const model::LayerGra
     owner.setattr("weight", model::ForCompute(QuantizeDequantize(weight, encoding).to(weight.dtype())));
     param_encodings_[layer.name] = std::move(encoding);
   }
+  module_param_encodings_ = QuantizeModuleParams(*weights_model_, module_params, rules, config_.param.quant_scheme,
+                                                 config_.param_bw, frozen_module_params, config_.float_params);
   quantizers_ = config_.output_bw >= 32 ? std::vector<ActivationQuantizer>{}
                                         : FindActivationQuantizers(*weights_model_, layers, rules, config_.output_bw);
   if (quantizers_.empty()) {
@@ -277,6 +352,7 @@ QuantSim::QuantSim(const QuantSim& other, ShareWeights)
     : fp_(other.fp_),
       config_(other.config_),
       param_encodings_(other.param_encodings_),
+      module_param_encodings_(other.module_param_encodings_),
       weights_model_(other.weights_model_),
       quantizers_(other.quantizers_) {}
 

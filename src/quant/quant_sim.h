@@ -4,8 +4,10 @@
 // built-in default is AIMET's default_config.json): the model input, the outputs of ops whose type the
 // config quantizes, but only the last output of a supergroup (the default's Conv + ReLU, ConvTranspose +
 // ReLU, Conv + Clip (ReLU6, hardtanh, constant clamp), Add + ReLU, Linear + ReLU), inputs of op types with
-// is_input_quantized, fixed grids for encoding_constraints. Biases stay float. A bitwidth of 32 leaves
-// that side float.
+// is_input_quantized, fixed grids for encoding_constraints. The parameters of other leaf modules
+// (LayerNorm, GroupNorm, Embedding, PReLU, an unfolded BatchNorm: module_params.h) are quantized as the
+// config says, by the key "<module>.<param>"; the biases of quantizable layers stay float. A bitwidth of
+// 32 leaves that side float.
 //
 // Rounding: weights round half away from zero (AIMET); activations get the values of LibTorch's
 // fake_quantize_per_tensor_affine (computed as element-wise ops), which rounds half to even (ties are
@@ -44,12 +46,15 @@ struct QuantSimConfig {
   std::optional<QuantsimConfigFile> rules;
   /// Weight bitwidth per layer name. Example: {fc: 8}
   std::map<std::string, int> param_bw_override;
+  /// Parameters of other modules ("ln.weight") left float whatever the config says (an encodings file's
+  /// float entries).
+  std::vector<std::string> float_params;
 
   /// The config in force: `rules`, or DefaultQuantsimConfig(param).
   QuantsimConfigFile Rules() const { return rules ? *rules : DefaultQuantsimConfig(param); }
 };
 
-/// Weight encodings by layer name.
+/// Weight encodings by layer name (or, for the parameters of other modules, by "<module>.<param>").
 using ParamEncodings = std::map<std::string, TensorEncoding>;
 
 struct ActivationQuantizer {
@@ -73,8 +78,8 @@ class QuantSim {
  public:
   /// `fp` is the model whose weights are quantized (the prepared FP model, or one whose weights
   /// AdaRound already put on the grid). `frozen` encodings are used as given (AIMET's
-  /// set_and_freeze_param_encodings); a layer name that matches no layer, or a channel count that does
-  /// not match, is an InputError.
+  /// set_and_freeze_param_encodings), by layer name or "<module>.<param>"; a key that matches neither a
+  /// layer nor another module's parameter, or a channel count that does not match, is an InputError.
   QuantSim(std::shared_ptr<const model::Model> fp, const model::LayerGraph& layers, QuantSimConfig config,
            const ParamEncodings& frozen = {});
   ~QuantSim();
@@ -82,7 +87,10 @@ class QuantSim {
   const QuantSimConfig& config() const { return config_; }
   /// The model whose weights were quantized (as given to the constructor).
   std::shared_ptr<const model::Model> source() const { return fp_; }
+  /// The quantized layers' weight encodings, by layer name.
   const ParamEncodings& param_encodings() const { return param_encodings_; }
+  /// The quantized parameters of other modules, by "<module>.<param>" ("ln.weight").
+  const ParamEncodings& module_param_encodings() const { return module_param_encodings_; }
   const std::vector<ActivationQuantizer>& quantizers() const { return quantizers_; }
   /// The model with weights on their grid and float activations.
   std::shared_ptr<const model::Model> weights_model() const { return weights_model_; }
@@ -112,6 +120,7 @@ class QuantSim {
   std::shared_ptr<const model::Model> fp_;
   QuantSimConfig config_;
   ParamEncodings param_encodings_;
+  ParamEncodings module_param_encodings_;
   std::shared_ptr<model::Model> weights_model_;
   std::vector<ActivationQuantizer> quantizers_;
   bool calibrated_ = false;

@@ -256,11 +256,11 @@ GridSpec QuantsimConfigFile::ActivationGrid(const OpTypes& types, int bitwidth) 
   return GridSpec{bitwidth, symmetric, symmetric && StrictSymmetric(), UnsignedSymmetric()};
 }
 
-WeightGridOptions QuantsimConfigFile::WeightGrid(const OpTypes& types, Scheme scheme) const {
+WeightGridOptions QuantsimConfigFile::ParamGrid(const OpTypes& types, const std::string& param, Scheme scheme) const {
   WeightGridOptions grid;
   grid.quant_scheme = scheme;
   grid.per_channel = PerChannel(types);
-  grid.symmetric = ParamSymmetric(types, "weight");
+  grid.symmetric = ParamSymmetric(types, param);
   grid.strict_symmetric = StrictSymmetric();
   grid.unsigned_symmetric = UnsignedSymmetric();
   return grid;

@@ -83,8 +83,10 @@ struct QuantsimConfigFile {
   bool UnsignedSymmetric() const { return unsigned_symmetric.value_or(false); }
   /// The grid of an op's activations of `bitwidth` (symmetric, strict and unsigned as the config says).
   GridSpec ActivationGrid(const OpTypes& types, int bitwidth) const;
-  /// The grid options of the weight of a layer of `types`, with the quant scheme `scheme`.
-  WeightGridOptions WeightGrid(const OpTypes& types, Scheme scheme) const;
+  /// The grid options of parameter `param` of an op of `types`, with the quant scheme `scheme`.
+  WeightGridOptions ParamGrid(const OpTypes& types, const std::string& param, Scheme scheme) const;
+  /// The grid options of the weight of a layer of `types`: ParamGrid(types, "weight", scheme).
+  WeightGridOptions WeightGrid(const OpTypes& types, Scheme scheme) const { return ParamGrid(types, "weight", scheme); }
 
  private:
   bool ParamSetting(const OpTypes& types, const std::string& param, Setting ParamRule::*setting) const;

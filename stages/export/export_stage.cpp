@@ -42,6 +42,7 @@ Exported Collect(const StageInputs& inputs, spdlog::logger& log) {
     out.model = sim.weights_model();
     out.variant = NameOf(kSimWeightsNames, quant_sim->weights);
     out.encodings.params = sim.param_encodings();
+    out.encodings.module_params = sim.module_param_encodings();
     if (sim.calibrated()) {
       for (const auto& quantizer : sim.quantizers()) {
         out.encodings.activations.emplace_back(quantizer.name, quantizer.encoding);

@@ -68,6 +68,9 @@ StageOutputs PrepareStage::Run(const StageInputs& inputs, StageContext& ctx) {
       ctx.log().info("folded {} BatchNorm(s)", folds.folded.size());
     }
     for (const auto& [batch_norm, reason] : folds.left) ctx.log().warn("BatchNorm {} stays unfolded: {}", batch_norm, reason);
+    if (!folds.converted.empty())
+      ctx.log().info("{} BatchNorm(s) left have weight γ/σ and bias β − μγ/σ, as AIMET converts standalone ones: {}",
+                     folds.converted.size(), fmt::join(folds.converted, ", "));
   }
   auto graph = std::make_shared<LayerGraphArtifact>();
   graph->graph = std::make_shared<model::LayerGraph>(model::DiscoverLayers(*artifact->fp));

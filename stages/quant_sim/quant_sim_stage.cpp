@@ -93,13 +93,16 @@ StageOutputs QuantSimStage::Run(const StageInputs& inputs, StageContext& ctx) {
       config.param_bw_override[name] = 32;
       frozen.erase(name);
     }
+    for (auto& [key, encoding] : file.module_params) frozen[key] = std::move(encoding);
+    config.float_params = file.float_params;
     if (!file.skipped.empty())
       ctx.log().warn("{}: {} entries for parameters adaflow leaves float were skipped ({}{})", options_.param_encodings,
                      file.skipped.size(), file.skipped.front(), file.skipped.size() > 1 ? ", …" : "");
     // The file comes from AdaRound (its `_adaround.encodings`, used with the model it rounded), so
     // evaluate reports this quant-sim as the AdaRound variant.
     sim_weights = SimWeights::kAdaround;
-    ctx.log().info("froze the param encodings of {} layers from {}", frozen.size(), options_.param_encodings);
+    ctx.log().info("froze the param encodings of {} layers and {} other parameters from {}",
+                   frozen.size() - file.module_params.size(), file.module_params.size(), options_.param_encodings);
   }
   auto artifact = std::make_shared<QuantSimArtifact>();
   artifact->fp = upstream.fp;
@@ -118,9 +121,9 @@ StageOutputs QuantSimStage::Run(const StageInputs& inputs, StageContext& ctx) {
   }
   artifact->sim = std::move(sim);
   artifact->weights = sim_weights;
-  ctx.log().info("W{}A{} quant-sim ({} weights): {} weight tensors, {} activation quantizers",
+  ctx.log().info("W{}A{} quant-sim ({} weights): {} weight tensors, {} other parameters, {} activation quantizers",
                  config.param_bw, config.output_bw, NameOf(kSimWeightsNames, sim_weights), artifact->sim->param_encodings().size(),
-                 artifact->sim->quantizers().size());
+                 artifact->sim->module_param_encodings().size(), artifact->sim->quantizers().size());
   StageOutputs outputs;
   outputs.Set(port::kModel, artifact);
   return outputs;

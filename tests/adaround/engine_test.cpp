@@ -15,6 +15,7 @@
 #include "src/io/activation_cache_writer.h"
 #include "src/model/batch_norm_fold.h"
 #include "src/model/torch_runtime.h"
+#include "src/quant/module_params.h"
 #include "src/quant/quantsim_config.h"
 #include "stages/adaround/layer_store.h"
 #include "tests/support/test_support.h"
@@ -214,6 +215,47 @@ TEST(EngineTest, SampledOutputPositionsCutTheStepAndStillBeatNearest) {
                             all.rounded->Submodule("conv").attr("weight").toTensor()));
   EXPECT_LT(first.layers[0].mse_adaround, first.layers[0].mse_nearest);
   EXPECT_LT(first.layers[0].mse_adaround, 1.5 * all.layers[0].mse_adaround);
+}
+
+TEST(EngineTest, XhatRunsThroughOtherModulesParametersQuantizedAsAimetsAdaRoundQuantSimHasThem) {
+  // norm_ops: conv -> GroupNorm -> InstanceNorm -> PReLU -> ... -> conv2 -> ... -> LayerNorm (+ Embedding) -> fc.
+  // x̂ of conv2 and fc passes through those modules' parameters, which AIMET's AdaRound quant-sim quantizes
+  // (default_param_bw, the config's grids). The engine must give exactly what it gives on a model whose
+  // parameters already hold those quantized values and a config that leaves them alone.
+  TempDir dir;
+  auto fp = model::FoldBatchNorm(*model::Model::Load(SourcePath("tests/models/norm_ops_traced.pt"), {2, 3, 8, 8}));
+  const Fixture fixture(fp, {3, 8, 8}, 64, dir);
+  EngineOptions options;
+  options.num_iterations = 40;
+  options.objective = Objective::kSampled;
+  MemoryLayerStore store;
+  const EngineResults quantized = fixture.Run(options, store, dir);
+
+  // The same parameters quantized by hand, and a config whose op types leave them float.
+  auto prequantized = fp->Clone();
+  const auto params = quant::QuantizeModuleParams(*prequantized, quant::FindModuleParams(*fp, fixture.layers),
+                                                  options.Rules(), options.quant_scheme, options.default_param_bw);
+  ASSERT_EQ(params.size(), 5u);
+  EngineOptions unquantized = options;
+  unquantized.rules = quant::DefaultQuantsimConfig(options);
+  for (const char* type : {"GroupNorm", "InstanceNormalization", "PRelu", "LayerNorm", "Gather"})
+    unquantized.rules->op_type[type].params["weight"].is_quantized = false;
+  auto run = [&](std::shared_ptr<const model::Model> model, const EngineOptions& run_options) {
+    MemoryLayerStore run_store;
+    Engine engine(run_options, std::move(model), fixture.layers, fixture.cache, run_store, fixture.Callbacks(),
+                  {1024.0 * 1024 * 1024, dir / "xhat.h5", 1});
+    RunInOrder(engine.tasks());
+    return engine.Results();
+  };
+  ExpectSameResults(quantized, run(prequantized, unquantized));
+  // Left float, the x̂ of conv2 and fc differ, and so do their results (conv's input is the model input's).
+  const EngineResults floating = run(fp, unquantized);
+  EXPECT_EQ(floating.layers[0].mse_adaround, quantized.layers[0].mse_adaround);
+  EXPECT_NE(floating.layers[1].mse_nearest, quantized.layers[1].mse_nearest);
+  EXPECT_NE(floating.layers[2].mse_nearest, quantized.layers[2].mse_nearest);
+  // The rounded model keeps those parameters float, as AIMET's apply_adaround returns them.
+  EXPECT_TRUE(torch::equal(quantized.rounded->Submodule("ln").attr("weight").toTensor(),
+                           fp->Submodule("ln").attr("weight").toTensor()));
 }
 
 class ResNetEngineTest : public ::testing::Test {

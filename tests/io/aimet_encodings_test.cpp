@@ -147,9 +147,9 @@ TEST(AimetEncodingsTest, MalformedFilesAreClearErrorsThatNameTheFileAndEntry) {
             std::string::npos);
 }
 
-TEST(AimetEncodingsTest, EntriesForParametersAdaflowDoesNotQuantizeAreSkippedAndFloatEntriesLeaveTheLayerFloat) {
-  // A whole-model AIMET file: a weight, a bias, a BatchNorm parameter of the unfolded model, and a weight
-  // left float.
+TEST(AimetEncodingsTest, LayerBiasesAreSkippedOtherModulesParametersReadAndFloatEntriesLeaveTheirTensorFloat) {
+  // A whole-model AIMET file: a weight, a bias, the parameters of a BatchNorm of the unfolded model (one
+  // quantized, one float), and a weight left float.
   auto loaded = model::Model::Load(SourcePath("tests/models/mixed_traced.pt"), {});
   const auto layers = model::DiscoverLayers(*loaded);
   TempDir dir;
@@ -161,12 +161,62 @@ TEST(AimetEncodingsTest, EntriesForParametersAdaflowDoesNotQuantizeAreSkippedAnd
                 "\"is_symmetric\": \"True\"}],"
                 "\"stem_bn.weight\": [{\"bitwidth\": 8, \"dtype\": \"int\", \"scale\": 0.01, \"offset\": -128, "
                 "\"is_symmetric\": \"True\"}],"
+                "\"stem_bn.bias\": [{\"bitwidth\": 32, \"dtype\": \"float\"}],"
                 "\"fc2.weight\": [{\"bitwidth\": 32, \"dtype\": \"float\"}]}}");
   const ParamEncodingsFile file = ReadParamEncodings(dir / "full.encodings", layers, *loaded);
   ASSERT_EQ(file.params.size(), 1u);
   EXPECT_DOUBLE_EQ(file.params.at("stem").channels.at(0).scale, 0.1);
-  EXPECT_EQ(file.skipped, (std::vector<std::string>{"fc1.bias", "stem_bn.weight"}));
+  ASSERT_EQ(file.module_params.size(), 1u);
+  EXPECT_DOUBLE_EQ(file.module_params.at("stem_bn.weight").channels.at(0).scale, 0.01);
+  EXPECT_EQ(file.float_params, (std::vector<std::string>{"stem_bn.bias"}));
+  EXPECT_EQ(file.skipped, (std::vector<std::string>{"fc1.bias"}));
   EXPECT_EQ(file.float_layers, (std::vector<std::string>{"fc2"}));
+  // A per-channel entry whose count is not the parameter's: an error naming the file and entry.
+  WriteTextFile(dir / "wrong.encodings",
+                "{\"param_encodings\": {\"stem_bn.weight\": ["
+                "{\"bitwidth\": 8, \"dtype\": \"int\", \"scale\": 0.01, \"offset\": -128, \"is_symmetric\": \"True\"},"
+                "{\"bitwidth\": 8, \"dtype\": \"int\", \"scale\": 0.01, \"offset\": -128, \"is_symmetric\": \"True\"}]}}");
+  const std::string error =
+      adaflow::testing::ErrorMessage<InputError>([&] { ReadParamEncodings(dir / "wrong.encodings", layers, *loaded); });
+  EXPECT_NE(error.find("entry 'stem_bn.weight' has 2 per-channel encodings; 'stem_bn.weight' has 8 channels"),
+            std::string::npos)
+      << error;
+}
+
+TEST(AimetEncodingsTest, OtherModulesParametersRoundTripThroughEveryLayoutIntoTheSameQuantSim) {
+  // norm_ops: GroupNorm, InstanceNorm, PReLU, LayerNorm and Embedding parameters beside three layers.
+  auto fp = model::FoldBatchNorm(*model::Model::Load(SourcePath("tests/models/norm_ops_traced.pt"), {2, 3, 8, 8}));
+  const auto layers = model::DiscoverLayers(*fp);
+  quant::QuantSimConfig config;
+  config.param.per_channel = true;
+  const quant::QuantSim computed(fp, layers, config);
+  ASSERT_EQ(computed.module_param_encodings().size(), 5u);
+  ModelEncodings encodings;
+  encodings.params = computed.param_encodings();
+  encodings.module_params = computed.module_param_encodings();
+  TempDir dir;
+  WriteTextFile(dir / "v0.encodings", EncodingsJson(encodings, EncodingsVersion::k061));
+  WriteTextFile(dir / "v1.encodings", EncodingsJson(encodings, EncodingsVersion::k100));
+  WriteTextFile(dir / "x_torch.encodings", TorchEncodingsJson(encodings));
+  for (const char* name : {"v0.encodings", "v1.encodings", "x_torch.encodings"}) {
+    SCOPED_TRACE(name);
+    const ParamEncodingsFile file = ReadParamEncodings(dir / name, layers, *fp);
+    EXPECT_TRUE(file.skipped.empty());
+    quant::ParamEncodings frozen = file.params;
+    frozen.insert(file.module_params.begin(), file.module_params.end());
+    // Frozen at another bitwidth and per tensor: the file's grids win.
+    quant::QuantSimConfig other;
+    other.param_bw = 8;
+    const quant::QuantSim loaded(fp, layers, other, frozen);
+    ASSERT_EQ(loaded.module_param_encodings().size(), 5u);
+    for (const auto& [key, encoding] : computed.module_param_encodings()) {
+      EXPECT_EQ(loaded.module_param_encodings().at(key).channels, encoding.channels) << key;
+      const auto dot = key.rfind('.');
+      EXPECT_TRUE(torch::equal(loaded.weights_model()->Submodule(key.substr(0, dot)).attr(key.substr(dot + 1)).toTensor(),
+                               computed.weights_model()->Submodule(key.substr(0, dot)).attr(key.substr(dot + 1)).toTensor()))
+          << key;
+    }
+  }
 }
 
 TEST(AimetEncodingsTest, ActivationEncodingsReadBackByQuantizerNameTensorNameOrModule) {

@@ -89,6 +89,19 @@ TEST_P(AimetFoldTest, FoldsWhatAimetFoldsAndKeepsTheOutputs) {
   EXPECT_EQ(folded, item.folded);
   EXPECT_EQ(left, item.left);
   EXPECT_EQ(CountBatchNorms(*prepared), static_cast<int>(item.left.size()));
+  // Each one left is AIMET's standalone BatchNorm: weight γ/√(σ² + ε), bias β − μ·weight, mean 0.
+  EXPECT_EQ(folds.converted.size(), item.left.size());
+  for (const auto& path : folds.converted) {
+    const auto before = model->Submodule(path), after = prepared->Submodule(path);
+    const torch::Tensor weight = before.attr("weight").toTensor() *
+                                 torch::rsqrt(before.attr("running_var").toTensor() + 1e-5);
+    EXPECT_TRUE(torch::allclose(after.attr("weight").toTensor(), weight, 1e-6, 1e-7)) << path;
+    EXPECT_TRUE(torch::allclose(after.attr("bias").toTensor(),
+                                before.attr("bias").toTensor() - before.attr("running_mean").toTensor() * weight,
+                                1e-6, 1e-7))
+        << path;
+    EXPECT_TRUE(torch::equal(after.attr("running_mean").toTensor(), torch::zeros_like(weight))) << path;
+  }
   const double difference = MaxRelativeDifference(prepared->Forward(input), expected);
   std::cout << item.path << ": " << folded.size() << " folded, " << left.size() << " left; outputs differ by "
             << difference << " (relative)\n";
@@ -125,8 +138,11 @@ TEST(AimetFoldTest, ForwardFoldingCanBeTurnedOffAndALinearNeedsItsRank) {
   for (const auto& fold : folds.folded) EXPECT_FALSE(fold.forward) << fold.batch_norm;
   std::map<std::string, std::string> reasons(folds.left.begin(), folds.left.end());
   EXPECT_NE(reasons.at("tok_bn").find("3-D"), std::string::npos) << reasons.at("tok_bn");
-  // Without the input shape, a Linear's data rank is unknown: fc1 -> fc1_bn and fc2_bn -> fc2 stay.
+  // Without the input shape (neither given nor the model's), a Linear's data rank is unknown: fc1 -> fc1_bn
+  // and fc2_bn -> fc2 stay. With the model's own (Load's), they fold.
   FoldBatchNorm(*model, {}, {}, &folds);
+  EXPECT_EQ(folds.folded.size(), 6u);
+  FoldBatchNorm(*Model::Load(SourcePath("tests/models/bn_fold_scripted.pt"), {}), {}, {}, &folds);
   std::map<std::string, std::string> left(folds.left.begin(), folds.left.end());
   EXPECT_EQ(folds.folded.size(), 4u);
   EXPECT_NE(left.at("fc1_bn").find("input shape is not known"), std::string::npos) << left.at("fc1_bn");

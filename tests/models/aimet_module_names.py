@@ -101,6 +101,7 @@ def main():
         "tests/models/activations_scripted.pt": make_test_models.Activations(),
         "tests/models/branchy_scripted.pt": make_test_models.Branchy(),
         "tests/models/ops_scripted.pt": make_test_models.Ops(),
+        "tests/models/norm_ops_scripted.pt": make_test_models.NormOps(),
         "tests/models/tv_resnet_scripted.pt": make_test_models.torchvision_resnet(),
         "tests/models/tv_mobilenet_v2_scripted.pt": torchvision.models.MobileNetV2(10, width_mult=0.25),
     }

@@ -32,6 +32,11 @@ bn_fold_{scripted,traced}.pt — input [2, 3, 8, 8]: every case of AIMET's fold_
     tokens, not tok's features: stays); fc1 (no bias) -> fc1_bn (backward); fc2_bn -> fc2 (forward)
 bn_fold1d_scripted.pt, bn_fold1d_traced.pt — input [2, 2, 16]: conv (Conv1d) -> bn1 (backward), ReLU,
     bn2 -> conv2 (Conv1d 1x1: forward), flatten, head (Linear)
+norm_ops_{scripted,traced}.pt — input [2, 3, 8, 8]: parameters of modules that are not conv/linear and the
+    ops whose outputs an AIMET-prepared model quantizes besides conv/linear/activations: conv -> gn
+    (GroupNorm 2 groups) -> inorm (InstanceNorm2d, affine) -> prelu (PReLU, 8 slopes) -> * 0.5 -> + 3 ->
+    F.interpolate x2 (nearest) -> conv2 (1x1) -> RMS norm (pow, mean, + eps, rsqrt, *) -> mean over H, W ->
+    ln (LayerNorm 8) -> * -0.5 -> exp -> + emb (Embedding 8x8 of the input's argmax % 8) -> fc (Linear 8->5)
 {nan,inf,zero}_weight_scripted.pt — input [1, 1, 28, 28] (the Fashion-MNIST configs' data): conv1 (Conv2d
     1->4, ReLU) -> conv2 (Conv2d 4->4, ReLU) -> mean over H, W -> fc (Linear 4->10), with a NaN in conv2's
     weight, an Inf in conv1's, or conv2's weight all zero (the corrupt-input corpus, tests/corrupt/)
@@ -171,6 +176,39 @@ class Ops(nn.Module):
         return self.head(t.view(t.size(0), -1))
 
 
+class NormOps(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.gn = nn.GroupNorm(2, 8)
+        self.inorm = nn.InstanceNorm2d(8, affine=True)
+        self.prelu = nn.PReLU(8)
+        self.conv2 = nn.Conv2d(8, 8, 1)
+        self.ln = nn.LayerNorm(8)
+        self.emb = nn.Embedding(8, 8)
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x):
+        y = self.gn(self.conv(x))
+        y = self.prelu(self.inorm(y)) * 0.5 + 3
+        y = F.interpolate(y, scale_factor=2.0, mode="nearest")
+        y = self.conv2(y)
+        y = y * torch.rsqrt(y.pow(2).mean(dim=1, keepdim=True) + 1e-5)
+        t = self.ln(y.mean(dim=(2, 3)))
+        e = self.emb(x.flatten(1).argmax(dim=1) % 8)
+        return self.fc(torch.exp(t * -0.5) + e)
+
+
+def randomize_affine(module):
+    """Weights and biases of the normalization, PReLU and Embedding modules away from their initial 1 / 0 / 0.25."""
+    for m in module.modules():
+        if isinstance(m, (nn.GroupNorm, nn.InstanceNorm2d, nn.LayerNorm)):
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+        elif isinstance(m, nn.PReLU):
+            m.weight.data.uniform_(0.05, 0.4)
+
+
 def torchvision_resnet():
     """torchvision's ResNet (its forward and BasicBlock) with widths 16, 32, 64, 128 instead of 64 .. 512."""
     model = ResNet(BasicBlock, [1, 1, 1, 1], num_classes=10)
@@ -294,6 +332,9 @@ def main():
     bn_fold1d = BnFold1d()
     randomize_all_bn(bn_fold1d)
     save_scripted_and_traced(bn_fold1d.eval(), torch.randn(2, 2, 16), "bn_fold1d")
+    norm_ops = NormOps()
+    randomize_affine(norm_ops)
+    save_scripted_and_traced(norm_ops.eval(), torch.randn(2, 3, 8, 8), "norm_ops")
 
 
 if __name__ == "__main__":

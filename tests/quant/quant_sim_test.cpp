@@ -14,6 +14,7 @@
 namespace adaflow::quant {
 namespace {
 
+using adaflow::testing::ErrorMessage;
 using adaflow::testing::SourcePath;
 
 std::shared_ptr<const model::Model> Load(const std::string& path) {
@@ -77,10 +78,11 @@ TEST(QuantSimTest, SupergroupsQuantizeOnlyTheirLastOutput) {
   QuantSim sim(fp, model::DiscoverLayers(*fp), QuantSimConfig{});
   // stem+relu6, dw+relu and add+relu are supergroups (only the ReLU output is quantized); pw feeds
   // the add (Conv+Add is no supergroup), and fc1 is followed by GELU (no supergroup either), so both keep
-  // their own output quantizer, as does the transposed conv; the mean is not quantized (AIMET: a math
-  // invariant op, and "Mean" has is_output_quantized False in its default config).
+  // their own output quantizer, as does the transposed conv; so does the mean over H, W (AIMET's preparer
+  // makes a Mean module of it, typed ReduceMean: the default config's "Mean", ONNX's element-wise mean of
+  // several tensors, is another op).
   EXPECT_EQ(Names(sim), (std::vector<std::string>{"input", "stem.relu6", "dw.relu", "pw", "relu_0", "up",
-                                                  "fc1", "fc1.gelu", "fc2"}));
+                                                  "mean_0", "fc1", "fc1.gelu", "fc2"}));
 }
 
 TEST(QuantSimTest, EachQuantizerNamesTheModuleAimetsTorchLayoutKeysItBy) {
@@ -110,7 +112,7 @@ TEST(QuantSimTest, EachQuantizerNamesTheModuleAimetsTorchLayoutKeysItBy) {
   std::vector<std::string> modules;
   for (const auto& quantizer : sim.quantizers()) modules.push_back(quantizer.module);
   EXPECT_EQ(modules, (std::vector<std::string>{"stem", "module_relu6", "module_relu", "pw", "module_relu_1", "up",
-                                               "fc1", "module_gelu", "fc2"}));
+                                               "module_mean", "fc1", "module_gelu", "fc2"}));
 }
 
 TEST(QuantSimTest, ALayerCalledTwiceHasTwoQuantizersOfDifferentNamesAndModules) {
@@ -297,6 +299,147 @@ TEST(QuantSimConfigFileTest, IsInputQuantizedQuantizesAnOpsInputsAndWeightsTheCo
   EXPECT_EQ(sim.param_encodings().count("stem"), 1u);
   EXPECT_TRUE(torch::equal(sim.weights_model()->Submodule("fc1").attr("weight").toTensor(),
                            fp->Submodule("fc1").attr("weight").toTensor()));
+}
+
+/// norm_ops (tests/models/make_test_models.py), loaded with its input shape: a scripted model's branches on
+/// a tensor's rank (F.interpolate, InstanceNorm) fold only when the shape is known.
+std::shared_ptr<const model::Model> LoadNormOps(const std::string& form) {
+  return model::FoldBatchNorm(*model::Model::Load(SourcePath("tests/models/norm_ops_" + form + ".pt"), {2, 3, 8, 8}));
+}
+
+torch::Tensor Param(const model::Model& model, const std::string& key) {
+  const auto dot = key.rfind('.');
+  return model.Submodule(key.substr(0, dot)).attr(key.substr(dot + 1)).toTensor();
+}
+
+TEST(QuantSimModuleParamsTest, EveryParameterButBiasesIsQuantizedOnTheGridTheDefaultConfigGives) {
+  for (const char* form : {"scripted", "traced"}) {
+    SCOPED_TRACE(form);
+    auto fp = LoadNormOps(form);
+    QuantSimConfig config;
+    config.param.quant_scheme = Scheme::kTf;
+    const QuantSim sim(fp, model::DiscoverLayers(*fp), config);
+    std::vector<std::string> keys;
+    for (const auto& [key, encoding] : sim.module_param_encodings()) keys.push_back(key);
+    EXPECT_EQ(keys, (std::vector<std::string>{"emb.weight", "gn.weight", "inorm.weight", "ln.weight", "prelu.weight"}));
+    // 4-bit signed symmetric per tensor on max |w| (the TF scheme): Δ = max|w| / 7, rounded half away from zero.
+    for (const std::string& key : keys) {
+      const torch::Tensor w = Param(*fp, key);
+      const double delta = w.abs().max().item<double>() / 7.0;
+      const torch::Tensor scaled = w / delta;
+      const torch::Tensor expected = (torch::sign(scaled) * torch::floor(scaled.abs() + 0.5)).clamp(-8, 7) * delta;
+      EXPECT_TRUE(torch::allclose(Param(*sim.weights_model(), key), expected, 0, 1e-6)) << key;
+      EXPECT_FALSE(torch::equal(Param(*sim.weights_model(), key), w)) << key;
+      EXPECT_EQ(sim.module_param_encodings().at(key).channels.at(0).bitwidth, 4) << key;
+    }
+    // Biases stay float (the default config's "params": {"bias": {"is_quantized": "False"}}), and the model
+    // the quant-sim was given is left alone.
+    for (const char* bias : {"gn.bias", "inorm.bias", "ln.bias"})
+      EXPECT_TRUE(torch::equal(Param(*sim.weights_model(), bias), Param(*fp, bias))) << bias;
+    EXPECT_FALSE(torch::equal(Param(*sim.weights_model(), "ln.weight"), Param(*fp, "ln.weight")));
+    // The quant-sim's forward reads them: its output differs from one whose only quantized tensors are the layers'.
+    QuantSimConfig weights_only = config;
+    weights_only.output_bw = 32;
+    const QuantSim sim_w(fp, model::DiscoverLayers(*fp), weights_only);
+    const torch::Tensor x = torch::randn({2, 3, 8, 8}, torch::Generator(at::detail::createCPUGenerator(5)));
+    const torch::Tensor with_params = sim_w.Forward(x);
+    auto layers_only = fp->Clone();
+    for (const auto& [layer, encoding] : sim_w.param_encodings())
+      layers_only->Submodule(layer).setattr("weight", Param(*sim_w.weights_model(), layer + ".weight"));
+    EXPECT_FALSE(torch::allclose(with_params, layers_only->Forward(x), 1e-4, 1e-5));
+    for (const auto& [key, encoding] : sim_w.module_param_encodings()) {
+      const auto dot = key.rfind('.');
+      layers_only->Submodule(key.substr(0, dot)).setattr(key.substr(dot + 1), Param(*sim_w.weights_model(), key));
+    }
+    EXPECT_TRUE(torch::allclose(with_params, layers_only->Forward(x), 1e-6, 1e-6));
+  }
+}
+
+TEST(QuantSimModuleParamsTest, TheHtpAndPerChannelConfigsDecideTheirGridsByOpType) {
+  auto fp = LoadNormOps("scripted");
+  const auto layers = model::DiscoverLayers(*fp);
+  // HTP v73: per channel by default, but not for GroupNormalization / LayerNormalization / InstanceNormalization
+  // / Gather; GroupNormalization's bias quantized; LayerNormalization's weight asymmetric.
+  const QuantSim htp(fp, layers, WithConfigFile("htp_quantsim_config_v73.json"));
+  const auto& params = htp.module_param_encodings();
+  for (const char* key : {"gn.weight", "gn.bias", "inorm.weight", "ln.weight", "emb.weight"}) {
+    ASSERT_TRUE(params.count(key)) << key;
+    EXPECT_FALSE(params.at(key).axis_is_channel) << key;
+  }
+  EXPECT_EQ(params.count("ln.bias"), 0u);
+  EXPECT_EQ(params.at("prelu.weight").channels.size(), 8u);  // PRelu: the default, per channel (one per slope)
+  EXPECT_FALSE(params.at("ln.weight").channels[0].symmetric);
+  EXPECT_TRUE(params.at("gn.weight").channels[0].symmetric);
+  // AIMET's per-channel config: LayerNorm per tensor, the others per channel along axis 0.
+  const QuantSim per_channel(fp, layers, WithConfigFile("default_config_per_channel.json"));
+  EXPECT_EQ(per_channel.module_param_encodings().at("ln.weight").channels.size(), 1u);
+  EXPECT_EQ(per_channel.module_param_encodings().at("gn.weight").channels.size(), 8u);
+  EXPECT_EQ(per_channel.module_param_encodings().at("emb.weight").channels.size(), 8u);  // one grid per row
+}
+
+TEST(QuantSimModuleParamsTest, AnUnfoldedBatchNormsWeightIsQuantizedAndFrozenEncodingsAreChecked) {
+  // bn_fold: bn_c, bn_d, tok_bn and up_g_bn stay after folding; their weights are quantized, their
+  // running statistics (buffers, not parameters) are not.
+  auto fp = model::FoldBatchNorm(*model::Model::Load(SourcePath("tests/models/bn_fold_scripted.pt"), {2, 3, 8, 8}));
+  const auto layers = model::DiscoverLayers(*fp);
+  const QuantSim sim(fp, layers, QuantSimConfig{});
+  std::vector<std::string> keys;
+  for (const auto& [key, encoding] : sim.module_param_encodings()) keys.push_back(key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"bn_c.weight", "bn_d.weight", "tok_bn.weight", "up_g_bn.weight"}));
+  // Frozen encodings for another module's parameter are used as given; a wrong channel count or an
+  // unknown key is an error naming it.
+  ParamEncodings frozen{{"bn_c.weight", sim.module_param_encodings().at("bn_c.weight")}};
+  frozen.at("bn_c.weight").channels[0].scale *= 2.0;
+  frozen.at("bn_c.weight").channels[0].min *= 2.0;
+  frozen.at("bn_c.weight").channels[0].max *= 2.0;
+  const QuantSim thawed(fp, layers, QuantSimConfig{}, frozen);
+  EXPECT_DOUBLE_EQ(thawed.module_param_encodings().at("bn_c.weight").channels[0].scale,
+                   frozen.at("bn_c.weight").channels[0].scale);
+  EXPECT_TRUE(torch::equal(Param(*thawed.weights_model(), "bn_c.weight"),
+                           QuantizeDequantize(Param(*fp, "bn_c.weight"), frozen.at("bn_c.weight"))));
+  ParamEncodings wrong = frozen;
+  wrong.at("bn_c.weight").axis_is_channel = true;
+  wrong.at("bn_c.weight").channels.resize(3, wrong.at("bn_c.weight").channels[0]);
+  const std::string channels = ErrorMessage<InputError>([&] { QuantSim(fp, layers, QuantSimConfig{}, wrong); });
+  EXPECT_NE(channels.find("'bn_c.weight' have 3 channels; the parameter has 8"), std::string::npos) << channels;
+  const ParamEncodings buffer{{"bn_c.running_mean", frozen.at("bn_c.weight")}};
+  const std::string unknown = ErrorMessage<InputError>([&] { QuantSim(fp, layers, QuantSimConfig{}, buffer); });
+  EXPECT_NE(unknown.find("'bn_c.running_mean', which is neither a quantizable layer nor a parameter"), std::string::npos)
+      << unknown;
+  // A parameter left float by name.
+  QuantSimConfig left;
+  left.float_params = {"bn_d.weight"};
+  EXPECT_EQ(QuantSim(fp, layers, left).module_param_encodings().count("bn_d.weight"), 0u);
+}
+
+TEST(QuantSimActivationsTest, OpsAnAimetPreparedModelQuantizesHaveOutputQuantizersKeyedByItsModules) {
+  // GroupNorm, InstanceNorm, PReLU, tensor–scalar * and +, F.interpolate, pow, mean, rsqrt, LayerNorm, exp:
+  // each output is quantized, keyed by the module AIMET's preparer makes of it (tests/data/
+  // aimet_module_names.json lists them). The Embedding's output is not (the default config: Gather
+  // is_output_quantized False), nor are integer values (argmax, % 8).
+  const std::vector<std::string> modules = {
+      "conv", "gn", "inorm", "prelu", "module_mul", "module_add", "module_interpolate", "conv2", "module_pow_1",
+      "module_mean", "module_add_1", "module_rsqrt", "module_mul_1", "module_mean_1", "ln", "module_mul_2",
+      "module_exp", "module_add_2", "fc"};
+  for (const char* form : {"scripted", "traced"}) {
+    SCOPED_TRACE(form);
+    auto fp = LoadNormOps(form);
+    const QuantSim sim(fp, model::DiscoverLayers(*fp), QuantSimConfig{});
+    std::vector<std::string> outputs;
+    for (const auto& quantizer : sim.quantizers())
+      if (!quantizer.module_input) outputs.push_back(quantizer.module);
+    EXPECT_EQ(outputs, modules);
+    EXPECT_EQ(sim.quantizers().front().module, "conv");  // the model input: conv's input
+    EXPECT_TRUE(sim.quantizers().front().module_input);
+    // Calibrated and run: finite outputs within the fp model's reach.
+    QuantSim calibrated(fp, model::DiscoverLayers(*fp), QuantSimConfig{});
+    torch::manual_seed(11);
+    const torch::Tensor x = torch::randn({16, 3, 8, 8});
+    calibrated.Calibrate(data::Dataset("calibration", x, torch::Tensor(), 8), Scheme::kTfEnhanced, 100.0, 0);
+    const torch::Tensor fp_out = fp->Forward(x), q_out = calibrated.Forward(x);
+    EXPECT_TRUE(torch::isfinite(q_out).all().item<bool>());
+    EXPECT_LT((q_out - fp_out).norm().item<double>(), 0.25 * fp_out.norm().item<double>());
+  }
 }
 
 }  // namespace

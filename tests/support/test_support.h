@@ -36,4 +36,16 @@ std::string ReadTextFile(const std::string& path);
 /// Absolute path of a file in the source tree.
 std::string SourcePath(const std::string& relative);
 
+/// The message of the exception of type E that `body` throws; "" when it throws nothing (another type
+/// propagates).
+template <typename E, typename F>
+std::string ErrorMessage(F&& body) {
+  try {
+    body();
+  } catch (const E& error) {
+    return error.what();
+  }
+  return "";
+}
+
 }  // namespace adaflow::testing
