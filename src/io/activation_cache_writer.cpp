@@ -22,6 +22,16 @@ ActivationCacheWriter::ActivationCacheWriter(std::shared_ptr<const model::Model>
                                              const model::LayerGraph& layers, const data::Dataset& data)
     : layers_(layers), data_(data), capture_(std::move(model), CapturedValues(layers)) {
   for (const auto& value : capture_.Run(data.Slice(0, 1).inputs)) shapes_.push_back(value.sizes().vec());
+  // The cache and AdaRound hold a layer's data by sample: dimension 0 must be the batch.
+  for (std::size_t index = 0; index < shapes_.size(); ++index) {
+    if (!shapes_[index].empty() && shapes_[index][0] == 1) continue;
+    const model::Layer& layer = layers.layers[index / 2];
+    throw InputError("layer '" + layer.name + "': its " + (index % 2 == 0 ? "input" : "output") + " is " +
+                     model::ShapeString(shapes_[index]) +
+                     " for one sample, so its first dimension is not the batch (an op before it folds the batch "
+                     "into another dimension, as nn.MultiheadAttention's traced slow path does); the activation "
+                     "cache and AdaRound need the batch first");
+  }
 }
 
 double ActivationCacheWriter::SampleBytes() const {

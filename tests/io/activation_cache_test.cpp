@@ -6,6 +6,8 @@
 
 #include "common/error.h"
 #include "src/adaround/rows.h"
+#include "src/io/activation_cache_writer.h"
+#include "src/model/layers.h"
 #include "tests/support/test_support.h"
 
 namespace adaflow::io {
@@ -71,6 +73,26 @@ TEST(ActivationCacheTest, MissingOrDamagedFilesAreClearErrors) {
     EXPECT_NE(std::string(error.what()).find("is damaged"), std::string::npos);
     EXPECT_NE(std::string(error.what()).find("--fresh"), std::string::npos);
   }
+}
+
+TEST(ActivationCacheWriterTest, ALayerWhoseDataIsNotBatchFirstIsAnErrorNamingIt) {
+  // x [N, 3, 4] -> view(-1, 4): the batch folded into the rows -> fc (Linear 4 -> 2).
+  torch::manual_seed(0);
+  torch::jit::Module fc("Fc");
+  fc.register_parameter("weight", torch::randn({2, 4}), false);
+  fc.register_parameter("bias", torch::randn({2}), false);
+  fc.define("def forward(self, x):\n    return torch.linear(x, self.weight, self.bias)\n");
+  torch::jit::Module root("Net");
+  root.register_module("fc", fc);
+  root.define("def forward(self, x):\n    return self.fc.forward(x.view(-1, 4))\n");
+  auto model = std::make_shared<model::Model>(root, "folded");
+  const auto layers = model::DiscoverLayers(*model);
+  const data::Dataset data("calibration", torch::randn({8, 3, 4}), torch::Tensor(), 4);
+  const std::string error =
+      adaflow::testing::ErrorMessage<InputError>([&] { ActivationCacheWriter(model, layers, data); });
+  EXPECT_NE(error.find("layer 'fc': its input is [3, 4] for one sample, so its first dimension is not the batch"),
+            std::string::npos)
+      << error;
 }
 
 }  // namespace
