@@ -227,16 +227,7 @@ Engine::Engine(const EngineOptions& options, std::shared_ptr<const model::Model>
       options_.ignore.push_back(layer.name);
   jobs_ = PlanJobs(layers, options_, [&](const model::Layer& layer) { return cache_->Shape(layer.name, "target"); });
   rounded_ = fp_->Clone();
-  capture_model_ = fp_;
-  if (options_.input_source == InputSource::kQuant) {
-    // AIMET's AdaRound quant-sim quantizes the other modules' parameters too (LayerNorm, Embedding,
-    // PReLU, ...), at default_param_bw on the config's grids: x̂ runs through them quantized.
-    auto quantized = fp_->Clone();
-    for (const auto& [key, encoding] : quant::QuantizeModuleParams(
-             *quantized, quant::FindModuleParams(*fp_, layers), rules, options.quant_scheme, options.default_param_bw))
-      quantized_params_.insert(key);
-    if (!quantized_params_.empty()) capture_model_ = quantized;
-  }
+  SetUpCaptureModel(rules);
   for (const auto& job : jobs_) {
     auto state = std::make_unique<Layer>();
     state->job = &job;
@@ -293,6 +284,18 @@ Engine::Engine(const EngineOptions& options, std::shared_ptr<const model::Model>
 }
 
 Engine::~Engine() = default;
+
+void Engine::SetUpCaptureModel(const quant::QuantsimConfigFile& rules) {
+  capture_model_ = fp_;
+  if (options_.input_source != InputSource::kQuant) return;
+  // AIMET's AdaRound quant-sim quantizes the other modules' parameters too (LayerNorm, Embedding,
+  // PReLU, ...), at default_param_bw on the config's grids: x̂ runs through them quantized.
+  auto quantized = fp_->Clone();
+  for (const auto& [key, encoding] : quant::QuantizeModuleParams(*quantized, quant::FindModuleParams(*fp_, graph_), rules,
+                                                                 options_.quant_scheme, options_.default_param_bw))
+    quantized_params_.insert(key);
+  if (!quantized_params_.empty()) capture_model_ = quantized;
+}
 
 bool Engine::ReadsQuantizedParams(std::size_t layer) const {
   if (quantized_params_.empty()) return false;

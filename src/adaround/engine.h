@@ -178,6 +178,8 @@ class Engine {
   class Memory;
   /// std::logic_error when a callback the planned layers need is missing.
   void CheckCallbacks() const;
+  /// capture_model_ and quantized_params_ (see there).
+  void SetUpCaptureModel(const quant::QuantsimConfigFile& rules);
   /// Whether layer `layer`'s input, from the model input, passes through a parameter quantized in
   /// capture_model_ (then its x̂ is computed, not read from the cache).
   bool ReadsQuantizedParams(std::size_t layer) const;

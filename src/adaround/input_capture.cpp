@@ -39,11 +39,8 @@ InputCapture::InputCapture(std::shared_ptr<const model::Model> model, const mode
   uses_model_input_ = !graph->inputs().at(1)->uses().empty();
   for (const torch::jit::Node* node : graph->nodes()) {
     if (node->kind() != c10::prim::GetAttr || node->output()->type()->kind() != c10::TypeKind::TensorType) continue;
-    std::string key = node->s(c10::attr::name);
-    for (const torch::jit::Value* owner = node->input(0); owner->node()->kind() == c10::prim::GetAttr;
-         owner = owner->node()->input(0))
-      key = owner->node()->s(c10::attr::name) + "." + key;
-    attributes_.push_back(std::move(key));
+    const auto owner = model::ModulePathOf(node->input(0), graph->inputs().at(0));
+    if (owner) attributes_.push_back((owner->empty() ? "" : *owner + ".") + node->s(c10::attr::name));
   }
   function_ = std::make_unique<torch::jit::GraphFunction>("input_capture", graph, nullptr);
 }

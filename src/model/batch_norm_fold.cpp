@@ -16,20 +16,6 @@ namespace {
 using torch::jit::Node;
 using torch::jit::Value;
 
-/// The dotted path, relative to `self`, of the module a prim::GetAttr chain reaches ("" is self), or nullopt.
-std::optional<std::string> ChainPath(Value* value, const Value* self) {
-  std::vector<std::string> names;
-  while (value != self) {
-    Node* node = value->node();
-    if (node->kind() != c10::prim::GetAttr) return std::nullopt;
-    names.push_back(node->s(c10::attr::name));
-    value = node->input(0);
-  }
-  std::string path;
-  for (auto name = names.rbegin(); name != names.rend(); ++name) path += (path.empty() ? "" : ".") + *name;
-  return path;
-}
-
 std::string Join(const std::string& prefix, const std::string& name) {
   return prefix.empty() ? name : prefix + "." + name;
 }
@@ -62,7 +48,7 @@ std::map<const Node*, BatchNormCall> FindBatchNorms(const torch::jit::Module& ro
     call.node = node;
     const Value* mean = node->input(3);
     std::optional<std::string> path;
-    if (mean->node()->kind() == c10::prim::GetAttr) path = ChainPath(mean->node()->input(0), graph.inputs().at(0));
+    if (mean->node()->kind() == c10::prim::GetAttr) path = ModulePathOf(mean->node()->input(0), graph.inputs().at(0));
     const auto training = torch::jit::toIValue(node->input(5));
     const auto eps = torch::jit::toIValue(node->input(7));
     const auto module = path ? FindSubmodule(root, *path) : std::nullopt;
@@ -97,7 +83,7 @@ std::map<std::string, std::vector<Node*>> ForwardCalls(const torch::jit::Module&
         for (Node* node : block->nodes()) {
           for (torch::jit::Block* inner : node->blocks()) walk(inner);
           if (node->kind() != c10::prim::CallMethod || node->s(c10::attr::name) != "forward") continue;
-          const auto relative = ChainPath(node->input(0), graph->inputs().at(0));
+          const auto relative = ModulePathOf(node->input(0), graph->inputs().at(0));
           if (relative && !relative->empty()) calls[Join(named.name, *relative)].push_back(node);
         }
       };

@@ -78,6 +78,19 @@ torch::jit::Value* Resolve(torch::jit::Graph& graph, const std::vector<torch::ji
   return nodes[ref.node]->output(ref.output);
 }
 
+std::optional<std::string> ModulePathOf(const torch::jit::Value* value, const torch::jit::Value* self) {
+  std::vector<std::string> names;
+  while (value != self) {
+    const torch::jit::Node* node = value->node();
+    if (node->kind() != c10::prim::GetAttr) return std::nullopt;
+    names.push_back(node->s(c10::attr::name));
+    value = node->input(0);
+  }
+  std::string path;
+  for (auto name = names.rbegin(); name != names.rend(); ++name) path += (path.empty() ? "" : ".") + *name;
+  return path;
+}
+
 void SliceGraph(torch::jit::Graph& graph, const std::vector<torch::jit::Value*>& outputs) {
   using torch::jit::Node;
   while (!graph.outputs().empty()) graph.eraseOutput(0);

@@ -62,6 +62,10 @@ std::optional<std::vector<CallFrame>> CallFramesOf(const torch::jit::Module& roo
 /// alive. Branches and loops that are needed are kept whole.
 void SliceGraph(torch::jit::Graph& graph, const std::vector<torch::jit::Value*>& outputs);
 
+/// The dotted path, relative to `self`, of the module a prim::GetAttr chain reaches ("" is self:
+/// `self.layers.0.conv1` → "layers.0.conv1"), or nullopt when `value` is not such a chain.
+std::optional<std::string> ModulePathOf(const torch::jit::Value* value, const torch::jit::Value* self);
+
 /// Resolves a ValueRef against `graph` (a copy of Model::InlinedGraph()).
 torch::jit::Value* Resolve(torch::jit::Graph& graph, const std::vector<torch::jit::Node*>& nodes, const ValueRef& ref);
 

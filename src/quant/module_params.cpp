@@ -12,20 +12,6 @@
 namespace adaflow::quant {
 namespace {
 
-/// The dotted path of the module a prim::GetAttr chain from `self` reaches ("" is self), or nullopt.
-std::optional<std::string> ChainPath(const torch::jit::Value* value, const torch::jit::Value* self) {
-  std::vector<std::string> parts;
-  while (value != self) {
-    const torch::jit::Node* node = value->node();
-    if (node->kind() != c10::prim::GetAttr) return std::nullopt;
-    parts.push_back(node->s(c10::attr::name));
-    value = node->input(0);
-  }
-  std::string path;
-  for (auto part = parts.rbegin(); part != parts.rend(); ++part) path += (path.empty() ? "" : ".") + *part;
-  return path;
-}
-
 bool IsParameter(const torch::jit::Module& module, const std::string& name) {
   for (const auto& parameter : module.named_parameters(/*recurse=*/false))
     if (parameter.name == name) return true;
@@ -44,7 +30,7 @@ std::vector<ModuleParam> FindModuleParams(const model::Model& model, const model
     for (const torch::jit::Value* input : node->inputs()) {
       const torch::jit::Node* read = input->node();
       if (read->kind() != c10::prim::GetAttr) continue;
-      const auto path = ChainPath(read->input(0), self);
+      const auto path = model::ModulePathOf(read->input(0), self);
       if (!path || path->empty() || layers.Find(*path)) continue;
       const auto owner = model::FindSubmodule(model.module(), *path);
       const std::string name = read->s(c10::attr::name);
