@@ -8,7 +8,7 @@ namespace adaflow {
 
 std::vector<model::EvalResult> EvaluateInTasks(StageContext& ctx, const std::vector<model::ForwardFn>& forwards,
                                                const data::Dataset& data, const model::ForwardFn* reference,
-                                               std::int64_t max_samples) {
+                                               std::int64_t max_samples, const std::vector<model::Metric>& metrics) {
   // Fixed pieces: enough to spread over the cores, few enough that each is a long run of batches.
   constexpr std::int64_t kPieces = 8;
   const std::int64_t total = max_samples > 0 ? std::min(max_samples, data.size()) : data.size();
@@ -22,7 +22,7 @@ std::vector<model::EvalResult> EvaluateInTasks(StageContext& ctx, const std::vec
       const std::int64_t count = std::min(per_piece, total - start);
       dag.Add("variant" + std::to_string(index) + "/" + std::to_string(piece),
               [&, index, piece, start, count] {
-                sums[index][piece] = model::EvaluateRange(forwards[index], data, reference, start, count);
+                sums[index][piece] = model::EvaluateRange(forwards[index], data, reference, start, count, metrics);
               });
     }
   }

@@ -10,9 +10,11 @@
 
 namespace adaflow {
 
-/// One result per forward function, in order. `reference` is needed for unlabelled data.
+/// One result per forward function, in order, of `metrics` (empty: model::DefaultMetrics of the data).
+/// `reference` is needed for the metrics that compare outputs (sqnr, cosine, mse).
 std::vector<model::EvalResult> EvaluateInTasks(StageContext& ctx, const std::vector<model::ForwardFn>& forwards,
                                                const data::Dataset& data, const model::ForwardFn* reference,
-                                               std::int64_t max_samples);
+                                               std::int64_t max_samples,
+                                               const std::vector<model::Metric>& metrics = {});
 
 }  // namespace adaflow

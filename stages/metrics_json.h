@@ -16,17 +16,11 @@
 
 namespace adaflow {
 
-/// {"top1", "top5", "samples"} for labelled data, {"sqnr_db", "cosine", "samples"} otherwise (also the
-/// accuracy entries of report.json).
+/// Each computed metric by its key ("top1", "top5", "sqnr_db", "cosine", "mse"; in the result's order),
+/// then "samples" (also the accuracy entries of report.json).
 inline nlohmann::ordered_json EvalResultToJson(const model::EvalResult& result) {
   nlohmann::ordered_json json;
-  if (result.labelled) {
-    json["top1"] = result.top1;
-    json["top5"] = result.top5;
-  } else {
-    json["sqnr_db"] = result.sqnr_db;
-    json["cosine"] = result.cosine;
-  }
+  for (model::Metric metric : result.metrics) json[model::MetricKey(metric)] = result.Value(metric);
   json["samples"] = result.samples;
   return json;
 }
@@ -48,18 +42,25 @@ inline std::string MetricsToJson(const MetricsArtifact& metrics) {
 inline void MetricsFromJsonFile(const std::string& path, MetricsArtifact& metrics) {
   try {
     std::ifstream in(path);
-    const nlohmann::json json = nlohmann::json::parse(in);
+    const nlohmann::ordered_json json = nlohmann::ordered_json::parse(in);
     for (const auto& item : json.at("variants")) {
       model::EvalResult result;
       result.samples = item.at("samples").get<std::int64_t>();
-      result.labelled = item.contains("top1");
-      result.top1 = item.value("top1", 0.0);
-      result.top5 = item.value("top5", 0.0);
-      const auto sqnr = item.find("sqnr_db");
-      result.sqnr_db = sqnr == item.end() ? 0.0
-                       : sqnr->is_null()  ? std::numeric_limits<double>::infinity()
-                                          : sqnr->get<double>();
-      result.cosine = item.value("cosine", 0.0);
+      for (auto field = item.begin(); field != item.end(); ++field) {
+        const auto metric = model::MetricOfKey(field.key());
+        if (!metric) continue;
+        result.metrics.push_back(*metric);
+        // (An infinite SQNR is written as null.)
+        const double value = field->is_null() ? std::numeric_limits<double>::infinity() : field->get<double>();
+        switch (*metric) {
+          case model::Metric::kTop1: result.top1 = value; break;
+          case model::Metric::kTop5: result.top5 = value; break;
+          case model::Metric::kSqnr: result.sqnr_db = value; break;
+          case model::Metric::kCosine: result.cosine = value; break;
+          case model::Metric::kMse: result.mse = value; break;
+        }
+      }
+      result.labelled = item.contains("top1") || item.contains("top5");
       metrics.variants.emplace_back(item.at("name").get<std::string>(), result);
     }
     metrics.param_bw = json.value("param_bw", 0);

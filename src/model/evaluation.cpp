@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <limits>
 
 #include "common/error.h"
 
@@ -13,40 +14,96 @@ constexpr std::int64_t kMicroBatch = 50;
 
 }  // namespace
 
+const char* MetricKey(Metric metric) {
+  switch (metric) {
+    case Metric::kTop1: return "top1";
+    case Metric::kTop5: return "top5";
+    case Metric::kSqnr: return "sqnr_db";
+    case Metric::kCosine: return "cosine";
+    case Metric::kMse: return "mse";
+  }
+  return "?";
+}
+
+const char* MetricHeading(Metric metric) {
+  switch (metric) {
+    case Metric::kTop1: return "top-1 %";
+    case Metric::kTop5: return "top-5 %";
+    case Metric::kSqnr: return "SQNR dB";
+    case Metric::kCosine: return "cosine";
+    case Metric::kMse: return "MSE";
+  }
+  return "?";
+}
+
+std::optional<Metric> MetricOfKey(const std::string& key) {
+  for (Metric metric : {Metric::kTop1, Metric::kTop5, Metric::kSqnr, Metric::kCosine, Metric::kMse})
+    if (key == MetricKey(metric)) return metric;
+  return std::nullopt;
+}
+
+bool NeedsLabels(Metric metric) { return metric == Metric::kTop1 || metric == Metric::kTop5; }
+
+std::vector<Metric> DefaultMetrics(bool labelled) {
+  return labelled ? std::vector<Metric>{Metric::kTop1, Metric::kTop5} : std::vector<Metric>{Metric::kSqnr, Metric::kCosine};
+}
+
+double EvalResult::Value(Metric metric) const {
+  switch (metric) {
+    case Metric::kTop1: return top1;
+    case Metric::kTop5: return top5;
+    case Metric::kSqnr: return sqnr_db;
+    case Metric::kCosine: return cosine;
+    case Metric::kMse: return mse;
+  }
+  return 0.0;
+}
+
 void EvalSums::Merge(const EvalSums& other) {
   labelled = other.labelled;
+  metrics = other.metrics;
   samples += other.samples;
   correct1 += other.correct1;
   correct5 += other.correct5;
   signal += other.signal;
   noise += other.noise;
   cosine += other.cosine;
+  elements += other.elements;
 }
 
 EvalResult EvalSums::Result() const {
   EvalResult result;
   result.labelled = labelled;
   result.samples = samples;
+  result.metrics = metrics;
   if (labelled) {
     result.top1 = 100.0 * static_cast<double>(correct1) / static_cast<double>(samples);
     result.top5 = 100.0 * static_cast<double>(correct5) / static_cast<double>(samples);
-  } else {
+  }
+  if (elements > 0) {
     result.sqnr_db = noise > 0 ? 10.0 * std::log10(signal / noise) : std::numeric_limits<double>::infinity();
     result.cosine = cosine / static_cast<double>(samples);
+    result.mse = noise / static_cast<double>(elements);
   }
   return result;
 }
 
 EvalSums EvaluateRange(const ForwardFn& forward, const data::Dataset& data, const ForwardFn* reference,
-                       std::int64_t start, std::int64_t count) {
+                       std::int64_t start, std::int64_t count, const std::vector<Metric>& metrics) {
   EvalSums sums;
-  sums.labelled = data.labelled();
-  if (!sums.labelled && !reference) throw std::logic_error("unlabelled evaluation needs a reference");
+  sums.metrics = metrics.empty() ? DefaultMetrics(data.labelled()) : metrics;
+  bool top_k = false, compare = false;
+  for (Metric metric : sums.metrics) (NeedsLabels(metric) ? top_k : compare) = true;
+  if (top_k && !data.labelled())
+    throw InputError("top-1/top-5 need labels, and data set '" + data.name() +
+                     "' has none (sqnr, cosine and mse compare the outputs with the FP model instead)");
+  sums.labelled = top_k;
+  if (compare && !reference) throw std::logic_error("evaluating sqnr, cosine or mse needs a reference");
   const std::int64_t end = start + count;
   for (std::int64_t first = start; first < end; first += kMicroBatch) {
     const data::Batch batch = data.Slice(first, std::min(kMicroBatch, end - first));
     const torch::Tensor output = forward(batch.inputs).to(torch::kFloat32);
-    if (sums.labelled) {
+    if (top_k) {
       if (output.dim() != 2)
         throw InputError("data set '" + data.name() + "' has labels, but the model's output has shape " +
                          c10::str(output.sizes()) + " instead of [batch, classes]");
@@ -55,12 +112,14 @@ EvalSums EvaluateRange(const ForwardFn& forward, const data::Dataset& data, cons
       const torch::Tensor hits = best.eq(batch.labels.unsqueeze(1));
       sums.correct1 += hits.select(1, 0).sum().item<std::int64_t>();
       sums.correct5 += hits.any(1).sum().item<std::int64_t>();
-    } else {
+    }
+    if (compare) {
       const torch::Tensor ref = (*reference)(batch.inputs).to(torch::kFloat32).flatten(1);
       const torch::Tensor out = output.flatten(1);
       sums.signal += ref.pow(2).sum().item<double>();
       sums.noise += (out - ref).pow(2).sum().item<double>();
       sums.cosine += torch::cosine_similarity(out, ref, 1, 1e-12).sum().item<double>();
+      sums.elements += out.numel();
     }
     sums.samples += batch.inputs.size(0);
   }
@@ -68,20 +127,27 @@ EvalSums EvaluateRange(const ForwardFn& forward, const data::Dataset& data, cons
 }
 
 EvalResult Evaluate(const ForwardFn& forward, const data::Dataset& data, const ForwardFn* reference,
-                    std::int64_t max_samples) {
+                    std::int64_t max_samples, const std::vector<Metric>& metrics) {
   const std::int64_t total = max_samples > 0 ? std::min(max_samples, data.size()) : data.size();
-  return EvaluateRange(forward, data, reference, 0, total).Result();
+  return EvaluateRange(forward, data, reference, 0, total, metrics).Result();
 }
 
 std::string FormatResult(const EvalResult& result) {
-  char text[128];
-  if (result.labelled)
-    std::snprintf(text, sizeof text, "top-1 %6.2f  top-5 %6.2f  (%lld samples)", result.top1, result.top5,
-                  static_cast<long long>(result.samples));
-  else
-    std::snprintf(text, sizeof text, "SQNR %7.2f dB  cosine %.6f  (%lld samples)", result.sqnr_db, result.cosine,
-                  static_cast<long long>(result.samples));
-  return text;
+  std::string text;
+  char piece[64];
+  for (Metric metric : result.metrics) {
+    switch (metric) {
+      case Metric::kTop1: std::snprintf(piece, sizeof piece, "top-1 %6.2f", result.top1); break;
+      case Metric::kTop5: std::snprintf(piece, sizeof piece, "top-5 %6.2f", result.top5); break;
+      case Metric::kSqnr: std::snprintf(piece, sizeof piece, "SQNR %7.2f dB", result.sqnr_db); break;
+      case Metric::kCosine: std::snprintf(piece, sizeof piece, "cosine %.6f", result.cosine); break;
+      case Metric::kMse: std::snprintf(piece, sizeof piece, "MSE %.4g", result.mse); break;
+    }
+    text += piece;
+    text += "  ";
+  }
+  std::snprintf(piece, sizeof piece, "(%lld samples)", static_cast<long long>(result.samples));
+  return text + piece;
 }
 
 }  // namespace adaflow::model

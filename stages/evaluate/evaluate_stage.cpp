@@ -55,6 +55,9 @@ const Schema<EvaluateOptions>& EvaluateStage::GetSchema() {
                kEvalVariantNames,
                "variants to compare");
     s.Int("num_samples", &O::num_samples, "evaluation samples to use; 0 = all").Min(0);
+    s.EnumList("metrics", &O::metrics, kMetricNames,
+               "what to report: top1/top5 need labels; sqnr, cosine and mse compare each variant's outputs with the "
+               "FP model's; [] = top1, top5 with labels, else sqnr, cosine");
     return s;
   }();
   return schema;
@@ -141,8 +144,12 @@ StageOutputs EvaluateStage::Run(const StageInputs& inputs, StageContext& ctx) {
     }
     forwards.push_back([chosen](const torch::Tensor& x) { return chosen->Forward(x); });
   }
+  for (model::Metric metric : options_.metrics)
+    if (model::NeedsLabels(metric) && !data->labelled())
+      throw InputError(std::string("'metrics' lists '") + NameOf(kMetricNames, metric) + "', which needs labels, and data set '" +
+                       data->name() + "' has none (sqnr, cosine and mse need no labels)");
   // Every variant's pieces side by side on the run's threads.
-  const auto results = EvaluateInTasks(ctx, forwards, *data, &fp, options_.num_samples);
+  const auto results = EvaluateInTasks(ctx, forwards, *data, &fp, options_.num_samples, options_.metrics);
   for (std::size_t index = 0; index < results.size(); ++index) {
     const std::string name = NameOf(kEvalVariantNames, options_.compare[index]);
     ctx.log().info("{:<9} {}", name, model::FormatResult(results[index]));
@@ -158,7 +165,7 @@ StageOutputs EvaluateStage::Restore(const StageInputs&, StageContext& ctx) {
 }
 
 void RegisterEvaluateStage(StageRegistry& registry) {
-  StageDef def = DefineStage<EvaluateStage>(kType, "top-1/top-5 (or SQNR/cosine) of the variants it compares",
+  StageDef def = DefineStage<EvaluateStage>(kType, "top-1/top-5, SQNR, cosine or MSE of the variants it compares",
       {{port::kModel}, {port::kModel, /*optional=*/true, kNearestInput, /*derived=*/true}}, {port::kMetrics},
       std::vector<DataSetUse>{{"evaluation"}});
   def.derive = &EvaluateStage::Derive;

@@ -234,8 +234,12 @@ void ExportStage::WriteTorchScript(const StageInputs& inputs, StageContext& ctx,
   const auto data = RunDataSet(ctx, "evaluation");
   const auto& fp_model = *inputs.Get<ModelArtifact>(port::kModel).fp;
   const model::ForwardFn fp = [&](const torch::Tensor& x) { return fp_model.Forward(x); };
+  // The metrics the evaluate stage upstream reported (its Metrics input), for one table.
+  std::vector<model::Metric> chosen;
+  if (const auto upstream = inputs.As<MetricsArtifact>(port::kMetrics); upstream && !upstream->variants.empty())
+    chosen = upstream->variants.front().second.metrics;
   const model::EvalResult result =
-      EvaluateInTasks(ctx, {[&](const torch::Tensor& x) { return reloaded->Forward(x); }}, *data, &fp, 0)[0];
+      EvaluateInTasks(ctx, {[&](const torch::Tensor& x) { return reloaded->Forward(x); }}, *data, &fp, 0, chosen)[0];
   ctx.log().info("{} re-loaded: {}", file, model::FormatResult(result));
   metrics.variants.emplace_back("exported", result);
   metrics.param_bw = exported.encodings.args.param_bitwidth;
@@ -254,7 +258,7 @@ StageOutputs ExportStage::Restore(const StageInputs&, StageContext& ctx) {
 void RegisterExportStage(StageRegistry& registry) {
   registry.Add(DefineStage<ExportStage>(kType, "write the quantized model (TorchScript) and its AIMET encodings",
                                         {{port::kModel}, {port::kEncodings, /*optional=*/true},
-                                         {port::kLayerGraph, /*optional=*/true}},
+                                         {port::kLayerGraph, /*optional=*/true}, {port::kMetrics, /*optional=*/true}},
                                         {port::kMetrics},
                                         std::vector<DataSetUse>{{"evaluation", /*optional=*/true}}));
 }

@@ -21,6 +21,13 @@ std::string Format(const char* format, double value) {
   return buffer;
 }
 
+/// `text` padded to `width` ("%*s", or left-aligned "%-*s" when width < 0).
+std::string Pad(const std::string& text, int width) {
+  char buffer[160];
+  std::snprintf(buffer, sizeof buffer, width < 0 ? "%-*s" : "%*s", width < 0 ? -width : width, text.c_str());
+  return buffer;
+}
+
 /// A number of the report; null stands for infinity (an SQNR of identical outputs), which JSON lacks.
 double Number(const nlohmann::ordered_json& value) {
   return value.is_null() ? std::numeric_limits<double>::infinity() : value.get<double>();
@@ -195,25 +202,41 @@ void RunReport::Update(const StageRecord& record, const StageOutputs* outputs, c
   store.WriteAtomic(kMarkdownFile, Markdown());
 }
 
+namespace {
+
+/// The metrics an accuracy table shows: the metric keys of its first entry, in their order.
+std::vector<model::Metric> TableMetrics(const nlohmann::ordered_json& accuracy) {
+  std::vector<model::Metric> metrics;
+  for (auto it = accuracy.begin()->begin(); it != accuracy.begin()->end(); ++it)
+    if (const auto metric = model::MetricOfKey(it.key())) metrics.push_back(*metric);
+  return metrics;
+}
+
+/// A metric's value as a table shows it ("-" when the entry lacks it); `markdown` drops the padding.
+std::string MetricText(const nlohmann::ordered_json& entry, model::Metric metric, bool markdown) {
+  const char* key = model::MetricKey(metric);
+  if (!entry.contains(key)) return markdown ? "-" : Pad("-", 8);
+  const double value = Number(entry[key]);
+  const char* format = metric == model::Metric::kCosine ? (markdown ? "%.5f" : "%8.5f")
+                       : metric == model::Metric::kMse  ? (markdown ? "%.4g" : "%8.3g")
+                                                        : (markdown ? "%.2f" : "%8.2f");
+  return Format(format, value);
+}
+
+}  // namespace
+
 std::string RunReport::AccuracyTable() const {
   const auto& accuracy = json_["accuracy"];
   if (accuracy.empty()) return "";
+  const auto metrics = TableMetrics(accuracy);
   std::ostringstream out;
-  const bool labelled = accuracy.begin()->contains("top1");
-  char line[160];
-  std::snprintf(line, sizeof line, "%-44s %8s %8s\n", "model", labelled ? "top-1 %" : "SQNR dB",
-                labelled ? "top-5 %" : "cosine");
-  out << line;
+  out << Pad("model", -44);
+  for (model::Metric metric : metrics) out << " " << Pad(model::MetricHeading(metric), 8);
+  out << "\n";
   for (auto it = accuracy.begin(); it != accuracy.end(); ++it) {
-    const auto& entry = it.value();
-    const std::string label = VariantLabel(it.key(), entry);
-    if (entry.contains("top1"))
-      std::snprintf(line, sizeof line, "%-44s %8.2f %8.2f\n", label.c_str(), entry["top1"].get<double>(),
-                    entry["top5"].get<double>());
-    else
-      std::snprintf(line, sizeof line, "%-44s %8.2f %8.5f\n", label.c_str(), Number(entry["sqnr_db"]),
-                    Number(entry["cosine"]));
-    out << line;
+    out << Pad(VariantLabel(it.key(), it.value()), -44);
+    for (model::Metric metric : metrics) out << " " << MetricText(it.value(), metric, false);
+    out << "\n";
   }
   return out.str();
 }
@@ -227,17 +250,17 @@ std::string RunReport::Markdown() const {
   if (accuracy.empty()) {
     md << "Nothing evaluated yet.\n\n";
   } else {
-    const bool labelled = accuracy.begin()->contains("top1");
-    md << (labelled ? "| model | top-1 % | top-5 % | samples |\n|---|---:|---:|---:|\n"
-                    : "| model | SQNR dB | cosine | samples |\n|---|---:|---:|---:|\n");
+    const auto metrics = TableMetrics(accuracy);
+    md << "| model |";
+    for (model::Metric metric : metrics) md << " " << model::MetricHeading(metric) << " |";
+    md << " samples |\n|---|";
+    for (std::size_t column = 0; column <= metrics.size(); ++column) md << "---:|";
+    md << "\n";
     for (auto it = accuracy.begin(); it != accuracy.end(); ++it) {
       const auto& entry = it.value();
-      md << "| " << VariantLabel(it.key(), entry) << " | ";
-      if (entry.contains("top1"))
-        md << Format("%.2f", entry["top1"].get<double>()) << " | " << Format("%.2f", entry["top5"].get<double>());
-      else
-        md << Format("%.2f", Number(entry["sqnr_db"])) << " | " << Format("%.5f", Number(entry["cosine"]));
-      md << " | " << entry["samples"].get<std::int64_t>() << " |\n";
+      md << "| " << VariantLabel(it.key(), entry) << " |";
+      for (model::Metric metric : metrics) md << " " << MetricText(entry, metric, true) << " |";
+      md << " " << entry["samples"].get<std::int64_t>() << " |\n";
     }
     md << "\nFP32 is the prepared model (batch norm folded). Round-to-nearest and AdaRound run in the "
           "quantization simulation (weights on their grid, activations fake-quantized); the exported model "

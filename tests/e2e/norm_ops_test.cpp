@@ -32,9 +32,24 @@ std::string ReloadConfig(const std::string& run, const std::string& encodings) {
 TEST(NormOpsPipelineTest, EveryParameterAndOpOutputIsInTheEncodingsAndTheyRebuildTheSameQuantSim) {
   TempDir dir;
   const std::string run = dir / "run";
-  const CommandResult result = RunCli("run tests/configs/norm_ops.yaml --run-dir " + run);
+  const CommandResult result =
+      RunCli("run tests/configs/norm_ops.yaml --run-dir " + run + " --set 'stages.evaluate.metrics=[sqnr, cosine, mse]'");
   ASSERT_EQ(result.exit_code, 0) << result.output;
   std::printf("%s\n", result.output.substr(result.output.find("model  ")).c_str());
+  // The chosen metrics, for every row, the exported model's too.
+  EXPECT_NE(result.output.find("SQNR dB   cosine      MSE"), std::string::npos) << result.output;
+  const json accuracy = json::parse(ReadTextFile(run + "/report.json")).at("accuracy");
+  for (const char* variant : {"nearest", "adaround", "exported"}) {
+    EXPECT_GT(accuracy.at(variant).at("mse").get<double>(), 0.0) << variant;
+    EXPECT_GT(accuracy.at(variant).at("sqnr_db").get<double>(), 10.0) << variant;
+  }
+  // top-1 on unlabelled data: exit 2 naming the option and the data set; nothing before it lost.
+  const CommandResult labels = RunCli("run tests/configs/norm_ops.yaml --run-dir " + run + " --set 'stages.evaluate.metrics=[top1]'");
+  EXPECT_EQ(labels.exit_code, 2) << labels.output;
+  EXPECT_NE(labels.output.find("'metrics' lists 'top1', which needs labels, and data set 'evaluation' has none"),
+            std::string::npos)
+      << labels.output;
+  ASSERT_EQ(RunCli("run tests/configs/norm_ops.yaml --run-dir " + run + " --set 'stages.evaluate.metrics=[sqnr, cosine, mse]'").exit_code, 0);
 
   const json encodings = json::parse(ReadTextFile(run + "/norm_ops.encodings"));
   std::set<std::string> params;

@@ -2,6 +2,7 @@
 
 #include "stages/report/run_report.h"
 
+#include "common/error.h"
 #include "stages/metrics_json.h"
 #include "tests/support/test_support.h"
 
@@ -62,6 +63,7 @@ TEST(MetricsJsonTest, InfiniteSqnrSurvivesTheRoundTrip) {
   identical.samples = 100;
   identical.sqnr_db = std::numeric_limits<double>::infinity();
   identical.cosine = 1.0;
+  identical.metrics = {model::Metric::kSqnr, model::Metric::kCosine};
   model::EvalResult quantized = identical;
   quantized.sqnr_db = 16.36325596949723;
   quantized.cosine = 0.99096;
@@ -77,6 +79,48 @@ TEST(MetricsJsonTest, InfiniteSqnrSurvivesTheRoundTrip) {
   EXPECT_EQ(read.variants[1].second.cosine, 0.99096);
   EXPECT_EQ(read.param_bw, 4);
   EXPECT_EQ(read.output_bw, 8);
+}
+
+TEST(MetricsTest, ChosenMetricsAreComputedWrittenInTheirOrderAndTabled) {
+  // out = 0.5·x against the reference x: SQNR 10·log10(4), cosine 1, MSE mean(x²)/4; labels are argmax x,
+  // which 0.5·x keeps: top-1 100 %.
+  torch::manual_seed(3);
+  const torch::Tensor x = torch::randn({40, 6});
+  const data::Dataset data("evaluation", x, x.argmax(1), 8);
+  const model::ForwardFn half = [](const torch::Tensor& in) { return in * 0.5; };
+  const model::ForwardFn identity = [](const torch::Tensor& in) { return in; };
+  const std::vector<model::Metric> chosen = {model::Metric::kMse, model::Metric::kTop1, model::Metric::kSqnr};
+  const model::EvalResult result = model::Evaluate(half, data, &identity, 0, chosen);
+  EXPECT_EQ(result.metrics, chosen);
+  EXPECT_NEAR(result.sqnr_db, 10.0 * std::log10(4.0), 1e-9);
+  EXPECT_NEAR(result.mse, x.pow(2).mean().item<double>() / 4.0, 1e-7);
+  EXPECT_DOUBLE_EQ(result.top1, 100.0);
+  EXPECT_EQ(model::FormatResult(result), "MSE " + [&] {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.4g", result.mse);
+    return std::string(text);
+  }() + "  top-1 100.00  SQNR    6.02 dB  (40 samples)");
+  // Without a list: the data's defaults; top-k on data without labels is an error naming the data set.
+  EXPECT_EQ(model::Evaluate(half, data, &identity).metrics,
+            (std::vector<model::Metric>{model::Metric::kTop1, model::Metric::kTop5}));
+  const data::Dataset unlabelled("random", x, torch::Tensor(), 8);
+  const std::string error = testing::ErrorMessage<InputError>(
+      [&] { model::Evaluate(half, unlabelled, &identity, 0, {model::Metric::kTop5}); });
+  EXPECT_NE(error.find("data set 'random' has none"), std::string::npos) << error;
+
+  // metrics.json keeps them in their order; read back, the same.
+  MetricsArtifact metrics;
+  metrics.variants = {{"adaround", result}};
+  testing::TempDir dir;
+  testing::WriteTextFile(dir / "metrics.json", MetricsToJson(metrics));
+  const auto json = nlohmann::ordered_json::parse(testing::ReadTextFile(dir / "metrics.json"));
+  std::vector<std::string> keys;
+  for (auto it = json["variants"][0].begin(); it != json["variants"][0].end(); ++it) keys.push_back(it.key());
+  EXPECT_EQ(keys, (std::vector<std::string>{"name", "mse", "top1", "sqnr_db", "samples"}));
+  MetricsArtifact read;
+  MetricsFromJsonFile(dir / "metrics.json", read);
+  EXPECT_EQ(read.variants.at(0).second.metrics, chosen);
+  EXPECT_EQ(read.variants.at(0).second.mse, result.mse);
 }
 
 }  // namespace
