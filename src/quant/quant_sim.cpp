@@ -96,7 +96,12 @@ bool IsIntegral(const Value* value, std::map<const Value*, bool>& memo) {
         "aten::contiguous", "aten::expand", "aten::select", "aten::slice", "aten::index", "aten::cat", "aten::stack"};
     const Node* node = value->node();
     const std::string kind = node->kind().toQualString();
-    if (produce.count(kind)) {
+    if (node->kind() == c10::prim::Constant) {
+      // A traced constant (`n * self.heads` records heads as a 0-D tensor): its own dtype decides.
+      const auto constant = torch::jit::toIValue(value);
+      integral = constant && constant->isTensor() && !c10::isFloatingType(constant->toTensor().scalar_type()) &&
+                 !c10::isComplexType(constant->toTensor().scalar_type());
+    } else if (produce.count(kind)) {
       integral = true;
     } else if (keep.count(kind)) {
       // Integral when every tensor it reads is (a list's tensors for cat / stack); a float scalar makes floats.

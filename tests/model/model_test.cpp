@@ -1,6 +1,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
 #include "common/error.h"
 #include "src/model/batch_norm_fold.h"
 #include "src/model/graph_capture.h"
@@ -196,6 +200,40 @@ TEST(DiscoveryTest, ExampleResNetAndConv1d) {
   ASSERT_EQ(conv1d.Names(), (std::vector<std::string>{"conv", "head"}));
   EXPECT_EQ(conv1d.layers[0].kind, LayerKind::kConv1d);
   EXPECT_EQ(conv1d.layers[0].activation.kind, Activation::kSigmoid);
+}
+
+TEST(TransformerTest, LoadedAndPreparedModelsGivePyTorchsOutputsAndTheirLayers) {
+  // tests/models/make_transformer_models.py wrote each model's eager PyTorch output on a seeded input.
+  std::ifstream file(SourcePath("tests/data/transformer_outputs.json"));
+  const nlohmann::json references = nlohmann::json::parse(file);
+  struct Case {
+    const char* stem;
+    std::size_t layers;
+    const char* gelu_layer;
+    const char* gelu;
+  };
+  for (const Case& item : {Case{"vit_tiny", 10, "blocks.1.mlp.fc1", "gelu"},
+                           Case{"encoder_tiny", 14, "layers.1.intermediate", "gelu(tanh)"}}) {
+    const nlohmann::json& reference = references.at(item.stem);
+    const auto shape = reference.at("input_shape").get<std::vector<std::int64_t>>();
+    const torch::Tensor input = torch::tensor(reference.at("input").get<std::vector<float>>()).reshape(shape);
+    const torch::Tensor expected =
+        torch::tensor(reference.at("output").get<std::vector<float>>()).reshape(reference.at("output_shape").get<std::vector<std::int64_t>>());
+    for (const char* kind : {"_scripted.pt", "_traced.pt"}) {
+      const std::string path = std::string("tests/models/") + item.stem + kind;
+      SCOPED_TRACE(path);
+      std::vector<std::int64_t> one = shape;
+      one[0] = 1;
+      const auto loaded = Model::Load(SourcePath(path), one);
+      EXPECT_LT(MaxRelativeDifference(loaded->Forward(input), expected), 1e-5);
+      const auto prepared = FoldBatchNorm(*loaded, one);
+      EXPECT_LT(MaxRelativeDifference(prepared->Forward(input), expected), 1e-5);
+      const LayerGraph graph = DiscoverLayers(*prepared);
+      EXPECT_EQ(graph.layers.size(), item.layers) << graph.Describe();
+      ASSERT_NE(graph.Find(item.gelu_layer), nullptr) << graph.Describe();
+      EXPECT_EQ(graph.Find(item.gelu_layer)->activation.Describe(), item.gelu);
+    }
+  }
 }
 
 class ActivationDiscoveryTest : public ::testing::TestWithParam<std::string> {};

@@ -115,6 +115,31 @@ TEST(QuantSimTest, EachQuantizerNamesTheModuleAimetsTorchLayoutKeysItBy) {
                                                "module_mean", "fc1", "module_gelu", "fc2"}));
 }
 
+TEST(QuantSimTest, TransformerOpsHaveTheModulesAimetsPreparerMakesAndTracedSizeArithmeticHasNone) {
+  // The test ViT (tests/models/make_transformer_models.py), scripted and traced: the same quantizers on
+  // the same modules: LayerNorm and GELU modules, the attention's q·scale, both matmuls and softmax as
+  // the modules AIMET's preparer makes of them, cat and the residual adds. The traced model computes
+  // `c // heads` on tensors (prim::NumToTensor and a 0-D integer tensor constant): integers, no quantizer.
+  std::vector<std::vector<std::string>> modules;
+  for (const char* path : {"tests/models/vit_tiny_scripted.pt", "tests/models/vit_tiny_traced.pt"}) {
+    auto fp = model::FoldBatchNorm(*model::Model::Load(SourcePath(path), {1, 3, 16, 16}), {1, 3, 16, 16});
+    QuantSim sim(fp, model::DiscoverLayers(*fp), QuantSimConfig{});
+    modules.emplace_back();
+    for (const auto& quantizer : sim.quantizers()) modules.back().push_back(quantizer.module);
+  }
+  EXPECT_EQ(modules[0], modules[1]);
+  ASSERT_EQ(modules[0].size(), 32u);
+  EXPECT_EQ(std::vector<std::string>(modules[0].begin(), modules[0].begin() + 4),
+            (std::vector<std::string>{"patch_embed", "patch_embed", "module_cat", "module_add"}));  // input, conv, cat, + pos
+  const std::vector<std::string> block0(modules[0].begin() + 4, modules[0].begin() + 18);
+  EXPECT_EQ(block0, (std::vector<std::string>{"blocks.0.norm1", "blocks.0.attn.qkv", "blocks.0.attn.module_mul",
+                                              "blocks.0.attn.module_matmul", "blocks.0.attn.module_softmax",
+                                              "blocks.0.attn.module_matmul_1", "blocks.0.attn.proj",
+                                              "blocks.0.module_add_1", "blocks.0.norm2", "blocks.0.mlp.fc1",
+                                              "blocks.0.mlp.act", "blocks.0.mlp.fc2", "blocks.0.module_add_2",
+                                              "blocks.1.norm1"}));
+}
+
 TEST(QuantSimTest, ALayerCalledTwiceHasTwoQuantizersOfDifferentNamesAndModules) {
   torch::manual_seed(0);
   torch::jit::Module fc("torch.nn.modules.linear.Linear");  // a torch.nn leaf module, as torch.fx sees it

@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Makes the small transformer models the tests load (seeded, random weights; tens of KB each).
+
+Run with Debian's python3-torch:  /usr/bin/python3 tests/models/make_transformer_models.py
+
+vit_tiny_{scripted,traced}.pt — input [2, 3, 16, 16]: examples/models/vit.py's ViT (written as timm writes it):
+    patch_embed (Conv2d 3->32, 4x4 stride 4) -> flatten(2).transpose(1, 2) -> cat of a class token ->
+    + position embedding -> 2 blocks [x + proj(attention(qkv(norm1(x)))), x + fc2(GELU(fc1(norm2(x))))] ->
+    norm -> head (Linear 32->10) on the class token. Attention: qkv (Linear 32->96) -> reshape(N, T, 3, 2, 16)
+    -> permute(2, 0, 3, 1, 4) -> unbind(0) -> (q * scale) @ k.transpose(-2, -1) -> softmax -> @ v ->
+    transpose(1, 2) -> reshape(N, T, 32). LayerNorm, exact GELU.
+encoder_tiny_{scripted,traced}.pt — input [2, 12, 24] (token features): a 2-layer post-norm encoder in the
+    BERT style: separate query / key / value Linear layers, split into heads with view + permute, torch.matmul,
+    + 1/sqrt(d) as a division, softmax, dense (Linear) + residual + LayerNorm, intermediate (Linear 24->48)
+    with tanh-GELU, output (Linear 48->24) + residual + LayerNorm; mean over tokens -> pooler (Linear, tanh)
+    -> classifier (Linear 24->4). baddbmm and bmm appear in the second layer's attention.
+../data/transformer_outputs.json — for each model, a seeded input and the eager PyTorch model's output on it.
+"""
+import json
+import math
+import os
+import sys
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "models"))
+from vit import Vit  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, dim: int, heads: int, batched: bool):
+        super().__init__()
+        self.heads = heads
+        self.head_dim = dim // heads
+        self.batched = batched
+        self.query = nn.Linear(dim, dim)
+        self.key = nn.Linear(dim, dim)
+        self.value = nn.Linear(dim, dim)
+
+    def split(self, x):
+        n, t, _ = x.shape
+        return x.view(n, t, self.heads, self.head_dim).permute(0, 2, 1, 3)
+
+    def forward(self, x):
+        n, t, c = x.shape
+        q, k, v = self.split(self.query(x)), self.split(self.key(x)), self.split(self.value(x))
+        if self.batched:
+            q = q.reshape(n * self.heads, t, self.head_dim)
+            k = k.reshape(n * self.heads, t, self.head_dim)
+            v = v.reshape(n * self.heads, t, self.head_dim)
+            zeros = torch.zeros(n * self.heads, t, t)
+            scores = torch.baddbmm(zeros, q, k.transpose(1, 2), beta=0.0, alpha=1.0 / math.sqrt(self.head_dim))
+            context = torch.bmm(scores.softmax(dim=-1), v).view(n, self.heads, t, self.head_dim)
+        else:
+            scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.head_dim)
+            context = torch.matmul(F.softmax(scores, dim=-1), v)
+        return context.permute(0, 2, 1, 3).contiguous().view(n, t, c)
+
+
+class EncoderLayer(nn.Module):
+    def __init__(self, dim: int, heads: int, hidden: int, batched: bool):
+        super().__init__()
+        self.attention = SelfAttention(dim, heads, batched)
+        self.dense = nn.Linear(dim, dim)
+        self.attention_norm = nn.LayerNorm(dim, eps=1e-12)
+        self.intermediate = nn.Linear(dim, hidden)
+        self.output = nn.Linear(hidden, dim)
+        self.output_norm = nn.LayerNorm(dim, eps=1e-12)
+
+    def forward(self, x):
+        x = self.attention_norm(x + self.dense(self.attention(x)))
+        h = F.gelu(self.intermediate(x), approximate="tanh")
+        return self.output_norm(x + self.output(h))
+
+
+class EncoderTiny(nn.Module):
+    def __init__(self, dim: int = 24, heads: int = 3, classes: int = 4):
+        super().__init__()
+        self.layers = nn.ModuleList([EncoderLayer(dim, heads, 2 * dim, batched=False),
+                                     EncoderLayer(dim, heads, 2 * dim, batched=True)])
+        self.pooler = nn.Linear(dim, dim)
+        self.classifier = nn.Linear(dim, classes)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return self.classifier(torch.tanh(self.pooler(x.mean(dim=1))))
+
+
+def randomize_norms(model):
+    """LayerNorm's weight and bias away from (1, 0), so a quantizer on them is seen."""
+    for m in model.modules():
+        if isinstance(m, nn.LayerNorm):
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+
+
+def save_scripted_and_traced(model, example, stem):
+    """<stem>_scripted.pt and <stem>_traced.pt (traced on `example`)."""
+    torch.jit.script(model).save(os.path.join(HERE, f"{stem}_scripted.pt"))
+    torch.jit.trace(model, example).save(os.path.join(HERE, f"{stem}_traced.pt"))
+
+
+def main():
+    torch.manual_seed(0)
+    vit = Vit(image=16, patch=4, dim=32, depth=2, heads=2, classes=10, channels=3)
+    randomize_norms(vit)
+    encoder = EncoderTiny()
+    randomize_norms(encoder)
+    references = {}
+    for stem, model, shape in (("vit_tiny", vit.eval(), [2, 3, 16, 16]), ("encoder_tiny", encoder.eval(), [2, 12, 24])):
+        save_scripted_and_traced(model, torch.randn(*shape), stem)
+        # The eager model's output on a seeded input: the tests check that the loaded TorchScript gives it.
+        x = torch.randn(*shape)
+        with torch.no_grad():
+            y = model(x)
+        references[stem] = {"input_shape": shape, "input": [round(v, 7) for v in x.flatten().tolist()],
+                            "output_shape": list(y.shape), "output": y.flatten().tolist()}
+    with open(os.path.join(HERE, "..", "data", "transformer_outputs.json"), "w") as f:
+        json.dump(references, f)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    main()
