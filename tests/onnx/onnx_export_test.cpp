@@ -232,6 +232,52 @@ TEST(OnnxExportTest, TorchvisionResNetAndMobileNetV2ScriptedAndTracedRunInOnnxRu
   }
 }
 
+TEST(OnnxExportTest, TransformerTestModelsRunInOnnxRuntimeFloatAndQdqAtABatchTheExportDidNotSee) {
+  // tests/models/make_transformer_models.py: a timm-style ViT (flatten(2), transpose, a class token
+  // expanded to the batch, cat, LayerNorm, qkv reshaped with sizes read from x.shape, unbind, @, softmax,
+  // GELU, slice + select of the class token) and a BERT-style encoder (view/permute heads, torch.matmul,
+  // division by √d, tanh-GELU, post-norm residuals, mean pooling; bmm and baddbmm over zeros sized
+  // n·heads), scripted and traced (traced: size arithmetic on tensors). The files are made at batch 1;
+  // ONNX Runtime runs them at batch 16, so every size that follows the batch must be computed there.
+  struct Case {
+    const char* path;
+    std::vector<std::int64_t> shape;
+  };
+  for (const Case& item : {Case{"tests/models/vit_tiny_scripted.pt", {1, 3, 16, 16}},
+                           Case{"tests/models/vit_tiny_traced.pt", {1, 3, 16, 16}},
+                           Case{"tests/models/encoder_tiny_scripted.pt", {1, 12, 24}},
+                           Case{"tests/models/encoder_tiny_traced.pt", {1, 12, 24}}}) {
+    SCOPED_TRACE(item.path);
+    const Prepared prepared = Prepare(item.path, item.shape);
+    torch::manual_seed(0);
+    std::vector<std::int64_t> batch = item.shape;
+    batch[0] = 64;
+    const torch::Tensor calibration = torch::randn(batch);
+    batch[0] = 16;
+    const torch::Tensor input = torch::randn(batch);
+
+    const io::OnnxExport float_export = io::ExportOnnx(*prepared.model, prepared.layers, item.shape, nullptr, "float");
+    onnx::checker::check_model(Parse(float_export.bytes));
+    const double float_error = RelativeError(RunOnnxRuntime(float_export.bytes, input), prepared.model->Forward(input));
+    EXPECT_LT(float_error, 1e-4);
+
+    quant::QuantSimConfig config;
+    config.param_bw = 8;
+    quant::QuantSim sim(prepared.model, prepared.layers, config);
+    sim.Calibrate(data::Dataset("calibration", calibration, torch::Tensor(), 32), quant::Scheme::kTfEnhanced, 100.0, 0);
+    io::OnnxQuantization quantization{sim.param_encodings(), sim.quantizers(), /*qdq=*/true};
+    const io::OnnxExport qdq_export = io::ExportOnnx(*sim.weights_model(), prepared.layers, item.shape, &quantization, "qdq");
+    onnx::checker::check_model(Parse(qdq_export.bytes));
+    // Every activation quantizer is a tensor of the file (matmul, softmax, LayerNorm, GELU outputs ...).
+    EXPECT_EQ(qdq_export.activation_tensors.size(), sim.quantizers().size());
+    const double qdq_error = RelativeError(RunOnnxRuntime(qdq_export.bytes, input), sim.Forward(input));
+    std::cout << item.path << ": " << prepared.layers.layers.size() << " layers, " << sim.quantizers().size()
+              << " activation quantizers; float ONNX relative error " << float_error << ", W8A8 QDQ vs quant-sim "
+              << qdq_error << "\n";
+    EXPECT_LT(qdq_error, 0.02);
+  }
+}
+
 TEST(OnnxExportTest, FourBitWeightsStoredAsInt4GiveTheInt8FilesOutputsInOnnxRuntime) {
   // int4_weights: every weight of 4 bits or fewer (and its zero point) is an INT4 (signed grid) or UINT4
   // initializer, two values a byte; the file is opset 21 and its ReduceMean takes its axes as an input.
@@ -491,6 +537,89 @@ TEST(OnnxRunTest, EachEncodingsFileWithTheExportedModelReproducesTheQuantSim) {
     const double top1 = again.at("accuracy").at("adaround").at("top1").get<double>();
     std::cout << file << " + model_adaround.pt: top-1 " << top1 << " (the run's AdaRound row " << reported << ")\n";
     EXPECT_EQ(top1, reported);
+  }
+}
+
+}  // namespace
+}  // namespace adaflow::testing
+
+namespace adaflow::testing {
+namespace {
+
+TEST(TransformerRunTest, VitAndEncoderRunEndToEndAndTheirFilesReproduceTheRun) {
+  // tests/configs/{vit_tiny,encoder_tiny}.yaml through the CLI: AdaRound beats round-to-nearest on the
+  // chosen metrics; the float ONNX file gives the exported TorchScript model's outputs in ONNX Runtime; the
+  // QDQ file scores like the run's AdaRound row; the module-keyed encodings file read back into a quant-sim
+  // of the exported model rebuilds every grid (each quantizer's scale, offset and bitwidth).
+  struct Case {
+    const char* config;
+    const char* name;
+    const char* model;
+    std::vector<std::int64_t> shape;
+  };
+  for (const Case& item : {Case{"tests/configs/vit_tiny.yaml", "vit_tiny", "tests/models/vit_tiny_scripted.pt", {1, 3, 16, 16}},
+                           Case{"tests/configs/encoder_tiny.yaml", "encoder_tiny", "tests/models/encoder_tiny_traced.pt",
+                                {1, 12, 24}}}) {
+    SCOPED_TRACE(item.config);
+    TempDir dir;
+    const std::filesystem::path run_dir = dir / "run";
+    const CommandResult run = RunCli(std::string("run ") + item.config + " --run-dir " + run_dir.string());
+    auto file = [&](const std::string& suffix) { return (run_dir / (std::string(item.name) + suffix)).string(); };
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    const auto report = nlohmann::json::parse(ReadTextFile((run_dir / "report.json").string()));
+    const auto& accuracy = report.at("accuracy");
+    const double nearest = accuracy.at("nearest").at("sqnr_db").get<double>();
+    const double adaround = accuracy.at("adaround").at("sqnr_db").get<double>();
+    EXPECT_GT(adaround, nearest + 0.5);
+    EXPECT_LT(accuracy.at("adaround").at("mse").get<double>(), accuracy.at("nearest").at("mse").get<double>());
+
+    const auto fp = model::Model::Load(SourcePath(item.model), item.shape);
+    const auto exported = model::Model::Load((run_dir / "model_adaround.pt").string(), item.shape);
+    torch::manual_seed(0);
+    std::vector<std::int64_t> batch = item.shape;
+    batch[0] = 256;
+    const torch::Tensor input = torch::randn(batch);
+    const torch::Tensor float_onnx = RunOnnxRuntime(ReadTextFile(file(".onnx")), input);
+    EXPECT_LT(RelativeError(float_onnx, exported->Forward(input)), 1e-4);
+    const torch::Tensor reference = fp->Forward(input);
+    const torch::Tensor qdq = RunOnnxRuntime(ReadTextFile(file("_qdq.onnx")), input);
+    const double qdq_sqnr = 10.0 * std::log10(reference.pow(2).sum().item<double>() / (qdq - reference).pow(2).sum().item<double>());
+    std::cout << item.name << ": SQNR nearest " << nearest << " dB, AdaRound " << adaround << " dB; QDQ ONNX file "
+              << qdq_sqnr << " dB on other random inputs\n";
+    EXPECT_NEAR(qdq_sqnr, adaround, 1.0);
+
+    const std::string encodings = file("_torch.encodings");
+    std::string input_shape = "[1", shape = "[";
+    for (std::size_t dim = 1; dim < item.shape.size(); ++dim) {
+      input_shape += ", " + std::to_string(item.shape[dim]);
+      shape += (dim > 1 ? ", " : "") + std::to_string(item.shape[dim]);
+    }
+    input_shape += "]", shape += "]";
+    WriteTextFile(dir / "reproduce.yaml",
+                  "name: reproduce\nseed: 0\nthreads: 2\n"
+                  "model: {path: " + (run_dir / "model_adaround.pt").string() + ", input_shape: " + input_shape + "}\n"
+                  "data:\n  evaluation: {type: random, shape: " + shape + ", num_samples: 256, batch_size: 64}\n"
+                  "stages:\n  - {id: load, type: load_model}\n  - {id: prepare, type: prepare}\n"
+                  "  - {id: quantsim, type: quant_sim, default_output_bw: 8, default_param_bw: 4, param_encodings: " +
+                      encodings + ", activation_encodings: " + encodings +
+                      "}\n  - {id: export, type: export, formats: [onnx, aimet_0.6.1]}\n");
+    const CommandResult reproduced = RunCli("run " + (dir / "reproduce.yaml") + " --run-dir " + (dir / "again"));
+    ASSERT_EQ(reproduced.exit_code, 0) << reproduced.output;
+    const auto original = nlohmann::json::parse(ReadTextFile(file(".encodings")));
+    const auto again = nlohmann::json::parse(ReadTextFile(dir / "again/reproduce.encodings"));
+    for (const char* kind : {"activation_encodings", "param_encodings"}) {
+      ASSERT_EQ(again.at(kind).size(), original.at(kind).size()) << kind;
+      for (const auto& [name, entries] : original.at(kind).items()) {
+        ASSERT_TRUE(again.at(kind).contains(name)) << name;
+        const auto& other = again.at(kind).at(name);
+        ASSERT_EQ(other.size(), entries.size()) << name;
+        for (std::size_t index = 0; index < entries.size(); ++index) {
+          EXPECT_EQ(other[index].at("scale"), entries[index].at("scale")) << name;
+          EXPECT_EQ(other[index].at("offset"), entries[index].at("offset")) << name;
+          EXPECT_EQ(other[index].at("bitwidth"), entries[index].at("bitwidth")) << name;
+        }
+      }
+    }
   }
 }
 

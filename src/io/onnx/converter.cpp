@@ -63,7 +63,7 @@ OnnxExport Converter::Run(const std::vector<std::int64_t>& input_shape, const st
   items_[graph->inputs().at(1)] = TensorItem("input");
   Quantize(model::ValueRef{}, graph->inputs().at(1));
 
-  ranks_ = InputRanks(*graph, nodes, input_shape);
+  shapes_ = InputShapes(*graph, nodes, input_shape);
   const std::set<const Node*> needed = NeededNodes(*graph, nodes);
   for (std::size_t index = 0; index < nodes.size(); ++index) {
     Node* node = nodes[index];
@@ -212,6 +212,12 @@ double Converter::Number(Value* value, const Node* user) {
   return item.constant.isBool() ? item.constant.toBool() : item.constant.toScalar().toDouble();
 }
 
+std::int64_t Converter::Int(Value* value, const Node* user) {
+  const Item& item = ItemOf(value, user);
+  if (item.kind == Item::Kind::kConstant && IsInteger(item)) return AsInteger(item).constant.toInt();
+  return static_cast<std::int64_t>(Number(value, user));
+}
+
 std::vector<std::int64_t> Converter::IntList(Value* value, const Node* user) {
   const Item& item = ItemOf(value, user);
   if (item.kind == Item::Kind::kConstant && item.constant.isIntList()) return item.constant.toIntVector();
@@ -231,13 +237,77 @@ std::string Converter::StringArg(Value* value, const Node* user) {
 }
 
 std::int64_t Converter::InputRank(const Node* node) const {
-  const auto rank = ranks_.find(node_index_);
-  if (rank == ranks_.end()) Fail(node, "the rank of the input is not known");
-  return rank->second;
+  const auto shape = shapes_.find(node_index_);
+  if (shape == shapes_.end()) Fail(node, "the rank of the input is not known");
+  return static_cast<std::int64_t>(shape->second.one.size());
 }
 
-std::map<std::size_t, std::int64_t> Converter::InputRanks(torch::jit::Graph& graph, const std::vector<Node*>& nodes,
-                                               const std::vector<std::int64_t>& input_shape) const {
+std::optional<std::int64_t> Converter::StaticDim(const Node* node, std::int64_t dim) const {
+  const auto shape = shapes_.find(node_index_);
+  if (shape == shapes_.end()) Fail(node, "the shape of the input is not known");
+  const auto rank = static_cast<std::int64_t>(shape->second.one.size());
+  if (dim < 0) dim += rank;
+  if (dim < 0 || dim >= rank) Fail(node, "dimension " + std::to_string(dim) + " of a rank-" + std::to_string(rank) + " tensor");
+  if (shape->second.one[dim] != shape->second.two[dim]) return std::nullopt;
+  return shape->second.one[dim];
+}
+
+std::string Converter::SizeTensor(const Item& item) {
+  if (item.kind == Item::Kind::kConstant) return Ints({item.constant.toInt()});
+  if (item.of.empty()) return item.name;
+  const std::string shape = Fresh(item.of + "_shape"), size = Fresh(item.of + "_size" + std::to_string(item.dim));
+  AddNode("Shape", {item.of}, {shape});
+  Attr(AddNode("Gather", {shape, Ints({item.dim})}, {size}), "axis", 0);
+  return size;
+}
+
+std::vector<Item> Converter::SizeItems(Value* value, const Node* user) {
+  const Item sizes = ItemOf(value, user);  // a copy: ItemOf below may add items
+  std::vector<Item> items;
+  if (sizes.kind == Item::Kind::kList && sizes.elements.empty()) {
+    for (Value* element : sizes.list) items.push_back(ItemOf(element, user));
+  } else if (sizes.kind == Item::Kind::kList) {
+    items = sizes.elements;
+  } else {
+    for (auto size : IntList(value, user)) {
+      Item item;
+      item.constant = size;
+      items.push_back(item);
+    }
+  }
+  for (Item& item : items) {
+    if (!IsInteger(item)) Fail(user, "a size is not an integer");
+    item = AsInteger(item);
+  }
+  return items;
+}
+
+std::string Converter::ShapeInput(const std::vector<Item>& sizes, const std::string& copy_from) {
+  std::vector<std::int64_t> constant;
+  for (std::size_t position = 0; position < sizes.size(); ++position) {
+    const Item& size = sizes[position];
+    if (size.kind == Item::Kind::kConstant) {
+      constant.push_back(size.constant.toInt());
+    } else if (!copy_from.empty() && size.of == copy_from && size.dim == static_cast<std::int64_t>(position)) {
+      constant.push_back(0);  // ONNX Reshape: keep the input's dimension
+    } else {
+      break;
+    }
+  }
+  if (constant.size() == sizes.size()) return Ints(constant);
+  std::vector<std::string> pieces;
+  for (const Item& size : sizes) pieces.push_back(SizeTensor(size));
+  const std::string shape = Fresh("shape");
+  Attr(AddNode("Concat", pieces, {shape}), "axis", 0);
+  return shape;
+}
+
+std::map<std::size_t, Converter::InputShape> Converter::InputShapes(torch::jit::Graph& graph,
+                                                                    const std::vector<Node*>& nodes,
+                                                                    const std::vector<std::int64_t>& input_shape) const {
+  static const std::set<std::string> kKinds = {"aten::linear",  "aten::permute", "aten::t",      "aten::transpose",
+                                               "aten::flatten", "aten::size",    "aten::unbind", "aten::select",
+                                               "aten::slice",   "aten::expand"};
   std::map<const Value*, model::ValueRef> refs;
   refs[graph.inputs().at(1)] = model::ValueRef{};
   for (std::size_t index = 0; index < nodes.size(); ++index)
@@ -246,22 +316,32 @@ std::map<std::size_t, std::int64_t> Converter::InputRanks(torch::jit::Graph& gra
   std::vector<std::size_t> indices;
   std::vector<model::ValueRef> wanted;
   for (std::size_t index = 0; index < nodes.size(); ++index) {
-    const auto kind = nodes[index]->kind();
-    if (kind != c10::Symbol::aten("linear") && kind != c10::Symbol::aten("permute") && kind != c10::Symbol::aten("t"))
+    if (!kKinds.count(nodes[index]->kind().toQualString()) || !nodes[index]->input(0)->type()->cast<c10::TensorType>())
       continue;
     const auto it = refs.find(nodes[index]->input(0));
     if (it == refs.end()) continue;
     indices.push_back(index);
     wanted.push_back(it->second);
   }
-  std::map<std::size_t, std::int64_t> ranks;
-  if (wanted.empty()) return ranks;
-  std::vector<std::int64_t> shape = input_shape;
-  if (!shape.empty()) shape[0] = 1;
+  std::map<std::size_t, InputShape> shapes;
+  if (wanted.empty()) return shapes;
   const auto shared = std::shared_ptr<const model::Model>(&model_, [](const model::Model*) {});
-  const auto values = model::GraphCapture(shared, wanted).Run(torch::zeros(shape));
-  for (std::size_t idx = 0; idx < indices.size(); ++idx) ranks[indices[idx]] = values[idx].dim();
-  return ranks;
+  model::GraphCapture capture(shared, wanted);
+  auto probe = [&](std::int64_t batch) {
+    std::vector<std::int64_t> shape = input_shape;
+    if (!shape.empty()) shape[0] = batch;
+    return capture.Run(torch::zeros(shape));
+  };
+  const auto one = probe(1);
+  std::vector<torch::Tensor> two;
+  try {
+    two = probe(2);
+  } catch (const std::exception&) {
+    two = one;  // a model that runs at batch 1 only: every dimension is taken as it is
+  }
+  for (std::size_t idx = 0; idx < indices.size(); ++idx)
+    shapes[indices[idx]] = InputShape{one[idx].sizes().vec(), two[idx].sizes().vec()};
+  return shapes;
 }
 
 }  // namespace adaflow::io::onnx_internal

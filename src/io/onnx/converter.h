@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -26,13 +27,17 @@ constexpr int kOpset = 13;
 
 /// What a TorchScript value stands for while the graph is converted.
 struct Item {
+  /// kSize: an integer known only when the ONNX model runs (a dimension that follows the batch size):
+  /// dimension `dim` of tensor `of`, or (`of` empty) the 1-element INT64 tensor `name` that holds it.
+  /// Dimensions that do not depend on the batch size are kConstant integers.
   enum class Kind { kTensor, kParameter, kConstant, kList, kModule, kSize };
   Kind kind = Kind::kConstant;
   std::string name;          ///< kTensor: the ONNX tensor; kParameter: the initializer's name; kModule: its path
   torch::Tensor parameter;   ///< kParameter, made an initializer when first read
   c10::IValue constant;      ///< kConstant
-  std::vector<Value*> list;  ///< kList
-  std::string of;            ///< kSize: the tensor whose dimension `dim` it is
+  std::vector<Value*> list;  ///< kList built in the graph (prim::ListConstruct)
+  std::vector<Item> elements;  ///< kList made by the conversion: x.size()'s dimensions, unbind's tensors
+  std::string of;            ///< kSize
   std::int64_t dim = 0;
 };
 
@@ -79,8 +84,28 @@ class Converter {
   std::string TensorOf(Value* value, const Node* user);
 
   bool IsNone(Value* value, const Node* user);
+  /// Whether `item` is an integer (a constant, a traced 0-D integer tensor constant, or a kSize).
+  static bool IsInteger(const Item& item) {
+    if (item.kind == Item::Kind::kSize || (item.kind == Item::Kind::kConstant && item.constant.isInt())) return true;
+    return item.kind == Item::Kind::kConstant && item.constant.isTensor() && item.constant.toTensor().dim() == 0 &&
+           !c10::isFloatingType(item.constant.toTensor().scalar_type());
+  }
+  /// An IsInteger item with a traced tensor constant made an int.
+  static Item AsInteger(Item item) {
+    if (item.kind == Item::Kind::kConstant && item.constant.isTensor()) item.constant = item.constant.toTensor().item<std::int64_t>();
+    return item;
+  }
+  /// A kSize or integer item as a 1-element INT64 tensor (Shape + Gather for a tensor's dimension).
+  std::string SizeTensor(const Item& item);
+  /// The elements of a size list argument (`view(n, t, -1)`, `expand(n, -1, -1)`, `zeros([n, t])`).
+  std::vector<Item> SizeItems(Value* value, const Node* user);
+  /// A shape input for Reshape / Expand from size items: an INT64 initializer when every size is a
+  /// constant (or, with `copy_from`, that tensor's own dimension at the same position: ONNX's 0), else the
+  /// Concat of their 1-element tensors.
+  std::string ShapeInput(const std::vector<Item>& sizes, const std::string& copy_from);
   double Number(Value* value, const Node* user);
-  std::int64_t Int(Value* value, const Node* user) { return static_cast<std::int64_t>(Number(value, user)); }
+  /// An integer argument, read as one (through a double, INT64_MAX, a slice's open end, would overflow).
+  std::int64_t Int(Value* value, const Node* user);
   std::vector<std::int64_t> IntList(Value* value, const Node* user);
   std::string StringArg(Value* value, const Node* user);
 
@@ -106,6 +131,15 @@ class Converter {
 
   void Size(Node* node);
 
+  /// `a, b, c = list` (sizes, unbind's tensors, a built list).
+  void ListUnpack(Node* node);
+
+  void GetItem(Node* node);
+
+  /// Integer arithmetic on sizes (`c // heads`, `n * heads`): a constant, or INT64 ops when a size
+  /// follows the batch.
+  void IntArithmetic(Node* node);
+
   // ---- quantize-dequantize (qdq.cpp) ----
 
   /// The weight of the layer at this node: its float initializer, or with QDQ its integers on the
@@ -125,6 +159,19 @@ class Converter {
   /// addmm(input, mat1, mat2, beta, alpha) = beta·input + alpha·mat1·mat2 (older exported linear layers).
   void Addmm(Node* node);
 
+  /// baddbmm(input, b1, b2, beta, alpha) = beta·input + alpha·b1·b2; the input is not read when beta is 0.
+  void Baddbmm(Node* node);
+
+  /// LayerNorm over the last dimensions, written out (opset 13 has no LayerNormalization):
+  /// (x − mean) / √(var + ε) · weight + bias.
+  void LayerNorm(Node* node);
+
+  /// transpose, flatten, expand, unbind, select, slice: the tensor-layout ops of transformer code.
+  void Layout(Node* node);
+
+  /// zeros(sizes): a constant, or a zero expanded to a shape that follows the batch.
+  void Zeros(Node* node);
+
   void Activation(Node* node);
 
   void Pool(Node* node);
@@ -138,13 +185,19 @@ class Converter {
 
   void Identity(Node* node);
 
-  /// The rank of the tensor input of the node being converted (see InputRanks).
+  /// The rank of the tensor input of the node being converted (see InputShapes).
   std::int64_t InputRank(const Node* node) const;
+  /// Dimension `dim` of that input (negative counts from the end) when it does not follow the batch size.
+  std::optional<std::int64_t> StaticDim(const Node* node, std::int64_t dim) const;
 
-  /// The rank of the input of each aten::linear (Gemm takes 2-D inputs only), aten::permute (its
-  /// negative dims) and aten::t, by node index, from one run on a zero sample.
-  std::map<std::size_t, std::int64_t> InputRanks(torch::jit::Graph& graph, const std::vector<Node*>& nodes,
-                                                 const std::vector<std::int64_t>& input_shape) const;
+  /// The shapes of the first input of the nodes whose conversion depends on them (aten::linear: Gemm takes
+  /// 2-D inputs only; permute, transpose, flatten, size, unbind, ...), by node index, from runs on zero
+  /// samples of batch 1 and 2: a dimension that differs between the two follows the batch.
+  struct InputShape {
+    std::vector<std::int64_t> one, two;
+  };
+  std::map<std::size_t, InputShape> InputShapes(torch::jit::Graph& graph, const std::vector<Node*>& nodes,
+                                                const std::vector<std::int64_t>& input_shape) const;
 
   const model::Model& model_;
   const OnnxQuantization* quantization_;
@@ -154,7 +207,7 @@ class Converter {
   std::unordered_map<const Value*, Item> items_;
   TensorNames names_;          ///< every node output's name, chosen before anything is converted
   std::set<std::string> used_;  ///< every name in the graph: tensors, initializers, nodes
-  std::map<std::size_t, std::int64_t> ranks_;
+  std::map<std::size_t, InputShape> shapes_;
   std::size_t node_index_ = 0;
   std::map<std::string, std::string> activation_tensors_;
   std::map<std::string, std::string> weight_initializers_;

@@ -1,6 +1,7 @@
 #include "src/io/onnx/converter.h"
 
 #include <cmath>
+#include <limits>
 #include <optional>
 
 #include "common/error.h"
@@ -16,6 +17,10 @@ void Converter::Convert(Node* node) {
       {"prim::ListConstruct", &Converter::List},
       {"prim::TupleConstruct", &Converter::Skip},
       {"aten::size", &Converter::Size},
+      {"prim::ListUnpack", &Converter::ListUnpack},
+      {"aten::__getitem__", &Converter::GetItem},
+      {"aten::floordiv", &Converter::IntArithmetic},
+      {"aten::floor_divide", &Converter::IntArithmetic},
       {"prim::NumToTensor", &Converter::PassThrough},
       {"aten::Int", &Converter::PassThrough},
       {"aten::conv1d", &Converter::Conv},
@@ -25,6 +30,15 @@ void Converter::Convert(Node* node) {
       {"aten::conv_transpose2d", &Converter::Conv},
       {"aten::linear", &Converter::Linear},
       {"aten::matmul", &Converter::Binary},
+      {"aten::bmm", &Converter::Binary},
+      {"aten::baddbmm", &Converter::Baddbmm},
+      {"aten::layer_norm", &Converter::LayerNorm},
+      {"aten::transpose", &Converter::Layout},
+      {"aten::expand", &Converter::Layout},
+      {"aten::unbind", &Converter::Layout},
+      {"aten::select", &Converter::Layout},
+      {"aten::slice", &Converter::Layout},
+      {"aten::zeros", &Converter::Zeros},
       {"aten::addmm", &Converter::Addmm},
       {"aten::t", &Converter::Shape},
       {"aten::add", &Converter::Binary},
@@ -60,7 +74,7 @@ void Converter::Convert(Node* node) {
       {"aten::avg_pool2d", &Converter::Pool},
       {"aten::adaptive_avg_pool1d", &Converter::Pool},
       {"aten::adaptive_avg_pool2d", &Converter::Pool},
-      {"aten::flatten", &Converter::Shape},
+      {"aten::flatten", &Converter::Layout},
       {"aten::view", &Converter::Shape},
       {"aten::reshape", &Converter::Shape},
       {"aten::cat", &Converter::Shape},
@@ -81,9 +95,8 @@ void Converter::Convert(Node* node) {
 
 void Converter::PassThrough(Node* node) {
   const Item& item = ItemOf(node->input(0), node);
-  const bool integer = item.kind == Item::Kind::kConstant && item.constant.isInt();
-  if (item.kind != Item::Kind::kSize && !integer) Fail(node, "a number computed from a tensor at run time");
-  items_[node->output()] = item;
+  if (!IsInteger(item)) Fail(node, "a number computed from a tensor at run time");
+  items_[node->output()] = AsInteger(item);
 }
 
 void Converter::Constant(Node* node) {
@@ -122,12 +135,68 @@ void Converter::List(Node* node) {
 }
 
 void Converter::Size(Node* node) {
-  if (node->inputs().size() != 2) Fail(node, "x.size() without a dimension");
+  const std::string of = TensorOf(node->input(0), node);
+  auto size = [&](std::int64_t dim) {
+    Item item;
+    if (dim < 0) dim += InputRank(node);
+    if (const auto value = StaticDim(node, dim)) {
+      item.constant = *value;
+    } else {
+      item.kind = Item::Kind::kSize;
+      item.of = of;
+      item.dim = dim;
+    }
+    return item;
+  };
   Item item;
-  item.kind = Item::Kind::kSize;
-  item.of = TensorOf(node->input(0), node);
-  item.dim = Int(node->input(1), node);
+  if (node->inputs().size() == 2) {
+    item = size(Int(node->input(1), node));
+  } else {
+    item.kind = Item::Kind::kList;  // x.shape: one item per dimension
+    for (std::int64_t dim = 0; dim < InputRank(node); ++dim) item.elements.push_back(size(dim));
+  }
   items_[node->output()] = item;
+}
+
+void Converter::ListUnpack(Node* node) {
+  const Item list = ItemOf(node->input(0), node);
+  if (list.kind != Item::Kind::kList) Fail(node, "unpacking something other than a list");
+  const std::size_t count = list.elements.empty() ? list.list.size() : list.elements.size();
+  if (count != node->outputs().size()) Fail(node, "a list of " + std::to_string(count) + " unpacked into " +
+                                                      std::to_string(node->outputs().size()));
+  for (std::size_t index = 0; index < count; ++index)
+    items_[node->output(index)] = list.elements.empty() ? ItemOf(list.list[index], node) : list.elements[index];
+}
+
+void Converter::GetItem(Node* node) {
+  const Item list = ItemOf(node->input(0), node);
+  if (list.kind != Item::Kind::kList) Fail(node, "indexing something other than a list");
+  const std::int64_t count = static_cast<std::int64_t>(list.elements.empty() ? list.list.size() : list.elements.size());
+  std::int64_t index = Int(node->input(1), node);
+  if (index < 0) index += count;
+  if (index < 0 || index >= count) Fail(node, "an index out of the list");
+  items_[node->output()] = list.elements.empty() ? ItemOf(list.list[index], node) : list.elements[index];
+}
+
+void Converter::IntArithmetic(Node* node) {
+  const std::string kind = node->kind().toQualString();
+  if (!IsInteger(ItemOf(node->input(0), node)) || !IsInteger(ItemOf(node->input(1), node)))
+    Fail(node, "arithmetic on sizes that are not integers");
+  const Item a = AsInteger(ItemOf(node->input(0), node)), b = AsInteger(ItemOf(node->input(1), node));
+  const std::string op = kind == "aten::add" ? "Add" : kind == "aten::sub" ? "Sub" : kind == "aten::mul" ? "Mul" : "Div";
+  Item out;
+  if (a.kind == Item::Kind::kConstant && b.kind == Item::Kind::kConstant) {
+    const std::int64_t x = a.constant.toInt(), y = b.constant.toInt();
+    if (op == "Div" && y == 0) Fail(node, "a division by zero");
+    // Python's floor division; sizes are not negative, where it equals ONNX's (truncating) Div.
+    const std::int64_t quotient = op == "Div" ? (x / y - ((x % y != 0) && ((x < 0) != (y < 0)))) : 0;
+    out.constant = op == "Add" ? x + y : op == "Sub" ? x - y : op == "Mul" ? x * y : quotient;
+  } else {
+    out.kind = Item::Kind::kSize;
+    out.name = Fresh(OutputName(node->output()));
+    AddNode(op, {SizeTensor(a), SizeTensor(b)}, {out.name});
+  }
+  items_[node->output()] = out;
 }
 
 void Converter::Conv(Node* node) {
@@ -169,8 +238,8 @@ void Converter::Linear(Node* node) {
   const auto in = node->inputs();
   const std::string input = TensorOf(in[0], node), weight = Weight(in[1], node);
   const std::string out = OutputName(node->output());
-  const auto rank = ranks_.find(node_index_);
-  if (rank != ranks_.end() && rank->second == 2) {
+  const auto shape = shapes_.find(node_index_);
+  if (shape != shapes_.end() && shape->second.one.size() == 2) {
     std::vector<std::string> inputs = {input, weight};
     if (!IsNone(in[2], node)) inputs.push_back(TensorOf(in[2], node));
     Attr(AddNode("Gemm", inputs, {out}), "transB", 1);
@@ -190,9 +259,14 @@ void Converter::Linear(Node* node) {
 
 void Converter::Binary(Node* node) {
   const std::string kind = node->kind().toQualString();
+  if (kind != "aten::div" && kind != "aten::matmul" && kind != "aten::bmm" && IsInteger(ItemOf(node->input(0), node)) &&
+      IsInteger(ItemOf(node->input(1), node))) {
+    IntArithmetic(node);  // traced size arithmetic: `n * heads` on prim::NumToTensor values
+    return;
+  }
   const std::string base = kind.substr(6, kind.back() == '_' ? kind.size() - 7 : std::string::npos);
   static const std::map<std::string, std::string> kOps = {
-      {"add", "Add"}, {"sub", "Sub"}, {"mul", "Mul"}, {"div", "Div"}, {"matmul", "MatMul"}};
+      {"add", "Add"}, {"sub", "Sub"}, {"mul", "Mul"}, {"div", "Div"}, {"matmul", "MatMul"}, {"bmm", "MatMul"}};
   if ((base == "add" || base == "sub") && node->inputs().size() > 2 && Number(node->input(2), node) != 1.0)
     Fail(node, "alpha other than 1");
   if (base == "div" && node->inputs().size() > 2) Fail(node, "a rounding mode");
@@ -308,14 +382,11 @@ void Converter::Shape(Node* node) {
   const auto in = node->inputs();
   const std::string out = OutputName(node->output());
   if (kind == "aten::cat") {
-    const Item& list = ItemOf(in[0], node);
-    if (list.kind != Item::Kind::kList) Fail(node, "a tensor list that is not built in the graph");
+    const Item list = ItemOf(in[0], node);  // a copy: TensorOf below may add items
+    if (list.kind != Item::Kind::kList || !list.elements.empty()) Fail(node, "a tensor list that is not built in the graph");
     std::vector<std::string> inputs;
     for (Value* element : list.list) inputs.push_back(TensorOf(element, node));
     Attr(AddNode("Concat", inputs, {out}), "axis", Int(in[1], node));
-  } else if (kind == "aten::flatten") {
-    if (Int(in[1], node) != 1 || Int(in[2], node) != -1) Fail(node, "flatten other than flatten(x, 1)");
-    Attr(AddNode("Flatten", {TensorOf(in[0], node)}, {out}), "axis", 1);
   } else if (kind == "aten::t") {
     if (InputRank(node) == 2)
       Attr(AddNode("Transpose", {TensorOf(in[0], node)}, {out}), "perm", std::vector<std::int64_t>{1, 0});
@@ -327,23 +398,140 @@ void Converter::Shape(Node* node) {
       if (dim < 0) dim += InputRank(node);  // ONNX's perm takes no negative dims
     Attr(AddNode("Transpose", {TensorOf(in[0], node)}, {out}), "perm", perm);
   } else {
-    // view / reshape: constant sizes, or x.size(i) at position i (ONNX's 0: keep that dimension).
+    // view / reshape: constant sizes, x.size(i) at position i (ONNX's 0: keep that dimension), or sizes
+    // computed when the model runs.
     const std::string x = TensorOf(in[0], node);
-    const Item& sizes = ItemOf(in[1], node);
-    std::vector<std::int64_t> shape;
-    if (sizes.kind == Item::Kind::kList) {
-      for (std::size_t position = 0; position < sizes.list.size(); ++position) {
-        const Item& element = ItemOf(sizes.list[position], node);
-        if (element.kind == Item::Kind::kSize && element.of == x && element.dim == static_cast<std::int64_t>(position))
-          shape.push_back(0);
-        else
-          shape.push_back(Int(sizes.list[position], node));
-      }
-    } else {
-      shape = IntList(in[1], node);
-    }
-    AddNode("Reshape", {x, Ints(shape)}, {out});
+    const std::string shape = ShapeInput(SizeItems(in[1], node), x);
+    AddNode("Reshape", {x, shape}, {out});
   }
+  Produce(node->output(), out);
+}
+
+void Converter::Layout(Node* node) {
+  const std::string kind = node->kind().toQualString();
+  const auto in = node->inputs();
+  const std::string x = TensorOf(in[0], node), out = OutputName(node->output());
+  const std::int64_t rank = InputRank(node);
+  auto axis = [&](Value* value) {
+    std::int64_t dim = Int(value, node);
+    if (dim < 0) dim += rank;
+    if (dim < 0 || dim >= rank) Fail(node, "dimension " + std::to_string(dim) + " of a rank-" + std::to_string(rank) + " tensor");
+    return dim;
+  };
+  if (kind == "aten::transpose") {
+    std::vector<std::int64_t> perm(rank);
+    for (std::int64_t dim = 0; dim < rank; ++dim) perm[dim] = dim;
+    std::swap(perm[axis(in[1])], perm[axis(in[2])]);
+    Attr(AddNode("Transpose", {x}, {out}), "perm", perm);
+  } else if (kind == "aten::flatten") {
+    const std::int64_t start = axis(in[1]), end = axis(in[2]);
+    if (start == 1 && end == rank - 1) {
+      Attr(AddNode("Flatten", {x}, {out}), "axis", 1);
+    } else {
+      // The dimensions before `start` kept (ONNX's 0), those after `end` as they are (constants).
+      std::vector<std::int64_t> shape(start, 0);
+      shape.push_back(-1);
+      for (std::int64_t dim = end + 1; dim < rank; ++dim) {
+        const auto size = StaticDim(node, dim);
+        if (!size) Fail(node, "flatten before a dimension that follows the batch size");
+        shape.push_back(*size);
+      }
+      AddNode("Reshape", {x, Ints(shape)}, {out});
+    }
+  } else if (kind == "aten::expand") {
+    // torch's -1 (keep) is ONNX's 1 (Expand broadcasts).
+    std::vector<Item> sizes = SizeItems(in[1], node);
+    for (Item& size : sizes)
+      if (size.kind == Item::Kind::kConstant && size.constant.toInt() == -1) size.constant = std::int64_t{1};
+    AddNode("Expand", {x, ShapeInput(sizes, "")}, {out});
+  } else if (kind == "aten::unbind") {
+    // Split into size-1 pieces along the dimension, each squeezed; prim::ListUnpack hands them out.
+    const std::int64_t dim = axis(in[1]);
+    const auto count = StaticDim(node, dim);
+    if (!count) Fail(node, "unbind along a dimension that follows the batch size");
+    std::vector<std::string> pieces, squeezed;
+    Item list;
+    list.kind = Item::Kind::kList;
+    for (std::int64_t index = 0; index < *count; ++index) {
+      pieces.push_back(Fresh(out + "_split" + std::to_string(index)));
+      squeezed.push_back(Fresh(out + "." + std::to_string(index)));
+      list.elements.push_back(TensorItem(squeezed.back()));
+    }
+    Attr(AddNode("Split", {x}, pieces), "axis", dim);
+    const std::string axes = Ints({dim});
+    for (std::int64_t index = 0; index < *count; ++index) AddNode("Squeeze", {pieces[index], axes}, {squeezed[index]});
+    items_[node->output()] = list;
+    return;
+  } else if (kind == "aten::select") {
+    const std::string index = AddInitializer("const", torch::tensor(Int(in[2], node), torch::kInt64));
+    Attr(AddNode("Gather", {x, index}, {out}), "axis", axis(in[1]));
+  } else {  // slice(x, dim, start, end, step)
+    const std::int64_t start = IsNone(in[2], node) ? 0 : Int(in[2], node);
+    const std::int64_t end = IsNone(in[3], node) ? std::numeric_limits<std::int64_t>::max() : Int(in[3], node);
+    AddNode("Slice", {x, Ints({start}), Ints({end}), Ints({axis(in[1])}), Ints({Int(in[4], node)})}, {out});
+  }
+  Produce(node->output(), out);
+}
+
+void Converter::Zeros(Node* node) {
+  const auto in = node->inputs();
+  if (!IsNone(in[1], node) && Int(in[1], node) != static_cast<std::int64_t>(c10::ScalarType::Float))
+    Fail(node, "zeros of a type other than float");
+  const std::vector<Item> sizes = SizeItems(in[0], node);
+  const std::string out = OutputName(node->output());
+  AddNode("Expand", {Scalar(0.0), ShapeInput(sizes, "")}, {out});
+  Produce(node->output(), out);
+}
+
+void Converter::Baddbmm(Node* node) {
+  const auto in = node->inputs();
+  const double beta = in.size() > 3 ? Number(in[3], node) : 1.0, alpha = in.size() > 4 ? Number(in[4], node) : 1.0;
+  const std::string out = OutputName(node->output());
+  std::string product = Fresh(out + "_matmul");
+  AddNode("MatMul", {TensorOf(in[1], node), TensorOf(in[2], node)}, {product});
+  if (alpha != 1.0) {
+    const std::string scaled = Fresh(out + "_alpha");
+    AddNode("Mul", {product, Scalar(alpha)}, {scaled});
+    product = scaled;
+  }
+  if (beta == 0.0) {
+    AddNode("Identity", {product}, {out});  // torch ignores the input (NaN and Inf too) when beta is 0
+  } else {
+    std::string input = TensorOf(in[0], node);
+    if (beta != 1.0) {
+      const std::string scaled = Fresh(out + "_beta");
+      AddNode("Mul", {input, Scalar(beta)}, {scaled});
+      input = scaled;
+    }
+    AddNode("Add", {product, input}, {out});
+  }
+  Produce(node->output(), out);
+}
+
+void Converter::LayerNorm(Node* node) {
+  // layer_norm(input, normalized_shape, weight, bias, eps, cudnn_enable)
+  const auto in = node->inputs();
+  const std::string x = TensorOf(in[0], node), out = OutputName(node->output());
+  const auto dims = static_cast<std::int64_t>(IntList(in[1], node).size());
+  std::vector<std::int64_t> axes;
+  for (std::int64_t dim = -dims; dim < 0; ++dim) axes.push_back(dim);
+  const std::string mean = Fresh(out + "_mean"), centred = Fresh(out + "_centred"), square = Fresh(out + "_square"),
+                    variance = Fresh(out + "_variance"), shifted = Fresh(out + "_plus_eps"), deviation = Fresh(out + "_std");
+  Attr(AddNode("ReduceMean", {x}, {mean}), "axes", axes);
+  AddNode("Sub", {x, mean}, {centred});
+  AddNode("Mul", {centred, centred}, {square});
+  Attr(AddNode("ReduceMean", {square}, {variance}), "axes", axes);
+  AddNode("Add", {variance, Scalar(Number(in[4], node))}, {shifted});
+  AddNode("Sqrt", {shifted}, {deviation});
+  const bool weight = !IsNone(in[2], node), bias = !IsNone(in[3], node);
+  std::string result = weight || bias ? Fresh(out + "_normalized") : out;
+  AddNode("Div", {centred, deviation}, {result});
+  if (weight) {
+    const std::string scaled = bias ? Fresh(out + "_scaled") : out;
+    AddNode("Mul", {result, TensorOf(in[2], node)}, {scaled});
+    result = scaled;
+  }
+  if (bias) AddNode("Add", {result, TensorOf(in[3], node)}, {out});
   Produce(node->output(), out);
 }
 
