@@ -103,6 +103,15 @@ int CommandInspect(const std::string& path, const std::vector<std::int64_t>& inp
     std::cout << "parameter " << param.key() << " " << adaflow::model::ShapeString(param.shape) << " ("
               << param.op << "): " << (rules.ParamQuantized(param.types, param.name) ? "quantized" : "float")
               << " by the default config\n";
+  // Activation quantizers under the default config, and outputs no quantizer can cover.
+  const auto quantizers = adaflow::quant::FindActivationQuantizers(*model, layers, rules, 8);
+  std::cout << quantizers.size() << " activation quantizers under the default config:";
+  for (const auto& quantizer : quantizers)
+    std::cout << " " << (quantizer.module.empty() ? quantizer.name : quantizer.module)
+              << (quantizer.module_input ? " (input)" : "");
+  std::cout << "\n";
+  for (const auto& op : adaflow::quant::OpsLeftFloat(*model))
+    std::cout << "left float: " << op.op << (op.module.empty() ? "" : " in " + op.module) << ": " << op.reason << "\n";
   return 0;
 }
 

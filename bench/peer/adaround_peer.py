@@ -16,7 +16,9 @@ Usage (Debian's python3-torch):
   /usr/bin/python3 bench/peer/adaround_peer.py --arch resnet8 --model examples/models/resnet8_fmnist.pt \
       --encodings runs/x/x_adaround.encodings --iterations 2000 --threads 2 --out runs/peer/x
 Prints one JSON line with the timings (`--whole` adds a quant-sim, calibration, evaluation and export
-done in PyTorch, for the whole-run comparison).
+done in PyTorch, for the whole-run comparison; CNNs only). `--arch vit` (examples/models/vit.py): GELU
+after fc1 is in the loss, and `--sim-encodings` gives the LayerNorm weights' grids, which AIMET's internal
+quant-sim applies to x̂.
 """
 import argparse
 import copy
@@ -39,8 +41,8 @@ sys.path.insert(0, os.path.join(ROOT, "examples", "models"))
 ZETA, GAMMA = 1.1, -0.1
 BATCH_SIZE = 32
 FMNIST = "/usr/share/datasets/fashion-mnist"
-ACTIVATIONS = {F.relu: "relu", torch.relu: "relu", F.relu6: "relu6", F.hardtanh: "hardtanh",
-               nn.ReLU: "relu", nn.ReLU6: "relu6", nn.Hardtanh: "hardtanh"}
+ACTIVATIONS = {F.relu: "relu", torch.relu: "relu", F.relu6: "relu6", F.hardtanh: "hardtanh", F.gelu: "gelu",
+               nn.ReLU: "relu", nn.ReLU6: "relu6", nn.Hardtanh: "hardtanh", nn.GELU: "gelu"}
 
 
 # --- model -----------------------------------------------------------------------------------------
@@ -52,6 +54,9 @@ def make_eager(arch):
     if arch == "resnet20":
         import train_resnet20_fmnist
         return train_resnet20_fmnist.ResNet20()
+    if arch == "vit":
+        import train_vit_fmnist
+        return train_vit_fmnist.make_model()
     import torchvision
     if arch == "resnet18":
         return torchvision.models.resnet18()
@@ -81,9 +86,37 @@ def load_folded(arch, path):
     return model, folded
 
 
-def layer_activations(model):
+def layer_activations_by_calls(model, example):
+    """layer_activations for a model torch.fx cannot trace (the ViT's `n, t, c = x.shape`): the activation
+    module whose call reads the layer's output tensor, from one forward pass with hooks on every module."""
+    modules = dict(model.named_modules())
+    produced, result, handles = {}, {}, []
+
+    def hook(name):
+        def record(module, inputs, output):
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                produced[id(output)] = name
+                result[name] = None
+            elif inputs and id(inputs[0]) in produced and type(module) in ACTIVATIONS:
+                result[produced[id(inputs[0])]] = ACTIVATIONS[type(module)]
+        return record
+
+    for name, module in modules.items():
+        if not list(module.children()):
+            handles.append(module.register_forward_hook(hook(name)))
+    with torch.no_grad():
+        model(example)
+    for handle in handles:
+        handle.remove()
+    return result
+
+
+def layer_activations(model, example=None):
     """AIMET's act_func: the op right after each conv/linear, when it is an activation."""
-    graph = torch.fx.symbolic_trace(model).graph
+    try:
+        graph = torch.fx.symbolic_trace(model).graph
+    except torch.fx.proxy.TraceError:
+        return layer_activations_by_calls(model, example)
     modules = dict(model.named_modules())
     result = {}
     for node in graph.nodes:
@@ -108,6 +141,8 @@ def apply_activation(kind, x):
         return F.relu(x)
     if kind == "relu6":
         return F.hardtanh(x, 0.0, 6.0)
+    if kind == "gelu":
+        return F.gelu(x)
     return x
 
 
@@ -132,11 +167,12 @@ def fmnist(split, count=None):
 
 # --- encodings -------------------------------------------------------------------------------------
 
-def read_grids(path):
-    """{layer: (scale tensor, offset tensor, bitwidth)} from an AIMET 0.6.1 param_encodings file."""
+def read_grids(path, suffix=".weight"):
+    """{layer: (scale tensor, offset tensor, bitwidth)} from an AIMET 0.6.1 param_encodings file
+    (`suffix=""`: every parameter by its own name)."""
     grids = {}
     for key, entries in json.load(open(path))["param_encodings"].items():
-        layer = key[:-len(".weight")]
+        layer = key[:-len(suffix)] if suffix else key
         grids[layer] = (torch.tensor([e["scale"] for e in entries], dtype=torch.float32),
                         torch.tensor([float(e["offset"]) for e in entries], dtype=torch.float32),
                         entries[0]["bitwidth"])
@@ -221,14 +257,20 @@ def adaround_layer(module, grid, inputs, targets, activation, iterations, genera
         return rounded(False)
 
 
-def adaround_model(model, grids, batches, iterations, input_source, seed, steps_only=None):
+def adaround_model(model, grids, batches, iterations, input_source, seed, steps_only=None, other_grids=None):
     """AIMET's apply_adaround: every quantizable layer in module order. Returns the rounded model and
-    per-layer seconds. `steps_only`: run that many steps per layer and report seconds per step."""
-    activations = layer_activations(model)
+    per-layer seconds. `steps_only`: run that many steps per layer and report seconds per step.
+    `other_grids`: parameters other than layer weights (LayerNorm weights) that AIMET's internal quant-sim
+    quantizes, so x̂ passes through them rounded to nearest."""
+    activations = layer_activations(model, batches[0][:1])
     quant = copy.deepcopy(model)
     for name, module in quant.named_modules():
         if name in grids:
             module.weight.data = nearest(module.weight.detach(), grids[name])
+    quant_params = dict(quant.named_parameters())
+    for name, grid in (other_grids or {}).items():
+        if name in quant_params and name[:-len(".weight")] not in grids:
+            quant_params[name].data = nearest(quant_params[name].detach(), grid)
     orig_modules, quant_modules = dict(model.named_modules()), dict(quant.named_modules())
     generator = torch.Generator().manual_seed(seed)
     timings = []
@@ -384,9 +426,10 @@ def top1(model, images, labels, batch=250):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--arch", required=True, choices=["resnet8", "resnet20", "resnet18", "mobilenet_v2"])
+    parser.add_argument("--arch", required=True, choices=["resnet8", "resnet20", "resnet18", "mobilenet_v2", "vit"])
     parser.add_argument("--model", required=True, help="the TorchScript file adaflow loads")
     parser.add_argument("--encodings", required=True, help="adaflow's <name>_adaround.encodings: the weight grids")
+    parser.add_argument("--sim-encodings", help="the quant-sim's 0.6.1 encodings: grids of other parameters (LayerNorm)")
     parser.add_argument("--iterations", type=int, default=10000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--input-source", choices=["quant", "fp"], default="quant")
@@ -414,8 +457,9 @@ def main():
     grids = read_grids(args.encodings)
     loaded = time.time()
 
+    other_grids = read_grids(args.sim_encodings, suffix="") if args.sim_encodings else None
     rounded, timings = adaround_model(model, grids, batches, args.iterations, args.input_source, args.seed,
-                                      args.steps)
+                                      args.steps, other_grids)
     adaround_s = time.time() - loaded
     result = {"arch": args.arch, "threads": args.threads, "num_iterations": args.iterations,
               "input_source": args.input_source, "layers": len(timings), "fold_difference": difference,
@@ -439,7 +483,7 @@ def main():
     with open(os.path.join(args.out, "peer_adaround.encodings"), "w") as f:
         f.write(grid_file)
 
-    if args.whole and not args.random_shape:
+    if args.whole and not args.random_shape and args.arch != "vit":
         start = time.time()
         test_x, test_y = fmnist("t10k")
         accuracy = {"fp": top1(model, test_x, test_y)}

@@ -300,6 +300,40 @@ std::vector<ActivationQuantizer> FindActivationQuantizers(const model::Model& mo
   return Placement(model, layers, rules, bitwidth).Run();
 }
 
+std::vector<OpLeftFloat> OpsLeftFloat(const model::Model& model) {
+  // Ops that move or select values (their outputs are on their input's grid), and what a forward only
+  // reads: no quantizer is needed there.
+  static const std::set<std::string> kMoves = {
+      "aten::view", "aten::reshape", "aten::flatten", "aten::permute", "aten::transpose", "aten::t",
+      "aten::contiguous", "aten::expand", "aten::expand_as", "aten::select", "aten::slice", "aten::unbind",
+      "aten::chunk", "aten::split", "aten::split_with_sizes", "aten::squeeze", "aten::unsqueeze", "aten::stack",
+      "aten::dropout", "aten::dropout_", "aten::feature_dropout", "aten::alpha_dropout", "aten::clone",
+      "aten::detach", "aten::to", "aten::type_as", "aten::index", "aten::index_select", "aten::gather",
+      "aten::repeat", "aten::tile", "aten::flip", "aten::roll", "aten::pixel_shuffle", "aten::pixel_unshuffle",
+      "aten::channel_shuffle", "aten::narrow", "aten::zeros", "aten::zeros_like", "aten::ones", "aten::ones_like",
+      "aten::full", "aten::full_like", "aten::arange", "aten::__getitem__", "aten::max_pool2d_with_indices",
+      "aten::adaptive_max_pool2d", "aten::max_pool3d", "aten::identity"};
+  auto graph = model.InlinedGraph();
+  const auto nodes = model::TopLevelNodes(*graph);
+  std::map<const Value*, bool> integral;
+  std::vector<OpLeftFloat> left;
+  for (const Node* node : nodes) {
+    const std::string kind = node->kind().toQualString();
+    if (ComputeOps().count(kind) || BinaryOps().count(kind) || kMoves.count(kind)) continue;
+    bool float_output = false;
+    for (const Value* output : node->outputs())
+      float_output = float_output || (output->type()->kind() == c10::TypeKind::TensorType && !IsIntegral(output, integral));
+    if (!float_output) continue;
+    std::string reason = "adaflow has no quantizer rule for " + kind;
+    if (node->kind() == c10::prim::If || node->kind() == c10::prim::Loop)
+      reason = "a branch or loop adaflow cannot resolve (on the data, or on the input's rank when no input shape is given): the ops inside it are not quantized";
+    else if (kind.rfind("prim::", 0) == 0)
+      continue;  // lists, tuples, constants, attribute reads
+    left.push_back({kind, model::ModuleOf(model.module(), node).path, reason});
+  }
+  return left;
+}
+
 QuantSim::QuantSim(std::shared_ptr<const model::Model> fp, const model::LayerGraph& layers, QuantSimConfig config,
                    const ParamEncodings& frozen)
     : fp_(std::move(fp)), config_(std::move(config)) {

@@ -131,4 +131,13 @@ class QuantSim {
 std::vector<ActivationQuantizer> FindActivationQuantizers(const model::Model& model, const model::LayerGraph& layers,
                                                           const QuantsimConfigFile& rules, int bitwidth);
 
+/// An op whose output holds float values that no activation quantizer can cover: its output stays float
+/// whatever a config says (where an AIMET-prepared model may have a quantizer). `adaflow inspect` lists them.
+struct OpLeftFloat {
+  std::string op;      ///< "aten::erf"
+  std::string module;  ///< the module it ran in ("" for the root)
+  std::string reason;
+};
+std::vector<OpLeftFloat> OpsLeftFloat(const model::Model& model);
+
 }  // namespace adaflow::quant

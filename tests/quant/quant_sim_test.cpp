@@ -140,6 +140,30 @@ TEST(QuantSimTest, TransformerOpsHaveTheModulesAimetsPreparerMakesAndTracedSizeA
                                               "blocks.1.norm1"}));
 }
 
+TEST(QuantSimTest, OpsNoQuantizerCoversAreListedWithTheirReason) {
+  // erf and sqrt hold float values no rule of adaflow quantizes: listed, never silently float. Data
+  // movement (view, transpose), integer values (argmax) and quantized ops (mul, softmax) are not.
+  torch::jit::Module module("LeftFloat");
+  module.define(R"(
+def forward(self, x):
+    y = torch.erf(x).sqrt().view(x.size(0), -1).transpose(0, 1)
+    k = y.argmax(dim=0)
+    return torch.softmax(y * 2.0, dim=0) + k.unsqueeze(0).float()
+)");
+  const model::Model model(module, "left_float");
+  const auto left = OpsLeftFloat(model);
+  std::vector<std::string> ops;
+  for (const auto& op : left) ops.push_back(op.op);
+  EXPECT_EQ(ops, (std::vector<std::string>{"aten::erf", "aten::sqrt"}));
+  ASSERT_FALSE(left.empty());
+  EXPECT_NE(left[0].reason.find("no quantizer rule for aten::erf"), std::string::npos) << left[0].reason;
+  for (const char* path : {"tests/models/vit_tiny_scripted.pt", "tests/models/vit_tiny_traced.pt",
+                           "tests/models/encoder_tiny_traced.pt", "tests/models/tv_mobilenet_v2_scripted.pt"}) {
+    const auto listed = OpsLeftFloat(*Load(path));
+    EXPECT_TRUE(listed.empty()) << path << ": " << (listed.empty() ? "" : listed[0].op);
+  }
+}
+
 TEST(QuantSimTest, ALayerCalledTwiceHasTwoQuantizersOfDifferentNamesAndModules) {
   torch::manual_seed(0);
   torch::jit::Module fc("torch.nn.modules.linear.Linear");  // a torch.nn leaf module, as torch.fx sees it
