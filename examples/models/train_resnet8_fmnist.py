@@ -100,16 +100,23 @@ def accuracy(model, images, labels):
     return 100.0 * top1 / len(images), 100.0 * top5 / len(images)
 
 
-def train(model):
-    """Trains `model` (made right after seed()) on Fashion-MNIST; returns it in eval mode with the test set."""
+def sgd_one_cycle(model, steps):
+    """The ResNets' optimizer: SGD with Nesterov momentum under a one-cycle schedule peaking at 0.1."""
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=True)
+    return opt, torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=steps)
+
+
+def train(model, epochs=EPOCHS, optimizer=sgd_one_cycle, loss_options=None):
+    """Trains `model` (made right after seed()) on Fashion-MNIST; returns it in eval mode with the test set.
+    `optimizer(model, steps)` gives the optimizer and its per-step schedule; `loss_options` go to
+    F.cross_entropy."""
     torch.set_num_threads(os.cpu_count() or 1)
     train_x, train_y = load("train")
     test_x, test_y = load("t10k")
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=True)
-    steps = EPOCHS * ((len(train_x) + BATCH - 1) // BATCH)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=steps)
+    steps = epochs * ((len(train_x) + BATCH - 1) // BATCH)
+    opt, sched = optimizer(model, steps)
     generator = torch.Generator().manual_seed(SEED)
-    for epoch in range(EPOCHS):
+    for epoch in range(epochs):
         model.train()
         start = time.time()
         order = torch.randperm(len(train_x), generator=generator)
@@ -119,13 +126,13 @@ def train(model):
             # Light augmentation: random horizontal flip.
             flip = torch.rand(len(idx), generator=generator) < 0.5
             x = torch.where(flip[:, None, None, None], x.flip(3), x)
-            loss = F.cross_entropy(model(x), train_y[idx])
+            loss = F.cross_entropy(model(x), train_y[idx], **(loss_options or {}))
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
         top1, top5 = accuracy(model, test_x, test_y)
-        print(f"epoch {epoch + 1}/{EPOCHS}: loss {loss.item():.4f} test top-1 {top1:.2f} top-5 {top5:.2f} "
+        print(f"epoch {epoch + 1}/{epochs}: loss {loss.item():.4f} test top-1 {top1:.2f} top-5 {top5:.2f} "
               f"({time.time() - start:.0f} s)", flush=True)
     model.eval()
     return model, test_x, test_y

@@ -8,54 +8,27 @@ Data, input scaling and seeding as train_resnet8_fmnist.py (pixels * 1/255, shap
 """
 import json
 import os
-import time
 
 import torch
-import torch.nn.functional as F
 
-from train_resnet8_fmnist import HERE, SEED, accuracy, load, seed
+from train_resnet8_fmnist import HERE, SEED, accuracy, seed, train
 from vit import Vit
 
 EPOCHS = 12
-BATCH = 128
 
 
 def make_model():
     return Vit(image=28, patch=7, dim=64, depth=4, heads=4, classes=10, channels=1)
 
 
-def train(model):
-    torch.set_num_threads(os.cpu_count() or 1)
-    train_x, train_y = load("train")
-    test_x, test_y = load("t10k")
+def adamw_one_cycle(model, steps):
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.05)
-    steps = EPOCHS * ((len(train_x) + BATCH - 1) // BATCH)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps, pct_start=0.15)
-    generator = torch.Generator().manual_seed(SEED)
-    for epoch in range(EPOCHS):
-        model.train()
-        start = time.time()
-        order = torch.randperm(len(train_x), generator=generator)
-        for first in range(0, len(train_x), BATCH):
-            idx = order[first:first + BATCH]
-            x = train_x[idx]
-            flip = torch.rand(len(idx), generator=generator) < 0.5
-            x = torch.where(flip[:, None, None, None], x.flip(3), x)
-            loss = F.cross_entropy(model(x), train_y[idx], label_smoothing=0.1)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-        top1, top5 = accuracy(model, test_x, test_y)
-        print(f"epoch {epoch + 1}/{EPOCHS}: loss {loss.item():.4f} test top-1 {top1:.2f} top-5 {top5:.2f} "
-              f"({time.time() - start:.0f} s)", flush=True)
-    model.eval()
-    return model, test_x, test_y
+    return opt, torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps, pct_start=0.15)
 
 
 def main():
     seed()
-    model, test_x, test_y = train(make_model())
+    model, test_x, test_y = train(make_model(), EPOCHS, adamw_one_cycle, {"label_smoothing": 0.1})
     paths = {"scripted": "vit_fmnist.pt", "traced": "vit_fmnist_traced.pt"}
     torch.jit.script(model).save(os.path.join(HERE, paths["scripted"]))
     torch.jit.trace(model, test_x[:1]).save(os.path.join(HERE, paths["traced"]))

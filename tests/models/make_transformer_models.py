@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "models"))
 from vit import Vit  # noqa: E402
+from make_test_models import save_scripted_and_traced  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -97,12 +98,6 @@ def randomize_norms(model):
         if isinstance(m, nn.LayerNorm):
             m.weight.data.uniform_(0.5, 1.5)
             m.bias.data.uniform_(-0.2, 0.2)
-
-
-def save_scripted_and_traced(model, example, stem):
-    """<stem>_scripted.pt and <stem>_traced.pt (traced on `example`)."""
-    torch.jit.script(model).save(os.path.join(HERE, f"{stem}_scripted.pt"))
-    torch.jit.trace(model, example).save(os.path.join(HERE, f"{stem}_traced.pt"))
 
 
 def main():
