@@ -8,6 +8,7 @@
 
 namespace adaflow::io::onnx_internal {
 
+// Over 80 lines only because of the op table below: one line per TorchScript op, read as a table.
 void Converter::Convert(Node* node) {
   const std::string kind = node->kind().toQualString();
   using Handler = void (Converter::*)(Node*);
