@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 #include <yaml-cpp/yaml.h>
 
 #include "common/error.h"
@@ -85,11 +87,38 @@ int CommandDescribe(const adaflow::StageRegistry& registry, const std::string& t
                             " (adaflow stages lists them)");
 }
 
-int CommandInspect(const std::string& path, const std::vector<std::int64_t>& input_shape, bool fold) {
-  auto model = adaflow::model::Model::Load(path, input_shape);
+/// `--input input_ids:int64:1,12` → {input_ids, [1, 12], int64}. InputError naming the argument.
+adaflow::TensorSpec ParseInputArgument(const std::string& text) {
+  const auto first = text.find(':'), second = text.find(':', first == std::string::npos ? first : first + 1);
+  const std::string usage = "--input '" + text + "': expected NAME:DTYPE:SHAPE, e.g. input_ids:int64:1,12";
+  if (first == std::string::npos || second == std::string::npos) throw adaflow::InputError(usage);
+  adaflow::TensorSpec spec{text.substr(0, first), {}, text.substr(first + 1, second - first - 1)};
+  const auto& dtypes = adaflow::TensorDtypes();
+  if (spec.name.empty() || std::find(dtypes.begin(), dtypes.end(), spec.dtype) == dtypes.end())
+    throw adaflow::InputError(usage + " (DTYPE float32 or int64)");
+  std::stringstream sizes(text.substr(second + 1));
+  for (std::string size; std::getline(sizes, size, ',');) {
+    try {
+      spec.shape.push_back(std::stoll(size));
+    } catch (const std::exception&) {
+      throw adaflow::InputError(usage);
+    }
+    if (spec.shape.back() < 1) throw adaflow::InputError(usage);
+  }
+  if (spec.shape.empty()) throw adaflow::InputError(usage);
+  return spec;
+}
+
+int CommandInspect(const std::string& path, const std::vector<std::int64_t>& input_shape,
+                   const std::vector<std::string>& named_inputs, bool fold) {
+  std::vector<adaflow::TensorSpec> inputs = adaflow::model::SingleInput(input_shape);
+  if (!named_inputs.empty() && !input_shape.empty())
+    throw adaflow::InputError("give --input-shape (one float input) or --input (named inputs), not both");
+  for (const auto& text : named_inputs) inputs.push_back(ParseInputArgument(text));
+  auto model = adaflow::model::Model::LoadWithInputs(path, inputs);
   const int batch_norms = adaflow::model::CountBatchNorms(*model);
   adaflow::model::BatchNormFolds folds;
-  if (fold) model = adaflow::model::FoldBatchNorm(*model, input_shape, {}, &folds);
+  if (fold) model = adaflow::model::FoldBatchNorm(*model, {}, {}, &folds);
   const auto layers = adaflow::model::DiscoverLayers(*model);
   std::cout << path << ": " << layers.layers.size() << " quantizable layers, " << batch_norms << " BatchNorm(s)";
   if (fold) std::cout << ", " << folds.folded.size() << " folded";
@@ -218,10 +247,13 @@ int main(int argc, char** argv) {
   describe->add_option("type", describe_type, "stage or data type")->required();
   std::string inspect_path;
   std::vector<std::int64_t> inspect_shape;
+  std::vector<std::string> inspect_inputs;
   bool inspect_no_fold = false;
   CLI::App* inspect = app.add_subcommand("inspect", "list a TorchScript model's quantizable layers and their DAG");
   inspect->add_option("model", inspect_path, "TorchScript model file")->required();
   inspect->add_option("--input-shape", inspect_shape, "check that forward accepts this shape, e.g. 1 1 28 28");
+  inspect->add_option("--input", inspect_inputs,
+                      "one named input of several, NAME:DTYPE:SHAPE (e.g. input_ids:int64:1,12), in forward's order");
   inspect->add_flag("--no-fold", inspect_no_fold, "list the layers without folding BatchNorm first");
 
   try {
@@ -244,7 +276,7 @@ int main(int argc, char** argv) {
     if (stages->parsed()) return CommandStages(registry);
     if (describe->parsed()) return CommandDescribe(registry, describe_type);
     if (validate->parsed()) return CommandValidate(registry, args);
-    if (inspect->parsed()) return CommandInspect(inspect_path, inspect_shape, !inspect_no_fold);
+    if (inspect->parsed()) return CommandInspect(inspect_path, inspect_shape, inspect_inputs, !inspect_no_fold);
     if (run->parsed()) return CommandRun(registry, args);
   } catch (const adaflow::InputError& e) {
     std::cerr << "adaflow: error: " << e.what() << "\n";

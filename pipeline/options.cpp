@@ -1,5 +1,6 @@
 #include "pipeline/options.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -53,6 +54,44 @@ auto ToList(const YAML::Node& node, const YamlSource& source, const std::string&
   return list;
 }
 
+/// `[{name: input_ids, shape: [1, 12], dtype: int64}, …]`: every entry a map with a unique name, a shape of
+/// positive sizes and a dtype of TensorDtypes() (float32 when left out).
+std::vector<TensorSpec> ToTensorList(const YAML::Node& node, const YamlSource& source, const std::string& what) {
+  if (!node.IsSequence()) source.Fail(node, what + " must be a list of {name, shape, dtype} maps, got " + Describe(node));
+  std::vector<TensorSpec> list;
+  for (const auto& item : node) {
+    if (!item.IsMap()) source.Fail(item, what + " element must be a map {name, shape, dtype}, got " + Describe(item));
+    TensorSpec spec;
+    bool has_name = false, has_shape = false;
+    for (const auto& kv : item) {
+      const std::string key = ToString(kv.first, source, what + " key");
+      if (key == "name") {
+        spec.name = ToString(kv.second, source, what + " name");
+        has_name = !spec.name.empty();
+      } else if (key == "shape") {
+        spec.shape = ToList(kv.second, source, what + " shape", "integers", ToInt);
+        has_shape = true;
+        for (std::int64_t size : spec.shape)
+          if (size < 1) source.Fail(kv.second, what + " shape must have sizes >= 1, got " + std::to_string(size));
+      } else if (key == "dtype") {
+        spec.dtype = ToString(kv.second, source, what + " dtype");
+        const auto& dtypes = TensorDtypes();
+        if (std::find(dtypes.begin(), dtypes.end(), spec.dtype) == dtypes.end())
+          source.Fail(kv.second, what + " dtype '" + spec.dtype + "' is not one of " + QuoteList(dtypes));
+      } else {
+        source.Fail(kv.first, "unknown key '" + key + "' in " + what + " element" +
+                                  DidYouMean(key, {"name", "shape", "dtype"}));
+      }
+    }
+    if (!has_name) source.Fail(item, what + " element has no 'name'");
+    if (!has_shape) source.Fail(item, what + " element '" + spec.name + "' has no 'shape'");
+    for (const auto& earlier : list)
+      if (earlier.name == spec.name) source.Fail(item, what + " has '" + spec.name + "' twice");
+    list.push_back(std::move(spec));
+  }
+  return list;
+}
+
 OptionValue ParseValue(const OptionSpec& spec, const YAML::Node& node, const YamlSource& source,
                        const std::string& what) {
   switch (spec.type) {
@@ -88,6 +127,19 @@ OptionValue ParseValue(const OptionSpec& spec, const YAML::Node& node, const Yam
       }
       return map;
     }
+    case OptionType::kStringMap: {
+      if (node.IsSequence() && node.size() == 0) return std::map<std::string, std::string>{};
+      if (!node.IsMap()) source.Fail(node, what + " must be a map of name: name, got " + Describe(node));
+      std::map<std::string, std::string> map;
+      for (const auto& kv : node) {
+        const std::string key = ToString(kv.first, source, what + " key");
+        if (map.count(key)) source.Fail(kv.first, what + " has '" + key + "' twice");
+        map[key] = ToString(kv.second, source, what + " '" + key + "'");
+      }
+      return map;
+    }
+    case OptionType::kTensorList:
+      return ToTensorList(node, source, what);
   }
   throw std::logic_error("unhandled option type");
 }
@@ -125,10 +177,24 @@ YAML::Node ToYaml(const OptionValue& value) {
           node = YAML::Node(YAML::NodeType::Sequence);
           for (const auto& item : v) node.push_back(item);
           node.SetStyle(YAML::EmitterStyle::Flow);
-        } else if constexpr (std::is_same_v<V, std::map<std::string, std::int64_t>>) {
+        } else if constexpr (std::is_same_v<V, std::map<std::string, std::int64_t>> ||
+                             std::is_same_v<V, std::map<std::string, std::string>>) {
           node = YAML::Node(YAML::NodeType::Map);
           for (const auto& [key, item] : v) node[key] = item;
           node.SetStyle(YAML::EmitterStyle::Flow);
+        } else if constexpr (std::is_same_v<V, std::vector<TensorSpec>>) {
+          node = YAML::Node(YAML::NodeType::Sequence);
+          for (const auto& spec : v) {
+            YAML::Node entry(YAML::NodeType::Map);
+            entry["name"] = spec.name;
+            YAML::Node shape(YAML::NodeType::Sequence);
+            for (std::int64_t size : spec.shape) shape.push_back(size);
+            shape.SetStyle(YAML::EmitterStyle::Flow);
+            entry["shape"] = shape;
+            entry["dtype"] = spec.dtype;
+            entry.SetStyle(YAML::EmitterStyle::Flow);
+            node.push_back(entry);
+          }
         } else {
           node = v;
         }
@@ -151,6 +217,8 @@ const char* OptionTypeName(OptionType type) {
     case OptionType::kFloatList: return "float list";
     case OptionType::kStringList: return "name list";
     case OptionType::kStringIntMap: return "map name: int";
+    case OptionType::kStringMap: return "map name: name";
+    case OptionType::kTensorList: return "list of {name, shape, dtype}";
   }
   return "?";
 }
@@ -202,6 +270,18 @@ std::string FormatOptionValue(const OptionValue& value) {
           std::string out = "{";
           for (const auto& [key, item] : v) out += (out.size() > 1 ? ", " : "") + key + ": " + std::to_string(item);
           return out + "}";
+        } else if constexpr (std::is_same_v<V, std::map<std::string, std::string>>) {
+          std::string out = "{";
+          for (const auto& [key, item] : v) out += (out.size() > 1 ? ", " : "") + key + ": " + item;
+          return out + "}";
+        } else if constexpr (std::is_same_v<V, std::vector<TensorSpec>>) {
+          std::string out = "[";
+          for (const auto& spec : v) {
+            std::string shape;
+            for (std::int64_t size : spec.shape) shape += (shape.empty() ? "" : ", ") + std::to_string(size);
+            out += (out.size() > 1 ? ", " : "") + ("{" + spec.name + ": [" + shape + "] " + spec.dtype + "}");
+          }
+          return out + "]";
         } else {
           std::string out = "[";
           for (const auto& item : v) {

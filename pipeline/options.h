@@ -19,6 +19,7 @@
 
 #include "common/enum_names.h"
 #include "common/error.h"
+#include "common/tensor_spec.h"
 #include "pipeline/yaml_source.h"
 
 namespace adaflow {
@@ -34,13 +35,16 @@ enum class OptionType {
   kFloatList,
   kStringList,  ///< with choices: each element one of a closed set of names
   kStringIntMap,
+  kStringMap,   ///< name: name
+  kTensorList,  ///< a list of {name, shape, dtype} (model.inputs)
 };
 
 const char* OptionTypeName(OptionType type);
 
 using OptionValue = std::variant<bool, std::int64_t, double, std::string, std::vector<std::int64_t>,
                                  std::vector<double>, std::vector<std::string>,
-                                 std::map<std::string, std::int64_t>>;
+                                 std::map<std::string, std::int64_t>, std::map<std::string, std::string>,
+                                 std::vector<TensorSpec>>;
 
 /// One declared option.
 struct OptionSpec {
@@ -225,6 +229,15 @@ class Schema {
                      for (const auto& [key, value] : std::get<std::map<std::string, std::int64_t>>(v))
                        (obj.*field)[key] = static_cast<int>(value);
                    });
+  }
+
+  OptionBuilder StringMap(std::string name, std::map<std::string, std::string> T::*field, std::string help) {
+    return Declare(std::move(name), OptionType::kStringMap, std::move(help), T{}.*field,
+                   [field](T& obj, const OptionValue& v) { obj.*field = std::get<std::map<std::string, std::string>>(v); });
+  }
+  OptionBuilder TensorList(std::string name, std::vector<TensorSpec> T::*field, std::string help) {
+    return Declare(std::move(name), OptionType::kTensorList, std::move(help), T{}.*field,
+                   [field](T& obj, const OptionValue& v) { obj.*field = std::get<std::vector<TensorSpec>>(v); });
   }
 
   const OptionSchema& erased() const { return erased_; }

@@ -14,16 +14,15 @@ namespace adaflow {
 ModelShapes ProbeShapes(const PipelineSpec& spec) {
   ModelShapes shapes;
   const ModelSection section = ModelSectionOf(spec);
-  const auto model = model::FoldBatchNorm(*model::Model::Load(section.path, section.input_shape));
+  const std::vector<TensorSpec> inputs = ModelInputsOf(spec);
+  const auto model = model::FoldBatchNorm(*model::Model::LoadWithInputs(section.path, inputs));
   const model::LayerGraph layers = model::DiscoverLayers(*model);
   std::vector<model::ValueRef> refs;
   for (const auto& layer : layers.layers) {
     refs.push_back(layer.input);
     refs.push_back(layer.activation_output);
   }
-  std::vector<std::int64_t> input_shape = section.input_shape;
-  if (!input_shape.empty()) input_shape[0] = 1;
-  const auto values = model::GraphCapture(model, refs).Run(torch::zeros(input_shape));
+  const auto values = model::GraphCapture(model, refs).Run(model::ExampleInputs(inputs, 1));
   for (std::size_t index = 0; index < layers.layers.size(); ++index)
     shapes.layers.push_back({layers.layers[index].name, layers.layers[index].weight_shape,
                              values[2 * index].sizes().vec(), values[2 * index + 1].sizes().vec()});

@@ -52,15 +52,10 @@ inline void MetricsFromJsonFile(const std::string& path, MetricsArtifact& metric
         result.metrics.push_back(*metric);
         // (An infinite SQNR is written as null.)
         const double value = field->is_null() ? std::numeric_limits<double>::infinity() : field->get<double>();
-        switch (*metric) {
-          case model::Metric::kTop1: result.top1 = value; break;
-          case model::Metric::kTop5: result.top5 = value; break;
-          case model::Metric::kSqnr: result.sqnr_db = value; break;
-          case model::Metric::kCosine: result.cosine = value; break;
-          case model::Metric::kMse: result.mse = value; break;
-        }
+        result.SetValue(*metric, value);
       }
-      result.labelled = item.contains("top1") || item.contains("top5");
+      result.labelled = item.contains("top1") || item.contains("top5") || item.contains("token_accuracy") ||
+                        item.contains("perplexity");
       metrics.variants.emplace_back(item.at("name").get<std::string>(), result);
     }
     metrics.param_bw = json.value("param_bw", 0);

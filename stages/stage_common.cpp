@@ -11,6 +11,8 @@ const Schema<ModelSection>& ModelSectionSchema() {
     Schema<ModelSection> s("model");
     s.Path("path", &ModelSection::path, "TorchScript model file").Required().MustExist();
     s.Int64List("input_shape", &ModelSection::input_shape, "shape of one model input, batch first").Min(1);
+    s.TensorList("inputs", &ModelSection::inputs,
+                 "several named inputs instead, in forward's order: {name, shape (batch first), dtype: float32|int64}");
     return s;
   }();
   return schema;
@@ -19,7 +21,17 @@ const Schema<ModelSection>& ModelSectionSchema() {
 ModelSection ModelSectionOf(const PipelineSpec& spec) {
   const SectionSpec* section = spec.FindSection("model");
   if (!section) throw InputError("the config has no top-level 'model:' section (path, input_shape)");
-  return ModelSectionSchema().Bind(section->options);
+  ModelSection model = ModelSectionSchema().Bind(section->options);
+  if (!model.input_shape.empty() && !model.inputs.empty())
+    throw InputError("model: give 'input_shape' (one float input) or 'inputs' (named inputs), not both");
+  return model;
+}
+
+std::vector<TensorSpec> ModelInputsOf(const PipelineSpec& spec) {
+  const ModelSection model = ModelSectionOf(spec);
+  if (!model.inputs.empty()) return model.inputs;
+  if (model.input_shape.empty()) return {};
+  return {TensorSpec{"input", model.input_shape, "float32"}};
 }
 
 void RegisterBuiltinVocabulary(StageRegistry& registry) {
@@ -28,7 +40,7 @@ void RegisterBuiltinVocabulary(StageRegistry& registry) {
   registry.AddPortKind({port::kActivationCache, "every layer's FP input and target over the calibration set (HDF5)"});
   registry.AddPortKind({port::kEncodings, "param (and activation) encodings"});
   registry.AddPortKind({port::kMetrics, "what a stage adds to the run report"});
-  registry.AddSection({"model", "the TorchScript model and the shape of one input", &ModelSectionSchema().erased()});
+  registry.AddSection({"model", "the TorchScript model and its inputs (input_shape, or inputs with names and dtypes)", &ModelSectionSchema().erased()});
   registry.AddDataSetName({"calibration", "the data AdaRound and calibration read"});
   registry.AddDataSetName({"evaluation", "the data evaluate and export's check read"});
 }

@@ -22,11 +22,16 @@ struct ModelSection {
   std::string path;
   /// Shape of one model input, batch first. Example: [1, 1, 28, 28]
   std::vector<std::int64_t> input_shape;
+  /// Several named inputs instead (token ids, masks), in the forward's order.
+  /// Example: [{name: input_ids, shape: [1, 12], dtype: int64}, {name: attention_mask, shape: [1, 12], dtype: int64}]
+  std::vector<TensorSpec> inputs;
 };
 const Schema<ModelSection>& ModelSectionSchema();
 
-/// The config's `model:` section; InputError when it has none.
+/// The config's `model:` section; InputError when it has none, or when it gives both input_shape and inputs.
 ModelSection ModelSectionOf(const PipelineSpec& spec);
+/// The model's inputs: model.inputs, or one float32 input "input" of model.input_shape ({} when neither).
+std::vector<TensorSpec> ModelInputsOf(const PipelineSpec& spec);
 
 /// What the built-in stages teach the framework besides their types: the port kinds (stages/artifacts.h),
 /// the `model:` section and the data set names `calibration` and `evaluation`.

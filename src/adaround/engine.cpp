@@ -393,12 +393,12 @@ torch::Tensor Engine::CaptureInput(Layer& state, std::int64_t start, std::int64_
     outputs.push_back(
         LayerForward(*upstream.layer, InputRows(upstream, start, count), upstream.result.weight, upstream.bias));
   }
-  torch::Tensor model_input;
+  model::Inputs model_inputs;
   if (state.input_capture->uses_model_input()) {
     std::call_once(calibration_once_, [&] { calibration_ = callbacks_.calibration(); });
-    model_input = calibration_->Slice(start, count).inputs;
+    model_inputs = calibration_->Slice(start, count).inputs;
   }
-  const torch::Tensor input = state.input_capture->Run(outputs, model_input);
+  const torch::Tensor input = state.input_capture->Run(outputs, model_inputs);
   std::call_once(state.allocate, [&] {
     std::vector<std::int64_t> shape = input.sizes().vec();
     shape[0] = samples_;

@@ -19,6 +19,7 @@ InputCapture::InputCapture(std::shared_ptr<const model::Model> model, const mode
   auto graph = model_->InlinedGraph();
   const auto nodes = model::TopLevelNodes(*graph);
   torch::jit::Value* target = model::Resolve(*graph, nodes, layers.layers.at(layer).input);
+  model_inputs_ = graph->inputs().size() - 1;
   for (std::size_t index = 0; index < boundary.size(); ++index) {
     torch::jit::Value* output = nodes.at(layers.layers.at(boundary[index]).node_index)->output(0);
     torch::jit::Value* given = graph->addInput("upstream_" + std::to_string(index));
@@ -36,7 +37,8 @@ InputCapture::InputCapture(std::shared_ptr<const model::Model> model, const mode
     if (forbidden.count(node))
       throw std::logic_error("the input of layer '" + layers.layers[layer].name + "' depends on layer '" +
                              forbidden.at(node) + "', which is not in its upstream set");
-  uses_model_input_ = !graph->inputs().at(1)->uses().empty();
+  for (std::size_t index = 1; index <= model_inputs_; ++index)
+    uses_model_input_ = uses_model_input_ || !graph->inputs().at(index)->uses().empty();
   for (const torch::jit::Node* node : graph->nodes()) {
     if (node->kind() != c10::prim::GetAttr || node->output()->type()->kind() != c10::TypeKind::TensorType) continue;
     const auto owner = model::ModulePathOf(node->input(0), graph->inputs().at(0));
@@ -48,10 +50,11 @@ InputCapture::InputCapture(std::shared_ptr<const model::Model> model, const mode
 InputCapture::~InputCapture() = default;
 
 torch::Tensor InputCapture::Run(const std::vector<torch::Tensor>& boundary_outputs,
-                                const torch::Tensor& model_input) const {
+                                const model::Inputs& model_inputs) const {
   torch::NoGradGuard no_grad;
-  std::vector<c10::IValue> stack{c10::IValue(model_->module()._ivalue()),
-                                 model_input.defined() ? model::ForCompute(model_input) : torch::empty({0})};
+  std::vector<c10::IValue> stack{c10::IValue(model_->module()._ivalue())};
+  for (std::size_t index = 0; index < model_inputs_; ++index)
+    stack.emplace_back(index < model_inputs.size() ? model::ForCompute(model_inputs[index]) : torch::empty({0}));
   for (const auto& output : boundary_outputs) stack.emplace_back(model::ForCompute(output));
   function_->run(stack);
   return stack.at(0).toTensor();

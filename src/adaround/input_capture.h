@@ -28,19 +28,21 @@ class InputCapture {
                const std::vector<std::size_t>& boundary, const std::vector<std::size_t>& ignored);
   ~InputCapture();
 
-  /// Whether the ops between need the model input too (a residual path from the input).
+  /// Whether the ops between need a model input too (a residual path from the input, token ids
+  /// through an embedding, an attention mask).
   bool uses_model_input() const { return uses_model_input_; }
   /// The tensor attributes the ops between read, as "<module>.<name>" ("ln.weight").
   const std::vector<std::string>& attributes() const { return attributes_; }
 
   /// The layer's input for a chunk of samples, from the boundary layers' outputs (pre-activation, same
-  /// order as `boundary`) and, when uses_model_input(), the model input for the same samples.
-  torch::Tensor Run(const std::vector<torch::Tensor>& boundary_outputs, const torch::Tensor& model_input) const;
+  /// order as `boundary`) and, when uses_model_input(), the model inputs for the same samples (else empty).
+  torch::Tensor Run(const std::vector<torch::Tensor>& boundary_outputs, const model::Inputs& model_inputs) const;
 
  private:
   std::shared_ptr<const model::Model> model_;
   std::unique_ptr<torch::jit::GraphFunction> function_;
   bool uses_model_input_ = false;
+  std::size_t model_inputs_ = 1;
   std::vector<std::string> attributes_;
 };
 

@@ -2,6 +2,7 @@
 // Options of each data set type, as plain structs (the YAML schemas live in stages/data/).
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,15 @@ struct ImageFolderDataOptions : SampleOptions {
 struct Hdf5DataOptions : SampleOptions {
   std::string file;
   std::string images = "images";
+  std::string labels = "labels";
+  std::map<std::string, std::string> inputs;  ///< model input → dataset, for a model of several inputs
+};
+
+/// `type: npy` — a folder of .npy arrays (NumPy's own format), one per model input, and labels.
+/// Help, default and range of each field: its schema in stages/data/data_types.cpp (`adaflow describe <type>`).
+struct NpyDataOptions : SampleOptions {
+  std::string folder;
+  std::map<std::string, std::string> inputs;  ///< model input → array (file stem); default: the input's name
   std::string labels = "labels";
 };
 

@@ -82,13 +82,24 @@ Idx ReadIdx(const std::string& path, const std::string& name) {
 }  // namespace
 
 Dataset::Dataset(std::string name, torch::Tensor inputs, torch::Tensor labels, std::int64_t batch_size)
-    : name_(std::move(name)), inputs_(std::move(inputs)), labels_(std::move(labels)), batch_size_(batch_size) {
+    : Dataset(std::move(name), {"input"}, {std::move(inputs)}, std::move(labels), batch_size) {}
+
+Dataset::Dataset(std::string name, std::vector<std::string> arrays, std::vector<torch::Tensor> inputs,
+                 torch::Tensor labels, std::int64_t batch_size)
+    : name_(std::move(name)), arrays_(std::move(arrays)), inputs_(std::move(inputs)), labels_(std::move(labels)),
+      batch_size_(batch_size) {
   if (batch_size_ < 1) throw InputError("data set '" + name_ + "': batch_size must be >= 1");
-  if (inputs_.size(0) == 0) throw InputError("data set '" + name_ + "' is empty");
+  if (inputs_.empty() || arrays_.size() != inputs_.size()) throw std::logic_error("a data set needs one name per input");
+  for (std::size_t index = 0; index < inputs_.size(); ++index) {
+    if (inputs_[index].dim() < 1 || inputs_[index].size(0) == 0) throw InputError("data set '" + name_ + "' is empty");
+    if (inputs_[index].size(0) != inputs_[0].size(0))
+      throw InputError("data set '" + name_ + "': '" + arrays_[index] + "' has " + std::to_string(inputs_[index].size(0)) +
+                       " rows, but '" + arrays_[0] + "' has " + std::to_string(inputs_[0].size(0)));
+  }
 }
 
-std::vector<std::int64_t> Dataset::sample_shape() const {
-  auto shape = inputs_.sizes().vec();
+std::vector<std::int64_t> Dataset::sample_shape(std::size_t index) const {
+  auto shape = inputs_.at(index).sizes().vec();
   shape.erase(shape.begin());
   return shape;
 }
@@ -100,7 +111,7 @@ Batch Dataset::GetBatch(std::int64_t index) const {
 
 Batch Dataset::Slice(std::int64_t start, std::int64_t count) const {
   Batch batch;
-  batch.inputs = inputs_.narrow(0, start, count);
+  for (const auto& input : inputs_) batch.inputs.push_back(input.narrow(0, start, count));
   if (labels_.defined()) batch.labels = labels_.narrow(0, start, count);
   return batch;
 }
@@ -111,6 +122,29 @@ void Dataset::CheckSampleShape(const std::vector<std::int64_t>& model_input_shap
   if (sample_shape() != expected)
     throw InputError("data set '" + name_ + "' has samples of shape " + Shape(sample_shape()) +
                      ", but model.input_shape " + Shape(model_input_shape) + " expects " + Shape(expected));
+}
+
+void Dataset::CheckInputs(const std::vector<TensorSpec>& model_inputs) const {
+  if (model_inputs.empty()) return;
+  if (model_inputs.size() == 1 && model_inputs[0].name == "input" && !model_inputs[0].integer() && inputs_.size() == 1)
+    return CheckSampleShape(model_inputs[0].shape);
+  std::string names;
+  for (const auto& input : model_inputs) names += (names.empty() ? "" : ", ") + input.name;
+  if (model_inputs.size() != inputs_.size())
+    throw InputError("data set '" + name_ + "' gives " + std::to_string(inputs_.size()) + " input array(s), but the model has " +
+                     std::to_string(model_inputs.size()) + " inputs (" + names + "): use a data type that maps one " +
+                     "array to each (hdf5 or npy, with `inputs:`)");
+  for (std::size_t index = 0; index < inputs_.size(); ++index) {
+    const TensorSpec& input = model_inputs[index];
+    const std::vector<std::int64_t> expected(input.shape.begin() + (input.shape.empty() ? 0 : 1), input.shape.end());
+    const std::string what = "data set '" + name_ + "': model input '" + input.name + "' reads '" + arrays_[index] + "'";
+    if (!input.shape.empty() && sample_shape(index) != expected)
+      throw InputError(what + ", whose samples have shape " + Shape(sample_shape(index)) + "; the input " +
+                       Shape(input.shape) + " expects " + Shape(expected));
+    const bool integer = !inputs_[index].is_floating_point();
+    if (integer != input.integer())
+      throw InputError(what + ", which holds " + (integer ? "integers" : "floats") + "; the input is " + input.dtype);
+  }
 }
 
 torch::Tensor Normalize(torch::Tensor inputs, const SampleOptions& options, const std::string& name) {

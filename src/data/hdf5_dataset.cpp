@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "src/data/dataset.h"
+#include "src/data/multi_input.h"
 
 namespace adaflow::data {
 namespace {
@@ -97,6 +98,42 @@ std::shared_ptr<Dataset> LoadHdf5(const std::string& name, const Hdf5DataOptions
   }
   return std::make_shared<Dataset>(name, Normalize(inputs, options, name), labels,
                                    options.batch_size);
+}
+
+std::shared_ptr<Dataset> LoadHdf5(const std::string& name, const Hdf5DataOptions& options,
+                                  const std::vector<TensorSpec>& model_inputs) {
+  const bool one_float_input = model_inputs.size() <= 1 && (model_inputs.empty() || !model_inputs[0].integer());
+  if (one_float_input && options.inputs.empty()) return LoadHdf5(name, options);
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  const std::string& path = options.file;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw InputError("data set '" + name + "': '" + path + "' does not exist");
+  if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError("data set '" + name + "': '" + path + "' is not an HDF5 file");
+  Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  if (file.get() < 0)
+    throw InputError("data set '" + name + "': cannot open '" + path + "': an HDF5 file that is damaged or truncated");
+  const ArrayReader read = [&](const std::string& array) {
+    const std::string where = path + ":" + array;
+    if (H5Lexists(file.get(), array.c_str(), H5P_DEFAULT) <= 0)
+      throw InputError("data set '" + name + "': '" + path + "' has no dataset '" + array + "'");
+    Handle dataset(H5Dopen2(file.get(), array.c_str(), H5P_DEFAULT), H5Dclose);
+    Handle type(H5Dget_type(dataset.get()), H5Tclose);
+    const H5T_class_t kind = H5Tget_class(type.get());
+    if (kind != H5T_INTEGER && kind != H5T_FLOAT)
+      throw InputError("data set '" + name + "': '" + where + "' holds neither integers nor floats");
+    const auto dims = Dims(dataset.get());
+    if (dims.empty()) throw InputError("data set '" + name + "': '" + where + "' is a scalar, not N samples");
+    const std::vector<std::int64_t> shape(dims.begin(), dims.end());
+    const bool integer = kind == H5T_INTEGER;
+    torch::Tensor values = torch::empty(shape, integer ? torch::kInt64 : torch::kFloat32);
+    try {
+      ReadRows(dataset.get(), integer ? H5T_NATIVE_INT64 : H5T_NATIVE_FLOAT, dims, dims[0], values.data_ptr());
+    } catch (const std::runtime_error&) {
+      throw InputError("data set '" + name + "': cannot read '" + where + "' (is it damaged?)");
+    }
+    return ArrayRead{values, where};
+  };
+  return AssembleInputs(name, options, options.inputs, options.labels, model_inputs, read);
 }
 
 }  // namespace adaflow::data

@@ -221,14 +221,14 @@ void RemoveCall(Node* call) {
   }
 }
 
-/// The rank of each requested value on a zero input of `input_shape`.
+/// The rank of each requested value on ExampleInputs(inputs).
 std::map<ValueRef, std::int64_t> Ranks(const Model& model, const std::vector<ValueRef>& values,
-                                       const std::vector<std::int64_t>& input_shape) {
+                                       const std::vector<TensorSpec>& inputs) {
   std::map<ValueRef, std::int64_t> ranks;
-  if (values.empty() || input_shape.empty()) return ranks;
+  if (values.empty() || inputs.empty()) return ranks;
   // The capture needs shared ownership; `model` outlives it here.
   const GraphCapture capture(std::shared_ptr<const Model>(std::shared_ptr<const Model>(), &model), values);
-  const auto tensors = capture.Run(torch::zeros(input_shape));
+  const auto tensors = capture.Run(ExampleInputs(inputs));
   for (std::size_t index = 0; index < values.size(); ++index) ranks[values[index]] = tensors[index].dim();
   return ranks;
 }
@@ -269,7 +269,7 @@ std::string ForwardRefusal(const Layer& layer) {
 
 /// AIMET's choice of folds, then the conditions for an exact fold.
 Plan Choose(const Model& model, const LayerGraph& layers, const std::vector<Node*>& nodes,
-            const std::map<const Node*, BatchNormCall>& batch_norms, const std::vector<std::int64_t>& input_shape,
+            const std::map<const Node*, BatchNormCall>& batch_norms, const std::vector<TensorSpec>& inputs,
             const FoldOptions& options) {
   Plan plan;
   // A Linear's data rank decides whether a BatchNorm1d normalizes its features.
@@ -279,7 +279,7 @@ Plan Choose(const Model& model, const LayerGraph& layers, const std::vector<Node
       wanted.push_back(layer.input);
       wanted.push_back(layer.output);
     }
-  const auto ranks = Ranks(model, wanted, input_shape);
+  const auto ranks = Ranks(model, wanted, inputs);
   auto linear_2d = [&](const Layer& layer, const ValueRef& value, const std::string& batch_norm) {
     if (layer.kind != LayerKind::kLinear) return true;
     const auto rank = ranks.find(value);
@@ -354,12 +354,12 @@ Plan Choose(const Model& model, const LayerGraph& layers, const std::vector<Node
 
 std::shared_ptr<Model> FoldBatchNorm(const Model& model, const std::vector<std::int64_t>& given_shape,
                                      const FoldOptions& options, BatchNormFolds* report) {
-  const std::vector<std::int64_t>& input_shape = given_shape.empty() ? model.input_shape() : given_shape;
+  const std::vector<TensorSpec> inputs = given_shape.empty() ? model.inputs() : SingleInput(given_shape);
   auto graph = model.InlinedGraph();
   const std::vector<Node*> nodes = TopLevelNodes(*graph);
   const auto batch_norms = FindBatchNorms(model.module(), *graph, nodes);
   const LayerGraph layers = DiscoverLayers(model);
-  Plan plan = Choose(model, layers, nodes, batch_norms, input_shape, options);
+  Plan plan = Choose(model, layers, nodes, batch_norms, inputs, options);
 
   torch::jit::Module folded = model.module().clone();
   const auto calls = ForwardCalls(folded);
@@ -411,7 +411,7 @@ std::shared_ptr<Model> FoldBatchNorm(const Model& model, const std::vector<std::
   }
   if (report) *report = std::move(result);
   auto out = std::make_shared<Model>(std::move(folded), model.source());
-  out->SetInputShape(input_shape);
+  out->SetInputs(inputs);
   return out;
 }
 

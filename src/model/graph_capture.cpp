@@ -72,7 +72,7 @@ ModuleCall ModuleOf(const torch::jit::Module& root, const torch::jit::Node* node
 }
 
 torch::jit::Value* Resolve(torch::jit::Graph& graph, const std::vector<torch::jit::Node*>& nodes, const ValueRef& ref) {
-  if (ref.node == ValueRef::kInput) return graph.inputs().at(1);
+  if (ref.node == ValueRef::kInput) return graph.inputs().at(1 + ref.output);
   if (ref.node >= nodes.size() || ref.output >= nodes[ref.node]->outputs().size())
     throw std::out_of_range("graph value reference out of range");
   return nodes[ref.node]->output(ref.output);
@@ -163,9 +163,10 @@ GraphCapture::GraphCapture(std::shared_ptr<const Model> model, std::vector<Value
 
 GraphCapture::~GraphCapture() = default;
 
-std::vector<torch::Tensor> GraphCapture::Run(const torch::Tensor& input) const {
+std::vector<torch::Tensor> GraphCapture::Run(const Inputs& inputs) const {
   torch::NoGradGuard no_grad;
-  std::vector<c10::IValue> stack{c10::IValue(model_->module()._ivalue()), ForCompute(input)};
+  std::vector<c10::IValue> stack{c10::IValue(model_->module()._ivalue())};
+  for (const auto& input : inputs) stack.emplace_back(ForCompute(input));
   function_->run(stack);
   std::vector<torch::Tensor> out;
   for (const auto& element : stack.at(0).toTupleRef().elements()) out.push_back(element.toTensor());

@@ -24,7 +24,8 @@ class GraphCapture {
   ~GraphCapture();
 
   /// One tensor per requested value, in the order given. Thread-safe for concurrent calls.
-  std::vector<torch::Tensor> Run(const torch::Tensor& input) const;
+  std::vector<torch::Tensor> Run(const Inputs& inputs) const;
+  std::vector<torch::Tensor> Run(const torch::Tensor& input) const { return Run(Inputs{input}); }
 
  private:
   std::shared_ptr<const Model> model_;

@@ -256,7 +256,7 @@ LayerGraph DiscoverLayers(const Model& model) {
     layer.has_bias = bias.isTensor();
     layer.node_index = idx;
     Node* producer = node->input(0)->node();
-    layer.input = producer == graph->param_node() ? ValueRef{}
+    layer.input = producer == graph->param_node() ? ValueRef{ValueRef::kInput, node->input(0)->offset() - 1}
                                                   : ValueRef{index_of.at(producer), node->input(0)->offset()};
     layer.output = ValueRef{idx, 0};
     layer.activation_output = layer.output;

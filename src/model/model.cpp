@@ -5,6 +5,7 @@
 #include <torch/csrc/jit/passes/inliner.h>
 #include <torch/csrc/jit/api/function_impl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <optional>
@@ -79,11 +80,11 @@ void SpecializeAttributes(torch::jit::Graph& graph, const torch::jit::Module& ro
   }
 }
 
-/// Replaces `x.dim()` of the tensors the forward computes by its value on an input of `input_shape`
+/// Replaces `x.dim()` of the tensors the forward computes by its value on ExampleInputs(inputs)
 /// (a tensor's rank does not depend on the batch size or the data), then folds the branches that
 /// decided on it; repeated while a folded branch brings more `dim()` calls to the top level.
 void SpecializeRanks(std::shared_ptr<torch::jit::Graph>& graph, const torch::jit::Module& root,
-                     const std::vector<std::int64_t>& input_shape) {
+                     const std::vector<TensorSpec>& inputs) {
   for (int round = 0; round < 16; ++round) {
     std::vector<torch::jit::Node*> dims;
     for (torch::jit::Node* node : graph->nodes())
@@ -99,7 +100,8 @@ void SpecializeRanks(std::shared_ptr<torch::jit::Graph>& graph, const torch::jit
       torch::jit::WithInsertPoint guard(probe->return_node());
       probe->registerOutput(probe->insertNode(probe->createTuple(ranks))->output());
     }
-    std::vector<c10::IValue> stack{c10::IValue(root._ivalue()), ForCompute(torch::zeros(input_shape))};
+    std::vector<c10::IValue> stack{c10::IValue(root._ivalue())};
+    for (const auto& input : ExampleInputs(inputs)) stack.emplace_back(ForCompute(input));
     try {
       torch::NoGradGuard no_grad;
       torch::jit::GraphFunction("rank_probe", probe, nullptr).run(stack);
@@ -118,6 +120,25 @@ void SpecializeRanks(std::shared_ptr<torch::jit::Graph>& graph, const torch::jit
 }
 
 }  // namespace
+
+std::vector<TensorSpec> SingleInput(const std::vector<std::int64_t>& shape) {
+  if (shape.empty()) return {};
+  return {TensorSpec{"input", shape, "float32"}};
+}
+
+Inputs ExampleInputs(const std::vector<TensorSpec>& inputs, std::int64_t batch) {
+  Inputs tensors;
+  for (const auto& input : inputs) {
+    std::vector<std::int64_t> shape = input.shape;
+    if (batch > 0 && !shape.empty()) shape[0] = batch;
+    tensors.push_back(torch::zeros(shape, input.integer() ? torch::kInt64 : torch::kFloat32));
+  }
+  return tensors;
+}
+
+bool IsIntegerInput(const std::vector<TensorSpec>& inputs, std::size_t index) {
+  return index < inputs.size() && inputs[index].integer();
+}
 
 std::string ShapeString(const std::vector<std::int64_t>& shape) {
   std::ostringstream out;
@@ -161,9 +182,42 @@ void CheckFinite(const std::string& path, const std::string& name, const torch::
                    "); quantization needs finite weights: check the training run that made the model");
 }
 
+/// "input_ids [1, 12] int64, attention_mask [1, 12] int64"
+std::string InputsString(const std::vector<TensorSpec>& inputs) {
+  std::string text;
+  for (const auto& input : inputs)
+    text += (text.empty() ? "" : ", ") + input.name + " " + ShapeString(input.shape) + " " + input.dtype;
+  return text;
+}
+
+/// The forward must take one argument per declared input; when its argument names are the declared
+/// names in another order, the config lists them wrongly (the data would reach the wrong argument).
+void CheckForwardArguments(const std::string& path, const torch::jit::Module& module,
+                           const std::vector<TensorSpec>& inputs) {
+  if (inputs.empty()) return;
+  const auto& arguments = module.get_method("forward").function().getSchema().arguments();
+  std::vector<std::string> names;
+  for (std::size_t index = 1; index < arguments.size(); ++index) names.push_back(arguments[index].name());
+  std::string list;
+  for (const auto& name : names) list += (list.empty() ? "" : ", ") + name;
+  if (names.size() != inputs.size())
+    throw InputError("model '" + path + "': forward takes " + std::to_string(names.size()) + " input(s) (" + list +
+                     "), but the config declares " + std::to_string(inputs.size()) + " (" + InputsString(inputs) +
+                     "); list each in model.inputs");
+  std::vector<std::string> declared;
+  for (const auto& input : inputs) declared.push_back(input.name);
+  if (declared != names && std::is_permutation(declared.begin(), declared.end(), names.begin()))
+    throw InputError("model '" + path + "': model.inputs lists " + InputsString(inputs) +
+                     ", but forward takes them in the order " + list + "; list them in that order");
+}
+
 }  // namespace
 
 std::shared_ptr<Model> Model::Load(const std::string& path, const std::vector<std::int64_t>& input_shape) {
+  return LoadWithInputs(path, SingleInput(input_shape));
+}
+
+std::shared_ptr<Model> Model::LoadWithInputs(const std::string& path, const std::vector<TensorSpec>& inputs) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
     throw InputError("model '" + path + "' is a directory; model.path names the TorchScript file");
@@ -189,19 +243,21 @@ std::shared_ptr<Model> Model::Load(const std::string& path, const std::vector<st
                                                  name.compare(name.size() - 11, 11, "running_var") == 0);
     if (statistic) CheckFinite(path, name, item.value);
   }
+  CheckForwardArguments(path, module, inputs);
   auto model = std::make_shared<Model>(std::move(module), path);
-  model->input_shape_ = input_shape;
-  if (!input_shape.empty()) {
+  model->inputs_ = inputs;
+  if (!inputs.empty()) {
+    const std::string given = inputs.size() == 1 && inputs[0].name == "input" && !inputs[0].integer()
+                                  ? "an input of shape " + ShapeString(inputs[0].shape) + " (model.input_shape)"
+                                  : "the inputs " + InputsString(inputs) + " (model.inputs)";
     try {
-      model->Forward(torch::zeros(input_shape));
+      model->Forward(ExampleInputs(inputs));
     } catch (const InputError&) {
       throw;
     } catch (const c10::Error& error) {
-      throw InputError("model '" + path + "' does not accept an input of shape " + ShapeString(input_shape) +
-                       " (model.input_shape): " + FirstLine(error.what_without_backtrace()));
+      throw InputError("model '" + path + "' does not accept " + given + ": " + FirstLine(error.what_without_backtrace()));
     } catch (const std::exception& error) {
-      throw InputError("model '" + path + "' does not accept an input of shape " + ShapeString(input_shape) +
-                       " (model.input_shape): " + FirstLine(error.what()));
+      throw InputError("model '" + path + "' does not accept " + given + ": " + FirstLine(error.what()));
     }
   }
   return model;
@@ -209,24 +265,26 @@ std::shared_ptr<Model> Model::Load(const std::string& path, const std::vector<st
 
 std::shared_ptr<Model> Model::Clone() const {
   auto copy = std::make_shared<Model>(module_.clone(), source_);
-  copy->input_shape_ = input_shape_;
+  copy->inputs_ = inputs_;
   return copy;
 }
 
-torch::Tensor Model::Forward(const torch::Tensor& input) const {
+torch::Tensor Model::Forward(const Inputs& inputs) const {
   torch::NoGradGuard no_grad;
   // forward is not const in LibTorch's API, but running it does not change the module.
   auto& module = const_cast<torch::jit::Module&>(module_);
-  const c10::IValue output = module.forward({ForCompute(input)});
+  std::vector<c10::IValue> arguments;
+  for (const auto& input : inputs) arguments.emplace_back(ForCompute(input));
+  const c10::IValue output = module.forward(std::move(arguments));
   if (output.isTensor()) return output.toTensor();
   if (output.isTuple() && !output.toTupleRef().elements().empty() && output.toTupleRef().elements()[0].isTensor())
     return output.toTupleRef().elements()[0].toTensor();
   throw InputError("model '" + source_ + "' forward returns " + output.tagKind() + ", expected a tensor");
 }
 
-void Model::SetInputShape(std::vector<std::int64_t> shape) {
+void Model::SetInputs(std::vector<TensorSpec> inputs) {
   std::lock_guard<std::mutex> lock(inlined_mutex_);
-  input_shape_ = std::move(shape);
+  inputs_ = std::move(inputs);
   inlined_.reset();
 }
 
@@ -241,7 +299,7 @@ std::shared_ptr<torch::jit::Graph> Model::InlinedGraph() const {
   SpecializeAttributes(*graph, module_);
   torch::jit::ConstantPropagation(graph);
   torch::jit::EliminateDeadCode(graph);
-  if (!input_shape_.empty()) SpecializeRanks(graph, module_, input_shape_);
+  if (!inputs_.empty()) SpecializeRanks(graph, module_, inputs_);
   inlined_ = graph;
   return inlined_->copy();
 }

@@ -163,7 +163,7 @@ void AssignModules(std::vector<ActivationQuantizer>& quantizers, const model::Mo
       module = aimet[consumer->second];
     } else if (quantizer.value.node == model::ValueRef::kInput) {
       quantizer.module_input = true;
-      const Value* input = graph.inputs().at(1);
+      const Value* input = graph.inputs().at(1 + quantizer.value.output);
       for (std::size_t index = 0; index < nodes.size(); ++index) {
         const auto reads = nodes[index]->inputs();
         if (std::find(reads.begin(), reads.end(), input) == reads.end()) continue;
@@ -208,7 +208,13 @@ class Placement {
   }
 
   std::vector<ActivationQuantizer> Run() {
-    if (rules_.model_input_quantized.value_or(false)) AddInput(graph_->inputs().at(1), OpTypes{}, nullptr);
+    // Token ids and 0/1 masks are integers: no grid, and what is computed from them only is integral too.
+    const auto& inputs = model_.inputs();
+    for (std::size_t index = 0; index < inputs.size(); ++index)
+      if (inputs[index].integer()) integral_[graph_->inputs().at(1 + index)] = true;
+    if (rules_.model_input_quantized.value_or(false))
+      for (std::size_t index = 1; index < graph_->inputs().size(); ++index)
+        if (!model::IsIntegerInput(inputs, index - 1)) AddInput(graph_->inputs().at(index), OpTypes{}, nullptr);
     const auto interior = SupergroupInteriors(nodes_, rules_);
     const Value* output = graph_->outputs().at(0);
     if (output->node()->kind() == c10::prim::TupleConstruct) output = output->node()->input(0);
@@ -262,7 +268,11 @@ class Placement {
     if (quantized_.count(value)) return;
     model::ValueRef ref;
     std::string base = "input";
-    if (value != graph_->inputs().at(1)) {
+    if (value->node() == graph_->param_node()) {
+      // A model input: "input" for a one-input model, else the input's name.
+      ref = model::ValueRef{model::ValueRef::kInput, value->offset() - 1};
+      if (graph_->inputs().size() > 2 && ref.output < model_.inputs().size()) base = model_.inputs()[ref.output].name;
+    } else {
       const auto producer = index_of_.find(value->node());
       if (producer == index_of_.end()) return;  // a constant or a parameter, not an activation
       ref = model::ValueRef{producer->second, value->offset()};
@@ -475,10 +485,11 @@ void QuantSim::BuildForward() {
   forward_ = std::make_unique<torch::jit::GraphFunction>("quant_sim_forward", graph, nullptr);
 }
 
-torch::Tensor QuantSim::Forward(const torch::Tensor& input) const {
+torch::Tensor QuantSim::Forward(const model::Inputs& inputs) const {
   if (!calibrated_) throw std::logic_error("quant-sim forward before calibration");
   torch::NoGradGuard no_grad;
-  std::vector<c10::IValue> stack{c10::IValue(weights_model_->module()._ivalue()), model::ForCompute(input)};
+  std::vector<c10::IValue> stack{c10::IValue(weights_model_->module()._ivalue())};
+  for (const auto& input : inputs) stack.emplace_back(model::ForCompute(input));
   forward_->run(stack);
   const c10::IValue& output = stack.at(0);
   if (output.isTuple()) return output.toTupleRef().elements().at(0).toTensor();

@@ -110,7 +110,8 @@ class QuantSim {
 
   /// Forward with quantized weights and fake-quant activations. Thread-safe; needs calibration
   /// unless activations are float (output_bw 32).
-  torch::Tensor Forward(const torch::Tensor& input) const;
+  torch::Tensor Forward(const model::Inputs& inputs) const;
+  torch::Tensor Forward(const torch::Tensor& input) const { return Forward(model::Inputs{input}); }
 
  private:
   struct ShareWeights {};

@@ -60,9 +60,25 @@ const Schema<Hdf5DataOptions>& Hdf5DataSchema() {
     Schema<O> s("hdf5");
     s.Path("file", &O::file, "HDF5 file").Required().MustExist();
     s.String("images", &O::images, "dataset of N x C x H x W floats");
-    s.String("labels", &O::labels, "dataset of N integer labels; empty = unlabelled");
+    s.String("labels", &O::labels, "dataset of N integer labels (or N x T, one per token); empty = unlabelled");
+    s.StringMap("inputs", &O::inputs,
+                "model input: dataset, for a model of several inputs (default: the dataset named as the input)");
     AddSampling(s);
-    AddNormalization(s, "value scale applied first");
+    AddNormalization(s, "value scale applied first (float inputs)");
+    return s;
+  }();
+  return schema;
+}
+
+const Schema<NpyDataOptions>& NpyDataSchema() {
+  static const Schema<NpyDataOptions> schema = [] {
+    using O = NpyDataOptions;
+    Schema<O> s("npy");
+    s.Path("folder", &O::folder, "folder of .npy arrays (np.save), N rows each").Required().MustExist();
+    s.StringMap("inputs", &O::inputs, "model input: array (file stem); default: the array named as the input");
+    s.String("labels", &O::labels, "array of N integer labels (or N x T, one per token; -100 = ignored); empty = unlabelled");
+    AddSampling(s);
+    AddNormalization(s, "value scale applied first (float inputs)");
     return s;
   }();
   return schema;
@@ -98,10 +114,11 @@ template <class Options, class Read>
 DataTypeDef::Loader MakeLoader(const Schema<Options>& schema, Read read) {
   return [&schema, read](const DataSetSpec& set, const PipelineSpec& spec) -> ArtifactPtr {
     auto artifact = std::make_shared<DataSetArtifact>();
-    artifact->data = read(set.name, schema.Bind(set.options), static_cast<std::uint64_t>(spec.seed));
-    if (spec.FindSection("model")) {
+    const std::vector<TensorSpec> inputs = spec.FindSection("model") ? ModelInputsOf(spec) : std::vector<TensorSpec>{};
+    artifact->data = read(set.name, schema.Bind(set.options), static_cast<std::uint64_t>(spec.seed), inputs);
+    if (!inputs.empty()) {
       try {
-        artifact->data->CheckSampleShape(ModelSectionOf(spec).input_shape);
+        artifact->data->CheckInputs(inputs);
       } catch (const InputError& error) {
         std::string files;
         for (const auto& [option, path] : PathOptions(set))
@@ -117,24 +134,34 @@ DataTypeDef::Loader MakeLoader(const Schema<Options>& schema, Read read) {
 
 void RegisterDataTypes(StageRegistry& registry) {
   registry.AddDataType({"idx", "MNIST/Fashion-MNIST IDX images and labels, gzip or plain", &IdxDataSchema().erased(),
-                        MakeLoader(IdxDataSchema(), [](const std::string& name, const IdxDataOptions& o, std::uint64_t) {
+                        MakeLoader(IdxDataSchema(), [](const std::string& name, const IdxDataOptions& o, std::uint64_t, const auto&) {
                           return data::LoadIdx(name, o);
                         })});
   registry.AddDataType({"image_folder", "class subfolders of JPEG/PNG images; resize, center crop, mean/std",
                         &ImageFolderDataSchema().erased(),
                         MakeLoader(ImageFolderDataSchema(),
-                                   [](const std::string& name, const ImageFolderDataOptions& o, std::uint64_t) {
+                                   [](const std::string& name, const ImageFolderDataOptions& o, std::uint64_t,
+                                      const auto&) {
                                      return data::LoadImageFolder(name, o);
                                    })});
-  registry.AddDataType({"hdf5", "an N x C x H x W float dataset and optional labels in an HDF5 file",
+  registry.AddDataType({"hdf5", "an N x C x H x W float dataset, or one dataset per model input, and labels in an HDF5 file",
                         &Hdf5DataSchema().erased(),
-                        MakeLoader(Hdf5DataSchema(), [](const std::string& name, const Hdf5DataOptions& o, std::uint64_t) {
-                          return data::LoadHdf5(name, o);
+                        MakeLoader(Hdf5DataSchema(), [](const std::string& name, const Hdf5DataOptions& o, std::uint64_t,
+                                                        const std::vector<TensorSpec>& inputs) {
+                          return data::LoadHdf5(name, o, inputs);
+                        })});
+  registry.AddDataType({"npy", "a folder of .npy arrays: one per model input (token ids, masks, features) and labels",
+                        &NpyDataSchema().erased(),
+                        MakeLoader(NpyDataSchema(), [](const std::string& name, const NpyDataOptions& o, std::uint64_t,
+                                                       const std::vector<TensorSpec>& inputs) {
+                          return data::LoadNpy(name, o, inputs);
                         })});
   registry.AddDataType({"random", "normally distributed inputs from the run's seed (benchmarks)",
                         &RandomDataSchema().erased(),
                         MakeLoader(RandomDataSchema(), [](const std::string& name, const RandomDataOptions& o,
-                                                          std::uint64_t seed) { return data::MakeRandom(name, o, seed); })});
+                                                          std::uint64_t seed, const auto&) {
+                          return data::MakeRandom(name, o, seed);
+                        })});
 }
 
 std::shared_ptr<const data::Dataset> LoadDataSet(const PipelineSpec& spec, const std::string& name) {

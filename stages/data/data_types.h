@@ -12,10 +12,12 @@ using data::IdxDataOptions;
 using data::ImageFolderDataOptions;
 using data::Hdf5DataOptions;
 using data::RandomDataOptions;
+using data::NpyDataOptions;
 
 const Schema<IdxDataOptions>& IdxDataSchema();
 const Schema<ImageFolderDataOptions>& ImageFolderDataSchema();
 const Schema<Hdf5DataOptions>& Hdf5DataSchema();
+const Schema<NpyDataOptions>& NpyDataSchema();
 const Schema<RandomDataOptions>& RandomDataSchema();
 
 void RegisterDataTypes(StageRegistry& registry);

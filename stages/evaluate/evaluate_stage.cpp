@@ -56,8 +56,9 @@ const Schema<EvaluateOptions>& EvaluateStage::GetSchema() {
                "variants to compare");
     s.Int("num_samples", &O::num_samples, "evaluation samples to use; 0 = all").Min(0);
     s.EnumList("metrics", &O::metrics, kMetricNames,
-               "what to report: top1/top5 need labels; sqnr, cosine and mse compare each variant's outputs with the "
-               "FP model's; [] = top1, top5 with labels, else sqnr, cosine");
+               "what to report: top1/top5 need labels; token_accuracy/perplexity need a label per token (N x T, "
+               "-100 = none); sqnr, cosine and mse compare each variant's outputs with the FP model's; [] = top1, top5 "
+               "with labels, else sqnr, cosine");
     return s;
   }();
   return schema;
@@ -116,7 +117,7 @@ StageOutputs EvaluateStage::Run(const StageInputs& inputs, StageContext& ctx) {
   const auto sim = inputs.As<QuantSimArtifact>(port::kModel);
   const auto nearest = inputs.As<QuantSimArtifact>(kNearestInput);
   const auto data = RunDataSet(ctx, "evaluation");
-  const model::ForwardFn fp = [&](const torch::Tensor& x) { return upstream.fp->Forward(x); };
+  const model::ForwardFn fp = [&](const model::Inputs& x) { return upstream.fp->Forward(x); };
   auto metrics = std::make_shared<MetricsArtifact>();
   if (sim) {
     metrics->param_bw = sim->sim->config().param_bw;
@@ -142,7 +143,7 @@ StageOutputs EvaluateStage::Run(const StageInputs& inputs, StageContext& ctx) {
                          "nearest baseline was derived (evaluate a quant_sim stage, or a calibrate stage fed by one)");
       chosen = nearest->sim;
     }
-    forwards.push_back([chosen](const torch::Tensor& x) { return chosen->Forward(x); });
+    forwards.push_back([chosen](const model::Inputs& x) { return chosen->Forward(x); });
   }
   for (model::Metric metric : options_.metrics)
     if (model::NeedsLabels(metric) && !data->labelled())

@@ -19,7 +19,9 @@ inline const EnumNames<model::Metric> kMetricNames = {{"top1", model::Metric::kT
                                                       {"top5", model::Metric::kTop5},
                                                       {"sqnr", model::Metric::kSqnr},
                                                       {"cosine", model::Metric::kCosine},
-                                                      {"mse", model::Metric::kMse}};
+                                                      {"mse", model::Metric::kMse},
+                                                      {"token_accuracy", model::Metric::kTokenAccuracy},
+                                                      {"perplexity", model::Metric::kPerplexity}};
 
 /// `type: evaluate` — accuracy (top-1/top-5, or SQNR/cosine/MSE against the FP model) of the variants it compares.
 /// Help, default and range of each field: GetSchema() (`adaflow describe evaluate`), declared once.

@@ -182,7 +182,7 @@ void ExportStage::WriteOnnx(const StageInputs& inputs, StageContext& ctx, Export
   const std::string& name = ctx.spec().name;
   const auto graph = inputs.As<LayerGraphArtifact>(port::kLayerGraph);
   if (!graph) throw InputError("ONNX export needs the layer graph: a prepare stage upstream of export");
-  const std::vector<std::int64_t> shape = ModelSectionOf(ctx.spec()).input_shape;
+  const std::vector<TensorSpec> model_inputs = ModelInputsOf(ctx.spec());
   io::OnnxQuantization quantization;
   if (exported.sim) {
     quantization.params = exported.sim->param_encodings();
@@ -190,7 +190,7 @@ void ExportStage::WriteOnnx(const StageInputs& inputs, StageContext& ctx, Export
   }
   std::map<std::string, std::string> tensors;
   if (Has(ExportFormat::kOnnx)) {
-    const io::OnnxExport onnx = io::ExportOnnx(*exported.model, *graph->graph, shape, &quantization, name);
+    const io::OnnxExport onnx = io::ExportOnnx(*exported.model, *graph->graph, model_inputs, &quantization, name);
     write(name + ".onnx", onnx.bytes);
     tensors = onnx.activation_tensors;
   }
@@ -199,7 +199,7 @@ void ExportStage::WriteOnnx(const StageInputs& inputs, StageContext& ctx, Export
       throw InputError("onnx_qdq needs a calibrated quant-sim upstream (quant_sim, then calibrate, before export)");
     quantization.qdq = true;
     quantization.int4_weights = options_.int4_weights;
-    const io::OnnxExport onnx = io::ExportOnnx(*exported.model, *graph->graph, shape, &quantization, name);
+    const io::OnnxExport onnx = io::ExportOnnx(*exported.model, *graph->graph, model_inputs, &quantization, name);
     write(name + "_qdq.onnx", onnx.bytes);
     if (!tensors.empty() && tensors != onnx.activation_tensors)
       throw std::logic_error("the float and QDQ ONNX files name the quantized tensors differently");
@@ -230,16 +230,16 @@ void ExportStage::WriteTorchScript(const StageInputs& inputs, StageContext& ctx,
   ctx.log().info("saved {}", path);
   if (!options_.evaluate || !ctx.spec().FindData("evaluation")) return;
   // The file as a user gets it: loaded back and run as is, no fake-quant.
-  const auto reloaded = model::Model::Load(path, ModelSectionOf(ctx.spec()).input_shape);
+  const auto reloaded = model::Model::LoadWithInputs(path, ModelInputsOf(ctx.spec()));
   const auto data = RunDataSet(ctx, "evaluation");
   const auto& fp_model = *inputs.Get<ModelArtifact>(port::kModel).fp;
-  const model::ForwardFn fp = [&](const torch::Tensor& x) { return fp_model.Forward(x); };
+  const model::ForwardFn fp = [&](const model::Inputs& x) { return fp_model.Forward(x); };
   // The metrics the evaluate stage upstream reported (its Metrics input), for one table.
   std::vector<model::Metric> chosen;
   if (const auto upstream = inputs.As<MetricsArtifact>(port::kMetrics); upstream && !upstream->variants.empty())
     chosen = upstream->variants.front().second.metrics;
   const model::EvalResult result =
-      EvaluateInTasks(ctx, {[&](const torch::Tensor& x) { return reloaded->Forward(x); }}, *data, &fp, 0, chosen)[0];
+      EvaluateInTasks(ctx, {[&](const model::Inputs& x) { return reloaded->Forward(x); }}, *data, &fp, 0, chosen)[0];
   ctx.log().info("{} re-loaded: {}", file, model::FormatResult(result));
   metrics.variants.emplace_back("exported", result);
   metrics.param_bw = exported.encodings.args.param_bitwidth;

@@ -38,8 +38,13 @@ std::unique_ptr<Stage> LoadModelStage::Make(const Options& options, const Pipeli
 StageOutputs LoadModelStage::Run(const StageInputs&, StageContext& ctx) {
   const ModelSection section = ModelSectionOf(ctx.spec());
   auto artifact = std::make_shared<ModelArtifact>();
-  artifact->fp = model::Model::Load(section.path, section.input_shape);
-  ctx.log().info("loaded {} (input {})", section.path, model::ShapeString(section.input_shape));
+  const std::vector<TensorSpec> inputs = ModelInputsOf(ctx.spec());
+  artifact->fp = model::Model::LoadWithInputs(section.path, inputs);
+  std::string described;
+  for (const auto& input : inputs)
+    described += (described.empty() ? "" : ", ") + (inputs.size() == 1 && input.name == "input" ? "" : input.name + " ") +
+                 model::ShapeString(input.shape) + (input.integer() ? " " + input.dtype : "");
+  ctx.log().info("loaded {} (input {})", section.path, described);
   StageOutputs outputs;
   outputs.Set(port::kModel, artifact);
   return outputs;

@@ -50,15 +50,18 @@ StageOutputs PrepareStage::Run(const StageInputs& inputs, StageContext& ctx) {
   const ModelSection section = ModelSectionOf(ctx.spec());
   auto artifact = std::make_shared<ModelArtifact>(loaded);
   if (options_.fold_batchnorm) {
-    const auto& shape = section.input_shape;
+    const std::vector<TensorSpec> model_inputs = ModelInputsOf(ctx.spec());
     model::BatchNormFolds folds;
-    artifact->fp = model::FoldBatchNorm(*loaded.fp, shape, model::FoldOptions{options_.fold_forward}, &folds);
+    artifact->fp = model::FoldBatchNorm(*loaded.fp, {}, model::FoldOptions{options_.fold_forward}, &folds);
     for (const auto& fold : folds.folded)
       ctx.log().debug("folded {} into {} ({})", fold.batch_norm, fold.layer, fold.forward ? "before it" : "after it");
     // Fold before caching, or the cached inputs won't match the folded weights. Check it kept the outputs.
-    if (!shape.empty()) {
+    if (!model_inputs.empty()) {
       auto generator = at::detail::createCPUGenerator(static_cast<std::uint64_t>(ctx.spec().seed));
-      const torch::Tensor probe = at::rand(shape, generator);
+      // Random floats; integer inputs (token ids, masks) as the example input has them.
+      model::Inputs probe = model::ExampleInputs(model_inputs);
+      for (std::size_t index = 0; index < probe.size(); ++index)
+        if (!model_inputs[index].integer()) probe[index] = at::rand(model_inputs[index].shape, generator);
       const torch::Tensor before = loaded.fp->Forward(probe), after = artifact->fp->Forward(probe);
       const double difference = ((after - before).abs().max() / before.abs().max().clamp_min(1e-12)).item<double>();
       ctx.log().info("folded {} BatchNorm(s); outputs differ by {:.2e} (relative) on a random input", folds.folded.size(),

@@ -219,6 +219,7 @@ std::string MetricText(const nlohmann::ordered_json& entry, model::Metric metric
   const double value = Number(entry[key]);
   const char* format = metric == model::Metric::kCosine ? (markdown ? "%.5f" : "%8.5f")
                        : metric == model::Metric::kMse  ? (markdown ? "%.4g" : "%8.3g")
+                       : metric == model::Metric::kPerplexity ? (markdown ? "%.4f" : "%8.4f")
                                                         : (markdown ? "%.2f" : "%8.2f");
   return Format(format, value);
 }

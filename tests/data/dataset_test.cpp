@@ -62,9 +62,9 @@ TEST_F(IdxTest, ReadsGzipAndPlainFilesScaledAndNormalized) {
   EXPECT_EQ(data->size(), 3);
   EXPECT_EQ(data->sample_shape(), (std::vector<std::int64_t>{1, 2, 2}));
   EXPECT_EQ(data->num_batches(), 2);
-  EXPECT_EQ(data->GetBatch(1).inputs.size(0), 1);
+  EXPECT_EQ(data->GetBatch(1).inputs[0].size(0), 1);
   // pixel 5 is 100: (100·0.5 − 10) / 2 = 20.
-  EXPECT_FLOAT_EQ(data->inputs().flatten()[5].item<float>(), 20.0f);
+  EXPECT_FLOAT_EQ(data->input().flatten()[5].item<float>(), 20.0f);
   EXPECT_EQ(data->labels()[2].item<std::int64_t>(), 9);
   EXPECT_TRUE(data->labelled());
 }
@@ -117,8 +117,8 @@ TEST(RandomDataTest, SeededAndShaped) {
   options.num_samples = 10;
   const auto a = MakeRandom("r", options, 7), b = MakeRandom("r", options, 7), c = MakeRandom("r", options, 8);
   EXPECT_EQ(a->sample_shape(), (std::vector<std::int64_t>{3, 4}));
-  EXPECT_TRUE(torch::equal(a->inputs(), b->inputs()));
-  EXPECT_FALSE(torch::equal(a->inputs(), c->inputs()));
+  EXPECT_TRUE(torch::equal(a->input(), b->input()));
+  EXPECT_FALSE(torch::equal(a->input(), c->input()));
   EXPECT_FALSE(a->labelled());
 }
 
@@ -148,8 +148,8 @@ TEST(ImageFolderTest, ClassesAreSortedSubfoldersAndImagesAreResizedCroppedNormal
   EXPECT_EQ(data->labels()[0].item<std::int64_t>(), 0);
   EXPECT_EQ(data->labels()[1].item<std::int64_t>(), 1);
   // A solid image stays solid through resize and crop: blue channel (1 − 0.406) / 0.225.
-  EXPECT_NEAR(data->inputs()[0][2].mean().item<double>(), (1.0 - 0.406) / 0.225, 1e-4);
-  EXPECT_NEAR(data->inputs()[0][0].mean().item<double>(), (0.0 - 0.485) / 0.229, 1e-4);
+  EXPECT_NEAR(data->input()[0][2].mean().item<double>(), (1.0 - 0.406) / 0.225, 1e-4);
+  EXPECT_NEAR(data->input()[0][0].mean().item<double>(), (0.0 - 0.485) / 0.229, 1e-4);
   options.crop = 7;  // larger than the resized 6-pixel side
   EXPECT_THROW(LoadImageFolder("evaluation", options), InputError);
   options.root = dir / "nothing";
@@ -184,7 +184,7 @@ TEST(Hdf5DataTest, ReadsInputsAndLabelsAndChecksThem) {
   const auto data = LoadHdf5("calibration", options);
   EXPECT_EQ(data->size(), 4);
   EXPECT_EQ(data->sample_shape(), (std::vector<std::int64_t>{1, 2, 2}));
-  EXPECT_FLOAT_EQ(data->inputs()[3][0][1][1].item<float>(), 7.5f);
+  EXPECT_FLOAT_EQ(data->input()[3][0][1][1].item<float>(), 7.5f);
   EXPECT_EQ(data->labels()[0].item<std::int64_t>(), 4);
   options.images = "pixels";
   try {

@@ -150,7 +150,7 @@ TEST_F(ExportTest, ExportedTorchScriptReloadedGivesTheReportedWeightsOnlyAccurac
   EXPECT_EQ(graph.find("fake_quantize"), std::string::npos);
   const auto data = EvaluationData();
   const model::EvalResult result = model::Evaluate(
-      [&](const torch::Tensor& x) { return module.forward({x}).toTensor(); }, *data, nullptr);
+      [&](const model::Inputs& x) { return module.forward({x[0]}).toTensor(); }, *data, nullptr);
   const json exported = ReadJson(file("report.json")).at("accuracy").at("exported");
   EXPECT_EQ(result.samples, 2000);
   EXPECT_DOUBLE_EQ(result.top1, exported.at("top1").get<double>());

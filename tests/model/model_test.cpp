@@ -6,7 +6,9 @@
 #include <fstream>
 
 #include "common/error.h"
+#include "src/data/dataset.h"
 #include "src/model/batch_norm_fold.h"
+#include "src/model/evaluation.h"
 #include "src/model/graph_capture.h"
 #include "src/model/layers.h"
 #include "src/model/model.h"
@@ -233,6 +235,49 @@ TEST(TransformerTest, LoadedAndPreparedModelsGivePyTorchsOutputsAndTheirLayers) 
       ASSERT_NE(graph.Find(item.gelu_layer), nullptr) << graph.Describe();
       EXPECT_EQ(graph.Find(item.gelu_layer)->activation.Describe(), item.gelu);
     }
+  }
+}
+
+TEST(TokenModelTest, LoadedWithItsTwoInputsItGivesPyTorchsOutputsAndPerTokenMetrics) {
+  // tests/models/make_transformer_models.py wrote the eager model's logits on the first 2 sequences of
+  // tests/data/token_lm and its per-token accuracy and perplexity over all 96 (labels -100 ignored).
+  std::ifstream file(SourcePath("tests/data/token_lm/reference.json"));
+  const nlohmann::json reference = nlohmann::json::parse(file);
+  const std::vector<TensorSpec> inputs = {{"input_ids", {1, 12}, "int64"}, {"attention_mask", {1, 12}, "int64"}};
+  data::NpyDataOptions options;
+  options.folder = SourcePath("tests/data/token_lm");
+  options.batch_size = 32;
+  const auto data = data::LoadNpy("evaluation", options, inputs);
+  ASSERT_EQ(data->num_inputs(), 2u);
+  ASSERT_EQ(data->size(), 96);
+  const torch::Tensor expected = torch::tensor(reference.at("output").get<std::vector<float>>()).reshape({2, 12, 40});
+  for (const char* path : {"tests/models/token_lm_scripted.pt", "tests/models/token_lm_traced.pt"}) {
+    SCOPED_TRACE(path);
+    const auto loaded = Model::LoadWithInputs(SourcePath(path), inputs);
+    const auto prepared = FoldBatchNorm(*loaded);
+    EXPECT_LT(MaxRelativeDifference(prepared->Forward(data->Slice(0, 2).inputs), expected), 1e-5);
+    EXPECT_EQ(DiscoverLayers(*prepared).layers.size(), 13u);
+    const ForwardFn forward = [&](const Inputs& x) { return prepared->Forward(x); };
+    const EvalResult result = Evaluate(forward, *data, nullptr, 0, {Metric::kTokenAccuracy, Metric::kPerplexity});
+    std::cout << path << ": token accuracy " << result.token_accuracy << " % (PyTorch "
+              << reference.at("token_accuracy").get<double>() << "), perplexity " << result.perplexity << " (PyTorch "
+              << reference.at("perplexity").get<double>() << ")\n";
+    EXPECT_NEAR(result.token_accuracy, reference.at("token_accuracy").get<double>(), 1e-9);
+    EXPECT_NEAR(result.perplexity / reference.at("perplexity").get<double>(), 1.0, 1e-5);
+  }
+  // The model's inputs are checked: their count and order against forward's arguments.
+  try {
+    Model::Load(SourcePath("tests/models/token_lm_traced.pt"), {1, 12});
+    ADD_FAILURE() << "one input accepted";
+  } catch (const InputError& error) {
+    EXPECT_NE(std::string(error.what()).find("forward takes 2 input(s) (input_ids, attention_mask)"), std::string::npos)
+        << error.what();
+  }
+  try {
+    Model::LoadWithInputs(SourcePath("tests/models/token_lm_scripted.pt"), {inputs[1], inputs[0]});
+    ADD_FAILURE() << "inputs in the wrong order accepted";
+  } catch (const InputError& error) {
+    EXPECT_NE(std::string(error.what()).find("in the order input_ids, attention_mask"), std::string::npos) << error.what();
   }
 }
 

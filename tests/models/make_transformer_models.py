@@ -15,6 +15,14 @@ encoder_tiny_{scripted,traced}.pt — input [2, 12, 24] (token features): a 2-la
     with tanh-GELU, output (Linear 48->24) + residual + LayerNorm; mean over tokens -> pooler (Linear, tanh)
     -> classifier (Linear 24->4). baddbmm and bmm appear in the second layer's attention.
 ../data/transformer_outputs.json — for each model, a seeded input and the eager PyTorch model's output on it.
+token_lm_{scripted,traced}.pt — two inputs, input_ids [2, 12] and attention_mask [2, 12] (int64; 1 = token,
+    0 = padding): a BERT-style token model. Embedding (40 x 24) + position embedding -> LayerNorm -> 2 post-norm
+    encoder layers whose attention scores are masked_fill'ed where the mask is 0 -> Linear head to 40 logits
+    per token: output [N, 12, 40].
+../data/token_lm/{input_ids,attention_mask,labels}.npy — 96 seeded sequences of 5 to 12 tokens, padded with
+    id 0 / mask 0; labels are the next token (-100 at padding and at each sequence's last token).
+../data/token_lm/reference.json — the eager model's output on the first 2 sequences, and its per-token
+    accuracy and perplexity over all 96 (labels -100 ignored, as F.cross_entropy does).
 """
 import json
 import math
@@ -92,6 +100,89 @@ class EncoderTiny(nn.Module):
         return self.classifier(torch.tanh(self.pooler(x.mean(dim=1))))
 
 
+class MaskedAttention(SelfAttention):
+    """SelfAttention (matmul form) whose scores are masked where attention_mask is 0."""
+
+    def __init__(self, dim: int, heads: int):
+        super().__init__(dim, heads, batched=False)
+
+    def forward(self, x, mask):
+        n, t, c = x.shape
+        q, k, v = self.split(self.query(x)), self.split(self.key(x)), self.split(self.value(x))
+        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.head_dim)
+        scores = scores.masked_fill(mask.unsqueeze(1).unsqueeze(2) == 0, -10000.0)
+        context = torch.matmul(F.softmax(scores, dim=-1), v)
+        return context.permute(0, 2, 1, 3).contiguous().view(n, t, c)
+
+
+class TokenLayer(nn.Module):
+    def __init__(self, dim: int, heads: int, hidden: int):
+        super().__init__()
+        self.attention = MaskedAttention(dim, heads)
+        self.dense = nn.Linear(dim, dim)
+        self.attention_norm = nn.LayerNorm(dim, eps=1e-12)
+        self.intermediate = nn.Linear(dim, hidden)
+        self.output = nn.Linear(hidden, dim)
+        self.output_norm = nn.LayerNorm(dim, eps=1e-12)
+
+    def forward(self, x, mask):
+        x = self.attention_norm(x + self.dense(self.attention(x, mask)))
+        return self.output_norm(x + self.output(F.gelu(self.intermediate(x))))
+
+
+class TokenLm(nn.Module):
+    def __init__(self, vocab: int = 40, tokens: int = 12, dim: int = 24, heads: int = 3):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        self.position = nn.Parameter(0.1 * torch.randn(1, tokens, dim))
+        self.norm = nn.LayerNorm(dim, eps=1e-12)
+        self.layers = nn.ModuleList([TokenLayer(dim, heads, 2 * dim), TokenLayer(dim, heads, 2 * dim)])
+        self.head = nn.Linear(dim, vocab)
+
+    def forward(self, input_ids, attention_mask):
+        x = self.norm(self.embed(input_ids) + self.position)
+        for layer in self.layers:
+            x = layer(x, attention_mask)
+        return self.head(x)
+
+
+def token_data(count: int, tokens: int, vocab: int):
+    """Sequences of 5..tokens ids in [1, vocab), padded with 0; labels: the next token, -100 where none."""
+    lengths = torch.randint(5, tokens + 1, (count,))
+    ids = torch.randint(1, vocab, (count, tokens))
+    mask = (torch.arange(tokens).unsqueeze(0) < lengths.unsqueeze(1)).long()
+    ids = ids * mask
+    labels = torch.full((count, tokens), -100, dtype=torch.long)
+    labels[:, :-1] = ids[:, 1:]
+    labels[mask == 0] = -100
+    labels[torch.arange(count), lengths - 1] = -100
+    return ids, mask, labels
+
+
+def make_token_lm():
+    import numpy as np
+    torch.manual_seed(1)
+    model = TokenLm()
+    randomize_norms(model)
+    model.eval()
+    ids, mask, labels = token_data(96, 12, 40)
+    save_scripted_and_traced(model, (ids[:2], mask[:2]), "token_lm")
+    folder = os.path.join(HERE, "..", "data", "token_lm")
+    os.makedirs(folder, exist_ok=True)
+    for name, array in (("input_ids", ids), ("attention_mask", mask), ("labels", labels)):
+        np.save(os.path.join(folder, name + ".npy"), array.numpy().astype(np.int64))
+    with torch.no_grad():
+        logits = model(ids, mask)
+    kept = labels != -100
+    accuracy = 100.0 * (logits.argmax(-1)[kept] == labels[kept]).double().mean().item()
+    perplexity = math.exp(F.cross_entropy(logits.double().reshape(-1, 40), labels.reshape(-1)).item())
+    reference = {"output_shape": [2, 12, 40], "output": logits[:2].flatten().tolist(),
+                 "token_accuracy": accuracy, "perplexity": perplexity, "tokens": int(kept.sum())}
+    with open(os.path.join(folder, "reference.json"), "w") as f:
+        json.dump(reference, f)
+        f.write("\n")
+
+
 def randomize_norms(model):
     """LayerNorm's weight and bias away from (1, 0), so a quantizer on them is seen."""
     for m in model.modules():
@@ -118,6 +209,7 @@ def main():
     with open(os.path.join(HERE, "..", "data", "transformer_outputs.json"), "w") as f:
         json.dump(references, f)
         f.write("\n")
+    make_token_lm()
 
 
 if __name__ == "__main__":

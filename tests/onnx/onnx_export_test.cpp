@@ -15,6 +15,7 @@
 #include <fstream>
 #include <iostream>
 #include <set>
+#include <sstream>
 
 #include "common/error.h"
 #include "src/data/dataset.h"
@@ -100,7 +101,7 @@ TEST(OnnxExportTest, TheFloatModelGivesTheTorchScriptModelsOutputsInOnnxRuntime)
     EXPECT_EQ(exported.weight_initializers.at(layer.name), layer.name + ".weight");
     EXPECT_TRUE(initializers.count(layer.name + ".weight")) << layer.name;
   }
-  const torch::Tensor input = Fmnist(kTestImages, nullptr, 250)->inputs();
+  const torch::Tensor input = Fmnist(kTestImages, nullptr, 250)->input();
   const torch::Tensor expected = example.model->Forward(input);
   const torch::Tensor got = RunOnnxRuntime(exported.bytes, input);
   ASSERT_EQ(got.sizes(), expected.sizes());
@@ -146,7 +147,7 @@ TEST(OnnxExportTest, TheQdqModelGivesTheQuantSimsAccuracyAndNamesEveryQuantizedT
 
   const auto evaluation = Fmnist(kTestImages, kTestLabels, 1000);
   const torch::Tensor expected = sim.Forward(evaluation->inputs());
-  const torch::Tensor got = RunOnnxRuntime(exported.bytes, evaluation->inputs());
+  const torch::Tensor got = RunOnnxRuntime(exported.bytes, evaluation->input());
   const auto top1 = [&](const torch::Tensor& logits) {
     return 100.0 * logits.argmax(1).eq(evaluation->labels()).sum().item<double>() / 1000.0;
   };
@@ -471,9 +472,9 @@ TEST(OnnxRunTest, TheExportedFilesRunInOnnxRuntimeAndTheEncodingsNameTheirTensor
   const auto evaluation = Fmnist(kTestImages, kTestLabels, 2000);
   const auto torchscript = model::Model::Load(RunFile("model_adaround.pt"), {1, 1, 28, 28});
   const torch::Tensor expected = torchscript->Forward(evaluation->inputs());
-  const double error = RelativeError(RunOnnxRuntime(float_bytes, evaluation->inputs()), expected);
+  const double error = RelativeError(RunOnnxRuntime(float_bytes, evaluation->input()), expected);
   EXPECT_LT(error, 1e-4);
-  const torch::Tensor qdq = RunOnnxRuntime(qdq_bytes, evaluation->inputs());
+  const torch::Tensor qdq = RunOnnxRuntime(qdq_bytes, evaluation->input());
   const double top1 = 100.0 * qdq.argmax(1).eq(evaluation->labels()).sum().item<double>() / 2000.0;
   const auto report = nlohmann::json::parse(ReadTextFile(RunFile("report.json")));
   const double reported = report.at("accuracy").at("adaround").at("top1").get<double>();
@@ -621,6 +622,78 @@ TEST(TransformerRunTest, VitAndEncoderRunEndToEndAndTheirFilesReproduceTheRun) {
       }
     }
   }
+}
+
+}  // namespace
+}  // namespace adaflow::testing
+
+namespace adaflow::testing {
+namespace {
+
+/// ONNX Runtime on a model of several inputs (each float32 or int64), through tests/onnx/ort_run.js --named.
+torch::Tensor RunOnnxRuntimeNamed(const std::string& onnx_bytes,
+                                  const std::vector<std::pair<std::string, torch::Tensor>>& inputs) {
+  TempDir dir;
+  WriteTextFile(dir / "model.onnx", onnx_bytes);
+  std::string args;
+  for (const auto& [name, tensor] : inputs) {
+    const torch::Tensor data = tensor.contiguous();
+    const std::string file = dir / (name + ".bin");
+    WriteTextFile(file, std::string(static_cast<const char*>(data.data_ptr()), data.nbytes()));
+    std::string dims;
+    for (auto size : data.sizes()) dims += (dims.empty() ? "" : ",") + std::to_string(size);
+    args += " " + name + " " + (data.is_floating_point() ? "float32" : "int64") + " " + file + " " + dims;
+  }
+  const CommandResult result = RunCommand("NODE_PATH=" ADAFLOW_ORT_NODE_PATH " node " + SourcePath("tests/onnx/ort_run.js") +
+                                          " --named " + (dir / "model.onnx") + " " + (dir / "output.f32") + args);
+  if (result.exit_code != 0) throw std::runtime_error("ONNX Runtime failed: " + result.output);
+  const std::string bytes = ReadTextFile(dir / "output.f32");
+  const auto begin = result.output.find('['), end = result.output.find(']');
+  std::vector<std::int64_t> shape;
+  std::stringstream text(result.output.substr(begin + 1, end - begin - 1));
+  for (std::string item; std::getline(text, item, ',');) shape.push_back(std::stoll(item));
+  torch::Tensor output = torch::empty(shape, torch::kFloat32);
+  EXPECT_EQ(static_cast<std::size_t>(output.nbytes()), bytes.size());
+  std::memcpy(output.data_ptr(), bytes.data(), std::min<std::size_t>(bytes.size(), output.nbytes()));
+  return output;
+}
+
+TEST(MultiInputRunTest, TokenModelRunsEndToEndFromNpyArraysAndItsOnnxFilesTakeBothInputs) {
+  // tests/configs/token_lm.yaml through the CLI: token ids and an attention mask from a folder of .npy
+  // arrays. The FP row's per-token accuracy and perplexity are PyTorch's; AdaRound beats round-to-nearest;
+  // the float ONNX file (int64 inputs input_ids and attention_mask) gives the exported model's logits in ONNX
+  // Runtime, and the QDQ file scores like the run's AdaRound row.
+  TempDir dir;
+  const std::filesystem::path run_dir = dir / "run";
+  const CommandResult run = RunCli("run tests/configs/token_lm.yaml --run-dir " + run_dir.string());
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const auto report = nlohmann::json::parse(ReadTextFile((run_dir / "report.json").string()));
+  const auto& accuracy = report.at("accuracy");
+  std::ifstream file(SourcePath("tests/data/token_lm/reference.json"));
+  const nlohmann::json reference = nlohmann::json::parse(file);
+  EXPECT_NEAR(accuracy.at("fp").at("token_accuracy").get<double>(), reference.at("token_accuracy").get<double>(), 1e-6);
+  EXPECT_NEAR(accuracy.at("fp").at("perplexity").get<double>() / reference.at("perplexity").get<double>(), 1.0, 1e-5);
+  const double nearest = accuracy.at("nearest").at("sqnr_db").get<double>();
+  const double adaround = accuracy.at("adaround").at("sqnr_db").get<double>();
+  std::cout << "token_lm: SQNR nearest " << nearest << " dB, AdaRound " << adaround << " dB; perplexity fp "
+            << accuracy.at("fp").at("perplexity") << ", nearest " << accuracy.at("nearest").at("perplexity")
+            << ", AdaRound " << accuracy.at("adaround").at("perplexity") << "\n";
+  EXPECT_GT(adaround, nearest + 0.5);
+
+  const std::vector<TensorSpec> inputs = {{"input_ids", {1, 12}, "int64"}, {"attention_mask", {1, 12}, "int64"}};
+  data::NpyDataOptions options;
+  options.folder = SourcePath("tests/data/token_lm");
+  const auto data = data::LoadNpy("evaluation", options, inputs);
+  const std::vector<std::pair<std::string, torch::Tensor>> feeds = {{"input_ids", data->input(0)},
+                                                                    {"attention_mask", data->input(1)}};
+  const auto exported = model::Model::LoadWithInputs((run_dir / "model_adaround.pt").string(), inputs);
+  const torch::Tensor float_onnx = RunOnnxRuntimeNamed(ReadTextFile(run_dir / "token_lm.onnx"), feeds);
+  EXPECT_LT(RelativeError(float_onnx, exported->Forward(data->inputs())), 1e-4);
+  const torch::Tensor fp = model::Model::LoadWithInputs(SourcePath("tests/models/token_lm_traced.pt"), inputs)->Forward(data->inputs());
+  const torch::Tensor qdq = RunOnnxRuntimeNamed(ReadTextFile(run_dir / "token_lm_qdq.onnx"), feeds);
+  const double qdq_sqnr = 10.0 * std::log10(fp.pow(2).sum().item<double>() / (qdq - fp).pow(2).sum().item<double>());
+  std::cout << "token_lm: QDQ ONNX file " << qdq_sqnr << " dB\n";
+  EXPECT_NEAR(qdq_sqnr, adaround, 0.5);
 }
 
 }  // namespace

@@ -62,7 +62,7 @@ TEST(QuantSimTest, MatchesTheSameFakeQuantWrittenOutByHand) {
 
   // Activation encodings: TF min/max of each point over the calibration set, asymmetric 8-bit.
   const auto& q = sim.quantizers();
-  const torch::Tensor all = calibration.inputs();
+  const torch::Tensor all = calibration.input();
   EXPECT_EQ(q[0].encoding, EncodingFromMinMax(all.min().item<double>(), all.max().item<double>(), GridSpec{8, false}));
 
   const torch::Tensor x = torch::randn({5, 2, 16});

@@ -109,7 +109,7 @@ TEST_F(BuiltinStagesTest, LoadModelLoadsTheConfigsModel) {
   EXPECT_EQ(dynamic_cast<const QuantSimArtifact*>(&model), nullptr);
   auto reference = torch::jit::load(SourcePath("examples/models/resnet8_fmnist.pt"));
   reference.eval();
-  const auto input = Calibration()->Slice(0, 8).inputs;
+  const auto input = Calibration()->Slice(0, 8).inputs[0];
   torch::NoGradGuard no_grad;
   const auto expected = reference.forward({input}).toTensor();
   EXPECT_LT((model.fp->Forward(input) - expected).abs().max().item<float>(), 1e-5 * expected.abs().max().item<float>());
@@ -122,7 +122,7 @@ TEST_F(BuiltinStagesTest, PrepareFoldsBatchNormWithoutChangingTheFunctionAndFind
   ASSERT_EQ(layers.layers.size(), 10u);
   EXPECT_EQ(layers.layers.front().name, "conv1");
   EXPECT_EQ(layers.layers.back().name, "fc");
-  const auto input = Calibration()->Slice(0, 32).inputs;
+  const auto input = Calibration()->Slice(0, 32).inputs[0];
   const auto before = loaded.fp->Forward(input), after = prepared.fp->Forward(input);
   EXPECT_LT((after - before).abs().max().item<float>(), 1e-4 * before.abs().max().item<float>());
   // No BatchNorm module is called any more.
@@ -137,12 +137,12 @@ TEST_F(BuiltinStagesTest, CacheActivationsHoldsEveryLayersInputAndOutputForEachS
   EXPECT_EQ(cache.samples, 64);
   const io::ActivationCache store(cache.path, /*create=*/false);
   // conv1's input is the model's input: the calibration samples themselves.
-  EXPECT_TRUE(torch::equal(store.Read("conv1", "input"), Calibration()->inputs()));
+  EXPECT_TRUE(torch::equal(store.Read("conv1", "input"), Calibration()->input()));
   // Its target is the layer's output after its activation (conv1 → ReLU in ResNet-8), FP, batch norm folded.
   const auto& prepared = Output<ModelArtifact>("prepare", port::kModel);
   auto conv1 = prepared.fp->Submodule("conv1");
   torch::NoGradGuard no_grad;
-  const auto expected = torch::relu(conv1.forward({Calibration()->inputs()}).toTensor());
+  const auto expected = torch::relu(conv1.forward({Calibration()->input()}).toTensor());
   EXPECT_LT((store.Read("conv1", "target") - expected).abs().max().item<float>(), 1e-5);
   for (const auto& layer : Output<LayerGraphArtifact>("prepare", port::kLayerGraph).graph->layers)
     EXPECT_EQ(store.Shape(layer.name, "input").at(0), 64) << layer.name;

@@ -72,6 +72,10 @@ std::string NonDefaultYaml(const OptionSpec& spec) {
       return spec.choices.empty() ? "[layers.0.conv1, fc]" : "[" + spec.choices.back() + "]";
     case OptionType::kStringIntMap:
       return "{fc: " + FormatOptionValue(static_cast<std::int64_t>(spec.min.value_or(8))) + "}";
+    case OptionType::kStringMap:
+      return "{input_ids: tokens}";
+    case OptionType::kTensorList:
+      return "[{name: input_ids, shape: [1, 12], dtype: int64}, {name: features, shape: [1, 12, 4]}]";
   }
   return "";
 }
@@ -114,8 +118,13 @@ TEST(RegistryWalkTest, EveryStageOptionRoundTrips) {
 }
 
 TEST(RegistryWalkTest, EveryDataTypeOptionRoundTrips) {
-  ASSERT_EQ(Builtin().data_types().size(), 4u);
+  ASSERT_EQ(Builtin().data_types().size(), 5u);
   for (const auto& def : Builtin().data_types()) CheckRoundTrip(*def.schema, def.type);
+}
+
+TEST(RegistryWalkTest, EverySectionOptionRoundTrips) {
+  ASSERT_FALSE(Builtin().sections().empty());
+  for (const auto& def : Builtin().sections()) CheckRoundTrip(*def.schema, def.name);
 }
 
 /// A value `spec` rejects (of the wrong type, or out of its range or choices), as YAML text.
@@ -131,6 +140,8 @@ std::string InvalidYaml(const OptionSpec& spec) {
     case OptionType::kFloatList: return "[half]";
     case OptionType::kStringList: return spec.choices.empty() ? "{a: 1}" : "[no_such_choice]";
     case OptionType::kStringIntMap: return "{fc: eight}";
+    case OptionType::kStringMap: return "{input_ids: [a, b]}";
+    case OptionType::kTensorList: return "[{name: ids, shape: [1, 0]}]";
   }
   return "";
 }

@@ -81,14 +81,39 @@ TEST(MetricsJsonTest, InfiniteSqnrSurvivesTheRoundTrip) {
   EXPECT_EQ(read.output_bw, 8);
 }
 
+TEST(MetricsTest, PerTokenAccuracyAndPerplexitySkipTheIgnoredLabels) {
+  // Every token's logits are log(0.7, 0.1, 0.1, 0.1): a label 0 is predicted (p 0.7), a label 1 is not (p 0.1).
+  // 3 sequences of 4 tokens; labels 0 on 5 tokens, 1 on 5, -100 (padding) on 2: accuracy 50 %, perplexity
+  // exp(−(5·ln 0.7 + 5·ln 0.1) / 10) = 1 / √0.07.
+  const torch::Tensor ids = torch::zeros({3, 4}, torch::kInt64);
+  const torch::Tensor labels = torch::tensor({0, 1, 0, -100, 1, 1, 0, 0, 1, -100, 0, 1}, torch::kInt64).view({3, 4});
+  const data::Dataset data("evaluation", {"input_ids"}, {ids}, labels, 2);
+  const model::ForwardFn forward = [](const model::Inputs& in) {
+    return torch::tensor({0.7, 0.1, 0.1, 0.1}).log().to(torch::kFloat32).expand({in[0].size(0), 4, 4});
+  };
+  const model::EvalResult result =
+      model::Evaluate(forward, data, nullptr, 0, {model::Metric::kTokenAccuracy, model::Metric::kPerplexity});
+  EXPECT_NEAR(result.token_accuracy, 50.0, 1e-12);
+  EXPECT_NEAR(result.perplexity, 1.0 / std::sqrt(0.07), 1e-5);
+  EXPECT_EQ(model::FormatResult(result), "token  50.00  perplexity 3.7796  (3 samples)");
+  // Labels the output does not fit are named.
+  const data::Dataset flat("evaluation", {"input_ids"}, {ids}, torch::zeros({3}, torch::kInt64), 2);
+  try {
+    model::Evaluate(forward, flat, nullptr, 0, {model::Metric::kPerplexity});
+    ADD_FAILURE() << "labels of the wrong shape accepted";
+  } catch (const InputError& error) {
+    EXPECT_NE(std::string(error.what()).find("data set 'evaluation' has labels of shape [3]"), std::string::npos) << error.what();
+  }
+}
+
 TEST(MetricsTest, ChosenMetricsAreComputedWrittenInTheirOrderAndTabled) {
   // out = 0.5·x against the reference x: SQNR 10·log10(4), cosine 1, MSE mean(x²)/4; labels are argmax x,
   // which 0.5·x keeps: top-1 100 %.
   torch::manual_seed(3);
   const torch::Tensor x = torch::randn({40, 6});
   const data::Dataset data("evaluation", x, x.argmax(1), 8);
-  const model::ForwardFn half = [](const torch::Tensor& in) { return in * 0.5; };
-  const model::ForwardFn identity = [](const torch::Tensor& in) { return in; };
+  const model::ForwardFn half = [](const model::Inputs& in) { return in[0] * 0.5; };
+  const model::ForwardFn identity = [](const model::Inputs& in) { return in[0]; };
   const std::vector<model::Metric> chosen = {model::Metric::kMse, model::Metric::kTop1, model::Metric::kSqnr};
   const model::EvalResult result = model::Evaluate(half, data, &identity, 0, chosen);
   EXPECT_EQ(result.metrics, chosen);

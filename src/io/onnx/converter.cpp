@@ -42,7 +42,7 @@ Converter::Converter(const model::Model& model, const model::LayerGraph& layers,
     for (const auto& quantizer : quantization_->activations) quantizer_at_[quantizer.value] = &quantizer;
 }
 
-OnnxExport Converter::Run(const std::vector<std::int64_t>& input_shape, const std::string& graph_name) {
+OnnxExport Converter::Run(const std::vector<TensorSpec>& inputs, const std::string& graph_name) {
   auto graph = model_.InlinedGraph();
   const auto nodes = model::TopLevelNodes(*graph);
   onnx::ModelProto proto;
@@ -52,7 +52,11 @@ OnnxExport Converter::Run(const std::vector<std::int64_t>& input_shape, const st
   graph_ = proto.mutable_graph();
   graph_->set_name(graph_name);
 
-  DeclareTensor(graph_->add_input(), "input", input_shape);
+  if (inputs.size() + 1 != graph->inputs().size())
+    throw std::logic_error("ONNX export: " + std::to_string(inputs.size()) + " input(s) given for a forward of " +
+                           std::to_string(graph->inputs().size() - 1));
+  for (std::size_t index = 0; index < inputs.size(); ++index)
+    DeclareTensor(graph_->add_input(), OnnxInputName(model_, index), inputs[index].shape, inputs[index].integer());
   // Every tensor's name first (the same names a quant-sim learns from OnnxActivationTensorNames); the
   // helpers' names (initializers, nodes, intermediate tensors) are made unique against them.
   names_ = NameTensors(model_, *graph, nodes);
@@ -60,10 +64,12 @@ OnnxExport Converter::Run(const std::vector<std::int64_t>& input_shape, const st
   Item self;
   self.kind = Item::Kind::kModule;  // the root module: name ""
   items_[graph->inputs().at(0)] = self;
-  items_[graph->inputs().at(1)] = TensorItem("input");
-  Quantize(model::ValueRef{}, graph->inputs().at(1));
+  for (std::size_t index = 0; index < inputs.size(); ++index) {
+    items_[graph->inputs().at(1 + index)] = TensorItem(OnnxInputName(model_, index));
+    Quantize(model::ValueRef{model::ValueRef::kInput, index}, graph->inputs().at(1 + index));
+  }
 
-  shapes_ = InputShapes(*graph, nodes, input_shape);
+  shapes_ = InputShapes(*graph, nodes, inputs);
   const std::set<const Node*> needed = NeededNodes(*graph, nodes);
   for (std::size_t index = 0; index < nodes.size(); ++index) {
     Node* node = nodes[index];
@@ -80,9 +86,7 @@ OnnxExport Converter::Run(const std::vector<std::int64_t>& input_shape, const st
   if (result->node()->kind() == c10::prim::TupleConstruct) result = result->node()->input(0);
   AddNode("Identity", {TensorOf(result, result->node())}, {"output"});
   // The output's shape, from one forward pass on a zero sample; the batch dimension stays free.
-  std::vector<std::int64_t> probe_shape = input_shape;
-  if (!probe_shape.empty()) probe_shape[0] = 1;
-  DeclareTensor(graph_->add_output(), "output", model_.Forward(torch::zeros(probe_shape)).sizes().vec());
+  DeclareTensor(graph_->add_output(), "output", model_.Forward(model::ExampleInputs(inputs, 1)).sizes().vec());
 
   try {
     onnx::checker::check_model(proto);
@@ -98,10 +102,11 @@ OnnxExport Converter::Run(const std::vector<std::int64_t>& input_shape, const st
   return out;
 }
 
-void Converter::DeclareTensor(onnx::ValueInfoProto* info, const std::string& name, const std::vector<std::int64_t>& shape) {
+void Converter::DeclareTensor(onnx::ValueInfoProto* info, const std::string& name, const std::vector<std::int64_t>& shape,
+                              bool integer) {
   info->set_name(name);
   auto* type = info->mutable_type()->mutable_tensor_type();
-  type->set_elem_type(onnx::TensorProto::FLOAT);
+  type->set_elem_type(integer ? onnx::TensorProto::INT64 : onnx::TensorProto::FLOAT);
   for (std::size_t dim = 0; dim < shape.size(); ++dim) {
     auto* shape_dim = type->mutable_shape()->add_dim();
     if (dim == 0) shape_dim->set_dim_param("batch");
@@ -304,12 +309,13 @@ std::string Converter::ShapeInput(const std::vector<Item>& sizes, const std::str
 
 std::map<std::size_t, Converter::InputShape> Converter::InputShapes(torch::jit::Graph& graph,
                                                                     const std::vector<Node*>& nodes,
-                                                                    const std::vector<std::int64_t>& input_shape) const {
+                                                                    const std::vector<TensorSpec>& inputs) const {
   static const std::set<std::string> kKinds = {"aten::linear",  "aten::permute", "aten::t",      "aten::transpose",
                                                "aten::flatten", "aten::size",    "aten::unbind", "aten::select",
                                                "aten::slice",   "aten::expand"};
   std::map<const Value*, model::ValueRef> refs;
-  refs[graph.inputs().at(1)] = model::ValueRef{};
+  for (std::size_t index = 1; index < graph.inputs().size(); ++index)
+    refs[graph.inputs().at(index)] = model::ValueRef{model::ValueRef::kInput, index - 1};
   for (std::size_t index = 0; index < nodes.size(); ++index)
     for (std::size_t output = 0; output < nodes[index]->outputs().size(); ++output)
       refs[nodes[index]->output(output)] = model::ValueRef{index, output};
@@ -327,11 +333,7 @@ std::map<std::size_t, Converter::InputShape> Converter::InputShapes(torch::jit::
   if (wanted.empty()) return shapes;
   const auto shared = std::shared_ptr<const model::Model>(&model_, [](const model::Model*) {});
   model::GraphCapture capture(shared, wanted);
-  auto probe = [&](std::int64_t batch) {
-    std::vector<std::int64_t> shape = input_shape;
-    if (!shape.empty()) shape[0] = batch;
-    return capture.Run(torch::zeros(shape));
-  };
+  auto probe = [&](std::int64_t batch) { return capture.Run(model::ExampleInputs(inputs, batch)); };
   const auto one = probe(1);
   std::vector<torch::Tensor> two;
   try {

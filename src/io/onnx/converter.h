@@ -46,11 +46,12 @@ class Converter {
  public:
   Converter(const model::Model& model, const model::LayerGraph& layers, const OnnxQuantization* quantization);
 
-  OnnxExport Run(const std::vector<std::int64_t>& input_shape, const std::string& graph_name);
+  OnnxExport Run(const std::vector<TensorSpec>& inputs, const std::string& graph_name);
 
  private:
   /// A float graph input or output of `shape`, its first (batch) dimension left free.
-  static void DeclareTensor(onnx::ValueInfoProto* info, const std::string& name, const std::vector<std::int64_t>& shape);
+  static void DeclareTensor(onnx::ValueInfoProto* info, const std::string& name, const std::vector<std::int64_t>& shape,
+                            bool integer = false);
 
   Item TensorItem(const std::string& name) {
     Item item;
@@ -185,6 +186,12 @@ class Converter {
 
   void Identity(Node* node);
 
+  /// embedding(weight, ids): Gather of the weight's rows.
+  void Embedding(Node* node);
+
+  /// The ops of an attention mask: unsqueeze, eq / ne (compared as floats), masked_fill (Where).
+  void Masking(Node* node);
+
   /// The rank of the tensor input of the node being converted (see InputShapes).
   std::int64_t InputRank(const Node* node) const;
   /// Dimension `dim` of that input (negative counts from the end) when it does not follow the batch size.
@@ -197,7 +204,7 @@ class Converter {
     std::vector<std::int64_t> one, two;
   };
   std::map<std::size_t, InputShape> InputShapes(torch::jit::Graph& graph, const std::vector<Node*>& nodes,
-                                                const std::vector<std::int64_t>& input_shape) const;
+                                                const std::vector<TensorSpec>& inputs) const;
 
   const model::Model& model_;
   const OnnxQuantization* quantization_;

@@ -60,5 +60,9 @@ struct OnnxExport {
 OnnxExport ExportOnnx(const model::Model& model, const model::LayerGraph& layers,
                       const std::vector<std::int64_t>& input_shape, const OnnxQuantization* quantization,
                       const std::string& graph_name);
+/// The same for a model of several inputs (model.inputs): one graph input per input, named as declared,
+/// int64 inputs as int64 tensors.
+OnnxExport ExportOnnx(const model::Model& model, const model::LayerGraph& layers, const std::vector<TensorSpec>& inputs,
+                      const OnnxQuantization* quantization, const std::string& graph_name);
 
 }  // namespace adaflow::io

@@ -88,6 +88,11 @@ void Converter::Convert(Node* node) {
       {"aten::dropout_", &Converter::Identity},
       {"aten::feature_dropout", &Converter::Identity},
       {"aten::contiguous", &Converter::Identity},
+      {"aten::embedding", &Converter::Embedding},
+      {"aten::unsqueeze", &Converter::Masking},
+      {"aten::eq", &Converter::Masking},
+      {"aten::ne", &Converter::Masking},
+      {"aten::masked_fill", &Converter::Masking},
   };
   auto it = kHandlers.find(kind);
   if (it == kHandlers.end()) Fail(node, kind + " has no ONNX conversion in adaflow");
@@ -578,6 +583,44 @@ void Converter::Identity(Node* node) {
     Fail(node, "dropout in training mode");
   const std::string out = OutputName(node->output());
   AddNode("Identity", {TensorOf(node->input(0), node)}, {out});
+  Produce(node->output(), out);
+}
+
+void Converter::Embedding(Node* node) {
+  const std::string out = OutputName(node->output());
+  Attr(AddNode("Gather", {TensorOf(node->input(0), node), TensorOf(node->input(1), node)}, {out}), "axis", 0);
+  Produce(node->output(), out);
+}
+
+void Converter::Masking(Node* node) {
+  const std::string kind = node->kind().toQualString();
+  const std::string out = OutputName(node->output());
+  const std::string x = TensorOf(node->input(0), node);
+  if (kind == "aten::unsqueeze") {
+    AddNode("Unsqueeze", {x, Ints({Int(node->input(1), node)})}, {out});
+  } else if (kind == "aten::masked_fill") {
+    // masked_fill(x, mask, value) = where(mask, value, x)
+    const std::string mask = Fresh(out + "_mask");
+    Attr(AddNode("Cast", {TensorOf(node->input(1), node)}, {mask}), "to", std::int64_t{onnx::TensorProto::BOOL});
+    AddNode("Where", {mask, Scalar(Number(node->input(2), node)), x}, {out});
+  } else {
+    // eq / ne of an integer or float tensor (a 0/1 mask) and a number or tensor, compared as floats.
+    auto as_float = [&](const std::string& tensor) {
+      const std::string cast = Fresh(tensor + "_float");
+      Attr(AddNode("Cast", {tensor}, {cast}), "to", std::int64_t{onnx::TensorProto::FLOAT});
+      return cast;
+    };
+    Value* other = node->input(1);
+    const std::string y = other->type()->kind() == c10::TypeKind::TensorType ? as_float(TensorOf(other, node))
+                                                                              : Scalar(Number(other, node));
+    if (kind == "aten::eq") {
+      AddNode("Equal", {as_float(x), y}, {out});
+    } else {
+      const std::string equal = Fresh(out + "_equal");
+      AddNode("Equal", {as_float(x), y}, {equal});
+      AddNode("Not", {equal}, {out});
+    }
+  }
   Produce(node->output(), out);
 }
 

@@ -58,6 +58,7 @@ std::set<const torch::jit::Node*> NeededNodes(torch::jit::Graph& graph, const st
 TensorNames NameTensors(const model::Model& model, torch::jit::Graph& graph, const std::vector<torch::jit::Node*>& nodes) {
   TensorNames names;
   names.used = {"input", "output"};
+  for (std::size_t index = 0; index < model.inputs().size(); ++index) names.used.insert(OnnxInputName(model, index));
   // Parameters keep their module paths: no other tensor may take one first.
   for (const auto& attribute : model.module().named_attributes(/*recurse=*/true))
     if (attribute.value.isTensor()) names.used.insert(attribute.name);
@@ -78,6 +79,10 @@ TensorNames NameTensors(const model::Model& model, torch::jit::Graph& graph, con
 
 }  // namespace onnx_internal
 
+std::string OnnxInputName(const model::Model& model, std::size_t index) {
+  return index < model.inputs().size() ? model.inputs()[index].name : "input";
+}
+
 std::map<std::string, std::string> OnnxActivationTensorNames(const model::Model& model,
                                                              const std::vector<quant::ActivationQuantizer>& quantizers) {
   const auto graph = model.InlinedGraph();
@@ -85,8 +90,8 @@ std::map<std::string, std::string> OnnxActivationTensorNames(const model::Model&
   const onnx_internal::TensorNames names = onnx_internal::NameTensors(model, *graph, nodes);
   std::map<std::string, std::string> tensors;
   for (const auto& quantizer : quantizers) {
-    if (quantizer.value == model::ValueRef{}) {
-      tensors[quantizer.name] = "input";
+    if (quantizer.value.node == model::ValueRef::kInput) {
+      tensors[quantizer.name] = OnnxInputName(model, quantizer.value.output);
       continue;
     }
     const auto it = names.of.find(nodes.at(quantizer.value.node)->output(quantizer.value.output));

@@ -1,6 +1,6 @@
 #pragma once
 // The names the ONNX export gives a model's tensors, chosen from the model's structure before anything is
-// converted: the input is "input", the output "output", a parameter keeps its module path, and every other
+// converted: the input is "input" (several inputs: their names), the output "output", a parameter keeps its module path, and every other
 // tensor (an op's output) is "<module path>/<op>" ("layers.0.conv1/conv2d"; "relu" at the root), made
 // unique in graph order (relu, relu_1, …) and never a parameter's path. Not TorchScript's debug names, so a
 // model saved and loaded again (model_adaround.pt) gets the same names. Needs no ONNX library: a quant-sim
@@ -24,6 +24,10 @@ namespace adaflow::io {
 std::map<std::string, std::string> OnnxActivationTensorNames(const model::Model& model,
                                                              const std::vector<quant::ActivationQuantizer>& quantizers);
 
+/// The ONNX graph input of the model's input `index`: "input" for a model loaded with one shape
+/// (model.input_shape), else the input's name from model.inputs.
+std::string OnnxInputName(const model::Model& model, std::size_t index);
+
 namespace onnx_internal {
 
 /// An in-place op (`y.relu_()`): its result is what later reads of its input see.
@@ -35,7 +39,7 @@ std::set<const torch::jit::Node*> NeededNodes(torch::jit::Graph& graph, const st
 
 struct TensorNames {
   std::unordered_map<const torch::jit::Value*, std::string> of;  ///< every needed node output that is a tensor
-  std::set<std::string> used;  ///< "input", "output", every parameter path and every name in `of`
+  std::set<std::string> used;  ///< the inputs, "output", every parameter path and every name in `of`
 };
 
 /// Names the outputs of the needed nodes among `nodes` (model::TopLevelNodes of `graph`, the model's
