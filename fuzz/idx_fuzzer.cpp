@@ -34,7 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto set = adaflow::data::LoadIdx("fuzz", options);
     for (std::int64_t batch = 0; batch < set->num_batches(); ++batch) {
       const auto got = set->GetBatch(batch);
-      (void)got.inputs.sum().item<float>();
+      (void)got.inputs.at(0).sum().item<float>();
       if (got.labels.defined()) (void)got.labels.sum().item<std::int64_t>();
     }
   } catch (const adaflow::InputError&) {

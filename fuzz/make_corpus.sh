@@ -2,14 +2,20 @@
 # Writes the seed corpus of the fuzz targets whose inputs the repository does not hold already (the
 # spec target reads configs/ and tests/configs/ as they are): fuzz/corpus/encodings and
 # fuzz/corpus/manifest from a run of tests/configs/export_small.yaml, fuzz/corpus/idx from the first
-# samples of Fashion-MNIST. Needs a built adaflow (scripts/setup.sh). Usage: fuzz/make_corpus.sh
+# samples of Fashion-MNIST, fuzz/corpus/npy from tests/data/token_lm and a float array. Needs a built adaflow (scripts/setup.sh). Usage: fuzz/make_corpus.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run="$(mktemp -d)"
 trap 'rm -rf "$run"' EXIT
 ./build/adaflow run tests/configs/export_small.yaml --run-dir "$run/export_small" >/dev/null
 
-mkdir -p fuzz/corpus/encodings fuzz/corpus/manifest fuzz/corpus/idx
+mkdir -p fuzz/corpus/encodings fuzz/corpus/manifest fuzz/corpus/idx fuzz/corpus/npy
+/usr/bin/python3 - <<'PY'
+import numpy as np
+np.save("fuzz/corpus/npy/int64.npy", np.load("tests/data/token_lm/input_ids.npy")[:8])
+np.save("fuzz/corpus/npy/float32.npy", np.arange(24, dtype="<f4").reshape(4, 6))
+np.save("fuzz/corpus/npy/uint8_3d.npy", np.arange(36, dtype="u1").reshape(3, 3, 4))
+PY
 cp "$run/export_small/export_small.encodings" fuzz/corpus/encodings/v0.6.1.encodings
 cp "$run/export_small/export_small_v1.0.0.encodings" fuzz/corpus/encodings/v1.0.0.encodings
 cp "$run/export_small/export_small_adaround.encodings" fuzz/corpus/encodings/adaround.encodings

@@ -2,7 +2,7 @@
 # Builds the fuzz targets with clang, libFuzzer, AddressSanitizer and UndefinedBehaviorSanitizer (in
 # build-fuzz/) and runs each for SECONDS, as many side by side as there are cores.
 #
-#   scripts/fuzz.sh [SECONDS per target, default 300] [TARGET ...]   targets: spec encodings manifest idx
+#   scripts/fuzz.sh [SECONDS per target, default 300] [TARGET ...]   targets: spec encodings manifest idx npy
 #
 # Each target starts from its seed corpus (fuzz/corpus/<target>/; the spec target from configs/,
 # tests/configs/ and bench/configs/) plus what earlier runs found (build-fuzz/corpus/<target>/, kept).
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-300}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(spec encodings manifest idx)
+((${#targets[@]})) || targets=(spec encodings manifest idx npy)
 
 ADAFLOW_EXTRA_PACKAGES="clang libclang-rt-14-dev ${ADAFLOW_EXTRA_PACKAGES:-}" ADAFLOW_SETUP_NO_BUILD=1 ./scripts/setup.sh
 out=build-fuzz
