@@ -46,17 +46,23 @@ void ReadRows(hid_t dataset, hid_t memory_type, const std::vector<hsize_t>& dims
     throw std::runtime_error("read failed");
 }
 
-}  // namespace
-
-std::shared_ptr<Dataset> LoadHdf5(const std::string& name, const Hdf5DataOptions& options) {
+/// `path` opened read-only; InputError naming data set `name` when it is missing, not HDF5 or damaged.
+hid_t OpenFile(const std::string& name, const std::string& path) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors are reported here, not printed by the library
-  const std::string& path = options.file;
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw InputError("data set '" + name + "': '" + path + "' does not exist");
   if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError("data set '" + name + "': '" + path + "' is not an HDF5 file");
-  Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-  if (file.get() < 0)
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (file < 0)
     throw InputError("data set '" + name + "': cannot open '" + path + "': an HDF5 file that is damaged or truncated");
+  return file;
+}
+
+}  // namespace
+
+std::shared_ptr<Dataset> LoadHdf5(const std::string& name, const Hdf5DataOptions& options) {
+  const std::string& path = options.file;
+  Handle file(OpenFile(name, path), H5Fclose);
   auto open = [&](const std::string& dataset) {
     if (H5Lexists(file.get(), dataset.c_str(), H5P_DEFAULT) <= 0)
       throw InputError("data set '" + name + "': '" + path + "' has no dataset '" + dataset + "'");
@@ -104,14 +110,8 @@ std::shared_ptr<Dataset> LoadHdf5(const std::string& name, const Hdf5DataOptions
                                   const std::vector<TensorSpec>& model_inputs) {
   const bool one_float_input = model_inputs.size() <= 1 && (model_inputs.empty() || !model_inputs[0].integer());
   if (one_float_input && options.inputs.empty()) return LoadHdf5(name, options);
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
   const std::string& path = options.file;
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) throw InputError("data set '" + name + "': '" + path + "' does not exist");
-  if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError("data set '" + name + "': '" + path + "' is not an HDF5 file");
-  Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-  if (file.get() < 0)
-    throw InputError("data set '" + name + "': cannot open '" + path + "': an HDF5 file that is damaged or truncated");
+  Handle file(OpenFile(name, path), H5Fclose);
   const ArrayReader read = [&](const std::string& array) {
     const std::string where = path + ":" + array;
     if (H5Lexists(file.get(), array.c_str(), H5P_DEFAULT) <= 0)

@@ -42,6 +42,19 @@ std::shared_ptr<data::Dataset> Fmnist(const char* images, const char* labels, in
 }
 
 /// ONNX Runtime's output for `input` (float32, any shape) on the model in `onnx_bytes`.
+/// The output ort_run.js wrote to `path`, of the shape it printed (`{"shape":[…]}`).
+torch::Tensor ReadOrtOutput(const std::string& path, const std::string& printed) {
+  const std::string bytes = ReadTextFile(path);
+  const auto begin = printed.find('['), end = printed.find(']');
+  std::vector<std::int64_t> shape;
+  std::stringstream text(printed.substr(begin + 1, end - begin - 1));
+  for (std::string item; std::getline(text, item, ',');) shape.push_back(std::stoll(item));
+  torch::Tensor output = torch::empty(shape, torch::kFloat32);
+  EXPECT_EQ(static_cast<std::size_t>(output.nbytes()), bytes.size());
+  std::memcpy(output.data_ptr(), bytes.data(), std::min<std::size_t>(bytes.size(), output.nbytes()));
+  return output;
+}
+
 torch::Tensor RunOnnxRuntime(const std::string& onnx_bytes, const torch::Tensor& input) {
   TempDir dir;
   WriteTextFile(dir / "model.onnx", onnx_bytes);
@@ -53,15 +66,7 @@ torch::Tensor RunOnnxRuntime(const std::string& onnx_bytes, const torch::Tensor&
                                           " " + (dir / "model.onnx") + " " + (dir / "input.f32") + " " +
                                           (dir / "output.f32") + dims);
   if (result.exit_code != 0) throw std::runtime_error("ONNX Runtime failed: " + result.output);
-  const std::string bytes = ReadTextFile(dir / "output.f32");
-  const auto begin = result.output.find('['), end = result.output.find(']');
-  std::vector<std::int64_t> shape;
-  std::stringstream text(result.output.substr(begin + 1, end - begin - 1));
-  for (std::string item; std::getline(text, item, ',');) shape.push_back(std::stoll(item));
-  torch::Tensor output = torch::empty(shape, torch::kFloat32);
-  EXPECT_EQ(static_cast<std::size_t>(output.nbytes()), bytes.size());
-  std::memcpy(output.data_ptr(), bytes.data(), std::min<std::size_t>(bytes.size(), output.nbytes()));
-  return output;
+  return ReadOrtOutput(dir / "output.f32", result.output);
 }
 
 /// max |a − b| / max |b|
@@ -647,15 +652,7 @@ torch::Tensor RunOnnxRuntimeNamed(const std::string& onnx_bytes,
   const CommandResult result = RunCommand("NODE_PATH=" ADAFLOW_ORT_NODE_PATH " node " + SourcePath("tests/onnx/ort_run.js") +
                                           " --named " + (dir / "model.onnx") + " " + (dir / "output.f32") + args);
   if (result.exit_code != 0) throw std::runtime_error("ONNX Runtime failed: " + result.output);
-  const std::string bytes = ReadTextFile(dir / "output.f32");
-  const auto begin = result.output.find('['), end = result.output.find(']');
-  std::vector<std::int64_t> shape;
-  std::stringstream text(result.output.substr(begin + 1, end - begin - 1));
-  for (std::string item; std::getline(text, item, ',');) shape.push_back(std::stoll(item));
-  torch::Tensor output = torch::empty(shape, torch::kFloat32);
-  EXPECT_EQ(static_cast<std::size_t>(output.nbytes()), bytes.size());
-  std::memcpy(output.data_ptr(), bytes.data(), std::min<std::size_t>(bytes.size(), output.nbytes()));
-  return output;
+  return ReadOrtOutput(dir / "output.f32", result.output);
 }
 
 TEST(MultiInputRunTest, TokenModelRunsEndToEndFromNpyArraysAndItsOnnxFilesTakeBothInputs) {
