@@ -19,6 +19,7 @@
 #include "pipeline/logging.h"
 #include "pipeline/planner.h"
 #include "pipeline/stage_registry.h"
+#include "src/model/attention.h"
 #include "src/model/batch_norm_fold.h"
 #include "src/model/layers.h"
 #include "src/model/model.h"
@@ -115,7 +116,9 @@ int CommandInspect(const std::string& path, const std::vector<std::int64_t>& inp
   if (!named_inputs.empty() && !input_shape.empty())
     throw adaflow::InputError("give --input-shape (one float input) or --input (named inputs), not both");
   for (const auto& text : named_inputs) inputs.push_back(ParseInputArgument(text));
-  auto model = adaflow::model::Model::LoadWithInputs(path, inputs);
+  std::vector<adaflow::model::AttentionRewrite> attention;
+  std::shared_ptr<const adaflow::model::Model> model =
+      adaflow::model::SplitAttentionProjections(adaflow::model::Model::LoadWithInputs(path, inputs), &attention);
   const int batch_norms = adaflow::model::CountBatchNorms(*model);
   adaflow::model::BatchNormFolds folds;
   if (fold) model = adaflow::model::FoldBatchNorm(*model, {}, {}, &folds);
@@ -123,6 +126,9 @@ int CommandInspect(const std::string& path, const std::vector<std::int64_t>& inp
   std::cout << path << ": " << layers.layers.size() << " quantizable layers, " << batch_norms << " BatchNorm(s)";
   if (fold) std::cout << ", " << folds.folded.size() << " folded";
   std::cout << "\n" << layers.Describe();
+  for (const auto& rewrite : attention)
+    std::cout << "MultiheadAttention " << rewrite.module << " (" << rewrite.form << "): in_proj split into linear_Q, "
+              << "linear_K, linear_V (prepare's quantizable_attention)\n";
   for (const auto& [batch_norm, reason] : folds.left) std::cout << "BatchNorm " << batch_norm << " stays: " << reason << "\n";
   for (const auto& batch_norm : folds.converted)
     std::cout << "BatchNorm " << batch_norm << ": weight γ/σ, bias β − μγ/σ (AIMET's standalone BatchNorm)\n";

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "src/model/attention.h"
 #include "src/model/batch_norm_fold.h"
 #include "src/model/graph_capture.h"
 #include "src/model/layers.h"
@@ -15,7 +16,8 @@ ModelShapes ProbeShapes(const PipelineSpec& spec) {
   ModelShapes shapes;
   const ModelSection section = ModelSectionOf(spec);
   const std::vector<TensorSpec> inputs = ModelInputsOf(spec);
-  const auto model = model::FoldBatchNorm(*model::Model::LoadWithInputs(section.path, inputs));
+  const auto model =
+      model::FoldBatchNorm(*model::SplitAttentionProjections(model::Model::LoadWithInputs(section.path, inputs)));
   const model::LayerGraph layers = model::DiscoverLayers(*model);
   std::vector<model::ValueRef> refs;
   for (const auto& layer : layers.layers) {

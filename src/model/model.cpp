@@ -3,6 +3,7 @@
 #include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/inliner.h>
+#include <torch/csrc/jit/passes/lower_tuples.h>
 #include <torch/csrc/jit/api/function_impl.h>
 
 #include <algorithm>
@@ -80,21 +81,27 @@ void SpecializeAttributes(torch::jit::Graph& graph, const torch::jit::Module& ro
   }
 }
 
-/// Replaces `x.dim()` of the tensors the forward computes by its value on ExampleInputs(inputs)
-/// (a tensor's rank does not depend on the batch size or the data), then folds the branches that
-/// decided on it; repeated while a folded branch brings more `dim()` calls to the top level.
+/// Whether `node` is `x.dim()` or `x.dtype`: what a tensor's rank and type are does not depend on the
+/// batch size or the data.
+bool IsRankOrDtype(const torch::jit::Node* node) {
+  return (node->kind() == c10::aten::dim || node->kind() == c10::prim::dtype) && node->inputs().size() == 1;
+}
+
+/// Replaces `x.dim()` and `x.dtype` of the tensors the forward computes by their values on
+/// ExampleInputs(inputs), then folds the branches that decided on them (a scripted attention's
+/// `mask.dtype == torch.bool`); repeated while a folded branch brings more of them to the top level.
 void SpecializeRanks(std::shared_ptr<torch::jit::Graph>& graph, const torch::jit::Module& root,
                      const std::vector<TensorSpec>& inputs) {
   for (int round = 0; round < 16; ++round) {
     std::vector<torch::jit::Node*> dims;
     for (torch::jit::Node* node : graph->nodes())
-      if (node->kind() == c10::aten::dim && node->inputs().size() == 1) dims.push_back(node);
+      if (IsRankOrDtype(node)) dims.push_back(node);
     if (dims.empty()) return;
     // A copy that returns every rank (one tuple): run once on zeros.
     auto probe = graph->copy();
     std::vector<torch::jit::Value*> ranks;
     for (torch::jit::Node* node : probe->nodes())
-      if (node->kind() == c10::aten::dim && node->inputs().size() == 1) ranks.push_back(node->output());
+      if (IsRankOrDtype(node)) ranks.push_back(node->output());
     while (!probe->outputs().empty()) probe->eraseOutput(0);
     {
       torch::jit::WithInsertPoint guard(probe->return_node());
@@ -293,6 +300,9 @@ std::shared_ptr<torch::jit::Graph> Model::InlinedGraph() const {
   if (inlined_) return inlined_->copy();
   auto graph = module_.get_method("forward").graph()->copy();
   torch::jit::Inline(*graph);
+  // A tuple a callee returns and its caller unpacks (`out, _ = self.attn(x, x, x)`) becomes its values,
+  // so what the caller drops is dead code, not a dependency of what it keeps.
+  torch::jit::LowerSimpleTuples(graph);
   // Scripted code branches on constant flags (F.relu's `inplace`, a block's `self.use_res_connect`,
   // `self.training`); folding those branches puts the ops they guard at the top level, where layer
   // discovery, its DAG and quant-sim see them.

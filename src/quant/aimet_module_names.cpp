@@ -101,10 +101,13 @@ struct FxCall {
   std::string id;      ///< the same id for every node of one call
 };
 
-FxCall CallOf(const std::vector<model::CallFrame>& frames, const torch::jit::Node* node, std::size_t index) {
+/// `not_leaves`: the paths of modules prepare made of torch.nn leaves (a MultiheadAttention split into
+/// Linear layers is AIMET's QuantizableMultiheadAttention, whose submodules and ops are its own).
+FxCall CallOf(const std::vector<model::CallFrame>& frames, const torch::jit::Node* node, std::size_t index,
+              const std::set<std::string>& not_leaves) {
   FxCall call;
   for (const auto& frame : frames) {
-    if (frame.module && IsLeafModule(frame.module->type)) {
+    if (frame.module && IsLeafModule(frame.module->type) && !not_leaves.count(frame.module->path)) {
       call.kind = FxCall::Kind::kModule;
       call.target = frame.module->path;
       call.id = "module|" + call.target + "|" + frame.site;
@@ -147,6 +150,9 @@ std::vector<std::string> AimetModuleNames(const model::Model& model, torch::jit:
     if (const auto dot = name.find('.'); dot != std::string::npos) name = name.substr(0, dot);
     fx.Create(name.empty() ? "x" : name);
   }
+  std::set<std::string> not_leaves;
+  for (const auto& item : model.module().named_modules())
+    if (item.value.hasattr("linear_Q") && item.value.attr("linear_Q").isModule()) not_leaves.insert(item.name);
   std::map<std::string, int> module_calls;
   std::string last_id, last_name;
   for (std::size_t index = 0; index < nodes.size(); ++index) {
@@ -154,7 +160,7 @@ std::vector<std::string> AimetModuleNames(const model::Model& model, torch::jit:
     if (node->kind().is_prim()) continue;  // constants, lists, attributes: no fx node
     const auto frames = model::CallFramesOf(model.module(), node);
     if (!frames) continue;  // a module whose path is unknown
-    const FxCall call = CallOf(*frames, node, index);
+    const FxCall call = CallOf(*frames, node, index, not_leaves);
     if (call.id == last_id) {
       names[index] = last_name;
       continue;

@@ -4,6 +4,7 @@
 #include <torch/csrc/jit/ir/ir.h>
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 #include <utility>
 
@@ -73,6 +74,16 @@ const std::set<std::string>& BinaryOps() {
   return ops;
 }
 
+/// masked_fill(x, mask, ±inf), the masking of attention scores: its finite values are x's, already on x's
+/// grid, and an infinite one has none (AIMET's analyzer would widen the range to ±FLT_MAX and leave no
+/// step for the scores). AIMET's QuantizableMultiheadAttention fills in place, after its matmul's
+/// quantizer, and so quantizes neither; nor does adaflow.
+bool FillsInfinity(const Node* node) {
+  if (node->kind() != c10::aten::masked_fill && node->kind() != c10::aten::masked_fill_) return false;
+  const auto value = torch::jit::toIValue(node->input(2));
+  return value && value->isDouble() && std::isinf(value->toDouble());
+}
+
 /// Whether `value` holds integers (indices, shapes, masks), which have no activation grid: its type says
 /// so (traced graphs), or it comes from an op that returns them, or from arithmetic on them only.
 bool IsIntegral(const Value* value, std::map<const Value*, bool>& memo) {
@@ -96,6 +107,9 @@ bool IsIntegral(const Value* value, std::map<const Value*, bool>& memo) {
         "aten::contiguous", "aten::expand", "aten::select", "aten::slice", "aten::index", "aten::cat", "aten::stack"};
     const Node* node = value->node();
     const std::string kind = node->kind().toQualString();
+    // Division with a rounding mode keeps integers integers (a traced `embed_dim // num_heads`).
+    const bool rounded_division = node->kind() == c10::aten::div && node->inputs().size() == 3 &&
+                                  node->input(2)->type()->kind() == c10::TypeKind::StringType;
     if (node->kind() == c10::prim::Constant) {
       // A traced constant (`n * self.heads` records heads as a 0-D tensor): its own dtype decides.
       const auto constant = torch::jit::toIValue(value);
@@ -103,7 +117,7 @@ bool IsIntegral(const Value* value, std::map<const Value*, bool>& memo) {
                  !c10::isComplexType(constant->toTensor().scalar_type());
     } else if (produce.count(kind)) {
       integral = true;
-    } else if (keep.count(kind)) {
+    } else if (keep.count(kind) || rounded_division) {
       // Integral when every tensor it reads is (a list's tensors for cat / stack); a float scalar makes floats.
       integral = true;
       bool any = false;
@@ -222,7 +236,8 @@ class Placement {
       Node* node = nodes_[idx];
       const std::string kind = node->kind().toQualString();
       const bool binary = BinaryOps().count(kind) && TensorInputs(node) >= 1;
-      if (!(ComputeOps().count(kind) || binary) || !HasTensorOutput(node) || IsIntegral(node->output(0), integral_))
+      if (!(ComputeOps().count(kind) || binary) || !HasTensorOutput(node) || IsIntegral(node->output(0), integral_) ||
+          FillsInfinity(node))
         continue;
       const OpTypes types = OpTypesOf(node);
       if (rules_.InputQuantized(types))
@@ -329,6 +344,11 @@ std::vector<OpLeftFloat> OpsLeftFloat(const model::Model& model) {
   std::vector<OpLeftFloat> left;
   for (const Node* node : nodes) {
     const std::string kind = node->kind().toQualString();
+    if (FillsInfinity(node)) {
+      left.push_back({kind, model::ModuleOf(model.module(), node).path,
+                      "fills -inf (attention masking): its other values keep its input's grid, -inf has none"});
+      continue;
+    }
     if (ComputeOps().count(kind) || BinaryOps().count(kind) || kMoves.count(kind)) continue;
     bool float_output = false;
     for (const Value* output : node->outputs())

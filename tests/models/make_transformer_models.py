@@ -23,6 +23,13 @@ token_lm_{scripted,traced}.pt — two inputs, input_ids [2, 12] and attention_ma
     id 0 / mask 0; labels are the next token (-100 at padding and at each sequence's last token).
 ../data/token_lm/reference.json — the eager model's output on the first 2 sequences, and its per-token
     accuracy and perplexity over all 96 (labels -100 ignored, as F.cross_entropy does).
+mha_lm_{scripted,traced,traced_nograd}.pt — token_lm's inputs and data, encoder layers on nn.MultiheadAttention
+    (24 wide, 2 heads) in the three forms TorchScript gives it: layer 0 batch-first with a key padding mask
+    (attention_mask == 0) and need_weights=False, layer 1 sequence-first with the padding mask and a causal
+    boolean attn_mask (need_weights left True). Traced with gradients on, both are F.multi_head_attention_forward's
+    ops; traced under torch.no_grad(), layer 0 is the fused aten::_native_multi_head_attention.
+mha_bias_kv_scripted.pt — input [2, 5, 8]: one nn.MultiheadAttention with add_bias_kv=True (not supported).
+../data/mha_lm_reference.json — as token_lm's reference.json, for mha_lm.
 """
 import json
 import math
@@ -183,6 +190,83 @@ def make_token_lm():
         f.write("\n")
 
 
+class MhaLayer(nn.Module):
+    def __init__(self, dim: int, heads: int, hidden: int, batch_first: bool, tokens: int):
+        super().__init__()
+        self.batch_first = batch_first
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=batch_first)
+        self.norm1 = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.register_buffer("causal", torch.triu(torch.ones(tokens, tokens, dtype=torch.bool), 1))
+
+    def forward(self, x, padding):
+        if self.batch_first:
+            a, _ = self.attn(x, x, x, key_padding_mask=padding, need_weights=False)
+        else:
+            t = x.transpose(0, 1)
+            a, _ = self.attn(t, t, t, key_padding_mask=padding, attn_mask=self.causal)
+            a = a.transpose(0, 1)
+        x = self.norm1(x + a)
+        return self.norm2(x + self.fc2(F.gelu(self.fc1(x))))
+
+
+class MhaLm(nn.Module):
+    def __init__(self, vocab: int = 40, tokens: int = 12, dim: int = 24, heads: int = 2):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        self.position = nn.Parameter(0.1 * torch.randn(1, tokens, dim))
+        self.layers = nn.ModuleList([MhaLayer(dim, heads, 2 * dim, True, tokens),
+                                     MhaLayer(dim, heads, 2 * dim, False, tokens)])
+        self.head = nn.Linear(dim, vocab)
+
+    def forward(self, input_ids, attention_mask):
+        x = self.embed(input_ids) + self.position
+        padding = attention_mask == 0
+        for layer in self.layers:
+            x = layer(x, padding)
+        return self.head(x)
+
+
+def make_mha_lm():
+    import numpy as np
+    torch.manual_seed(2)
+    model = MhaLm()
+    randomize_norms(model)
+    model.eval()
+    folder = os.path.join(HERE, "..", "data", "token_lm")
+    ids = torch.from_numpy(np.load(os.path.join(folder, "input_ids.npy")))
+    mask = torch.from_numpy(np.load(os.path.join(folder, "attention_mask.npy")))
+    labels = torch.from_numpy(np.load(os.path.join(folder, "labels.npy")))
+    example = (ids[:2], mask[:2])
+    torch.jit.script(model).save(os.path.join(HERE, "mha_lm_scripted.pt"))
+    # The trace check reruns without gradients, where the fast path gives other ops: not comparable.
+    torch.jit.trace(model, example, check_trace=False).save(os.path.join(HERE, "mha_lm_traced.pt"))
+    with torch.no_grad():
+        torch.jit.trace(model, example, check_trace=False).save(os.path.join(HERE, "mha_lm_traced_nograd.pt"))
+        logits = model(ids, mask)
+    kept = labels != -100
+    accuracy = 100.0 * (logits.argmax(-1)[kept] == labels[kept]).double().mean().item()
+    perplexity = math.exp(F.cross_entropy(logits.double().reshape(-1, 40), labels.reshape(-1)).item())
+    reference = {"output_shape": [2, 12, 40], "output": logits[:2].flatten().tolist(),
+                 "token_accuracy": accuracy, "perplexity": perplexity, "tokens": int(kept.sum())}
+    with open(os.path.join(HERE, "..", "data", "mha_lm_reference.json"), "w") as f:
+        json.dump(reference, f)
+        f.write("\n")
+    bias_kv = nn.MultiheadAttention(8, 2, add_bias_kv=True, batch_first=True).eval()
+    torch.jit.script(BiasKv(bias_kv)).save(os.path.join(HERE, "mha_bias_kv_scripted.pt"))
+
+
+class BiasKv(nn.Module):
+    def __init__(self, attn):
+        super().__init__()
+        self.attn = attn
+
+    def forward(self, x):
+        return self.attn(x, x, x, need_weights=False)[0]
+
+
 def randomize_norms(model):
     """LayerNorm's weight and bias away from (1, 0), so a quantizer on them is seen."""
     for m in model.modules():
@@ -210,6 +294,7 @@ def main():
         json.dump(references, f)
         f.write("\n")
     make_token_lm()
+    make_mha_lm()
 
 
 if __name__ == "__main__":

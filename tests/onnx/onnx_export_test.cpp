@@ -655,24 +655,25 @@ torch::Tensor RunOnnxRuntimeNamed(const std::string& onnx_bytes,
   return ReadOrtOutput(dir / "output.f32", result.output);
 }
 
-TEST(MultiInputRunTest, TokenModelRunsEndToEndFromNpyArraysAndItsOnnxFilesTakeBothInputs) {
-  // tests/configs/token_lm.yaml through the CLI: token ids and an attention mask from a folder of .npy
-  // arrays. The FP row's per-token accuracy and perplexity are PyTorch's; AdaRound beats round-to-nearest;
-  // the float ONNX file (int64 inputs input_ids and attention_mask) gives the exported model's logits in ONNX
-  // Runtime, and the QDQ file scores like the run's AdaRound row.
+/// Runs a token model's config (token ids and an attention mask from tests/data/token_lm, a folder of .npy
+/// arrays) through the CLI. The FP row's per-token accuracy and perplexity are PyTorch's (`reference`);
+/// AdaRound beats round-to-nearest; the float ONNX file (int64 inputs input_ids and attention_mask) gives
+/// the exported model's logits in ONNX Runtime, and the QDQ file scores like the run's AdaRound row.
+void RunTokenModel(const std::string& config, const std::string& name, const std::string& model_path,
+                   const std::string& reference_path) {
   TempDir dir;
   const std::filesystem::path run_dir = dir / "run";
-  const CommandResult run = RunCli("run tests/configs/token_lm.yaml --run-dir " + run_dir.string());
+  const CommandResult run = RunCli("run " + config + " --run-dir " + run_dir.string() + " --set model.path=" + model_path);
   ASSERT_EQ(run.exit_code, 0) << run.output;
   const auto report = nlohmann::json::parse(ReadTextFile((run_dir / "report.json").string()));
   const auto& accuracy = report.at("accuracy");
-  std::ifstream file(SourcePath("tests/data/token_lm/reference.json"));
+  std::ifstream file(SourcePath(reference_path));
   const nlohmann::json reference = nlohmann::json::parse(file);
   EXPECT_NEAR(accuracy.at("fp").at("token_accuracy").get<double>(), reference.at("token_accuracy").get<double>(), 1e-6);
   EXPECT_NEAR(accuracy.at("fp").at("perplexity").get<double>() / reference.at("perplexity").get<double>(), 1.0, 1e-5);
   const double nearest = accuracy.at("nearest").at("sqnr_db").get<double>();
   const double adaround = accuracy.at("adaround").at("sqnr_db").get<double>();
-  std::cout << "token_lm: SQNR nearest " << nearest << " dB, AdaRound " << adaround << " dB; perplexity fp "
+  std::cout << name << ": SQNR nearest " << nearest << " dB, AdaRound " << adaround << " dB; perplexity fp "
             << accuracy.at("fp").at("perplexity") << ", nearest " << accuracy.at("nearest").at("perplexity")
             << ", AdaRound " << accuracy.at("adaround").at("perplexity") << "\n";
   EXPECT_GT(adaround, nearest + 0.5);
@@ -684,13 +685,28 @@ TEST(MultiInputRunTest, TokenModelRunsEndToEndFromNpyArraysAndItsOnnxFilesTakeBo
   const std::vector<std::pair<std::string, torch::Tensor>> feeds = {{"input_ids", data->input(0)},
                                                                     {"attention_mask", data->input(1)}};
   const auto exported = model::Model::LoadWithInputs((run_dir / "model_adaround.pt").string(), inputs);
-  const torch::Tensor float_onnx = RunOnnxRuntimeNamed(ReadTextFile(run_dir / "token_lm.onnx"), feeds);
+  const torch::Tensor float_onnx = RunOnnxRuntimeNamed(ReadTextFile(run_dir / (name + ".onnx")), feeds);
   EXPECT_LT(RelativeError(float_onnx, exported->Forward(data->inputs())), 1e-4);
-  const torch::Tensor fp = model::Model::LoadWithInputs(SourcePath("tests/models/token_lm_traced.pt"), inputs)->Forward(data->inputs());
-  const torch::Tensor qdq = RunOnnxRuntimeNamed(ReadTextFile(run_dir / "token_lm_qdq.onnx"), feeds);
+  const torch::Tensor fp = model::Model::LoadWithInputs(SourcePath(model_path), inputs)->Forward(data->inputs());
+  const torch::Tensor qdq = RunOnnxRuntimeNamed(ReadTextFile(run_dir / (name + "_qdq.onnx")), feeds);
   const double qdq_sqnr = 10.0 * std::log10(fp.pow(2).sum().item<double>() / (qdq - fp).pow(2).sum().item<double>());
-  std::cout << "token_lm: QDQ ONNX file " << qdq_sqnr << " dB\n";
+  std::cout << name << ": QDQ ONNX file " << qdq_sqnr << " dB\n";
   EXPECT_NEAR(qdq_sqnr, adaround, 0.5);
+}
+
+TEST(MultiInputRunTest, TokenModelRunsEndToEndFromNpyArraysAndItsOnnxFilesTakeBothInputs) {
+  RunTokenModel("tests/configs/token_lm.yaml", "token_lm", "tests/models/token_lm_traced.pt",
+                "tests/data/token_lm/reference.json");
+}
+
+TEST(MultiInputRunTest, MultiheadAttentionModelRunsEndToEndWithItsProjectionsSplit) {
+  // nn.MultiheadAttention scripted, traced, and traced without gradients (the fused op): prepare splits
+  // in_proj into linear_Q/K/V, which AdaRound learns; each form's ONNX files run in ONNX Runtime.
+  for (const char* form : {"scripted", "traced", "traced_nograd"}) {
+    SCOPED_TRACE(form);
+    RunTokenModel("tests/configs/mha_lm.yaml", "mha_lm", std::string("tests/models/mha_lm_") + form + ".pt",
+                  "tests/data/mha_lm_reference.json");
+  }
 }
 
 }  // namespace

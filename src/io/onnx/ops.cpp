@@ -93,6 +93,8 @@ void Converter::Convert(Node* node) {
       {"aten::eq", &Converter::Masking},
       {"aten::ne", &Converter::Masking},
       {"aten::masked_fill", &Converter::Masking},
+      {"aten::logical_or", &Converter::Masking},
+      {"aten::logical_and", &Converter::Masking},
   };
   auto it = kHandlers.find(kind);
   if (it == kHandlers.end()) Fail(node, kind + " has no ONNX conversion in adaflow");
@@ -265,6 +267,15 @@ void Converter::Linear(Node* node) {
 
 void Converter::Binary(Node* node) {
   const std::string kind = node->kind().toQualString();
+  // `embed_dim // heads` traced: div with a rounding mode on sizes (not negative: trunc is floor).
+  if (kind == "aten::div" && node->inputs().size() > 2 && IsInteger(ItemOf(node->input(0), node)) &&
+      IsInteger(ItemOf(node->input(1), node))) {
+    const auto mode = torch::jit::toIValue(node->input(2));
+    if (mode && mode->isString() && (mode->toStringRef() == "trunc" || mode->toStringRef() == "floor")) {
+      IntArithmetic(node);
+      return;
+    }
+  }
   if (kind != "aten::div" && kind != "aten::matmul" && kind != "aten::bmm" && IsInteger(ItemOf(node->input(0), node)) &&
       IsInteger(ItemOf(node->input(1), node))) {
     IntArithmetic(node);  // traced size arithmetic: `n * heads` on prim::NumToTensor values
@@ -603,6 +614,14 @@ void Converter::Masking(Node* node) {
     const std::string mask = Fresh(out + "_mask");
     Attr(AddNode("Cast", {TensorOf(node->input(1), node)}, {mask}), "to", std::int64_t{onnx::TensorProto::BOOL});
     AddNode("Where", {mask, Scalar(Number(node->input(2), node)), x}, {out});
+  } else if (kind == "aten::logical_or" || kind == "aten::logical_and") {
+    // Two masks merged (a key padding mask and an attention mask), as booleans.
+    auto as_bool = [&](const std::string& tensor) {
+      const std::string cast = Fresh(tensor + "_bool");
+      Attr(AddNode("Cast", {tensor}, {cast}), "to", std::int64_t{onnx::TensorProto::BOOL});
+      return cast;
+    };
+    AddNode(kind == "aten::logical_or" ? "Or" : "And", {as_bool(x), as_bool(TensorOf(node->input(1), node))}, {out});
   } else {
     // eq / ne of an integer or float tensor (a 0/1 mask) and a number or tensor, compared as floats.
     auto as_float = [&](const std::string& tensor) {
