@@ -118,7 +118,7 @@ int CommandInspect(const std::string& path, const std::vector<std::int64_t>& inp
   for (const auto& text : named_inputs) inputs.push_back(ParseInputArgument(text));
   std::vector<adaflow::model::AttentionRewrite> attention;
   std::shared_ptr<const adaflow::model::Model> model =
-      adaflow::model::SplitAttentionProjections(adaflow::model::Model::LoadWithInputs(path, inputs), &attention);
+      adaflow::model::MakeAttentionQuantizable(adaflow::model::Model::LoadWithInputs(path, inputs), &attention);
   const int batch_norms = adaflow::model::CountBatchNorms(*model);
   adaflow::model::BatchNormFolds folds;
   if (fold) model = adaflow::model::FoldBatchNorm(*model, {}, {}, &folds);
@@ -126,9 +126,7 @@ int CommandInspect(const std::string& path, const std::vector<std::int64_t>& inp
   std::cout << path << ": " << layers.layers.size() << " quantizable layers, " << batch_norms << " BatchNorm(s)";
   if (fold) std::cout << ", " << folds.folded.size() << " folded";
   std::cout << "\n" << layers.Describe();
-  for (const auto& rewrite : attention)
-    std::cout << "MultiheadAttention " << rewrite.module << " (" << rewrite.form << "): in_proj split into linear_Q, "
-              << "linear_K, linear_V (prepare's quantizable_attention)\n";
+  for (const auto& rewrite : attention) std::cout << adaflow::model::Describe(rewrite) << " (prepare's quantizable_attention)\n";
   for (const auto& [batch_norm, reason] : folds.left) std::cout << "BatchNorm " << batch_norm << " stays: " << reason << "\n";
   for (const auto& batch_norm : folds.converted)
     std::cout << "BatchNorm " << batch_norm << ": weight γ/σ, bias β − μγ/σ (AIMET's standalone BatchNorm)\n";

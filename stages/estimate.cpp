@@ -17,7 +17,7 @@ ModelShapes ProbeShapes(const PipelineSpec& spec) {
   const ModelSection section = ModelSectionOf(spec);
   const std::vector<TensorSpec> inputs = ModelInputsOf(spec);
   const auto model =
-      model::FoldBatchNorm(*model::SplitAttentionProjections(model::Model::LoadWithInputs(section.path, inputs)));
+      model::FoldBatchNorm(*model::MakeAttentionQuantizable(model::Model::LoadWithInputs(section.path, inputs)));
   const model::LayerGraph layers = model::DiscoverLayers(*model);
   std::vector<model::ValueRef> refs;
   for (const auto& layer : layers.layers) {

@@ -3,11 +3,14 @@
 #include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
+#include <torch/csrc/jit/runtime/custom_operator.h>
+#include <torch/jit.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <mutex>
 #include <set>
 
 #include "common/error.h"
@@ -87,8 +90,8 @@ def forward(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask: O
 )";
 
 /// kAttentionSource for a class whose batch_first is `batch_first`.
-std::string AttentionSource(bool batch_first) {
-  std::string source = kAttentionSource;
+std::string AttentionSource(bool batch_first, const char* text = kAttentionSource) {
+  std::string source = text;
   const std::pair<std::string, std::string> words[] = {
       {"BATCH_FIRST", batch_first ? "True" : "False"},
       {"UINT8", std::to_string(static_cast<int>(c10::ScalarType::Byte))},
@@ -98,6 +101,29 @@ std::string AttentionSource(bool batch_first) {
       source.replace(at, placeholder.size(), word);
   return source;
 }
+
+/// F.scaled_dot_product_attention as ScaledDotProductAttention computes it, in graph ops the quant-sim
+/// places quantizers on (both matmuls, the scaling, the softmax).
+constexpr const char* kScaledDotProductSource = R"(
+def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask: Optional[Tensor],
+                                 dropout_p: float, is_causal: bool, scale: Optional[float]) -> Tensor:
+    if scale is None:
+        factor = float(query.size(-1)) ** -0.5
+    else:
+        factor = scale
+    scores = torch.mul(torch.matmul(query, key.transpose(-2, -1)), factor)
+    if is_causal:
+        causal = torch.ones([query.size(-2), key.size(-2)], dtype=BOOL).tril()
+        scores = scores.masked_fill(causal.logical_not(), float("-inf"))
+    if attn_mask is not None:
+        if attn_mask.dtype == BOOL:
+            scores = scores.masked_fill(attn_mask.logical_not(), float("-inf"))
+        else:
+            scores = torch.add(scores, attn_mask)
+    return torch.matmul(torch.softmax(scores, -1), value)
+)";
+
+const c10::Symbol kScaledDotProduct = c10::Symbol::aten("scaled_dot_product_attention");
 
 const std::vector<std::string> kForwardArguments = {"self",         "query",    "key",
                                                     "value",        "key_padding_mask", "need_weights",
@@ -406,12 +432,98 @@ class Splitter {
   std::set<const c10::ClassType*> defined_;
 };
 
+/// Every graph of `module`'s methods and its submodules' (each class once), with their owner's path.
+std::vector<std::pair<std::string, std::shared_ptr<Graph>>> MethodGraphs(const torch::jit::Module& module) {
+  std::vector<std::pair<std::string, std::shared_ptr<Graph>>> graphs;
+  std::set<const c10::ClassType*> seen;
+  for (const auto& item : module.named_modules()) {
+    if (!seen.insert(item.value.type().get()).second) continue;
+    for (torch::jit::Function* method : item.value.type()->methods())
+      graphs.emplace_back(item.name, torch::jit::toGraphFunction(*method).graph());
+  }
+  return graphs;
+}
+
+void CollectScaledDotProducts(torch::jit::Block* block, std::vector<Node*>& out) {
+  for (Node* node : block->nodes()) {
+    if (node->kind() == kScaledDotProduct) out.push_back(node);
+    for (torch::jit::Block* inner : node->blocks()) CollectScaledDotProducts(inner, out);
+  }
+}
+
+/// Each aten::scaled_dot_product_attention in `graph` replaced by kScaledDotProductSource's ops; how many.
+std::size_t DecomposeScaledDotProducts(Graph& graph) {
+  std::vector<Node*> nodes;
+  CollectScaledDotProducts(graph.block(), nodes);
+  if (nodes.empty()) return 0;
+  static const auto unit = torch::jit::compile(AttentionSource(false, kScaledDotProductSource));
+  const auto callee = torch::jit::toGraphFunction(unit->get_function("scaled_dot_product_attention")).graph();
+  for (Node* node : nodes) {
+    std::vector<Value*> inputs(node->inputs().begin(), node->inputs().end());
+    if (inputs.size() == 6) inputs.push_back(graph.insertConstant(c10::IValue()));  // a schema without scale
+    torch::jit::WithInsertPoint guard(node);
+    const auto outputs = torch::jit::insertGraph(graph, *callee, inputs);
+    node->output()->replaceAllUsesWith(outputs.at(0));
+    node->destroy();
+  }
+  return nodes.size();
+}
+
 }  // namespace
 
-std::shared_ptr<const Model> SplitAttentionProjections(const std::shared_ptr<const Model>& model,
-                                                       std::vector<AttentionRewrite>* rewrites) {
+at::Tensor ScaledDotProductAttention(const at::Tensor& query, const at::Tensor& key, const at::Tensor& value,
+                                     const c10::optional<at::Tensor>& attn_mask, double dropout_p, bool is_causal,
+                                     c10::optional<double> scale) {
+  if (dropout_p > 0.0)
+    throw std::runtime_error("scaled_dot_product_attention with dropout_p " + std::to_string(dropout_p) +
+                             ": adaflow runs models for inference; pass dropout_p=0.0 outside training");
+  const double factor = scale ? *scale : std::pow(static_cast<double>(query.size(-1)), -0.5);
+  at::Tensor scores = at::mul(at::matmul(query, key.transpose(-2, -1)), factor);
+  const double lowest = -std::numeric_limits<double>::infinity();
+  if (is_causal)
+    scores = scores.masked_fill(at::ones({query.size(-2), key.size(-2)}, at::kBool).tril().logical_not(), lowest);
+  if (attn_mask && attn_mask->defined())
+    scores = attn_mask->scalar_type() == at::kBool ? scores.masked_fill(attn_mask->logical_not(), lowest)
+                                                     : at::add(scores, *attn_mask);
+  return at::matmul(at::softmax(scores, -1), value);
+}
+
+std::string Describe(const AttentionRewrite& rewrite) {
+  const std::string where = rewrite.module.empty() ? "the model" : rewrite.module;
+  if (rewrite.form == "scaled_dot_product_attention")
+    return "scaled_dot_product_attention in " + where + ": decomposed into matmul, scale, softmax, matmul";
+  return "MultiheadAttention " + where + " (" + rewrite.form + "): in_proj split into linear_Q, linear_K, linear_V";
+}
+
+void RegisterScaledDotProductAttention() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    static const torch::jit::RegisterOperators registration({torch::jit::Operator(
+        "aten::scaled_dot_product_attention(Tensor query, Tensor key, Tensor value, Tensor? attn_mask=None, "
+        "float dropout_p=0.0, bool is_causal=False, *, float? scale=None) -> Tensor",
+        [](torch::jit::Stack& stack) {
+          const c10::optional<double> scale = torch::jit::pop(stack).toOptional<double>();
+          const bool is_causal = torch::jit::pop(stack).toBool();
+          const double dropout_p = torch::jit::pop(stack).toDouble();
+          const c10::optional<at::Tensor> attn_mask = torch::jit::pop(stack).toOptional<at::Tensor>();
+          const at::Tensor value = torch::jit::pop(stack).toTensor();
+          const at::Tensor key = torch::jit::pop(stack).toTensor();
+          const at::Tensor query = torch::jit::pop(stack).toTensor();
+          torch::jit::push(stack, ScaledDotProductAttention(query, key, value, attn_mask, dropout_p, is_causal, scale));
+        },
+        c10::AliasAnalysisKind::FROM_SCHEMA)});
+  });
+}
+
+std::shared_ptr<const Model> MakeAttentionQuantizable(const std::shared_ptr<const Model>& model,
+                                                      std::vector<AttentionRewrite>* rewrites) {
   bool any = false;
   for (const auto& item : model->module().named_modules()) any = any || IsMultiheadAttention(item.value);
+  for (const auto& [path, graph] : MethodGraphs(model->module())) {
+    std::vector<Node*> nodes;
+    CollectScaledDotProducts(graph->block(), nodes);
+    any = any || !nodes.empty();
+  }
   if (!any) return model;
   auto copy = model->Clone();
   torch::jit::Module& root = copy->module();
@@ -423,6 +535,8 @@ std::shared_ptr<const Model> SplitAttentionProjections(const std::shared_ptr<con
     const std::string form = splitter.Split(module, path);
     if (rewrites) rewrites->push_back({path, form});
   }
+  for (const auto& [path, graph] : MethodGraphs(root))
+    if (DecomposeScaledDotProducts(*graph) > 0 && rewrites) rewrites->push_back({path, "scaled_dot_product_attention"});
   copy->SetInputs(copy->inputs());  // forget any inlined graph made before
   return copy;
 }

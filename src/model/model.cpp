@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "src/model/attention.h"
 
 namespace adaflow::model {
 namespace {
@@ -231,6 +232,7 @@ std::shared_ptr<Model> Model::LoadWithInputs(const std::string& path, const std:
   if (!std::filesystem::is_regular_file(path, ec)) throw InputError("model '" + path + "' does not exist");
   torch::jit::Module module;
   try {
+    RegisterScaledDotProductAttention();  // PyTorch 2's models may call it
     module = torch::jit::load(path);
   } catch (const c10::Error& error) {
     throw InputError("model '" + path + "' is not a TorchScript model (save it with torch.jit.script or "

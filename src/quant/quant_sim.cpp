@@ -337,7 +337,7 @@ std::vector<OpLeftFloat> OpsLeftFloat(const model::Model& model) {
       "aten::repeat", "aten::tile", "aten::flip", "aten::roll", "aten::pixel_shuffle", "aten::pixel_unshuffle",
       "aten::channel_shuffle", "aten::narrow", "aten::zeros", "aten::zeros_like", "aten::ones", "aten::ones_like",
       "aten::full", "aten::full_like", "aten::arange", "aten::__getitem__", "aten::max_pool2d_with_indices",
-      "aten::adaptive_max_pool2d", "aten::max_pool3d", "aten::identity"};
+      "aten::adaptive_max_pool2d", "aten::max_pool3d", "aten::identity", "aten::tril", "aten::triu"};
   auto graph = model.InlinedGraph();
   const auto nodes = model::TopLevelNodes(*graph);
   std::map<const Value*, bool> integral;

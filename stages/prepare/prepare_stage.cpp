@@ -57,10 +57,9 @@ StageOutputs PrepareStage::Run(const StageInputs& inputs, StageContext& ctx) {
   auto artifact = std::make_shared<ModelArtifact>(loaded);
   if (options_.quantizable_attention) {
     std::vector<model::AttentionRewrite> rewrites;
-    artifact->fp = model::SplitAttentionProjections(artifact->fp, &rewrites);
+    artifact->fp = model::MakeAttentionQuantizable(artifact->fp, &rewrites);
     for (const auto& rewrite : rewrites)
-      ctx.log().info("MultiheadAttention {} ({}): in_proj split into {}.linear_Q, linear_K, linear_V", rewrite.module,
-                     rewrite.form, rewrite.module);
+      ctx.log().info("{}", model::Describe(rewrite));
   }
   if (options_.fold_batchnorm) {
     model::BatchNormFolds folds;

@@ -47,7 +47,7 @@ TEST(MultiheadAttentionTest, EachTorchScriptFormBecomesLinearLayersAndKeepsPyTor
     SCOPED_TRACE(path);
     const auto loaded = Model::LoadWithInputs(SourcePath(path), inputs);
     std::vector<AttentionRewrite> rewrites;
-    const auto prepared = FoldBatchNorm(*SplitAttentionProjections(loaded, &rewrites));
+    const auto prepared = FoldBatchNorm(*MakeAttentionQuantizable(loaded, &rewrites));
     ASSERT_EQ(rewrites.size(), 2u);
     for (std::size_t index = 0; index < 2; ++index) {
       EXPECT_EQ(rewrites[index].module, "layers." + std::to_string(index) + ".attn");
@@ -99,12 +99,54 @@ TEST(MultiheadAttentionTest, EachTorchScriptFormBecomesLinearLayersAndKeepsPyTor
 TEST(MultiheadAttentionTest, AnUnsupportedOptionIsAnInputErrorNamingTheModule) {
   const auto loaded = Model::Load(SourcePath("tests/models/mha_bias_kv_scripted.pt"), {1, 5, 8});
   try {
-    SplitAttentionProjections(loaded);
+    MakeAttentionQuantizable(loaded);
     ADD_FAILURE() << "add_bias_kv accepted";
   } catch (const InputError& error) {
     EXPECT_NE(std::string(error.what()).find("MultiheadAttention 'attn' has add_bias_kv=True"), std::string::npos)
         << error.what();
   }
+}
+
+}  // namespace
+}  // namespace adaflow::model
+
+namespace adaflow::model {
+namespace {
+
+TEST(ScaledDotProductAttentionTest, APyTorch2ModelLoadsAndItsCallsBecomeQuantizableOps) {
+  // tests/models/make_transformer_models.py: sdpa_{scripted,traced}.pt call torch.scaled_dot_product_attention
+  // (is_causal in block 0; a boolean mask and scale 0.25 in block 1), as PyTorch 2 saves it; the reference
+  // output is PyTorch's documented math on a seeded input.
+  std::ifstream file(adaflow::testing::SourcePath("tests/data/sdpa_outputs.json"));
+  const nlohmann::json reference = nlohmann::json::parse(file);
+  const torch::Tensor input = torch::tensor(reference.at("input").get<std::vector<float>>()).reshape({2, 12, 24});
+  const torch::Tensor expected = torch::tensor(reference.at("output").get<std::vector<float>>()).reshape({2, 4});
+  for (const char* path : {"tests/models/sdpa_scripted.pt", "tests/models/sdpa_traced.pt"}) {
+    SCOPED_TRACE(path);
+    const auto loaded = Model::Load(adaflow::testing::SourcePath(path), {1, 12, 24});
+    EXPECT_LT(MaxRelative(loaded->Forward(input), expected), 1e-5);
+    std::vector<AttentionRewrite> rewrites;
+    const auto prepared = MakeAttentionQuantizable(loaded, &rewrites);
+    ASSERT_EQ(rewrites.size(), std::string(path).find("scripted") != std::string::npos ? 1u : 2u)
+        << "scripted: one class for both blocks; traced: one per block";
+    for (const auto& rewrite : rewrites) EXPECT_EQ(rewrite.form, "scaled_dot_product_attention");
+    EXPECT_LT(MaxRelative(prepared->Forward(input), expected), 1e-5);
+    const auto graph = prepared->InlinedGraph();
+    for (const auto* node : graph->nodes())
+      EXPECT_NE(node->kind(), c10::Symbol::aten("scaled_dot_product_attention"));
+    const LayerGraph layers = DiscoverLayers(*prepared);
+    ASSERT_EQ(layers.layers.size(), 5u) << layers.Describe();
+    const auto quantizers = quant::FindActivationQuantizers(*prepared, layers, quant::DefaultQuantsimConfig(), 8);
+    std::map<std::string, int> by_op;
+    for (const auto& quantizer : quantizers) ++by_op[quantizer.op];
+    EXPECT_EQ(by_op["aten::matmul"], 4);
+    EXPECT_EQ(by_op["aten::softmax"], 2);
+    EXPECT_EQ(by_op["aten::mul"], 2) << "the scaling";
+    for (const auto& op : quant::OpsLeftFloat(*prepared)) EXPECT_EQ(op.op, "aten::masked_fill") << op.reason;
+  }
+  // Dropout has no place in inference: the op says so.
+  const torch::Tensor q = torch::randn({1, 2, 3, 4});
+  EXPECT_THROW(ScaledDotProductAttention(q, q, q, c10::nullopt, 0.1, false, c10::nullopt), std::runtime_error);
 }
 
 }  // namespace

@@ -30,9 +30,19 @@ mha_lm_{scripted,traced,traced_nograd}.pt — token_lm's inputs and data, encode
     ops; traced under torch.no_grad(), layer 0 is the fused aten::_native_multi_head_attention.
 mha_bias_kv_scripted.pt — input [2, 5, 8]: one nn.MultiheadAttention with add_bias_kv=True (not supported).
 ../data/mha_lm_reference.json — as token_lm's reference.json, for mha_lm.
+sdpa_{scripted,traced}.pt — input [2, 12, 24]: 2 blocks [x + proj(F.scaled_dot_product_attention(qkv(x) split
+    in 2 heads)) -> LayerNorm] -> mean over tokens -> head (Linear 24->4); block 0 is_causal=True, block 1 a
+    boolean attn_mask (a fixed random pattern, the diagonal allowed) and scale=0.25. PyTorch 1.13 has no
+    F.scaled_dot_product_attention (PyTorch 2.0 added it): the models are made with a stand-in op of the same
+    schema, adaflow_stub::scaled_dot_product_attention computing the reference math of PyTorch's documentation,
+    and the saved archives' code is edited to call torch.scaled_dot_product_attention, as PyTorch 2's does
+    (their debug files, which map code positions to source lines, left out).
+../data/sdpa_outputs.json — the stand-in's output for a seeded input.
 """
+import io
 import json
 import math
+import zipfile
 import os
 import sys
 
@@ -267,6 +277,96 @@ class BiasKv(nn.Module):
         return self.attn(x, x, x, need_weights=False)[0]
 
 
+def reference_sdpa(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
+    """F.scaled_dot_product_attention's reference implementation, as PyTorch's documentation writes it."""
+    L, S = query.size(-2), key.size(-2)
+    scale_factor = 1 / math.sqrt(query.size(-1)) if scale is None else scale
+    attn_bias = torch.zeros(L, S, dtype=query.dtype)
+    if is_causal:
+        temp_mask = torch.ones(L, S, dtype=torch.bool).tril(diagonal=0)
+        attn_bias.masked_fill_(temp_mask.logical_not(), float("-inf"))
+    if attn_mask is not None:
+        if attn_mask.dtype == torch.bool:
+            attn_bias = attn_bias.masked_fill(attn_mask.logical_not(), float("-inf"))
+        else:
+            attn_bias = attn_bias + attn_mask
+    attn_weight = query @ key.transpose(-2, -1) * scale_factor
+    attn_weight = attn_weight + attn_bias
+    attn_weight = torch.softmax(attn_weight, dim=-1)
+    return attn_weight @ value
+
+
+class SdpaBlock(nn.Module):
+    def __init__(self, dim: int, heads: int, tokens: int, causal: bool):
+        super().__init__()
+        self.heads = heads
+        self.causal = causal
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.norm = nn.LayerNorm(dim)
+        allowed = (torch.rand(tokens, tokens) > 0.3) | torch.eye(tokens, dtype=torch.bool)
+        self.register_buffer("allowed", allowed)
+
+    def forward(self, x):
+        n, t, d = x.shape
+        q, k, v = self.qkv(x).view(n, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
+        if self.causal:
+            y = torch.ops.adaflow_stub.scaled_dot_product_attention(q, k, v, None, 0.0, True)
+        else:
+            y = torch.ops.adaflow_stub.scaled_dot_product_attention(q, k, v, self.allowed, 0.0, False, scale=0.25)
+        return self.norm(x + self.proj(y.transpose(1, 2).reshape(n, t, d)))
+
+
+class SdpaNet(nn.Module):
+    def __init__(self, dim: int = 24, tokens: int = 12):
+        super().__init__()
+        self.blocks = nn.ModuleList([SdpaBlock(dim, 2, tokens, True), SdpaBlock(dim, 2, tokens, False)])
+        self.head = nn.Linear(dim, 4)
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x.mean(1))
+
+
+def save_as_pytorch2(module, path):
+    """Saves `module` with its stand-in calls written as torch.scaled_dot_product_attention (see above)."""
+    buffer = io.BytesIO()
+    torch.jit.save(module, buffer)
+    source = zipfile.ZipFile(io.BytesIO(buffer.getvalue()))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as out:
+        for info in source.infolist():
+            if info.filename.endswith(".debug_pkl"):
+                continue
+            data = source.read(info.filename)
+            if info.filename.endswith(".py"):
+                data = data.replace(b"ops.adaflow_stub.scaled_dot_product_attention",
+                                    b"torch.scaled_dot_product_attention")
+            out.writestr(info.filename, data)
+
+
+def make_sdpa():
+    library = torch.library.Library("adaflow_stub", "DEF")
+    library.define("scaled_dot_product_attention(Tensor query, Tensor key, Tensor value, Tensor? attn_mask=None, "
+                   "float dropout_p=0.0, bool is_causal=False, *, float? scale=None) -> Tensor")
+    library.impl("scaled_dot_product_attention", reference_sdpa, "CPU")
+    torch.manual_seed(3)
+    model = SdpaNet()
+    randomize_norms(model)
+    model.eval()
+    example = torch.randn(2, 12, 24)
+    save_as_pytorch2(torch.jit.script(model), os.path.join(HERE, "sdpa_scripted.pt"))
+    save_as_pytorch2(torch.jit.trace(model, example), os.path.join(HERE, "sdpa_traced.pt"))
+    x = torch.randn(2, 12, 24)
+    with torch.no_grad():
+        y = model(x)
+    reference = {"input_shape": [2, 12, 24], "input": [round(v, 7) for v in x.flatten().tolist()],
+                 "output_shape": list(y.shape), "output": y.flatten().tolist()}
+    with open(os.path.join(HERE, "..", "data", "sdpa_outputs.json"), "w") as f:
+        json.dump(reference, f)
+        f.write("\n")
+
+
 def randomize_norms(model):
     """LayerNorm's weight and bias away from (1, 0), so a quantizer on them is seen."""
     for m in model.modules():
@@ -295,6 +395,7 @@ def main():
         f.write("\n")
     make_token_lm()
     make_mha_lm()
+    make_sdpa()
 
 
 if __name__ == "__main__":
