@@ -553,7 +553,7 @@ namespace adaflow::testing {
 namespace {
 
 TEST(TransformerRunTest, VitAndEncoderRunEndToEndAndTheirFilesReproduceTheRun) {
-  // tests/configs/{vit_tiny,encoder_tiny}.yaml through the CLI: AdaRound beats round-to-nearest on the
+  // tests/configs/{vit_tiny,encoder_tiny,sdpa}.yaml through the CLI: AdaRound beats round-to-nearest on the
   // chosen metrics; the float ONNX file gives the exported TorchScript model's outputs in ONNX Runtime; the
   // QDQ file scores like the run's AdaRound row; the module-keyed encodings file read back into a quant-sim
   // of the exported model rebuilds every grid (each quantizer's scale, offset and bitwidth).
@@ -565,7 +565,8 @@ TEST(TransformerRunTest, VitAndEncoderRunEndToEndAndTheirFilesReproduceTheRun) {
   };
   for (const Case& item : {Case{"tests/configs/vit_tiny.yaml", "vit_tiny", "tests/models/vit_tiny_scripted.pt", {1, 3, 16, 16}},
                            Case{"tests/configs/encoder_tiny.yaml", "encoder_tiny", "tests/models/encoder_tiny_traced.pt",
-                                {1, 12, 24}}}) {
+                                {1, 12, 24}},
+                           Case{"tests/configs/sdpa.yaml", "sdpa", "tests/models/sdpa_scripted.pt", {1, 12, 24}}}) {
     SCOPED_TRACE(item.config);
     TempDir dir;
     const std::filesystem::path run_dir = dir / "run";

@@ -172,6 +172,7 @@ class Converter {
 
   /// zeros(sizes): a constant, or a zero expanded to a shape that follows the batch.
   void Zeros(Node* node);
+  void Fold(Node* node);
 
   void Activation(Node* node);
 

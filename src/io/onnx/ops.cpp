@@ -40,6 +40,12 @@ void Converter::Convert(Node* node) {
       {"aten::select", &Converter::Layout},
       {"aten::slice", &Converter::Layout},
       {"aten::zeros", &Converter::Zeros},
+      {"aten::Float", &Converter::Fold},
+      {"aten::pow", &Converter::Fold},
+      {"aten::ones", &Converter::Fold},
+      {"aten::tril", &Converter::Fold},
+      {"aten::triu", &Converter::Fold},
+      {"aten::logical_not", &Converter::Fold},
       {"aten::addmm", &Converter::Addmm},
       {"aten::t", &Converter::Shape},
       {"aten::add", &Converter::Binary},
@@ -105,6 +111,42 @@ void Converter::PassThrough(Node* node) {
   const Item& item = ItemOf(node->input(0), node);
   if (!IsInteger(item)) Fail(node, "a number computed from a tensor at run time");
   items_[node->output()] = AsInteger(item);
+}
+
+void Converter::Fold(Node* node) {
+  // Computed from constants only (a static size, a causal mask of the static token count): the op run
+  // here, its value a constant of the ONNX graph.
+  torch::jit::Stack stack;
+  bool constant = true;
+  for (Value* input : node->inputs()) {
+    const Item& item = ItemOf(input, node);
+    if (item.kind == Item::Kind::kList) {  // a shape: constant when each size is
+      c10::List<std::int64_t> sizes;
+      const std::size_t count = item.elements.empty() ? item.list.size() : item.elements.size();
+      for (std::size_t index = 0; index < count; ++index) {
+        const Item size = item.elements.empty() ? ItemOf(item.list[index], node) : item.elements[index];
+        constant = constant && size.kind == Item::Kind::kConstant && size.constant.isInt();
+        if (constant) sizes.push_back(size.constant.toInt());
+      }
+      if (constant) stack.emplace_back(sizes);
+      continue;
+    }
+    constant = constant && item.kind == Item::Kind::kConstant;
+    if (constant) stack.push_back(item.constant);
+  }
+  if (constant) {
+    node->getOperation()(stack);
+    Item item;
+    item.constant = stack.at(0);
+    items_[node->output()] = item;
+    return;
+  }
+  if (node->kind() != c10::aten::logical_not) Fail(node, "a value computed from sizes known only at run time");
+  const std::string out = OutputName(node->output());
+  const std::string mask = Fresh(out + "_bool");
+  Attr(AddNode("Cast", {TensorOf(node->input(0), node)}, {mask}), "to", std::int64_t{onnx::TensorProto::BOOL});
+  AddNode("Not", {mask}, {out});
+  Produce(node->output(), out);
 }
 
 void Converter::Constant(Node* node) {
