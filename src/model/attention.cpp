@@ -24,7 +24,8 @@ using torch::jit::Value;
 
 constexpr const char* kMethod = "quantizable_attention";
 
-/// PyTorch's eval-mode multi-head attention on the Linear submodules, in AIMET's order (see the header),
+/// PyTorch's eval-mode multi-head attention on the Linear submodules (with mask_scores: a boolean or byte
+/// mask fills -inf where it is true, a float one is added), in AIMET's order (see the header),
 /// batch first inside whatever the module's layout: the projections' inputs and outputs have the batch
 /// first, as the activation cache and AdaRound need.
 /// Reads the module's num_heads, head_dim and embed_dim (constants once inlined); BATCH_FIRST is
@@ -53,20 +54,9 @@ def quantizable_attention(self, query: Tensor, key: Tensor, value: Tensor, key_p
     if attn_mask is not None:
         if attn_mask.dim() == 3:
             attn_mask = attn_mask.view(bsz, heads, tgt_len, src_len)
-        if attn_mask.dtype == UINT8:
-            attn_mask = attn_mask != 0
-        if attn_mask.dtype == BOOL:
-            scores = scores.masked_fill(attn_mask, float("-inf"))
-        else:
-            scores = torch.add(scores, attn_mask)
+        scores = self.mask_scores(scores, attn_mask)
     if key_padding_mask is not None:
-        padding = key_padding_mask.view(bsz, 1, 1, src_len)
-        if padding.dtype == UINT8:
-            padding = padding != 0
-        if padding.dtype == BOOL:
-            scores = scores.masked_fill(padding, float("-inf"))
-        else:
-            scores = torch.add(scores, padding)
+        scores = self.mask_scores(scores, key_padding_mask.view(bsz, 1, 1, src_len))
     weights = torch.softmax(scores, -1)
     out = torch.matmul(weights, v)
     out = out.transpose(1, 2).reshape(bsz, tgt_len, self.embed_dim)
@@ -78,6 +68,13 @@ def quantizable_attention(self, query: Tensor, key: Tensor, value: Tensor, key_p
             return out, weights.sum(1) / heads
         return out, weights
     return out, None
+
+def mask_scores(self, scores: Tensor, mask: Tensor) -> Tensor:
+    if mask.dtype == UINT8:
+        mask = mask != 0
+    if mask.dtype == BOOL:
+        return scores.masked_fill(mask, float("-inf"))
+    return torch.add(scores, mask)
 )";
 
 /// nn.MultiheadAttention.forward's signature in PyTorch 1.13, on quantizable_attention.
