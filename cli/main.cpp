@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <memory>
 #include <unistd.h>
 
 #include <csignal>
@@ -15,6 +16,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "common/error.h"
+#include "mpi/session.h"
 #include "pipeline/flow_graph_runner.h"
 #include "pipeline/logging.h"
 #include "pipeline/planner.h"
@@ -44,6 +46,7 @@ struct RunArgs {
   bool dry_run = false;
   int threads = 0;
   std::string run_dir;
+  double rank_timeout = 60;
 };
 
 std::string Pad(const std::string& text, std::size_t width) {
@@ -158,7 +161,7 @@ int CommandValidate(const adaflow::StageRegistry& registry, const RunArgs& args)
   return 0;
 }
 
-int CommandRun(const adaflow::StageRegistry& registry, const RunArgs& args) {
+int CommandRun(const adaflow::StageRegistry& registry, const RunArgs& args, adaflow::mpi::Session& session) {
   auto plan = LoadPlan(registry, args);
   adaflow::RunOptions options;
   options.run_dir = args.run_dir;
@@ -184,6 +187,8 @@ int CommandRun(const adaflow::StageRegistry& registry, const RunArgs& args) {
   }
   std::signal(SIGINT, OnInterrupt);
   std::signal(SIGTERM, OnInterrupt);
+  // Under mpirun: the other ranks run AdaRound's blocks beside this process's threads.
+  options.remote = session.Lanes(plan->spec.threads, args.rank_timeout);
   adaflow::RunReport report(*plan);
   report.Attach(options);
   adaflow::FlowGraphRunner runner(*plan);
@@ -220,9 +225,17 @@ int CommandRun(const adaflow::StageRegistry& registry, const RunArgs& args) {
   return 0;
 }
 
-}  // namespace
+/// A worker rank's thread count: its own --threads (mpirun gives every rank the same command line), else 0.
+int WorkerThreads(int argc, char** argv) {
+  for (int arg = 1; arg < argc; ++arg) {
+    const std::string text = argv[arg];
+    if (text == "--threads" && arg + 1 < argc) return std::max(0, std::atoi(argv[arg + 1]));
+    if (text.rfind("--threads=", 0) == 0) return std::max(0, std::atoi(text.c_str() + 10));
+  }
+  return 0;
+}
 
-int main(int argc, char** argv) {
+int Main(int argc, char** argv, adaflow::mpi::Session& session) {
   CLI::App app{"adaflow - AdaRound post-training quantization as a YAML-declared dataflow pipeline"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "adaflow 0.1.0");
@@ -244,6 +257,9 @@ int main(int argc, char** argv) {
   run->add_option("--threads", args.threads, "thread budget (default: the config's threads:, else every core)")
       ->check(CLI::Range(1, 1024));
   run->add_option("--run-dir", args.run_dir, "run directory (default: runs/<name>)");
+  run->add_option("--rank-timeout", args.rank_timeout,
+                  "under mpirun: seconds a rank may send nothing before the run fails, naming it (default 60)")
+      ->check(CLI::Range(1.0, 86400.0));
   CLI::App* validate = app.add_subcommand("validate", "check a config and print its plan");
   add_config_args(validate);
   CLI::App* stages = app.add_subcommand("stages", "list every registered stage type and data type");
@@ -281,7 +297,7 @@ int main(int argc, char** argv) {
     if (describe->parsed()) return CommandDescribe(registry, describe_type);
     if (validate->parsed()) return CommandValidate(registry, args);
     if (inspect->parsed()) return CommandInspect(inspect_path, inspect_shape, inspect_inputs, !inspect_no_fold);
-    if (run->parsed()) return CommandRun(registry, args);
+    if (run->parsed()) return CommandRun(registry, args, session);
   } catch (const adaflow::InputError& e) {
     std::cerr << "adaflow: error: " << e.what() << "\n";
     return static_cast<int>(adaflow::ExitCode::kBadInput);
@@ -296,4 +312,24 @@ int main(int argc, char** argv) {
     return static_cast<int>(adaflow::ExitCode::kInternal);
   }
   return static_cast<int>(adaflow::ExitCode::kInternal);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::unique_ptr<adaflow::mpi::Session> session;
+  try {
+    session = std::make_unique<adaflow::mpi::Session>(&argc, &argv);
+  } catch (const adaflow::InputError& e) {
+    std::cerr << "adaflow: error: " << e.what() << "\n";
+    return static_cast<int>(adaflow::ExitCode::kBadInput);
+  }
+  if (session->worker()) {
+    // A worker rank: no config, no run directory; only the tasks rank 0 sends.
+    adaflow::StageRegistry registry;
+    adaflow::RegisterBuiltinStages(registry);
+    std::signal(SIGINT, SIG_DFL);
+    return session->Serve(registry.remote_handlers(), WorkerThreads(argc, argv), registry.thread_setters());
+  }
+  return session->Finish(Main(argc, argv, *session));
 }

@@ -3,9 +3,11 @@
 // the environment asks (one getenv, once per process):
 //   ADAFLOW_TEST_KILL_AT=<name>#<k>   SIGKILL at the k-th time (from 1) the point <name> is reached
 //   ADAFLOW_TEST_KILL_LOG=<file>      append every point reached to <file>, one "<name>#<k>" per line
+//   ADAFLOW_TEST_KILL_SIGNAL=STOP     SIGSTOP instead of SIGKILL: the process hangs (an MPI worker that
+//                                     stops answering)
 // Names say where: "write:<file>" (an atomic write, after the data is flushed and before the rename),
 // "hdf5:<file>" (between row writes of an HDF5 file), "stage:<id>" (a stage starts computing),
-// "optimize:<layer>" (a block of a layer starts its steps).
+// "optimize:<layer>" (a block of a layer starts its steps), "worker-task" (an MPI worker starts a task).
 
 #include <signal.h>
 #include <unistd.h>
@@ -23,6 +25,7 @@ namespace kill_point_detail {
 struct State {
   std::string kill_at;   ///< "<name>#<k>", empty when off
   std::string log_path;  ///< empty when off
+  int signal = SIGKILL;
   std::mutex mutex;
   std::map<std::string, int> reached;
 };
@@ -35,6 +38,8 @@ inline State* Active() {
     auto* made = new State();  // lives as long as the process
     made->kill_at = kill_at ? kill_at : "";
     made->log_path = log_path ? log_path : "";
+    const char* signal = std::getenv("ADAFLOW_TEST_KILL_SIGNAL");
+    if (signal && std::string(signal) == "STOP") made->signal = SIGSTOP;
     return made;
   }();
   return state;
@@ -54,7 +59,7 @@ inline void KillPoint(const std::string& name) {
       std::fclose(log);
     }
   }
-  if (point == state->kill_at) ::kill(::getpid(), SIGKILL);
+  if (point == state->kill_at) ::kill(::getpid(), state->signal);
 }
 
 }  // namespace adaflow

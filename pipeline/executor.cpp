@@ -4,12 +4,29 @@
 
 #include <algorithm>
 
+#include "common/error.h"
+
 namespace adaflow {
 
-LocalExecutor::LocalExecutor(int threads, ThreadSetters setters)
-    : threads_(std::max(1, threads)),
-      setters_(std::move(setters)),
-      arena_(std::make_unique<tbb::task_arena>(threads_)) {
+namespace {
+/// Whether this thread holds a local permit (with remote lanes): the task it runs computes here.
+thread_local bool t_holds_permit = false;
+}  // namespace
+
+LocalExecutor::LocalExecutor(int threads, ThreadSetters setters, std::shared_ptr<RemoteLanes> remote)
+    : threads_(std::max(1, threads)), setters_(std::move(setters)), remote_(std::move(remote)) {
+  int slots = threads_;
+  if (remote_) {
+    free_permits_ = threads_;
+    for (int lane = remote_->lanes() - 1; lane >= 0; --lane) free_lanes_.push_back(lane);
+    slots += remote_->lanes();
+    // oneTBB's default limit is the core count; the threads waiting on remote lanes come on top.
+    const auto allowed = tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism);
+    if (static_cast<std::size_t>(slots) + 1 > allowed)
+      parallelism_ = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism,
+                                                           static_cast<std::size_t>(slots) + 1);
+  }
+  arena_ = std::make_unique<tbb::task_arena>(slots);
   std::lock_guard<std::mutex> lock(pool_mutex_);
   SetPoolLocked();
 }
@@ -18,14 +35,66 @@ LocalExecutor::~LocalExecutor() = default;
 
 TaskDag::Result LocalExecutor::Run(TaskDag& dag, const std::atomic<bool>* stop) {
   TaskDag::Result result;
+  // A stage that runs its sub-tasks lends its permit while it waits, and takes one again after.
+  const bool lent = remote_ && t_holds_permit;
+  if (lent) {
+    t_holds_permit = false;
+    Release(-1);
+  }
   // A thread already in the arena (a stage running its sub-tasks) runs this directly and, while it
   // waits, works on the graph: no extra thread beyond the budget.
-  arena_->execute([&] {
-    result = dag.Run(stop, [this](int threads, const TaskDag::Body& body) { RunTask(threads, body); });
-  });
+  arena_->execute([&] { result = dag.Run(stop, [this, stop](const TaskDag::TaskRef& task) { Dispatch(task, stop); }); });
+  if (lent) {
+    Acquire(false);
+    t_holds_permit = true;
+  }
   // The calling thread ran tasks with their shares; the stage body goes on with the whole budget.
   UseThreads(threads_);
   return result;
+}
+
+void LocalExecutor::Dispatch(const TaskDag::TaskRef& task, const std::atomic<bool>* stop) {
+  if (!remote_ || t_holds_permit) {
+    RunTask(task.threads, task.body);
+    return;
+  }
+  const int lane = Acquire(task.remote != nullptr);
+  struct ReleaseOnExit {
+    LocalExecutor& executor;
+    int lane;
+    ~ReleaseOnExit() {
+      if (lane < 0) t_holds_permit = false;
+      executor.Release(lane);
+    }
+  } release{*this, lane};
+  if (lane >= 0) {
+    remote_->Run(lane, task.id, *task.remote, stop);
+    return;
+  }
+  t_holds_permit = true;
+  RunTask(task.threads, task.body);
+}
+
+int LocalExecutor::Acquire(bool remote_ok) {
+  std::unique_lock<std::mutex> lock(slot_mutex_);
+  slot_freed_.wait(lock, [&] { return (remote_ok && !free_lanes_.empty()) || free_permits_ > 0; });
+  // A free lane first: the local slots stay for the tasks that can run only here.
+  if (remote_ok && !free_lanes_.empty()) {
+    const int lane = free_lanes_.back();
+    free_lanes_.pop_back();
+    return lane;
+  }
+  --free_permits_;
+  return -1;
+}
+
+void LocalExecutor::Release(int lane) {
+  {
+    std::lock_guard<std::mutex> lock(slot_mutex_);
+    if (lane < 0) ++free_permits_;
+    else free_lanes_.push_back(lane);
+  }
+  slot_freed_.notify_all();
 }
 
 void LocalExecutor::RunTask(int threads, const TaskDag::Body& body) {

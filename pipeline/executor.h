@@ -11,15 +11,24 @@
 //     starts or ends, to the smallest share among the tasks running then (the budget when none runs): a
 //     task alone gets its whole share, and tasks side by side never get more than theirs. (A task that
 //     starts beside a running one lowers the pool under it; OpenBLAS has no per-call count to avoid that.)
-// A distributed executor would implement the same interface and ship tasks elsewhere.
+//
+// With RemoteLanes (pipeline/remote.h; mpi/: other MPI ranks) the same executor spreads the tasks that
+// carry RemoteWork: such a task takes a free remote lane, else a free local slot, whichever comes first;
+// every other task runs here. The arena then has `threads` + lanes slots, and at most `threads` tasks
+// compute here at once (a slot is a permit, which a stage lends while it waits for its sub-tasks); a
+// thread waiting for a remote task computes nothing.
 
+#include <tbb/global_control.h>
 #include <tbb/task_arena.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <set>
+#include <vector>
 
+#include "common/remote.h"
 #include "pipeline/task_dag.h"
 #include "pipeline/threads.h"
 
@@ -39,15 +48,21 @@ class TaskExecutor {
 
 class LocalExecutor : public TaskExecutor {
  public:
-  LocalExecutor(int threads, ThreadSetters setters);
+  /// `remote` (optional): where tasks with RemoteWork may run besides here.
+  LocalExecutor(int threads, ThreadSetters setters, std::shared_ptr<RemoteLanes> remote = nullptr);
   ~LocalExecutor() override;
   int threads() const override { return threads_; }
   TaskDag::Result Run(TaskDag& dag, const std::atomic<bool>* stop) override;
   void UseThreads(int threads) const override;
 
  private:
+  /// Runs one task: here, or on a remote lane.
+  void Dispatch(const TaskDag::TaskRef& task, const std::atomic<bool>* stop);
   /// Runs one task between Enter and Leave of its share; called on the task's thread.
   void RunTask(int threads, const TaskDag::Body& body);
+  /// With remote lanes: a local permit (returns -1) or, when `remote_ok`, a free lane (its index).
+  int Acquire(bool remote_ok);
+  void Release(int lane);
   /// A task with `share` threads starts / ends: the process pool follows the running tasks' smallest share.
   void Enter(int share);
   void Leave(int share);
@@ -59,6 +74,13 @@ class LocalExecutor : public TaskExecutor {
   std::mutex pool_mutex_;
   std::multiset<int> running_;  ///< shares of the tasks running now
   int pool_ = 0;                ///< the process pool's count as last set (0: never)
+  // Remote lanes (all unused without them).
+  std::shared_ptr<RemoteLanes> remote_;
+  std::unique_ptr<tbb::global_control> parallelism_;  ///< room for the threads that wait on remote lanes
+  std::mutex slot_mutex_;
+  std::condition_variable slot_freed_;
+  int free_permits_ = 0;
+  std::vector<int> free_lanes_;
 };
 
 }  // namespace adaflow

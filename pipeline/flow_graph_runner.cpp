@@ -73,7 +73,7 @@ class PlanRun {
         store_(store),
         run_log_(run_log),
         log_(log),
-        executor_(summary.threads, plan.thread_setters),
+        executor_(summary.threads, plan.thread_setters, options.remote),
         data_sets_(plan.spec) {}
 
   void Run() {

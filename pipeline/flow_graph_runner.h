@@ -9,10 +9,12 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "pipeline/planner.h"
+#include "common/remote.h"
 
 namespace adaflow {
 
@@ -37,6 +39,8 @@ struct RunOptions {
   /// Finished stages producing one of these port kinds are restored even when no stage downstream
   /// needs them, so the observer sees their outputs (the run report reads Metrics this way).
   std::vector<std::string> observed_ports;
+  /// Other processes (MPI ranks) that run the sub-tasks carrying RemoteWork beside this one; null: none.
+  std::shared_ptr<RemoteLanes> remote;
 };
 
 enum class StageOutcome { kNotRun, kRan, kRestored, kSkipped, kFailed, kInterrupted, kCancelled };

@@ -11,6 +11,7 @@
 
 #include "pipeline/options.h"
 #include "pipeline/stage.h"
+#include "common/remote.h"
 #include "pipeline/threads.h"
 
 namespace adaflow {
@@ -126,6 +127,9 @@ class StageRegistry {
   /// them, around every stage and sub-task (executor.h).
   void SetThreadSetters(ThreadSetters setters) { thread_setters_ = std::move(setters); }
   const ThreadSetters& thread_setters() const { return thread_setters_; }
+  /// What worker processes run for the tasks a stage hands out with RemoteWork (pipeline/remote.h).
+  RemoteHandlers& remote_handlers() { return remote_handlers_; }
+  const RemoteHandlers& remote_handlers() const { return remote_handlers_; }
   void AddDataType(DataTypeDef def);
 
   const StageDef* Find(const std::string& type) const;
@@ -146,6 +150,7 @@ class StageRegistry {
   std::vector<DataSetNameDef> data_set_names_;
   std::vector<StageDef> stages_;
   std::vector<DataTypeDef> data_types_;
+  RemoteHandlers remote_handlers_;
   ThreadSetters thread_setters_;
 };
 

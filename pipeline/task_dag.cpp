@@ -11,8 +11,8 @@
 
 namespace adaflow {
 
-std::size_t TaskDag::Add(std::string id, Body body, int threads) {
-  tasks_.push_back({std::move(id), std::move(body), std::max(1, threads), {}, {}});
+std::size_t TaskDag::Add(std::string id, Body body, int threads, std::shared_ptr<const RemoteWork> remote) {
+  tasks_.push_back({std::move(id), std::move(body), std::max(1, threads), std::move(remote), {}, {}});
   return tasks_.size() - 1;
 }
 
@@ -46,8 +46,9 @@ TaskDag::Result TaskDag::Run(const std::atomic<bool>* stop, const RunTask& run) 
         return;
       }
       try {
-        if (run) run(tasks_[idx].threads, tasks_[idx].body);
-        else tasks_[idx].body();
+        const Task& task = tasks_[idx];
+        if (run) run(TaskRef{task.id, task.threads, task.body, task.remote.get()});
+        else task.body();
         status[idx].store(TaskStatus::kDone);
       } catch (...) {
         {

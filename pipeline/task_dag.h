@@ -12,8 +12,11 @@
 #include <atomic>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "common/remote.h"
 
 namespace adaflow {
 
@@ -22,14 +25,22 @@ enum class TaskStatus { kPending, kDone, kFailed, kCancelled };
 class TaskDag {
  public:
   using Body = std::function<void()>;
-  /// Runs one task's body on the task's thread with its declared threads (the executor sets the thread
-  /// counts around it). It must call `body` and let what it throws pass.
-  using RunTask = std::function<void(int threads, const Body& body)>;
+  /// One task as the executor sees it.
+  struct TaskRef {
+    const std::string& id;
+    int threads;
+    const Body& body;
+    const RemoteWork* remote;  ///< null: the task runs only in process
+  };
+  /// Runs one task on the task's thread: its body with its declared threads (the executor sets the
+  /// thread counts around it), or its RemoteWork elsewhere. It must let what the task throws pass.
+  using RunTask = std::function<void(const TaskRef& task)>;
 
   /// Returns the task's index. `threads`: how many threads the body itself uses (intra-op threads
   /// of the tensor library); the executor accounts for them. It must be a function of the plan, never
-  /// of the schedule, so results do not depend on what ran beside the task.
-  std::size_t Add(std::string id, Body body, int threads = 1);
+  /// of the schedule, so results do not depend on what ran beside the task. `remote`: how the task can
+  /// run in another process instead (an executor with RemoteLanes may do so); its result is the body's.
+  std::size_t Add(std::string id, Body body, int threads = 1, std::shared_ptr<const RemoteWork> remote = nullptr);
   /// `before` must finish successfully before `after` starts.
   void Precede(std::size_t before, std::size_t after);
 
@@ -50,6 +61,7 @@ class TaskDag {
     std::string id;
     Body body;
     int threads = 1;
+    std::shared_ptr<const RemoteWork> remote;
     std::vector<std::size_t> predecessors;
     std::vector<std::size_t> successors;
   };

@@ -11,6 +11,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-pthread
   libtbb-dev libyaml-cpp-dev libhdf5-dev libspdlog-dev libgtest-dev
   libcli11-dev nlohmann-json3-dev zlib1g-dev libstb-dev libonnx-dev
+  libopenmpi-dev openmpi-bin
   dataset-fashion-mnist
 )
 # Callers add packages of their own (scripts/setup-bench.sh: the benchmarks' Python side).

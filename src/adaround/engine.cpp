@@ -11,6 +11,7 @@
 #include "common/kill_point.h"
 #include "src/adaround/block_optimizer.h"
 #include "src/adaround/input_capture.h"
+#include "src/adaround/remote_block.h"
 #include "src/model/torch_runtime.h"
 #include "src/quant/module_params.h"
 
@@ -199,6 +200,9 @@ struct Engine::Layer {
   SampledData sampled;
   double mse_nearest = 0;
   // Optimization.
+  BlockProblem problem;  ///< what every block reads (made by stats)
+  std::once_flag problem_saved;
+  std::string problem_bytes;  ///< its bytes, made for the first block another process runs
   std::vector<ChannelBlock> blocks;
   std::vector<BlockResult> block_results;
   LayerResult result;
@@ -206,6 +210,7 @@ struct Engine::Layer {
   std::once_flag started;
   std::atomic<std::int64_t> prepare_ns{0}, optimize_ns{0};
   Clock::time_point start, last_report;
+  std::vector<Clock::time_point> remote_start;  ///< per block, when it went to another process
 };
 
 Engine::Engine(const EngineOptions& options, std::shared_ptr<const model::Model> fp, const model::LayerGraph& layers,
@@ -318,7 +323,7 @@ void Engine::CheckCallbacks() const {
 }
 
 std::size_t Engine::Add(std::string id, std::vector<std::size_t> after, std::function<void()> body) {
-  tasks_.push_back(EngineTask{std::move(id), std::move(after), 1, std::move(body)});
+  tasks_.push_back(EngineTask{std::move(id), std::move(after), 1, std::move(body), nullptr});
   return tasks_.size() - 1;
 }
 
@@ -345,10 +350,14 @@ void Engine::AddTasks() {
       // Streamed rows are read once per step for the whole layer, not once per block.
       state.blocks = state.streamed ? SplitChannels(*state.layer, 1) : BlocksFor(*state.layer, state.job->objective);
       state.block_results.resize(state.blocks.size());
+      state.remote_start.resize(state.blocks.size());
       before_finish.clear();
-      for (std::size_t block = 0; block < state.blocks.size(); ++block)
+      for (std::size_t block = 0; block < state.blocks.size(); ++block) {
         before_finish.push_back(Add("optimize/" + name + "/" + std::to_string(block), {stats},
                                     [this, &state, block] { Optimize(state, block); }));
+        // Rows streamed from a file stay with this process (one block reads them all).
+        if (!state.streamed) tasks_.back().remote = RemoteOptimize(state, block);
+      }
     }
     finish_task[index] = Add("finish/" + name, before_finish, [this, &state] { Finish(state); });
     if (!state.done) Add("close/" + name, {finish_task[index]}, [this, &state] { Close(state); });
@@ -428,6 +437,7 @@ void Engine::Stats(Layer& state) {
   state.grid = MakeGrid(state.weight, state.encoding);
   if (state.job->objective == Objective::kGram) state.form = state.gram.Finish();
   else SampledRows(state);
+  SetProblem(state);
   if (state.error_pass) {
     double error = 0, rows = 0;
     for (const auto& [chunk_error, chunk_rows] : state.chunk_errors) {
@@ -465,11 +475,15 @@ void Engine::SampledRows(Layer& state) {
   state.sampled.denominator = LossDenominator(cache_->Shape(name, "target"));
 }
 
-void Engine::Optimize(Layer& state, std::size_t block) {
-  PhaseTimer timer(state.optimize_ns);
+void Engine::SetProblem(Layer& state) {
   const model::Layer& layer = *state.layer;
-  KillPoint("optimize:" + layer.name);
-  Hyper hyper;
+  BlockProblem& problem = state.problem;
+  problem.layer = layer;
+  problem.objective = state.job->objective;
+  problem.weight = state.weight;
+  problem.bias = state.bias;
+  problem.grid = state.grid;
+  Hyper& hyper = problem.hyper;
   hyper.num_iterations = state.job->iterations;
   hyper.reg_param = options_.reg_param;
   hyper.beta_start = options_.beta_range.at(0);
@@ -478,26 +492,57 @@ void Engine::Optimize(Layer& state, std::size_t block) {
   hyper.learning_rate = options_.learning_rate;
   hyper.batch_size = options_.batch_size;
   hyper.positions_per_sample = options_.positions_per_sample;
-  BlockProgress progress;
-  if (block == 0 && callbacks_.iteration) {
-    progress = [this, &state](int iteration, double loss) {
-      if (SecondsSince(state.last_report) < kReportEvery) return;
-      state.last_report = Clock::now();
-      const int total = state.job->iterations;
-      callbacks_.iteration(state.layer->name, iteration, total, loss,
-                           SecondsSince(state.start) / iteration * (total - iteration));
-    };
-  }
-  const ChannelBlock& channels = state.blocks[block];
-  if (state.job->objective == Objective::kGram) {
-    state.block_results[block] =
-        OptimizeGramBlock(layer, channels, state.weight, state.grid, state.form,
-                          LossScale(layer, cache_->Shape(layer.name, "input")), hyper, progress, callbacks_.stop);
+  if (problem.objective == Objective::kGram) {
+    problem.form = state.form;
+    problem.loss_scale = LossScale(layer, cache_->Shape(layer.name, "input"));
   } else {
-    const std::uint64_t seed = callbacks_.layer_seed(layer.name);
-    state.block_results[block] = OptimizeSampledBlock(layer, channels, state.weight, state.bias, state.grid,
-                                                      state.sampled, hyper, seed, progress, callbacks_.stop);
+    problem.sampled = state.sampled;
+    problem.seed = callbacks_.layer_seed(layer.name);
   }
+}
+
+BlockProgress Engine::Progress(Layer& state, std::size_t block) {
+  if (block != 0 || !callbacks_.iteration) return nullptr;
+  return [this, &state](int iteration, double loss) {
+    if (SecondsSince(state.last_report) < kReportEvery) return;
+    state.last_report = Clock::now();
+    const int total = state.job->iterations;
+    callbacks_.iteration(state.layer->name, iteration, total, loss,
+                         SecondsSince(state.start) / iteration * (total - iteration));
+  };
+}
+
+void Engine::Optimize(Layer& state, std::size_t block) {
+  PhaseTimer timer(state.optimize_ns);
+  state.block_results[block] = SolveBlock(state.problem, state.blocks[block], Progress(state, block), callbacks_.stop);
+}
+
+std::shared_ptr<const RemoteWork> Engine::RemoteOptimize(Layer& state, std::size_t block) {
+  static std::atomic<std::uint64_t> engines{0};
+  if (remote_serial_ == 0) remote_serial_ = ++engines;
+  auto work = std::make_shared<RemoteWork>();
+  work->kind = kRemoteBlockKind;
+  work->context_key = "adaround#" + std::to_string(remote_serial_) + "/" + state.layer->name;
+  work->context = [&state] {
+    std::call_once(state.problem_saved, [&] { state.problem_bytes = SaveBlockProblem(state.problem); });
+    return state.problem_bytes;
+  };
+  work->request = [this, &state, block] {
+    // The thread-seconds of a remote block are the wait for it: the time the layer's result depends on.
+    state.remote_start[block] = Clock::now();
+    return SaveBlockRequest(state.blocks[block], static_cast<bool>(Progress(state, block)));
+  };
+  work->accept = [&state, block](const std::string& reply) {
+    state.block_results[block] = LoadBlockResult(reply);
+    state.optimize_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - state.remote_start[block]).count();
+  };
+  work->progress = [this, &state, block](const std::string& message) {
+    if (const BlockProgress progress = Progress(state, block)) {
+      const auto [iteration, loss] = LoadBlockProgress(message);
+      progress(iteration, loss);
+    }
+  };
+  return work;
 }
 
 double Engine::ErrorPass(const Layer& state, const torch::Tensor& weight) const {
@@ -521,6 +566,7 @@ void Engine::Finish(Layer& state) {
     if (state.keep_rows)
       for (std::size_t up : state.job->upstream) Release(*layers_[up]);
   } else {
+    state.problem_bytes = std::string();
     std::vector<torch::Tensor> parts;
     for (const auto& block : state.block_results) parts.push_back(block.weight);
     state.result.weight = torch::cat(parts).view(state.weight.sizes()).to(state.weight.dtype());
@@ -555,6 +601,7 @@ void Engine::Close(Layer& state) {
   state.block_results.clear();
   state.form = GramForm();
   state.sampled = SampledData();
+  state.problem = BlockProblem();
   const int finished = ++finished_;
   const double elapsed = SecondsSince(start_);
   if (callbacks_.layer_done)

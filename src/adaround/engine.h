@@ -40,6 +40,8 @@
 #include <string>
 #include <vector>
 
+#include "common/remote.h"
+#include "src/adaround/block_optimizer.h"
 #include "src/adaround/layer_report.h"
 #include "src/adaround/plan.h"
 #include "src/data/dataset.h"
@@ -143,6 +145,9 @@ struct EngineTask {
   std::vector<std::size_t> after;
   int threads = 1;                 ///< the body's intra-op threads
   std::function<void()> body;
+  /// How another process can run it instead (optimize tasks: the block as bytes, remote_block.h); null:
+  /// only here. Both give the same bytes.
+  std::shared_ptr<const RemoteWork> remote;
 };
 
 struct EngineResults {
@@ -189,7 +194,12 @@ class Engine {
   torch::Tensor CaptureInput(Layer& layer, std::int64_t start, std::int64_t count);
   void Stats(Layer& layer);
   void SampledRows(Layer& layer);
+  /// The layer's BlockProblem, after its statistics.
+  void SetProblem(Layer& layer);
+  /// Block 0 reports the layer's progress; null for the others.
+  BlockProgress Progress(Layer& layer, std::size_t block);
   void Optimize(Layer& layer, std::size_t block);
+  std::shared_ptr<const RemoteWork> RemoteOptimize(Layer& layer, std::size_t block);
   void Finish(Layer& layer);
   void Close(Layer& layer);
   void Release(Layer& layer);
@@ -219,6 +229,7 @@ class Engine {
   int to_finish_ = 0;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::vector<EngineTask> tasks_;
+  std::uint64_t remote_serial_ = 0;  ///< this engine's number in the process (keys of its remote contexts)
 };
 
 /// Runs `tasks` one after another in list order, on the calling thread, each with its thread share (tests,

@@ -5,6 +5,7 @@
 #include "pipeline/stage_context.h"
 #include "common/process.h"
 #include "src/io/activation_cache.h"
+#include "src/adaround/remote_block.h"
 #include "src/io/aimet_encodings.h"
 #include "stages/adaround/layer_store.h"
 #include "stages/artifacts.h"
@@ -174,6 +175,8 @@ void RegisterAdaroundStage(StageRegistry& registry) {
                                           {{port::kModel}, {port::kLayerGraph}, {port::kActivationCache}},
                                           {port::kModel, port::kEncodings, port::kMetrics},
                                           std::vector<DataSetUse>{{"calibration"}}));
+  // A block of a layer's output channels, run by a worker process (mpirun).
+  registry.remote_handlers().Define(adaround::kRemoteBlockKind, adaround::BlockHandler());
 }
 
 }  // namespace adaflow

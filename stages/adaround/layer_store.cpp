@@ -109,7 +109,7 @@ adaround::LayerResult SubTaskLayerStore::Read(const model::Layer& layer) {
 TaskDag EngineDag(const adaround::Engine& engine) {
   TaskDag dag;
   for (const adaround::EngineTask& task : engine.tasks()) {
-    const std::size_t index = dag.Add(task.id, task.body, task.threads);
+    const std::size_t index = dag.Add(task.id, task.body, task.threads, task.remote);
     for (std::size_t before : task.after) dag.Precede(before, index);
   }
   return dag;

@@ -10,8 +10,10 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 #include "pipeline/executor.h"
+#include "src/adaround/remote_block.h"
 #include "src/io/activation_cache_writer.h"
 #include "src/model/batch_norm_fold.h"
 #include "src/model/torch_runtime.h"
@@ -78,14 +80,15 @@ struct Fixture {
     return callbacks;
   }
 
-  /// Every task one by one on this thread, or (threads > 1) on an executor of that many threads.
+  /// Every task one by one on this thread, or (threads > 1, or remote lanes) on an executor of that many threads.
   EngineResults Run(const EngineOptions& options, LayerStore& store, const TempDir& dir, int threads = 1,
-                    double memory_budget = 1024.0 * 1024 * 1024) const {
+                    double memory_budget = 1024.0 * 1024 * 1024,
+                    const std::shared_ptr<RemoteLanes>& remote = nullptr) const {
     Engine engine(options, model, layers, cache, store, Callbacks(), {memory_budget, dir / "xhat.h5", threads});
-    if (threads == 1) {
+    if (threads == 1 && !remote) {
       RunInOrder(engine.tasks());
     } else {
-      LocalExecutor executor(threads, {SetIntraOpThreads, SetBlasThreads});
+      LocalExecutor executor(threads, {SetIntraOpThreads, SetBlasThreads}, remote);
       TaskDag dag = EngineDag(engine);
       const TaskDag::Result result = executor.Run(dag, nullptr);
       if (!result.ok()) std::rethrow_exception(result.first_error);
@@ -258,6 +261,34 @@ TEST(EngineTest, XhatRunsThroughOtherModulesParametersQuantizedAsAimetsAdaRoundQ
                            fp->Submodule("ln").attr("weight").toTensor()));
 }
 
+/// Remote lanes in this process that go through the bytes a worker rank gets: the context and request
+/// saved, the context parsed (again for every task: a worker that dropped it), the handler run on a
+/// thread of its own, its reply loaded by the task's accept.
+class LoopbackLanes final : public RemoteLanes {
+ public:
+  explicit LoopbackLanes(int lanes) : lanes_(lanes), handler_(BlockHandler(0.0)) {}
+  int lanes() const override { return lanes_; }
+  void Run(int lane, const std::string& task_id, const RemoteWork& work, const std::atomic<bool>* stop) override {
+    EXPECT_EQ(work.kind, kRemoteBlockKind);
+    const std::string context = work.context(), request = work.request();
+    std::string reply;
+    std::thread worker([&] {
+      SetIntraOpThreads(1);
+      const std::shared_ptr<const void> parsed = handler_.parse_context(context);
+      reply = handler_.run(parsed.get(), request, nullptr, stop);
+    });
+    worker.join();
+    work.accept(reply);
+    ++tasks_;
+  }
+  int tasks() const { return tasks_; }
+
+ private:
+  int lanes_;
+  RemoteHandler handler_;
+  std::atomic<int> tasks_{0};
+};
+
 class ResNetEngineTest : public ::testing::Test {
  protected:
   static EngineOptions Options() {
@@ -278,6 +309,23 @@ TEST_F(ResNetEngineTest, QuantModeGivesTheSameBytesInOrderAndOnTwoThreads) {
   ASSERT_EQ(in_order.layers.size(), 10u);
   ExpectSameResults(in_order, threaded);
   for (const auto& report : in_order.layers) EXPECT_LE(report.mse_adaround, report.mse_nearest) << report.name;
+}
+
+TEST_F(ResNetEngineTest, BlocksRunThroughRemoteLanesGiveTheSameBytesInBothModesAndObjectives) {
+  for (const InputSource source : {InputSource::kQuant, InputSource::kFp})
+    for (const Objective objective : {Objective::kGram, Objective::kSampled}) {
+      EngineOptions options = Options();
+      options.input_source = source;
+      options.objective = objective;
+      MemoryLayerStore here_store, spread_store;
+      const EngineResults here = fixture_.Run(options, here_store, dir_, 1);
+      auto lanes = std::make_shared<LoopbackLanes>(2);
+      const EngineResults spread = fixture_.Run(options, spread_store, dir_, 1, 1024.0 * 1024 * 1024, lanes);
+      SCOPED_TRACE(NameOf(kObjectiveNames, objective));
+      ExpectSameResults(here, spread);
+      // Two lanes beside one local slot: a good part of the layers' blocks went through the bytes.
+      EXPECT_GE(lanes->tasks(), 8);
+    }
 }
 
 TEST_F(ResNetEngineTest, LayersTheStoreHoldsAreReadBackAndTheRestRunsToTheSameResult) {

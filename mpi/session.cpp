@@ -1,0 +1,706 @@
+#include "mpi/session.h"
+
+#include <spdlog/spdlog.h>
+#include <tbb/task_arena.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
+#include <functional>
+#include <list>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/error.h"
+#include "common/kill_point.h"
+
+#if ADAFLOW_WITH_MPI
+#include <mpi.h>
+#endif
+
+namespace adaflow::mpi {
+
+namespace {
+
+/// A launcher's variables: Open MPI's mpirun, MPICH/Slurm PMI, PMIx (srun --mpi=pmix).
+int LaunchedSize() {
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"})
+    if (const char* value = std::getenv(name)) return std::max(1, std::atoi(value));
+  if (std::getenv("PMIX_RANK")) return 2;  // a PMIx launch without the size: MPI tells
+  return 1;
+}
+
+}  // namespace
+
+#if !ADAFLOW_WITH_MPI
+
+bool Available() { return false; }
+
+struct Session::Impl {};
+
+Session::Session(int*, char***) {
+  if (LaunchedSize() > 1)
+    throw InputError("this adaflow was built without MPI and was started with several ranks; build it with "
+                     "MPI (scripts/setup.sh does: libopenmpi-dev, cmake -DADAFLOW_MPI=ON) or start one process");
+}
+Session::~Session() = default;
+int Session::rank() const { return 0; }
+int Session::size() const { return 1; }
+std::shared_ptr<RemoteLanes> Session::Lanes(int, double) { return nullptr; }
+int Session::Serve(const RemoteHandlers&, int, const ThreadSetters&) { return 0; }
+int Session::Finish(int code) { return code; }
+
+#else
+
+bool Available() { return true; }
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double SecondsSince(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+std::string MiB(double bytes) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.1f MiB", bytes / (1024.0 * 1024.0));
+  return text;
+}
+
+constexpr int kHeaderTag = 1;
+constexpr int kPartTag = 2;
+constexpr std::size_t kPartBytes = std::size_t{256} << 20;
+constexpr double kHeartbeatSeconds = 1.0;
+
+enum class Type : std::uint8_t {
+  kConfigure,    ///< 0 → worker: number = threads default
+  kHello,        ///< worker → 0: number = threads, text = host
+  kContext,      ///< 0 → worker: key, kind, payload
+  kRequest,      ///< 0 → worker: id, kind, key, payload
+  kReply,        ///< worker → 0: id, seconds = computing, payload
+  kError,        ///< worker → 0: id, text
+  kNeedContext,  ///< worker → 0: id (the worker does not hold the request's context)
+  kProgress,     ///< worker → 0: id, payload
+  kHeartbeat,    ///< worker → 0
+  kStop,         ///< 0 → worker: the run was interrupted
+  kShutdown,     ///< 0 → worker
+};
+
+struct Message {
+  Type type = Type::kHeartbeat;
+  std::uint64_t id = 0;
+  std::int64_t number = 0;
+  double seconds = 0;
+  std::string kind, key, text;
+  std::string payload;
+};
+
+/// Messages in and out, on the one thread that calls MPI.
+class Channel {
+ public:
+  /// Any thread.
+  void Post(int dest, Message message) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queue_.emplace_back(dest, std::move(message));
+  }
+  /// The MPI thread: starts queued sends, completes finished ones, receives and hands over what came.
+  /// Returns whether anything happened.
+  bool Pump(const std::function<void(int source, Message message)>& deliver) {
+    bool busy = false;
+    std::deque<std::pair<int, Message>> queued;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      queued.swap(queue_);
+    }
+    for (auto& [dest, message] : queued) {
+      Start(dest, std::move(message));
+      busy = true;
+    }
+    for (auto it = sending_.begin(); it != sending_.end();) {
+      int done = 0;
+      MPI_Testall(static_cast<int>(it->requests.size()), it->requests.data(), &done, MPI_STATUSES_IGNORE);
+      if (done) it = sending_.erase(it);
+      else ++it;
+    }
+    for (;;) {
+      int flag = 0;
+      MPI_Status status;
+      MPI_Iprobe(MPI_ANY_SOURCE, kHeaderTag, MPI_COMM_WORLD, &flag, &status);
+      if (!flag) break;
+      busy = true;
+      int size = 0;
+      MPI_Get_count(&status, MPI_BYTE, &size);
+      std::string header(static_cast<std::size_t>(size), '\0');
+      MPI_Recv(header.data(), size, MPI_BYTE, status.MPI_SOURCE, kHeaderTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      ByteReader in(header);
+      Message message;
+      message.type = static_cast<Type>(in.Get<std::uint8_t>());
+      message.id = in.Get<std::uint64_t>();
+      message.number = in.Get<std::int64_t>();
+      message.seconds = in.Get<double>();
+      message.kind = in.GetString();
+      message.key = in.GetString();
+      message.text = in.GetString();
+      message.payload.resize(in.Get<std::uint64_t>());
+      for (std::size_t offset = 0; offset < message.payload.size(); offset += kPartBytes) {
+        const int part = static_cast<int>(std::min(kPartBytes, message.payload.size() - offset));
+        MPI_Recv(message.payload.data() + offset, part, MPI_BYTE, status.MPI_SOURCE, kPartTag, MPI_COMM_WORLD,
+                 MPI_STATUS_IGNORE);
+      }
+      deliver(status.MPI_SOURCE, std::move(message));
+    }
+    return busy;
+  }
+  bool Sending() const { return !sending_.empty(); }
+
+ private:
+  struct Outgoing {
+    std::string header, payload;
+    std::vector<MPI_Request> requests;
+  };
+  void Start(int dest, Message message) {
+    ByteWriter out;
+    out.Put<std::uint8_t>(static_cast<std::uint8_t>(message.type));
+    out.Put(message.id);
+    out.Put(message.number);
+    out.Put(message.seconds);
+    out.Put(message.kind);
+    out.Put(message.key);
+    out.Put(message.text);
+    out.Put<std::uint64_t>(message.payload.size());
+    sending_.emplace_back();
+    Outgoing& outgoing = sending_.back();
+    outgoing.header = out.Take();
+    outgoing.payload = std::move(message.payload);
+    outgoing.requests.emplace_back();
+    MPI_Isend(outgoing.header.data(), static_cast<int>(outgoing.header.size()), MPI_BYTE, dest, kHeaderTag,
+              MPI_COMM_WORLD, &outgoing.requests.back());
+    for (std::size_t offset = 0; offset < outgoing.payload.size(); offset += kPartBytes) {
+      const int part = static_cast<int>(std::min(kPartBytes, outgoing.payload.size() - offset));
+      outgoing.requests.emplace_back();
+      MPI_Isend(outgoing.payload.data() + offset, part, MPI_BYTE, dest, kPartTag, MPI_COMM_WORLD,
+                &outgoing.requests.back());
+    }
+  }
+
+  std::mutex mutex_;
+  std::deque<std::pair<int, Message>> queue_;
+  std::list<Outgoing> sending_;
+};
+
+/// Rank 0's view of the workers: lanes, calls in flight, silence, traffic.
+class MpiLanes final : public RemoteLanes {
+ public:
+  MpiLanes(Channel& channel, double timeout) : channel_(channel), timeout_(timeout) {}
+
+  int lanes() const override { return static_cast<int>(lane_rank_.size()); }
+
+  /// Waits for every worker's hello (the constructor's second half, on the main thread).
+  void Configure(int workers, int threads_default) {
+    for (int rank = 1; rank <= workers; ++rank) {
+      Message configure;
+      configure.type = Type::kConfigure;
+      configure.number = threads_default;
+      channel_.Post(rank, std::move(configure));
+    }
+    std::unique_lock<std::mutex> lock(mutex_);
+    const bool all = changed_.wait_for(lock, std::chrono::duration<double>(timeout_),
+                                       [&] { return static_cast<int>(workers_.size()) == workers; });
+    if (!all) {
+      std::string missing;
+      for (int rank = 1; rank <= workers; ++rank)
+        if (!workers_.count(rank)) missing += (missing.empty() ? "" : ", ") + std::to_string(rank);
+      throw std::runtime_error("MPI rank(s) " + missing + " did not answer within " + std::to_string(timeout_) +
+                               " s (--rank-timeout)");
+    }
+    for (const auto& [rank, worker] : workers_)
+      for (int lane = 0; lane < worker.threads; ++lane) lane_rank_.push_back(rank);
+  }
+
+  void Run(int lane, const std::string& task_id, const RemoteWork& work, const std::atomic<bool>* stop) override {
+    const int rank = lane_rank_.at(static_cast<std::size_t>(lane));
+    auto call = std::make_shared<Call>();
+    call->task_id = task_id;
+    call->rank = rank;
+    bool send_context = false;
+    std::uint64_t id = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      Worker& worker = workers_.at(rank);
+      if (worker.lost) throw std::runtime_error(worker.lost_reason);
+      id = ++next_id_;
+      calls_[id] = call;
+      send_context = !work.context_key.empty() && worker.contexts.insert(work.context_key).second;
+    }
+    const Clock::time_point start = Clock::now();
+    struct Forget {
+      MpiLanes& lanes;
+      std::uint64_t id;
+      ~Forget() {
+        std::lock_guard<std::mutex> lock(lanes.mutex_);
+        lanes.calls_.erase(id);
+      }
+    } forget{*this, id};
+    auto post = [&](bool with_context) {
+      if (with_context) {
+        Message context;
+        context.type = Type::kContext;
+        context.kind = work.kind;
+        context.key = work.context_key;
+        context.payload = work.context();
+        std::lock_guard<std::mutex> lock(mutex_);
+        context_bytes_ += static_cast<double>(context.payload.size());
+        ++contexts_;
+        channel_.Post(rank, std::move(context));
+      }
+      Message request;
+      request.type = Type::kRequest;
+      request.id = id;
+      request.kind = work.kind;
+      request.key = work.context_key;
+      request.payload = work.request();
+      std::lock_guard<std::mutex> lock(mutex_);
+      request_bytes_ += static_cast<double>(request.payload.size());
+      channel_.Post(rank, std::move(request));
+    };
+    post(send_context);
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      call->changed.wait_for(lock, std::chrono::milliseconds(100));
+      while (!call->progress.empty()) {
+        const std::string message = std::move(call->progress.front());
+        call->progress.pop_front();
+        lock.unlock();
+        if (work.progress) work.progress(message);
+        lock.lock();
+      }
+      switch (call->state) {
+        case Call::kWaiting:
+          break;
+        case Call::kNeedContext:
+          call->state = Call::kWaiting;
+          lock.unlock();
+          post(true);
+          lock.lock();
+          break;
+        case Call::kReply: {
+          Worker& worker = workers_.at(rank);
+          ++worker.tasks;
+          worker.computing += call->computing;
+          waiting_ += SecondsSince(start);
+          reply_bytes_ += static_cast<double>(call->reply.size());
+          const std::string reply = std::move(call->reply);
+          lock.unlock();
+          work.accept(reply);
+          return;
+        }
+        case Call::kError:
+          throw std::runtime_error("rank " + std::to_string(rank) + " (" + workers_.at(rank).host + "): " + call->error);
+        case Call::kLost:
+          throw std::runtime_error(workers_.at(rank).lost_reason);
+      }
+      if (stop && stop->load()) {
+        Message halt;
+        halt.type = Type::kStop;
+        channel_.Post(rank, std::move(halt));
+        const std::string message =
+            "stopped while rank " + std::to_string(rank) + " (" + workers_.at(rank).host + ") ran " + task_id;
+        spdlog::warn("{}", message);  // the run's error says only that it was interrupted
+        throw Interrupted(message);
+      }
+    }
+  }
+
+  /// The MPI thread: a message from a worker.
+  void Deliver(int source, Message message) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (message.type == Type::kHello) {
+      Worker& worker = workers_[source];
+      worker.threads = static_cast<int>(std::max<std::int64_t>(1, message.number));
+      worker.host = message.text;
+      worker.last_seen = Clock::now();
+      changed_.notify_all();
+      return;
+    }
+    const auto found = workers_.find(source);
+    if (found == workers_.end()) return;  // a heartbeat before the hello
+    found->second.last_seen = Clock::now();
+    const auto call_it = calls_.find(message.id);
+    if (message.type == Type::kHeartbeat || call_it == calls_.end()) return;  // late replies of stopped calls
+    Call& call = *call_it->second;
+    switch (message.type) {
+      case Type::kReply:
+        call.state = Call::kReply;
+        call.reply = std::move(message.payload);
+        call.computing = message.seconds;
+        break;
+      case Type::kError:
+        call.state = Call::kError;
+        call.error = message.text;
+        break;
+      case Type::kNeedContext:
+        call.state = Call::kNeedContext;
+        break;
+      case Type::kProgress:
+        call.progress.push_back(std::move(message.payload));
+        break;
+      default:
+        return;
+    }
+    call.changed.notify_all();
+  }
+
+  /// The MPI thread: fails the calls of a worker silent for longer than the timeout.
+  void CheckSilence() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [rank, worker] : workers_) {
+      if (worker.lost) continue;
+      const double silent = SecondsSince(worker.last_seen);
+      if (silent <= timeout_) continue;
+      std::string tasks;
+      for (const auto& [id, call] : calls_)
+        if (call->rank == rank) tasks += (tasks.empty() ? "" : ", ") + call->task_id;
+      worker.lost = true;
+      worker.lost_reason = "MPI rank " + std::to_string(rank) + " (" + worker.host + ") sent nothing for " +
+                           std::to_string(static_cast<int>(silent)) + " s (--rank-timeout " +
+                           std::to_string(static_cast<int>(timeout_)) + ")" +
+                           (tasks.empty() ? std::string() : " while running " + tasks);
+      lost_ = true;
+      for (auto& [id, call] : calls_)
+        if (call->rank == rank) {
+          call->state = Call::kLost;
+          call->changed.notify_all();
+        }
+    }
+  }
+
+  bool lost() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return lost_;
+  }
+
+  /// Tasks per rank, bytes each way and the share of the waiting that was computing.
+  std::string Summary() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    int tasks = 0;
+    double computing = 0;
+    std::string per_rank;
+    for (const auto& [rank, worker] : workers_) {
+      tasks += worker.tasks;
+      computing += worker.computing;
+      per_rank += (per_rank.empty() ? "" : ", ") + std::string("rank ") + std::to_string(rank) + " " +
+                  std::to_string(worker.tasks);
+    }
+    if (tasks == 0) return "";
+    char text[512];
+    std::snprintf(text, sizeof(text),
+                  "MPI: %d remote tasks (%s); sent %d contexts (%s) and %s of requests, received %s of replies; "
+                  "remote tasks waited %.2f s, of which the workers computed %.2f s (%.1f %%)",
+                  tasks, per_rank.c_str(), contexts_, MiB(context_bytes_).c_str(), MiB(request_bytes_).c_str(),
+                  MiB(reply_bytes_).c_str(), waiting_, computing, waiting_ > 0 ? 100.0 * computing / waiting_ : 0.0);
+    return text;
+  }
+
+ private:
+  struct Worker {
+    int threads = 1;
+    std::string host;
+    Clock::time_point last_seen = Clock::now();
+    std::set<std::string> contexts;
+    bool lost = false;
+    std::string lost_reason;
+    int tasks = 0;
+    double computing = 0;
+  };
+  struct Call {
+    enum State { kWaiting, kReply, kError, kNeedContext, kLost };
+    std::string task_id;
+    int rank = 0;
+    State state = kWaiting;
+    std::string reply, error;
+    double computing = 0;
+    std::deque<std::string> progress;
+    std::condition_variable changed;
+  };
+
+  Channel& channel_;
+  double timeout_;
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::map<int, Worker> workers_;
+  std::vector<int> lane_rank_;
+  std::map<std::uint64_t, std::shared_ptr<Call>> calls_;
+  std::uint64_t next_id_ = 0;
+  bool lost_ = false;
+  int contexts_ = 0;
+  double context_bytes_ = 0, request_bytes_ = 0, reply_bytes_ = 0, waiting_ = 0;
+};
+
+/// A worker's state: contexts it keeps, tasks running, stop.
+class Worker {
+ public:
+  Worker(Channel& channel, const RemoteHandlers& handlers, int threads, const ThreadSetters& setters)
+      : channel_(channel), handlers_(handlers), threads_(threads), setters_(setters) {}
+
+  /// The MPI thread.
+  void Deliver(Message message) {
+    switch (message.type) {
+      case Type::kConfigure: {
+        stop_ = false;
+        if (!arena_) {
+          if (threads_ <= 0) threads_ = message.number > 0 ? static_cast<int>(message.number) : tbb::this_task_arena::max_concurrency();
+          arena_ = std::make_unique<tbb::task_arena>(threads_);
+          if (setters_.process_pool) setters_.process_pool(1);  // every task computes on one thread
+        }
+        char host[256] = {0};
+        int length = 0;
+        MPI_Get_processor_name(host, &length);
+        Message hello;
+        hello.type = Type::kHello;
+        hello.number = threads_;
+        hello.text = host;
+        channel_.Post(0, std::move(hello));
+        configured_ = true;
+        break;
+      }
+      case Type::kContext: {
+        const RemoteHandler* handler = handlers_.Find(message.kind);
+        if (!handler) break;  // the request fails below, naming the kind
+        std::lock_guard<std::mutex> lock(mutex_);
+        contexts_[message.key] = {handler->parse_context(message.payload), ++tick_};
+        // Keep a few: the layers in flight. One dropped too early is sent again on request.
+        const std::size_t keep = std::max<std::size_t>(4, 2 * static_cast<std::size_t>(threads_));
+        while (contexts_.size() > keep) {
+          auto oldest = std::min_element(contexts_.begin(), contexts_.end(),
+                                         [](const auto& a, const auto& b) { return a.second.tick < b.second.tick; });
+          contexts_.erase(oldest);
+        }
+        break;
+      }
+      case Type::kRequest:
+        Start(std::move(message));
+        break;
+      case Type::kStop:
+        stop_ = true;
+        break;
+      case Type::kShutdown:
+        stop_ = true;
+        shutdown_ = true;
+        break;
+      default:
+        break;
+    }
+  }
+
+  bool shutdown() const { return shutdown_; }
+  bool configured() const { return configured_; }
+  int running() const { return running_; }
+  int tasks() const { return tasks_; }
+
+ private:
+  void Start(Message request) {
+    const RemoteHandler* handler = handlers_.Find(request.kind);
+    std::shared_ptr<const void> context;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      const auto found = contexts_.find(request.key);
+      if (found != contexts_.end()) {
+        found->second.tick = ++tick_;
+        context = found->second.value;
+      }
+    }
+    if (handler && !context && !request.key.empty()) {
+      Message need;
+      need.type = Type::kNeedContext;
+      need.id = request.id;
+      channel_.Post(0, std::move(need));
+      return;
+    }
+    ++running_;
+    arena_->enqueue([this, handler, context, request = std::move(request)] {
+      Message reply;
+      reply.id = request.id;
+      try {
+        if (!handler) throw std::runtime_error("no handler for remote tasks of kind '" + request.kind + "'");
+        KillPoint("worker-task");
+        if (setters_.calling_thread) setters_.calling_thread(1);
+        const Clock::time_point start = Clock::now();
+        const std::uint64_t id = request.id;
+        reply.payload = handler->run(
+            context.get(), request.payload,
+            [this, id](const std::string& message) {
+              Message progress;
+              progress.type = Type::kProgress;
+              progress.id = id;
+              progress.payload = message;
+              channel_.Post(0, std::move(progress));
+            },
+            &stop_);
+        reply.type = Type::kReply;
+        reply.seconds = SecondsSince(start);
+        ++tasks_;
+      } catch (const std::exception& error) {
+        reply.type = Type::kError;
+        reply.text = error.what();
+      }
+      channel_.Post(0, std::move(reply));
+      --running_;
+    });
+  }
+
+  struct Kept {
+    std::shared_ptr<const void> value;
+    std::uint64_t tick = 0;
+  };
+  Channel& channel_;
+  const RemoteHandlers& handlers_;
+  int threads_;
+  ThreadSetters setters_;
+  std::unique_ptr<tbb::task_arena> arena_;
+  std::mutex mutex_;
+  std::map<std::string, Kept> contexts_;
+  std::uint64_t tick_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> shutdown_{false};
+  std::atomic<bool> configured_{false};
+  std::atomic<int> running_{0};
+  std::atomic<int> tasks_{0};
+};
+
+}  // namespace
+
+struct Session::Impl {
+  int rank = 0;
+  int size = 1;
+  bool initialized = false;
+  Channel channel;
+  std::thread pump;
+  std::atomic<bool> quit{false};
+  std::function<void(int, Message)> deliver;  ///< set before the pump starts
+  std::function<void()> every_loop;           ///< rank 0: silence checks; workers: heartbeats
+  std::shared_ptr<MpiLanes> lanes;
+  std::mutex deliver_mutex;  ///< deliver and every_loop change while the pump runs
+
+  void StartPump() {
+    pump = std::thread([this] {
+      while (!quit.load()) {
+        std::function<void(int, Message)> to;
+        std::function<void()> tick;
+        {
+          std::lock_guard<std::mutex> lock(deliver_mutex);
+          to = deliver;
+          tick = every_loop;
+        }
+        const bool busy = channel.Pump([&](int source, Message message) {
+          if (to) to(source, std::move(message));
+        });
+        if (tick) tick();
+        if (!busy) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      // What is queued still goes out (a shutdown), for a little while.
+      const Clock::time_point until = Clock::now() + std::chrono::seconds(5);
+      while ((channel.Pump([](int, Message) {}) || channel.Sending()) && Clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    });
+  }
+  void StopPump() {
+    quit = true;
+    if (pump.joinable()) pump.join();
+  }
+};
+
+Session::Session(int* argc, char*** argv) : impl_(std::make_unique<Impl>()) {
+  if (LaunchedSize() <= 1 && !std::getenv("PMIX_RANK")) return;
+  int provided = 0;
+  MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided);
+  impl_->initialized = true;
+  MPI_Comm_rank(MPI_COMM_WORLD, &impl_->rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &impl_->size);
+  if (provided < MPI_THREAD_SERIALIZED) {
+    if (impl_->rank == 0) spdlog::error("the MPI library does not support MPI_THREAD_SERIALIZED");
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+  if (impl_->size > 1 && impl_->rank == 0) impl_->StartPump();
+}
+
+Session::~Session() {
+  impl_->StopPump();
+  if (impl_->initialized) MPI_Finalize();
+}
+
+int Session::rank() const { return impl_->rank; }
+int Session::size() const { return impl_->size; }
+
+std::shared_ptr<RemoteLanes> Session::Lanes(int threads_default, double rank_timeout) {
+  if (impl_->size <= 1 || impl_->rank != 0) return nullptr;
+  if (!impl_->lanes) {
+    auto lanes = std::make_shared<MpiLanes>(impl_->channel, rank_timeout);
+    {
+      std::lock_guard<std::mutex> lock(impl_->deliver_mutex);
+      impl_->deliver = [lanes](int source, Message message) { lanes->Deliver(source, std::move(message)); };
+      impl_->every_loop = [lanes] { lanes->CheckSilence(); };
+    }
+    lanes->Configure(impl_->size - 1, threads_default);
+    spdlog::info("MPI: {} ranks; rank 0 runs the pipeline, {} worker thread(s) on ranks 1-{} run AdaRound's blocks",
+                 impl_->size, lanes->lanes(), impl_->size - 1);
+    impl_->lanes = lanes;
+  }
+  return impl_->lanes;
+}
+
+int Session::Serve(const RemoteHandlers& handlers, int threads, const ThreadSetters& setters) {
+  Worker worker(impl_->channel, handlers, threads, setters);
+  Clock::time_point last_beat = Clock::now() - std::chrono::seconds(10);
+  {
+    std::lock_guard<std::mutex> lock(impl_->deliver_mutex);
+    impl_->deliver = [&worker](int, Message message) { worker.Deliver(std::move(message)); };
+    impl_->every_loop = [&] {
+      if (SecondsSince(last_beat) < kHeartbeatSeconds) return;
+      last_beat = Clock::now();
+      Message beat;
+      beat.type = Type::kHeartbeat;
+      impl_->channel.Post(0, std::move(beat));
+    };
+  }
+  impl_->StartPump();
+  while (!worker.shutdown()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  while (worker.running() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  impl_->StopPump();
+  {
+    std::lock_guard<std::mutex> lock(impl_->deliver_mutex);
+    impl_->deliver = nullptr;
+    impl_->every_loop = nullptr;
+  }
+  if (worker.configured())
+    spdlog::debug("MPI rank {}: {} task(s) run", impl_->rank, worker.tasks());
+  return 0;
+}
+
+int Session::Finish(int code) {
+  if (impl_->size <= 1 || impl_->rank != 0) return code;
+  if (impl_->lanes) {
+    const std::string summary = impl_->lanes->Summary();
+    if (!summary.empty()) spdlog::info("{}", summary);
+  }
+  if ((impl_->lanes && impl_->lanes->lost()) || code == static_cast<int>(ExitCode::kInterrupted)) {
+    std::fflush(stdout);
+    std::fflush(stderr);
+    // A silent rank would keep MPI_Finalize waiting: the job ends here.
+    MPI_Abort(MPI_COMM_WORLD, impl_->lanes && impl_->lanes->lost() ? 1 : code);
+  }
+  for (int rank = 1; rank < impl_->size; ++rank) {
+    Message shutdown;
+    shutdown.type = Type::kShutdown;
+    impl_->channel.Post(rank, std::move(shutdown));
+  }
+  impl_->StopPump();
+  return code;
+}
+
+#endif
+
+}  // namespace adaflow::mpi

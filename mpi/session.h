@@ -1,0 +1,66 @@
+#pragma once
+// An adaflow process's place in an MPI job (`mpirun -np N adaflow run CONFIG`). Rank 0 runs the
+// pipeline and alone touches the run directory; every other rank is a worker that runs the tasks rank 0
+// hands it (common/remote.h: AdaRound's blocks of output channels) and writes nothing.
+//
+//   rank 0                                         rank r > 0 (Serve)
+//   Lanes() ───── configure ─────────────────────►  hello {threads, host}
+//   LocalExecutor(threads, lanes)                  ◄── heartbeat every second
+//     a task with RemoteWork ── context (once) ──►  parse_context, kept (least recently used dropped)
+//                            ── request ─────────►  the handler on one of the worker's threads
+//                            ◄── progress, reply, error, or "send the context again"
+//   Finish() ──── shutdown ──────────────────────►  Serve returns 0
+//
+// One thread per process makes every MPI call (MPI_THREAD_SERIALIZED); messages larger than 256 MiB go
+// in parts. A worker that sends nothing for `rank_timeout` seconds fails the tasks it holds with its
+// rank, host and the tasks' ids; Finish then ends the job with MPI_Abort (exit 1), since MPI_Finalize
+// would wait for the silent rank forever. A rank that dies is seen by mpirun first: it ends the job
+// (its message names the rank), rank 0 is stopped like Ctrl-C and its error names what was in flight.
+//
+// Without a launcher's variables in the environment (OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK) MPI is
+// never initialized: one process, as before. A build without MPI (ADAFLOW_MPI=OFF) refuses to start
+// under mpirun with more than one rank.
+
+#include <memory>
+#include <string>
+
+#include "common/remote.h"
+#include "pipeline/threads.h"
+
+namespace adaflow::mpi {
+
+/// Whether this build can run across MPI ranks.
+bool Available();
+
+class Session {
+ public:
+  /// Initializes MPI when launched by mpirun/srun. Throws InputError when launched with several ranks
+  /// by a build without MPI.
+  Session(int* argc, char*** argv);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  int rank() const;
+  int size() const;
+  bool worker() const { return size() > 1 && rank() > 0; }
+
+  /// Rank 0 of a job with workers: the workers' threads as RemoteLanes (waits for every worker's hello,
+  /// at most `rank_timeout` seconds). `threads_default`: a worker's threads when its command line has no
+  /// --threads (the config's threads:; 0: the worker's cores).
+  std::shared_ptr<RemoteLanes> Lanes(int threads_default, double rank_timeout);
+
+  /// A worker: runs what rank 0 sends until it says stop. `threads`: from --threads (0: as rank 0 says).
+  /// Returns the process's exit code.
+  int Serve(const RemoteHandlers& handlers, int threads, const ThreadSetters& setters);
+
+  /// Rank 0, last: tells the workers to stop and returns `code`; ends the job with MPI_Abort(1) when a
+  /// worker was lost, MPI_Abort(code) when the run was interrupted (mpirun is ending the job).
+  int Finish(int code);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace adaflow::mpi

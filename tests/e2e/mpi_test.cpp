@@ -1,0 +1,109 @@
+// adaflow under mpirun on this machine (mpi/session.h): AdaRound's blocks spread over ranks give the
+// same bytes as one process, in quant and fp mode, with 2 and 3 ranks; a rank that hangs fails the run
+// within --rank-timeout naming the rank and the task (exit 1), a rank that dies ends the job, and the
+// rerun resumes to the same bytes.
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+
+#include "mpi/session.h"
+#include "tests/support/test_support.h"
+
+namespace adaflow::testing {
+namespace {
+
+const char* kConfig = "tests/configs/adaround_small.yaml";
+const char* kEncodings = "adaround_small_adaround.encodings";
+/// Short runs: the bytes, not the accuracy, are under test.
+const char* kShort = " --set stages.adaround.num_iterations=150";
+
+std::string Mpirun(int ranks) {
+  return "mpirun -np " + std::to_string(ranks) + " --oversubscribe --allow-run-as-root ";
+}
+
+class MpiRunTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!mpi::Available()) GTEST_SKIP() << "built without MPI (ADAFLOW_MPI=OFF)";
+    ASSERT_EQ(RunCommand("command -v mpirun").exit_code, 0) << "mpirun is missing: scripts/setup.sh installs openmpi-bin";
+  }
+  /// One process, two threads: the reference.
+  void Reference(const std::string& run_dir, const std::string& sets) {
+    const CommandResult one = RunCli("run " + std::string(kConfig) + " --threads 2 --run-dir " + run_dir + kShort + sets);
+    ASSERT_EQ(one.exit_code, 0) << one.output;
+  }
+  static void ExpectSameBytes(const std::string& a, const std::string& b) {
+    EXPECT_EQ(ReadTextFile(a + "/" + kEncodings), ReadTextFile(b + "/" + kEncodings));
+    // The rounded weights (each layer's .json also holds its timings).
+    for (const auto& entry : std::filesystem::directory_iterator(a + "/adaround"))
+      if (entry.path().extension() == ".weight") EXPECT_EQ(ReadTextFile(entry.path().string()),
+                ReadTextFile(b + "/adaround/" + entry.path().filename().string()))
+          << entry.path().filename();
+  }
+  TempDir dir_;
+};
+
+TEST_F(MpiRunTest, RanksGiveTheBytesOfOneProcessInQuantAndFpMode) {
+  struct Case {
+    std::string name, sets;
+    int ranks;
+  };
+  for (const Case& run :
+       {Case{"quant_gram", " --set stages.adaround.objective=gram", 2},
+        Case{"quant_gram3", " --set stages.adaround.objective=gram", 3},
+        Case{"fp_sampled", " --set stages.adaround.objective=sampled --set stages.adaround.input_source=fp", 2}}) {
+    SCOPED_TRACE(run.name);
+    const std::string& sets = run.sets;
+    const std::string reference = dir_ / (run.name + "_one"), spread = dir_ / (run.name + "_mpi");
+    if (run.ranks == 2 || !std::filesystem::exists(dir_ / "quant_gram_one")) Reference(reference, sets);
+    const std::string ref_dir = run.ranks == 3 ? dir_ / "quant_gram_one" : reference;
+    // Each rank gets --threads 1: rank 0 computes on one thread, each worker on one.
+    const CommandResult mpi = RunCommand(Mpirun(run.ranks) + ADAFLOW_CLI + " run " + kConfig +
+                                         " --threads 1 --run-dir " + spread + kShort + sets);
+    ASSERT_EQ(mpi.exit_code, 0) << mpi.output;
+    EXPECT_NE(mpi.output.find("MPI: " + std::to_string(run.ranks) + " ranks"), std::string::npos) << mpi.output;
+    EXPECT_NE(mpi.output.find(" remote tasks (rank 1 "), std::string::npos) << mpi.output;
+    ExpectSameBytes(ref_dir, spread);
+  }
+}
+
+TEST_F(MpiRunTest, AHungRankFailsTheRunNamingRankAndTaskAndTheRerunResumesToTheSameBytes) {
+  const std::string reference = dir_ / "one", spread = dir_ / "mpi";
+  Reference(reference, "");
+  // Worker rank 1 stops (SIGSTOP) as its 6th task starts: it sends nothing more.
+  const std::string args = std::string(" run ") + kConfig + " --threads 1 --rank-timeout 4 --run-dir " + spread + kShort;
+  const auto start = std::chrono::steady_clock::now();
+  const CommandResult hung =
+      RunCommand("mpirun --oversubscribe --allow-run-as-root -np 1 " + std::string(ADAFLOW_CLI) + args +
+                 " : -np 1 -x ADAFLOW_TEST_KILL_AT=worker-task#6 -x ADAFLOW_TEST_KILL_SIGNAL=STOP " + ADAFLOW_CLI + args);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(hung.exit_code, 1) << hung.output;
+  EXPECT_NE(hung.output.find("MPI rank 1 ("), std::string::npos) << hung.output;
+  EXPECT_NE(hung.output.find("--rank-timeout 4) while running optimize/"), std::string::npos) << hung.output;
+  EXPECT_LT(seconds, 120) << hung.output;
+  // The rerun (two ranks again) computes what did not finish and ends on the reference's bytes.
+  const CommandResult rerun = RunCommand(Mpirun(2) + ADAFLOW_CLI + args);
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.output;
+  ExpectSameBytes(reference, spread);
+}
+
+TEST_F(MpiRunTest, ADeadRankEndsTheJobAndTheRerunResumesToTheSameBytes) {
+  const std::string reference = dir_ / "one", spread = dir_ / "mpi";
+  Reference(reference, "");
+  const std::string args = std::string(" run ") + kConfig + " --threads 1 --run-dir " + spread + kShort;
+  const CommandResult dead =
+      RunCommand("mpirun --oversubscribe --allow-run-as-root -np 1 " + std::string(ADAFLOW_CLI) + args +
+                 " : -np 1 -x ADAFLOW_TEST_KILL_AT=worker-task#6 " + ADAFLOW_CLI + args);
+  EXPECT_NE(dead.exit_code, 0) << dead.output;
+  // mpirun names the rank that died.
+  EXPECT_NE(dead.output.find("rank 1"), std::string::npos) << dead.output;
+  const CommandResult rerun = RunCommand(Mpirun(2) + ADAFLOW_CLI + args);
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.output;
+  ExpectSameBytes(reference, spread);
+}
+
+}  // namespace
+}  // namespace adaflow::testing
