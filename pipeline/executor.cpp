@@ -19,7 +19,10 @@ LocalExecutor::LocalExecutor(int threads, ThreadSetters setters, std::shared_ptr
   if (remote_) {
     free_permits_ = threads_;
     for (int lane = remote_->lanes() - 1; lane >= 0; --lane) free_lanes_.push_back(lane);
-    slots += remote_->lanes();
+    // Threads that wait (for a worker's reply, or for a local permit) compute nothing: lanes + threads
+    // more slots, so that a task that could go to a free lane is not stuck behind tasks waiting for a
+    // permit.
+    slots += remote_->lanes() + threads_;
     // oneTBB's default limit is the core count; the threads waiting on remote lanes come on top.
     const auto allowed = tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism);
     if (static_cast<std::size_t>(slots) + 1 > allowed)

@@ -14,7 +14,7 @@
 //
 // With RemoteLanes (pipeline/remote.h; mpi/: other MPI ranks) the same executor spreads the tasks that
 // carry RemoteWork: such a task takes a free remote lane, else a free local slot, whichever comes first;
-// every other task runs here. The arena then has `threads` + lanes slots, and at most `threads` tasks
+// every other task runs here. The arena then has 2 × `threads` + lanes slots, and at most `threads` tasks
 // compute here at once (a slot is a permit, which a stage lends while it waits for its sub-tasks); a
 // thread waiting for a remote task computes nothing.
 
