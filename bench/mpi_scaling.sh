@@ -15,6 +15,7 @@
 #   resnet18: bench/configs/imagenet.yaml, torchvision ResNet-18 at 224x224 (random weights), 256 samples
 set -euo pipefail
 cd "$(dirname "$0")/.."
+[ -n "${ADAFLOW_SKIP_SETUP:-}" ] || ./scripts/setup-bench.sh > /dev/null
 ADAFLOW=${ADAFLOW:-./build/adaflow}
 PYTHON=${PYTHON:-/usr/bin/python3}
 which=${1:-example} iterations=${2:-500}
