@@ -25,6 +25,17 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+/// What the exception being handled says (call inside a catch block).
+std::string CurrentErrorText() {
+  try {
+    throw;
+  } catch (const std::exception& error) {
+    return error.what();
+  } catch (...) {
+    return "unknown error";
+  }
+}
+
 /// User + system CPU time of the whole process so far.
 double ProcessCpuSeconds() {
   rusage usage{};
@@ -136,10 +147,15 @@ class PlanRun {
       Observe(record, nullptr);
       return;
     }
+    if (rejected_[idx]) {
+      record.outcome = StageOutcome::kFailed;
+      ObserveFailure(record);
+      throw NodeError(stage.id, record.error, true);
+    }
     StageInputs inputs;
     for (const auto& [port, from] : stage.input_from) inputs.Set(port, outputs_[from].Find(stage.KindOf(port)));
     StageContext ctx(stage.id, stage.type, keys_[idx], plan_.spec, store_, data_sets_, run_log_.Make(stage.id),
-                     executor_, options_.stop, stage.derived_for.empty() ? "" : stage.id + "/");
+                     executor_, options_.stop, stage.Folder());
     const auto start = std::chrono::steady_clock::now();
     const double cpu_start = ProcessCpuSeconds();
     record.outcome = StageOutcome::kFailed;
@@ -157,6 +173,7 @@ class PlanRun {
       throw;
     } catch (...) {
       record.seconds = SecondsSince(start);
+      record.error = CurrentErrorText();
       ObserveFailure(record);  // the report shows which stage failed, in Run or in Restore
       throw;
     }
@@ -190,7 +207,10 @@ class PlanRun {
           consumer.stage->CheckInput(port, *value);
         } catch (const InputError& error) {
           rejected_[down] = 1;
-          throw NodeError(consumer.id, error.what(), true);
+          summary_.stages[down].error = error.what();
+          // A sweep point's stage fails alone when it would start, so the other points go on;
+          // any other stage fails the run now, before more work is spent on it.
+          if (consumer.point.empty()) throw NodeError(consumer.id, error.what(), true);
         }
       }
     }
@@ -280,9 +300,13 @@ RunSummary FlowGraphRunner::Run(const RunOptions& options, RunSummary* summary_o
     log->info("--fresh: forgetting every finished stage in {}", summary.run_dir);
     store.Clear();
   }
-  YAML::Emitter resolved;
-  resolved << ResolvedConfig(plan_);
-  store.WriteAtomic("config.resolved.yaml", std::string(resolved.c_str()) + "\n");
+  if (options.resolved_config.empty()) {
+    YAML::Emitter resolved;
+    resolved << ResolvedConfig(plan_);
+    store.WriteAtomic("config.resolved.yaml", std::string(resolved.c_str()) + "\n");
+  } else {
+    store.WriteAtomic("config.resolved.yaml", options.resolved_config);
+  }
   PlanRun(plan_, options, summary, store, run_log, *log).Run();
   log->info("run '{}' finished: results in {}", plan_.spec.name, summary.run_dir);
   return summary;

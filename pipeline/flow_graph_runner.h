@@ -39,6 +39,9 @@ struct RunOptions {
   /// Finished stages producing one of these port kinds are restored even when no stage downstream
   /// needs them, so the observer sees their outputs (the run report reads Metrics this way).
   std::vector<std::string> observed_ports;
+  /// The text of config.resolved.yaml; empty: the plan's (ResolvedConfig). A run of one sweep point
+  /// keeps the whole sweep's here.
+  std::string resolved_config;
   /// Other processes (MPI ranks) that run the sub-tasks carrying RemoteWork beside this one; null: none.
   std::shared_ptr<RemoteLanes> remote;
 };
@@ -61,6 +64,8 @@ struct StageRecord {
   /// The process's peak resident set (VmHWM) when the stage finished computing in this run: the high-water
   /// mark of everything up to and including it. 0 when it was not computed in this run.
   double peak_rss_bytes = 0;
+  /// Why it failed (kFailed), as the error said.
+  std::string error;
 };
 
 struct RunSummary {

@@ -41,6 +41,33 @@ struct StageSpec {
   std::vector<std::string> after;
   YAML::Node node;                  ///< the whole stage map (options are every non-reserved key)
   YAML::Node after_node;
+  /// Where messages point for the stage as a whole (a sweep point's copy points at the stage it copies).
+  YAML::Node origin;
+  /// The sweep point this copy of a stage belongs to ("" for a stage every point shares, or no sweep);
+  /// `base_id` is then the id the config gives the stage.
+  std::string point;
+  std::string base_id;
+};
+
+/// One point of a `sweep:`: its name and the value each swept entry takes there.
+struct SweepPoint {
+  std::string name;
+  struct Value {
+    std::string entry;   ///< the swept entry as written, e.g. "stages.adaround.default_param_bw"
+    YAML::Node value;    ///< as written in the sweep (its line is the one messages name)
+  };
+  std::vector<Value> values;
+};
+
+/// `sweep:` expanded: every point is a copy of the stages its entries change and of all stages after
+/// them (ids "<id>@<point>"); the other stages are shared by all points and run once.
+struct SweepSpec {
+  std::vector<std::string> entries;  ///< swept entries as written, in order (matrix keys, then points' keys)
+  std::vector<SweepPoint> points;
+  std::vector<std::string> shared;   ///< ids of the stages every point shares
+  std::vector<std::string> swept;    ///< ids (as in the config) of the stages each point has its own copy of
+  bool empty() const { return points.empty(); }
+  const SweepPoint* Find(const std::string& name) const;
 };
 
 struct PipelineSpec {
@@ -54,6 +81,7 @@ struct PipelineSpec {
   std::vector<SectionSpec> sections;  ///< those present in the config, in the registry's order
   std::vector<DataSetSpec> data;
   std::vector<StageSpec> stages;
+  SweepSpec sweep;
 
   const SectionSpec* FindSection(const std::string& name) const;
   const DataSetSpec* FindData(const std::string& name) const;
@@ -67,5 +95,9 @@ PipelineSpec LoadPipelineSpec(const std::string& path, const std::vector<std::st
 /// Same, from text; `source_name` stands for the file in messages.
 PipelineSpec ParsePipelineSpec(const std::string& text, const std::string& source_name,
                                const std::vector<std::string>& overrides, const StageRegistry& registry);
+
+/// Keeps only sweep point `name` (its stages and the shared ones); InputError when the config has no
+/// sweep or no such point.
+void SelectSweepPoint(PipelineSpec& spec, const std::string& name);
 
 }  // namespace adaflow

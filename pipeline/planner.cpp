@@ -114,6 +114,8 @@ void AddDerivedStages(Plan& plan, std::map<std::string, std::size_t>& index_of, 
       if (!stage.def) throw std::logic_error("stage '" + stage.id + "' is derived with unknown type " + derived.type);
       stage.options = std::move(derived.options);
       stage.derived_for = plan.stages[owner].id;
+      stage.point = plan.stages[owner].point;
+      stage.base_id = plan.stages[owner].base_id + "." + derived.name;
       if (index_of.count(stage.id))
         throw InputError(plan.stages[index_of[stage.id]].where + ": stage id '" + stage.id + "' is taken by a stage that '" +
                          stage.derived_for + "' derives; choose another id");
@@ -136,6 +138,11 @@ void AddDerivedStages(Plan& plan, std::map<std::string, std::size_t>& index_of, 
 
 }  // namespace
 
+std::string PlannedStage::Folder() const {
+  const std::string point_folder = point.empty() ? "" : point + "/";
+  return derived_for.empty() ? point_folder : point_folder + base_id + "/";
+}
+
 const std::string& PlannedStage::KindOf(const std::string& port) const {
   for (const PortSpec& spec : def->inputs)
     if (spec.id() == port) return spec.kind;
@@ -153,14 +160,16 @@ std::unique_ptr<Plan> BuildPlan(PipelineSpec spec, const StageRegistry& registry
     PlannedStage stage;
     stage.id = stage_spec.id;
     stage.type = stage_spec.type;
-    stage.where = source.Where(stage_spec.node);
+    stage.point = stage_spec.point;
+    stage.base_id = stage_spec.point.empty() ? stage_spec.id : stage_spec.base_id;
+    stage.where = source.Where(stage_spec.origin ? stage_spec.origin : stage_spec.node);
     stage.def = registry.Find(stage.type);
     if (!stage.def)
       source.Fail(stage_spec.node["type"], "unknown stage type '" + stage.type + "'" +
                                                DidYouMean(stage.type, registry.StageTypes()) +
                                                " (adaflow stages lists them)");
     if (index_of.count(stage.id)) {
-      const YAML::Node at = stage_spec.node["id"] ? stage_spec.node["id"] : stage_spec.node;
+      const YAML::Node at = stage_spec.origin["id"] ? stage_spec.origin["id"] : stage_spec.origin;
       source.Fail(at, "duplicate stage id '" + stage.id + "' (first used at " +
                           plan->stages[index_of[stage.id]].where + ")");
     }

@@ -24,6 +24,15 @@ struct PlannedStage {
   std::unique_ptr<Stage> stage;
   /// Id of the stage this one was derived for (StageDef::derive); "" for a stage of the config.
   std::string derived_for;
+  /// The sweep point this stage belongs to ("" when every point shares it, or there is no sweep) and
+  /// the id the config gives it (without "@<point>").
+  std::string point;
+  std::string base_id;
+
+  /// Where its files go in the run directory, so that no two stages write the same file: "" (the
+  /// top), "<point>/" for a sweep point's stage, "<id>/" for a derived stage ("<point>/<base id>/" for
+  /// one a point's stage derives).
+  std::string Folder() const;
 
   /// The kind of input `port` (a PortSpec::id of def->inputs).
   const std::string& KindOf(const std::string& port) const;

@@ -96,6 +96,8 @@ class StageContext {
   std::string PathFor(const std::string& name) const;
   void RecordFile(const std::string& name);
   const std::vector<std::string>& files() const { return files_; }
+  /// "" or "<dir>/": where its files lie in the run directory (see the constructor).
+  const std::string& folder() const { return folder_; }
   /// The files this stage recorded when it finished before (for Restore), named as it wrote them.
   std::vector<std::string> FinishedFiles() const;
 

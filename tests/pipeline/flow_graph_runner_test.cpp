@@ -196,6 +196,47 @@ stages:
   EXPECT_EQ(Hooks().sunk.at("s3"), 5);
 }
 
+TEST_F(FlowGraphRunnerTest, ASweepPointThatFailsLeavesTheOtherPointsRunning) {
+  //   s1 (3) ──► s2 (+2) ──► s3@max4 (rejects 5), s3@max10 (takes it); s4@add50 fails, s4@add1 runs.
+  const char* text = R"(name: sweep
+stages:
+  - {id: s1, type: source, value: 3}
+  - {id: s2, type: add, add: 2}
+  - {id: s3, type: sink, max: 4}
+sweep:
+  matrix:
+    stages.s3.max: [4, 10]
+)";
+  RunSummary summary;
+  NodeError error("", "", false);
+  try {
+    auto plan = PlanFromText(text);
+    RunOptions options;
+    options.run_dir = dir_ / "run";
+    options.threads = 2;
+    FlowGraphRunner(*plan).Run(options, &summary);
+    ADD_FAILURE() << "run did not fail";
+  } catch (const NodeError& thrown) {
+    error = thrown;
+  }
+  EXPECT_EQ(error.node_id(), "s3@max4");
+  EXPECT_EQ(error.exit_code(), ExitCode::kBadInput);
+  ASSERT_EQ(summary.stages.size(), 4u);
+  EXPECT_EQ(summary.stages[1].outcome, StageOutcome::kRan);
+  EXPECT_EQ(summary.stages[2].id, "s3@max4");
+  EXPECT_EQ(summary.stages[2].outcome, StageOutcome::kFailed);
+  EXPECT_NE(summary.stages[2].error.find("its input 5 is over max 4"), std::string::npos) << summary.stages[2].error;
+  EXPECT_EQ(summary.stages[3].outcome, StageOutcome::kRan);
+  EXPECT_EQ(Hooks().sunk.at("s3@max10"), 5);
+  EXPECT_EQ(Hooks().Runs("s3@max4"), 0);
+  // The rerun computes only the point that failed before, here with a max that fits.
+  Hooks().Reset();
+  Run(text, {}, {"sweep.matrix={stages.s3.max: [5, 10]}"});
+  EXPECT_EQ(Hooks().Runs("s2"), 0);
+  EXPECT_EQ(Hooks().Runs("s3@max10"), 0);
+  EXPECT_EQ(Hooks().sunk.at("s3@max5"), 5);
+}
+
 TEST_F(FlowGraphRunnerTest, BadInputInAStageIsExitCodeTwo) {
   Hooks().fail_input.insert("s2");
   const NodeError error = RunFailing(kChain);

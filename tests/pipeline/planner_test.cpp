@@ -164,5 +164,122 @@ TEST(PlannerTest, SectionsAndDataSetNamesAreTheApplicationsAndSectionsTakePartIn
   EXPECT_NE(data.find("'calibration'"), std::string::npos) << data;
 }
 
+
+// ---- sweep: ----------------------------------------------------------------------------------------
+
+std::vector<std::string> Ids(const Plan& plan) {
+  std::vector<std::string> ids;
+  for (const auto& stage : plan.stages) ids.push_back(stage.id);
+  return ids;
+}
+
+std::size_t IndexOf(const Plan& plan, const std::string& id) {
+  for (std::size_t idx = 0; idx < plan.stages.size(); ++idx)
+    if (plan.stages[idx].id == id) return idx;
+  ADD_FAILURE() << "no stage " << id;
+  return 0;
+}
+
+std::int64_t AddOf(const Plan& plan, const std::string& id) {
+  return std::get<std::int64_t>(plan.stages[IndexOf(plan, id)].options.Get("add"));
+}
+
+TEST(PlannerSweepTest, APointCopiesTheSweptStagesAndThoseAfterThemAndSharesTheRest) {
+  auto plan = PlanFromText(std::string(kChain) + "sweep:\n  matrix:\n    stages.c.add: [10, 20]\n");
+  EXPECT_EQ(Ids(*plan), (std::vector<std::string>{"a", "b", "c@add10", "d@add10", "c@add20", "d@add20"}));
+  const SweepSpec& sweep = plan->spec.sweep;
+  ASSERT_EQ(sweep.points.size(), 2u);
+  EXPECT_EQ(sweep.points[1].name, "add20");
+  EXPECT_EQ(sweep.shared, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(sweep.swept, (std::vector<std::string>{"c", "d"}));
+  EXPECT_EQ(AddOf(*plan, "c@add10"), 10);
+  EXPECT_EQ(AddOf(*plan, "c@add20"), 20);
+  EXPECT_EQ(plan->stages[IndexOf(*plan, "c@add20")].after, std::vector<std::size_t>{IndexOf(*plan, "b")});
+  EXPECT_EQ(plan->stages[IndexOf(*plan, "d@add20")].after, std::vector<std::size_t>{IndexOf(*plan, "c@add20")});
+  EXPECT_EQ(plan->stages[IndexOf(*plan, "d@add20")].point, "add20");
+  EXPECT_EQ(plan->stages[IndexOf(*plan, "d@add20")].base_id, "d");
+  EXPECT_EQ(plan->stages[IndexOf(*plan, "d@add20")].Folder(), "add20/");
+  EXPECT_EQ(plan->stages[IndexOf(*plan, "b")].Folder(), "");
+  // A point's stage has the key of the same stage in a config that sets the value by hand: the shared
+  // stages are the very stages of the config, and a point is the config with its values.
+  const auto keys = ComputeContentKeys(*plan);
+  const auto by_hand = ComputeContentKeys(*PlanFromText(kChain, {"stages.c.add=20"}));
+  EXPECT_EQ(keys[IndexOf(*plan, "b")], by_hand[1]);
+  EXPECT_EQ(keys[IndexOf(*plan, "c@add20")], by_hand[2]);
+  EXPECT_EQ(keys[IndexOf(*plan, "d@add20")], by_hand[3]);
+  EXPECT_NE(keys[IndexOf(*plan, "d@add10")], by_hand[3]);
+}
+
+TEST(PlannerSweepTest, TheMatrixCrossesEntriesAndPointsAddNamedOnes) {
+  auto plan = PlanFromText(std::string(kChain) + R"(sweep:
+  matrix:
+    stages.b.add, stages.c.add: {low: 1, high: 2}
+    stages.*.max: [5, 50]
+  points:
+    - {name: big, stages.c.add: 300}
+)");
+  std::vector<std::string> names;
+  for (const auto& point : plan->spec.sweep.points) names.push_back(point.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"low-max5", "low-max50", "high-max5", "high-max50", "big"}));
+  // One entry that names two options sets both; the swept stage b makes c and d per point too.
+  EXPECT_EQ(AddOf(*plan, "b@high-max5"), 2);
+  EXPECT_EQ(AddOf(*plan, "c@high-max5"), 2);
+  EXPECT_EQ(std::get<std::int64_t>(plan->stages[IndexOf(*plan, "d@low-max50")].options.Get("max")), 50);
+  // An explicit point keeps the config's values for what it does not set.
+  EXPECT_EQ(AddOf(*plan, "b@big"), 2);
+  EXPECT_EQ(AddOf(*plan, "c@big"), 300);
+  EXPECT_EQ(plan->spec.sweep.shared, std::vector<std::string>{"a"});
+  EXPECT_EQ(plan->stages.size(), 1u + 5u * 3u);
+}
+
+TEST(PlannerSweepTest, OnePointRunsAloneWithTheStagesItShares) {
+  PipelineSpec spec =
+      ParsePipelineSpec(std::string(kChain) + "sweep:\n  matrix:\n    stages.c.add: [10, 20]\n", "test.yaml", {}, TestRegistry());
+  SelectSweepPoint(spec, "add20");
+  auto plan = BuildPlan(std::move(spec), TestRegistry());
+  EXPECT_EQ(Ids(*plan), (std::vector<std::string>{"a", "b", "c@add20", "d@add20"}));
+  PipelineSpec again =
+      ParsePipelineSpec(std::string(kChain) + "sweep:\n  matrix:\n    stages.c.add: [10, 20]\n", "test.yaml", {}, TestRegistry());
+  try {
+    SelectSweepPoint(again, "add30");
+    FAIL() << "an unknown point was accepted";
+  } catch (const InputError& error) {
+    EXPECT_NE(std::string(error.what()).find("no such sweep point"), std::string::npos) << error.what();
+  }
+  PipelineSpec plain = ParsePipelineSpec(kChain, "test.yaml", {}, TestRegistry());
+  EXPECT_THROW(SelectSweepPoint(plain, "add10"), InputError);
+  // `--set sweep=null` plans the config without its sweep.
+  EXPECT_EQ(Ids(*PlanFromText(std::string(kChain) + "sweep:\n  matrix:\n    stages.c.add: [10, 20]\n", {"sweep=null"})),
+            (std::vector<std::string>{"a", "b", "c", "d"}));
+}
+
+TEST(PlannerSweepTest, BadEntriesAndValuesNameTheEntryAndItsLineBeforeAnythingRuns) {
+  auto error_of = [](const std::string& sweep) { return PlanError(std::string(kChain) + "sweep:\n" + sweep); };
+  struct Case {
+    std::string sweep, expected;
+  };
+  const std::vector<Case> cases = {
+      {"  matrix:\n    stages.cc.add: [1]\n", "test.yaml:9: sweep entry 'stages.cc.add': no stage with id 'cc'; did you mean 'c'?"},
+      {"  matrix:\n    stages.c.ad: [1]\n", "test.yaml:9: sweep entry 'stages.c.ad': stage 'c' (type add) has no option 'ad'; did you mean 'add'?"},
+      {"  matrix:\n    seed: [1, 2]\n", "test.yaml:9: sweep entry 'seed': 'seed' names no stage option"},
+      {"  matrix:\n    stages.*.nothing: [1]\n", "no stage of this config has an option 'nothing'"},
+      {"  matrix:\n    stages.c.type: [add]\n", "'type' shapes the pipeline"},
+      {"  matrix:\n    stages.c.add: [1,\n      5000]\n", "test.yaml:10: sweep entry 'stages.c.add' (point 'add5000'): stage 'c' option 'add' must be in [-1000, 1000], got 5000"},
+      {"  matrix:\n    stages.c.add: [abc]\n", "test.yaml:9: sweep entry 'stages.c.add' (point 'abc'): stage 'c' option 'add' must be an integer"},
+      {"  matrix:\n    stages.c.add: []\n", "sweep entry 'stages.c.add' has no values"},
+      {"  matrix:\n    stages.c.add: 3\n", "must list its values"},
+      {"  matrix:\n    stages.c.add: {x: 1, y: 2}\n    stages.b.add, stages.c.add: [1]\n",
+       "test.yaml:10: sweep entry 'stages.b.add, stages.c.add' sets what entry 'stages.c.add' (test.yaml:9) sets too"},
+      {"  points:\n    - {name: p, stages.c.add: 1}\n    - {name: p, stages.c.add: 2}\n", "test.yaml:10: two sweep points are named 'p'"},
+      {"  points:\n    - {name: 'a/b', stages.c.add: 1}\n", "sweep point name 'a/b' must use only"},
+      {"  matrixx: {}\n", "test.yaml:8: unknown key 'matrixx' in sweep; did you mean 'matrix'?"},
+      {"  {}\n", "sweep has no points"},
+  };
+  for (const auto& item : cases) {
+    const std::string error = error_of(item.sweep);
+    EXPECT_NE(error.find(item.expected), std::string::npos) << item.sweep << "\n-> " << error;
+  }
+}
+
 }  // namespace
 }  // namespace adaflow::testing
