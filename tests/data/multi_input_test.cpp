@@ -63,7 +63,7 @@ TEST(MultiInputDataTest, HdfFiveAndNpyFoldersGiveEachInputItsArrayAndLabelsPerTo
   TempDir dir;
   const std::string path = dir / "tokens.h5";
   const hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  const auto all = data::LoadNpy("all", data::NpyDataOptions{{0, 96}, npy.folder, {}, "labels"}, inputs);
+  const auto all = data::LoadNpy("all", data::NpyDataOptions{{0, 96, 1.0, {}, {}}, npy.folder, {}, "labels"}, inputs);
   WriteHdf5(file, "tokens", all->input(0));
   WriteHdf5(file, "attention_mask", all->input(1));
   WriteHdf5(file, "next_token", all->labels());

@@ -38,10 +38,11 @@ class MpiRunTest : public ::testing::Test {
   static void ExpectSameBytes(const std::string& a, const std::string& b) {
     EXPECT_EQ(ReadTextFile(a + "/" + kEncodings), ReadTextFile(b + "/" + kEncodings));
     // The rounded weights (each layer's .json also holds its timings).
-    for (const auto& entry : std::filesystem::directory_iterator(a + "/adaround"))
-      if (entry.path().extension() == ".weight") EXPECT_EQ(ReadTextFile(entry.path().string()),
-                ReadTextFile(b + "/adaround/" + entry.path().filename().string()))
+    for (const auto& entry : std::filesystem::directory_iterator(a + "/adaround")) {
+      if (entry.path().extension() != ".weight") continue;
+      EXPECT_EQ(ReadTextFile(entry.path().string()), ReadTextFile(b + "/adaround/" + entry.path().filename().string()))
           << entry.path().filename();
+    }
   }
   TempDir dir_;
 };
