@@ -1,4 +1,4 @@
-// adaflow command line: run, validate, stages, describe, inspect. The one boundary that turns errors
+// adaflow command line: run, validate, compare, stages, describe, inspect. The one boundary that turns errors
 // into exit codes (common/error.h, ExitCode): 0 ok, 1 internal, 2 bad input, 130 interrupted.
 
 #include <CLI/CLI.hpp>
@@ -11,6 +11,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <sstream>
 #include <yaml-cpp/yaml.h>
@@ -27,6 +28,7 @@
 #include "src/model/model.h"
 #include "src/quant/module_params.h"
 #include "stages/register_builtin_stages.h"
+#include "stages/report/comparison.h"
 #include "stages/report/run_report.h"
 
 namespace {
@@ -46,6 +48,7 @@ struct RunArgs {
   bool dry_run = false;
   int threads = 0;
   std::string run_dir;
+  std::string point;
   double rank_timeout = 60;
 };
 
@@ -152,12 +155,71 @@ int CommandInspect(const std::string& path, const std::vector<std::int64_t>& inp
 }
 
 std::unique_ptr<adaflow::Plan> LoadPlan(const adaflow::StageRegistry& registry, const RunArgs& args) {
-  return adaflow::BuildPlan(adaflow::LoadPipelineSpec(args.config, args.sets, registry), registry);
+  adaflow::PipelineSpec spec = adaflow::LoadPipelineSpec(args.config, args.sets, registry);
+  if (!args.point.empty()) adaflow::SelectSweepPoint(spec, args.point);
+  return adaflow::BuildPlan(std::move(spec), registry);
+}
+
+/// The sweep of a plan for people: its points and their values, and which stages they share.
+std::string DescribeSweep(const adaflow::Plan& plan) {
+  const adaflow::SweepSpec& sweep = plan.spec.sweep;
+  if (sweep.empty()) return "";
+  std::ostringstream out;
+  std::size_t per_point = 0;
+  for (const auto& stage : plan.stages) per_point += stage.point == sweep.points.front().name ? 1 : 0;
+  out << "sweep: " << sweep.points.size() << " point" << (sweep.points.size() == 1 ? "" : "s") << " over "
+      << sweep.entries.size() << " entr" << (sweep.entries.size() == 1 ? "y" : "ies") << "\n  shared (run once):";
+  for (const auto& id : sweep.shared) out << " " << id;
+  out << "\n  each point's own:";
+  for (const auto& id : sweep.swept) out << " " << id;
+  out << " (" << per_point << " stages per point with those they derive, " << per_point * sweep.points.size()
+      << " in all)";
+  out << "\n";
+  std::size_t width = 5;
+  for (const auto& point : sweep.points) width = std::max(width, point.name.size());
+  out << "  " << Pad("point", width);
+  for (const auto& entry : sweep.entries) out << "  " << entry;
+  out << "\n";
+  for (const auto& point : sweep.points) {
+    out << "  " << Pad(point.name, width);
+    for (const auto& entry : sweep.entries) {
+      std::string text = "(config)";
+      for (const auto& value : point.values) {
+        if (value.entry != entry) continue;
+        YAML::Emitter emitter;
+        emitter << YAML::Flow << value.value;
+        text = emitter.c_str();
+      }
+      out << "  " << Pad(text, entry.size());
+    }
+    out << "\n";
+  }
+  return out.str();
+}
+
+int CommandCompare(const std::vector<std::string>& run_dirs, const std::string& markdown_file) {
+  const adaflow::Comparison comparison = adaflow::CompareRuns(run_dirs);
+  std::cout << adaflow::ComparisonText(comparison);
+  if (!markdown_file.empty()) {
+    std::string title;
+    for (const auto& dir : run_dirs) title += (title.empty() ? "" : ", ") + dir;
+    std::ofstream out(markdown_file);
+    out << "# Comparison: " << title << "\n\n" << adaflow::ComparisonMarkdown(comparison);
+    if (!out) throw adaflow::InputError("cannot write " + markdown_file);
+    const std::string plot = adaflow::ComparisonPlotSvg(comparison, "Comparison: " + title);
+    if (!plot.empty()) {
+      const auto svg = std::filesystem::path(markdown_file).replace_extension(".svg");
+      std::ofstream(svg) << plot;
+      out << "\n![The main metric against weight bits and against AdaRound time](" << svg.filename().string() << ")\n";
+    }
+    std::cout << "written: " << markdown_file << "\n";
+  }
+  return 0;
 }
 
 int CommandValidate(const adaflow::StageRegistry& registry, const RunArgs& args) {
   auto plan = LoadPlan(registry, args);
-  std::cout << args.config << ": valid\n" << adaflow::DescribePlan(*plan);
+  std::cout << args.config << ": valid\n" << adaflow::DescribePlan(*plan) << DescribeSweep(*plan);
   return 0;
 }
 
@@ -170,15 +232,27 @@ int CommandRun(const adaflow::StageRegistry& registry, const RunArgs& args, adaf
   options.stop = &g_stop;
   if (args.dry_run) {
     std::cout << adaflow::DescribePlan(*plan);
-    YAML::Emitter resolved;
-    resolved << adaflow::ResolvedConfig(*plan);
-    std::cout << "\nresolved config:\n" << resolved.c_str() << "\n";
-    bool first = true;
+    if (plan->spec.sweep.empty()) {
+      YAML::Emitter resolved;
+      resolved << adaflow::ResolvedConfig(*plan);
+      std::cout << "\nresolved config:\n" << resolved.c_str() << "\n";
+    } else {
+      std::cout << "\n" << DescribeSweep(*plan);
+    }
+    // What each stage will need; the points' stages that need the same are said once, with their count.
+    std::vector<std::pair<std::string, std::size_t>> estimates;
     for (const auto& stage : plan->stages) {
       const std::string estimate = stage.stage->Estimate(plan->spec);
       if (estimate.empty()) continue;
-      std::cout << (first ? "\nwhat the run will need:\n" : "") << estimate;
-      first = false;
+      auto it = std::find_if(estimates.begin(), estimates.end(), [&](const auto& seen) { return seen.first == estimate; });
+      if (it == estimates.end()) estimates.emplace_back(estimate, 1);
+      else ++it->second;
+    }
+    for (std::size_t idx = 0; idx < estimates.size(); ++idx) {
+      std::string text = estimates[idx].first;
+      const std::size_t indent = std::min(text.find_first_not_of(' '), text.size());
+      if (estimates[idx].second > 1) text.insert(indent, "each of " + std::to_string(estimates[idx].second) + " stages: ");
+      std::cout << (idx == 0 ? "\nwhat the run will need:\n" : "") << text;
     }
     std::cout << "\ndry run: would run in "
               << adaflow::ResolveRunDir(*plan, options) << " with " << adaflow::ResolveThreads(*plan, options)
@@ -189,14 +263,26 @@ int CommandRun(const adaflow::StageRegistry& registry, const RunArgs& args, adaf
   std::signal(SIGTERM, OnInterrupt);
   // Under mpirun: the other ranks run AdaRound's blocks beside this process's threads.
   options.remote = session.Lanes(plan->spec.threads, args.rank_timeout);
-  adaflow::RunReport report(*plan);
+  // One point of a sweep: the report and config.resolved.yaml still cover the whole sweep.
+  std::unique_ptr<adaflow::Plan> whole;
+  if (!args.point.empty()) {
+    RunArgs all = args;
+    all.point.clear();
+    whole = LoadPlan(registry, all);
+    YAML::Emitter resolved;
+    resolved << adaflow::ResolvedConfig(*whole);
+    options.resolved_config = std::string(resolved.c_str()) + "\n";
+  }
+  adaflow::RunReport report(whole ? *whole : *plan, whole ? plan.get() : nullptr);
   report.Attach(options);
   adaflow::FlowGraphRunner runner(*plan);
   adaflow::RunSummary summary;
   try {
     runner.Run(options, &summary);
   } catch (...) {
-    // What finished is in the report; say where it is before the error.
+    // What finished is in the report; say where it is before the error (and, for a sweep, show it:
+    // a failed point does not stop the others).
+    if (!report.SweepTable().empty()) std::cout << "\n" << report.SweepTable();
     const auto partial = std::filesystem::path(summary.run_dir) / adaflow::RunReport::kMarkdownFile;
     if (!summary.run_dir.empty() && std::filesystem::exists(partial))
       std::cerr << "report of what finished: " << partial.string() << "\n";
@@ -220,6 +306,8 @@ int CommandRun(const adaflow::StageRegistry& registry, const RunArgs& args, adaf
   }
   const std::string accuracy = report.AccuracyTable();
   if (!accuracy.empty()) std::cout << "\n" << accuracy;
+  const std::string sweep = report.SweepTable();
+  if (!sweep.empty()) std::cout << "\n" << sweep;
   std::cout << "\nreport: " << (std::filesystem::path(summary.run_dir) / adaflow::RunReport::kMarkdownFile).string()
             << "\nrun directory: " << summary.run_dir << "\n";
   return 0;
@@ -260,11 +348,18 @@ int Main(int argc, char** argv, adaflow::mpi::Session& session) {
   run->add_option("--rank-timeout", args.rank_timeout,
                   "under mpirun: seconds a rank may send nothing before the run fails, naming it (default 60)")
       ->check(CLI::Range(1.0, 86400.0));
+  run->add_option("--point", args.point, "run one point of the config's sweep: (and the stages it shares)");
   CLI::App* validate = app.add_subcommand("validate", "check a config and print its plan");
   add_config_args(validate);
+  validate->add_option("--point", args.point, "check one point of the config's sweep:");
   CLI::App* stages = app.add_subcommand("stages", "list every registered stage type and data type");
   CLI::App* describe = app.add_subcommand("describe", "show a stage or data type's ports and options");
   describe->add_option("type", describe_type, "stage or data type")->required();
+  std::vector<std::string> compare_dirs;
+  std::string compare_markdown;
+  CLI::App* compare = app.add_subcommand("compare", "compare finished runs (a sweep gives a row per point)");
+  compare->add_option("run_dirs", compare_dirs, "run directories, e.g. runs/a runs/b")->required();
+  compare->add_option("--markdown", compare_markdown, "also write the table as Markdown (and a plot .svg beside it)");
   std::string inspect_path;
   std::vector<std::int64_t> inspect_shape;
   std::vector<std::string> inspect_inputs;
@@ -296,6 +391,7 @@ int Main(int argc, char** argv, adaflow::mpi::Session& session) {
     if (stages->parsed()) return CommandStages(registry);
     if (describe->parsed()) return CommandDescribe(registry, describe_type);
     if (validate->parsed()) return CommandValidate(registry, args);
+    if (compare->parsed()) return CommandCompare(compare_dirs, compare_markdown);
     if (inspect->parsed()) return CommandInspect(inspect_path, inspect_shape, inspect_inputs, !inspect_no_fold);
     if (run->parsed()) return CommandRun(registry, args, session);
   } catch (const adaflow::InputError& e) {

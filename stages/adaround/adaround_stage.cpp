@@ -123,7 +123,7 @@ class AdaroundStage : public Stage {
     auto encodings_out = std::make_shared<EncodingsArtifact>();
     encodings_out->params = std::move(results.encodings);
     auto metrics_out = std::make_shared<MetricsArtifact>();
-    metrics_out->files.emplace_back(encodings_file,
+    metrics_out->files.emplace_back(ctx.folder() + encodings_file,
                                     "AdaRound's weight encodings (AIMET 0.6.1 param_encodings, as apply_adaround "
                                     "writes them; quant_sim's param_encodings option reads them)");
     metrics_out->layers = std::move(results.layers);

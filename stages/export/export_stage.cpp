@@ -152,7 +152,7 @@ StageOutputs ExportStage::Run(const StageInputs& inputs, StageContext& ctx) {
   auto metrics = std::make_shared<MetricsArtifact>();
   const FileWriter write = [&](const std::string& file, const std::string& bytes) {
     ctx.WriteFile(file, bytes);
-    metrics->files.emplace_back(file, Describe(file, name));
+    metrics->files.emplace_back(ctx.folder() + file, Describe(file, name));
   };
   // ONNX first: with an ONNX file the encodings name its tensors (as AIMET's export does).
   if (Has(ExportFormat::kOnnx) || Has(ExportFormat::kOnnxQdq)) {
@@ -249,7 +249,7 @@ void ExportStage::WriteTorchScript(const StageInputs& inputs, StageContext& ctx,
 StageOutputs ExportStage::Restore(const StageInputs&, StageContext& ctx) {
   auto metrics = ReadMetricsFile(ctx, kMetricsFile);
   for (const auto& file : ctx.FinishedFiles())
-    if (file != kMetricsFile) metrics->files.emplace_back(file, Describe(file, ctx.spec().name));
+    if (file != kMetricsFile) metrics->files.emplace_back(ctx.folder() + file, Describe(file, ctx.spec().name));
   StageOutputs outputs;
   outputs.Set(port::kMetrics, metrics);
   return outputs;

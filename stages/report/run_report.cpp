@@ -5,12 +5,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <limits>
 #include <sstream>
 
 #include "pipeline/stage_context.h"
 #include "pipeline/run_store.h"
 #include "stages/metrics_json.h"
+#include "stages/report/comparison.h"
 
 namespace adaflow {
 namespace {
@@ -130,7 +132,59 @@ std::string LayerMsePlotSvg(const std::vector<adaround::LayerReport>& layers) {
   return svg.str();
 }
 
-RunReport::RunReport(const Plan& plan) {
+namespace {
+
+/// A swept value as report.json holds it: numbers, booleans and strings as such, lists as arrays.
+nlohmann::ordered_json YamlToJson(const YAML::Node& node) {
+  if (node.IsSequence()) {
+    nlohmann::ordered_json list = nlohmann::ordered_json::array();
+    for (const auto& item : node) list.push_back(YamlToJson(item));
+    return list;
+  }
+  if (node.IsMap()) {
+    nlohmann::ordered_json map = nlohmann::ordered_json::object();
+    for (const auto& kv : node) map[kv.first.Scalar()] = YamlToJson(kv.second);
+    return map;
+  }
+  if (!node.IsScalar()) return nullptr;
+  std::int64_t integer = 0;
+  double real = 0;
+  bool flag = false;
+  if (YAML::convert<std::int64_t>::decode(node, integer)) return integer;
+  if (YAML::convert<double>::decode(node, real)) return real;
+  if (YAML::convert<bool>::decode(node, flag)) return flag;
+  return node.Scalar();
+}
+
+std::string JsonText(const nlohmann::ordered_json& value) {
+  return value.is_string() ? value.get<std::string>() : value.dump();
+}
+
+/// The sweep of report.json as a comparison: a row per point, a column per swept entry.
+Comparison SweepComparison(const nlohmann::ordered_json& sweep) {
+  Comparison comparison;
+  for (const auto& entry : sweep["entries"]) comparison.columns.push_back(entry.get<std::string>());
+  for (const auto& point : sweep["points"]) {
+    ComparisonRow row;
+    row.label = point["name"].get<std::string>();
+    for (auto it = point["values"].begin(); it != point["values"].end(); ++it)
+      row.settings.emplace_back(it.key(), JsonText(it.value()));
+    row.accuracy = point["accuracy"];
+    row.adaround_seconds = point.value("adaround_seconds", -1.0);
+    row.weight_bits = point.value("weight_bits", -1.0);
+    row.status = point["status"].get<std::string>();
+    comparison.rows.push_back(std::move(row));
+  }
+  return comparison;
+}
+
+}  // namespace
+
+RunReport::RunReport(const Plan& plan, const Plan* running) {
+  if (running)
+    for (const auto& stage : plan.stages)
+      if (std::none_of(running->stages.begin(), running->stages.end(), [&](const auto& run) { return run.id == stage.id; }))
+        not_running_.push_back(stage.id);
   YAML::Emitter resolved;
   resolved << ResolvedConfig(plan);
   resolved_config_ = resolved.c_str();
@@ -144,6 +198,77 @@ RunReport::RunReport(const Plan& plan) {
   }
   json_["files"] = nlohmann::ordered_json::array();
   json_["config"] = "config.resolved.yaml";
+  const SweepSpec& sweep = plan.spec.sweep;
+  if (sweep.empty()) return;
+  json_["sweep"]["entries"] = sweep.entries;
+  json_["sweep"]["points"] = nlohmann::ordered_json::array();
+  for (const auto& point : sweep.points) {
+    nlohmann::ordered_json values = nlohmann::ordered_json::object();
+    for (const auto& value : point.values) values[value.entry] = YamlToJson(value.value);
+    json_["sweep"]["points"].push_back({{"name", point.name},
+                                        {"values", values},
+                                        {"status", "not run"},
+                                        {"accuracy", nlohmann::ordered_json::object()}});
+  }
+  stages_of_point_.assign(sweep.points.size(), 0);
+  finished_of_point_.assign(sweep.points.size(), 0);
+  for (const auto& stage : plan.stages) {
+    if (stage.point.empty()) continue;
+    for (std::size_t idx = 0; idx < sweep.points.size(); ++idx)
+      if (sweep.points[idx].name == stage.point) {
+        point_of_stage_[stage.id] = idx;
+        ++stages_of_point_[idx];
+      }
+  }
+}
+
+void RunReport::UpdatePoint(std::size_t index, const StageRecord& record, const StageOutputs* outputs) {
+  auto& point = json_["sweep"]["points"][index];
+  const std::string status = point["status"].get<std::string>();
+  const bool failed_before = status.rfind("failed", 0) == 0;
+  switch (record.outcome) {
+    case StageOutcome::kRan:
+    case StageOutcome::kRestored:
+    case StageOutcome::kSkipped:
+      if (record.type == "adaround") point["adaround_seconds"] = std::round(record.computed_seconds * 1000) / 1000;
+      ++finished_of_point_[index];
+      if (!failed_before) point["status"] = finished_of_point_[index] == stages_of_point_[index] ? "done" : "running";
+      break;
+    case StageOutcome::kFailed:
+      if (!failed_before) point["status"] = "failed in " + record.id + ": " + (record.error.empty() ? "see log.txt" : record.error);
+      break;
+    case StageOutcome::kCancelled:
+    case StageOutcome::kInterrupted:
+      if (!failed_before) point["status"] = std::string(StageOutcomeName(record.outcome)) + " before " + record.id;
+      break;
+    case StageOutcome::kNotRun:
+      break;
+  }
+  const auto metrics = outputs ? std::dynamic_pointer_cast<const MetricsArtifact>(outputs->Find(port::kMetrics))
+                               : nullptr;
+  if (!metrics) return;
+  for (const auto& [variant, result] : metrics->variants) {
+    nlohmann::ordered_json entry = EvalResultToJson(result);
+    if (variant == "fp" || metrics->param_bw > 0) {
+      entry["param_bw"] = variant == "fp" ? 32 : metrics->param_bw;
+      entry["output_bw"] = variant == "fp" ? 32 : metrics->output_bw;
+    }
+    point["accuracy"][variant] = entry;
+  }
+  if (!metrics->layers.empty()) {
+    double bits = 0;
+    for (const auto& layer : metrics->layers) {
+      double elements = 1;
+      for (auto dim : layer.shape) elements *= static_cast<double>(dim);
+      bits += elements * layer.bitwidth;
+    }
+    point["weight_bits"] = bits;
+  }
+}
+
+std::string RunReport::SweepTable() const {
+  if (!json_.contains("sweep")) return "";
+  return ComparisonText(SweepComparison(json_["sweep"]));
 }
 
 void RunReport::Attach(RunOptions& options) {
@@ -153,7 +278,39 @@ void RunReport::Attach(RunOptions& options) {
   options.observed_ports = {port::kMetrics};
 }
 
+void RunReport::KeepEarlier(const RunStore& store) {
+  kept_earlier_ = true;
+  if (not_running_.empty()) return;
+  nlohmann::ordered_json earlier;
+  try {
+    std::ifstream in(store.PathFor(kJsonFile));
+    if (!in) return;
+    earlier = nlohmann::ordered_json::parse(in);
+  } catch (const std::exception&) {
+    return;  // no earlier report to keep: the other points read "not run"
+  }
+  auto not_running = [&](const std::string& id) {
+    return std::find(not_running_.begin(), not_running_.end(), id) != not_running_.end();
+  };
+  for (auto& stage : json_["stages"]) {
+    if (!not_running(stage["id"].get<std::string>()) || !earlier.contains("stages")) continue;
+    for (const auto& old : earlier["stages"])
+      if (old.value("id", "") == stage["id"]) stage = old;
+  }
+  if (!json_.contains("sweep") || !earlier.contains("sweep")) return;
+  for (auto& point : json_["sweep"]["points"]) {
+    const std::string name = point["name"].get<std::string>();
+    bool runs_now = false;
+    for (const auto& [id, index] : point_of_stage_)
+      if (json_["sweep"]["points"][index]["name"] == name && !not_running(id)) runs_now = true;
+    if (runs_now) continue;
+    for (const auto& old : earlier["sweep"].value("points", nlohmann::ordered_json::array()))
+      if (old.value("name", "") == name && old.value("values", nlohmann::ordered_json()) == point["values"]) point = old;
+  }
+}
+
 void RunReport::Update(const StageRecord& record, const StageOutputs* outputs, const RunStore& store) {
+  if (!kept_earlier_) KeepEarlier(store);
   for (auto& stage : json_["stages"]) {
     if (stage["id"] != record.id) continue;
     stage["outcome"] = StageOutcomeName(record.outcome);
@@ -161,6 +318,22 @@ void RunReport::Update(const StageRecord& record, const StageOutputs* outputs, c
     stage["cpu_seconds"] = std::round(record.cpu_seconds * 1000) / 1000;
     stage["skipped"] = record.outcome != StageOutcome::kRan;
     if (record.peak_rss_bytes > 0) stage["peak_rss_mib"] = std::round(record.peak_rss_bytes / (1 << 20));
+    if (!record.error.empty()) stage["error"] = record.error;
+  }
+  if (const auto point = point_of_stage_.find(record.id); point != point_of_stage_.end()) {
+    UpdatePoint(point->second, record, outputs);
+    const auto metrics = outputs ? std::dynamic_pointer_cast<const MetricsArtifact>(outputs->Find(port::kMetrics)) : nullptr;
+    if (metrics)
+      for (const auto& entry : metrics->files) {
+        auto& files = json_["files"];
+        if (std::none_of(files.begin(), files.end(), [&](const auto& file) { return file["path"] == entry.first; }))
+          files.push_back({{"path", entry.first}, {"what", entry.second}});
+      }
+    const std::string plot = ComparisonPlotSvg(SweepComparison(json_["sweep"]), "Sweep " + json_["name"].get<std::string>());
+    if (!plot.empty()) store.WriteAtomic(kSweepPlotFile, plot);
+    store.WriteAtomic(kJsonFile, json_.dump(1) + "\n");
+    store.WriteAtomic(kMarkdownFile, Markdown());
+    return;
   }
   const auto metrics = outputs ? std::dynamic_pointer_cast<const MetricsArtifact>(outputs->Find(port::kMetrics))
                                : nullptr;
@@ -247,8 +420,24 @@ std::string RunReport::Markdown() const {
   md << "# Run report: " << json_["name"].get<std::string>() << "\n\n";
 
   const auto& accuracy = json_["accuracy"];
-  md << "## Accuracy\n\n";
-  if (accuracy.empty()) {
+  if (json_.contains("sweep")) {
+    const Comparison sweep = SweepComparison(json_["sweep"]);
+    md << "## Sweep\n\n" << ComparisonMarkdown(sweep) << "\n";
+    std::string front;
+    for (std::size_t idx : ParetoFront(sweep, false)) front += (front.empty() ? "" : ", ") + sweep.rows[idx].label;
+    if (!front.empty()) md << "Pareto front (best metric for the bits): " << front << ".\n\n";
+    front.clear();
+    for (std::size_t idx : ParetoFront(sweep, true)) front += (front.empty() ? "" : ", ") + sweep.rows[idx].label;
+    if (!front.empty()) md << "Pareto front (best metric for the AdaRound time): " << front << ".\n\n";
+    md << "![The main metric against weight bits and against AdaRound time](" << kSweepPlotFile << ")\n\n"
+       << "Each point is a copy of the swept stages and of every stage after them (ids `<stage>@<point>`, files "
+          "under `<point>/`); the other stages ran once for all. Weight kbit: elements × bitwidth summed over the "
+          "AdaRound layers (grids' scales not counted). AdaRound s: the stage's wall time when it was computed; "
+          "points running side by side share the threads.\n\n";
+  }
+  if (!json_.contains("sweep") || !accuracy.empty()) md << "## Accuracy\n\n";
+  if (json_.contains("sweep") && accuracy.empty()) {
+  } else if (accuracy.empty()) {
     md << "Nothing evaluated yet.\n\n";
   } else {
     const auto metrics = TableMetrics(accuracy);

@@ -16,10 +16,18 @@
 //                "skipped": false, "peak_rss_mib": 612}],
 //    "files": [{"path": "model_adaround.pt", "what": "..."}], "config": "config.resolved.yaml"}
 // Unlabelled evaluation data gives "sqnr_db" and "cosine" instead of "top1" and "top5"; an SQNR of
-// outputs identical to the FP model's is infinite, written as null.
+// outputs identical to the FP model's is infinite, written as null. A stage that failed has "error".
+//
+// A run with a `sweep:` has no top-level accuracy and layers; each point has them instead:
+//   "sweep": {"entries": ["stages.*.default_param_bw", ...],
+//             "points": [{"name": "w4-gram-per_tensor", "values": {"stages.*.default_param_bw": 4, ...},
+//                         "status": "done" | "running" | "not run" | "failed in <stage>: <why>" | ...,
+//                         "accuracy": {...as above...}, "adaround_seconds": 12.3, "weight_bits": 312000}]}
+// and report.md a sweep table and sweep.svg (the main metric against bits and time, Pareto front).
 
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -37,8 +45,11 @@ class RunReport {
   static constexpr const char* kJsonFile = "report.json";
   static constexpr const char* kMarkdownFile = "report.md";
   static constexpr const char* kPlotFile = "layer_mse.svg";
+  static constexpr const char* kSweepPlotFile = "sweep.svg";
 
-  explicit RunReport(const Plan& plan);
+  /// `plan`: what the report lists. `running` (optional): the part of it that runs now (one sweep point
+  /// with `--point`); the rest is taken from the run directory's earlier report where it has it.
+  explicit RunReport(const Plan& plan, const Plan* running = nullptr);
 
   /// Makes `options` keep this report up to date while the run goes (sets its observer).
   void Attach(RunOptions& options);
@@ -50,10 +61,20 @@ class RunReport {
   std::string Markdown() const;
   /// The accuracy table as plain text, for the console; empty when nothing was evaluated.
   std::string AccuracyTable() const;
+  /// The sweep table as plain text, for the console; empty without a sweep.
+  std::string SweepTable() const;
 
  private:
+  void UpdatePoint(std::size_t point, const StageRecord& record, const StageOutputs* outputs);
+  /// Copies from the earlier report.json what this run does not compute (see the constructor).
+  void KeepEarlier(const RunStore& store);
+
   std::string resolved_config_;
   nlohmann::ordered_json json_;
+  std::map<std::string, std::size_t> point_of_stage_;  ///< a sweep point's stages → its index
+  std::vector<std::size_t> stages_of_point_, finished_of_point_;
+  std::vector<std::string> not_running_;  ///< ids of the listed stages this run does not run
+  bool kept_earlier_ = false;
 };
 
 }  // namespace adaflow

@@ -2,6 +2,8 @@
 
 #include "stages/report/run_report.h"
 
+#include "stages/report/comparison.h"
+
 #include "common/error.h"
 #include "stages/metrics_json.h"
 #include "tests/support/test_support.h"
@@ -146,6 +148,65 @@ TEST(MetricsTest, ChosenMetricsAreComputedWrittenInTheirOrderAndTabled) {
   MetricsFromJsonFile(dir / "metrics.json", read);
   EXPECT_EQ(read.variants.at(0).second.metrics, chosen);
   EXPECT_EQ(read.variants.at(0).second.mse, result.mse);
+}
+
+
+/// A sweep row: top-1 of AdaRound and of nearest, its time and size.
+ComparisonRow Row(const std::string& label, double top1, double seconds, double bits) {
+  ComparisonRow row;
+  row.label = label;
+  row.settings = {{"bw", label}};
+  row.accuracy["nearest"] = {{"top1", top1 - 10}, {"samples", 100}};
+  row.accuracy["adaround"] = {{"top1", top1}, {"samples", 100}};
+  row.adaround_seconds = seconds;
+  row.weight_bits = bits;
+  row.status = "done";
+  return row;
+}
+
+TEST(ComparisonTest, TheParetoFrontKeepsTheRowsNoOtherBeatsInBothAxes) {
+  Comparison comparison;
+  comparison.columns = {"bw"};
+  comparison.rows = {Row("a", 80, 10, 4000), Row("b", 90, 30, 8000), Row("c", 85, 20, 9000),
+                     Row("d", 70, 5, 2000),  Row("e", 90, 40, 8000)};
+  comparison.rows.push_back(Row("f", 99, -1, -1));  // no AdaRound stage finished: on neither front
+  // By bits: c (9000 bits, 85) loses to b (8000, 90); e ties b's bits and accuracy, so neither beats the other.
+  EXPECT_EQ(ParetoFront(comparison, false), (std::vector<std::size_t>{3, 0, 1, 4}));
+  // By seconds: e (40 s, 90) loses to b (30 s, 90).
+  EXPECT_EQ(ParetoFront(comparison, true), (std::vector<std::size_t>{3, 0, 2, 1}));
+
+  // A metric where lower is better turns the front over.
+  for (auto& row : comparison.rows) {
+    const double top1 = row.accuracy["adaround"]["top1"];
+    row.accuracy["adaround"] = {{"mse", 100 - top1}};
+    row.accuracy.erase("nearest");
+  }
+  EXPECT_EQ(ParetoFront(comparison, false), (std::vector<std::size_t>{3, 0, 1, 4}));
+
+  const std::string svg = ComparisonPlotSvg(comparison, "sweep");
+  const auto count = [&](const std::string& what) {
+    std::size_t n = 0;
+    for (auto at = svg.find(what); at != std::string::npos; at = svg.find(what, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("<circle"), 10u) << "the five rows with a time and size, in each panel";
+}
+
+TEST(ComparisonTest, WeightBitsAndTheTablesShowEachRow) {
+  const nlohmann::ordered_json layers = nlohmann::ordered_json::parse(
+      R"([{"shape": [16, 8, 3, 3], "bitwidth": 4}, {"shape": [10, 16], "bitwidth": 8}])");
+  EXPECT_EQ(WeightBits(layers), 16.0 * 8 * 9 * 4 + 160.0 * 8);
+
+  Comparison comparison;
+  comparison.columns = {"bw"};
+  comparison.rows = {Row("w2", 71.25, 12.5, 2000), Row("w4", 90.5, 20, 4000)};
+  comparison.rows[0].status = "failed in evaluate: out of memory";
+  const std::string text = ComparisonText(comparison);
+  EXPECT_NE(text.find("61.25"), std::string::npos) << text;
+  EXPECT_NE(text.find("90.50"), std::string::npos) << text;
+  EXPECT_NE(text.find("failed in evaluate: out of memory"), std::string::npos) << text;
+  const std::string markdown = ComparisonMarkdown(comparison);
+  EXPECT_NE(markdown.find("| `w4` | `w4` |"), std::string::npos) << markdown;
 }
 
 }  // namespace
