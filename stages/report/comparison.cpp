@@ -31,20 +31,6 @@ std::string PadLeft(const std::string& text, std::size_t width) {
   return std::string(width > text.size() ? width - text.size() : 0, ' ') + text;
 }
 
-std::string EscapeXml(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 const char* VariantHeading(const std::string& variant) {
   if (variant == "fp") return "FP32";
   if (variant == "nearest") return "nearest";
@@ -156,6 +142,20 @@ std::vector<std::vector<std::string>> Cells(const Comparison& comparison, std::v
 }
 
 }  // namespace
+
+std::string EscapeXml(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
 
 double WeightBits(const nlohmann::ordered_json& layers) {
   double bits = 0;

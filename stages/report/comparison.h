@@ -27,6 +27,9 @@ struct Comparison {
   std::vector<ComparisonRow> rows;
 };
 
+/// `text` with the characters XML gives a meaning (< > & ") escaped, for the SVG plots.
+std::string EscapeXml(const std::string& text);
+
 /// Σ elements × bitwidth over report.json's "layers" entries ({"shape": [...], "bitwidth": b}).
 double WeightBits(const nlohmann::ordered_json& layers);
 

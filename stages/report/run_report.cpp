@@ -56,20 +56,6 @@ std::string ShapeText(const nlohmann::ordered_json& shape) {
   return text;
 }
 
-std::string EscapeXml(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 std::string LayerMsePlotSvg(const std::vector<adaround::LayerReport>& layers) {

@@ -44,10 +44,13 @@ class FlowGraphRunnerTest : public ::testing::Test {
     return FlowGraphRunner(*plan).Run(options);
   }
 
-  /// Runs and returns the NodeError it must throw.
-  NodeError RunFailing(const std::string& text, RunOptions options = {}) {
+  /// Runs and returns the NodeError it must throw; `summary` (optional) gets the outcomes.
+  NodeError RunFailing(const std::string& text, RunOptions options = {}, RunSummary* summary = nullptr) {
     try {
-      Run(text, options);
+      auto plan = PlanFromText(text);
+      if (options.run_dir.empty()) options.run_dir = dir_ / "run";
+      if (options.threads == 0) options.threads = 2;
+      FlowGraphRunner(*plan).Run(options, summary);
     } catch (const NodeError& error) {
       return error;
     }
@@ -171,17 +174,7 @@ stages:
   - {id: s3, type: sink, max: 4}
 )";
   RunSummary summary;
-  NodeError error("", "", false);
-  try {
-    auto plan = PlanFromText(text);
-    RunOptions options;
-    options.run_dir = dir_ / "run";
-    options.threads = 2;
-    FlowGraphRunner(*plan).Run(options, &summary);
-    ADD_FAILURE() << "run did not fail";
-  } catch (const NodeError& thrown) {
-    error = thrown;
-  }
+  const NodeError error = RunFailing(text, {}, &summary);
   EXPECT_EQ(error.node_id(), "s3");
   EXPECT_EQ(error.exit_code(), ExitCode::kBadInput);
   EXPECT_NE(std::string(error.what()).find("stage 's3': its input 5 is over max 4"), std::string::npos) << error.what();
@@ -197,7 +190,7 @@ stages:
 }
 
 TEST_F(FlowGraphRunnerTest, ASweepPointThatFailsLeavesTheOtherPointsRunning) {
-  //   s1 (3) ──► s2 (+2) ──► s3@max4 (rejects 5), s3@max10 (takes it); s4@add50 fails, s4@add1 runs.
+  //   s1 (3) ──► s2 (+2) ──► s3@max4 (rejects 5: fails alone), s3@max10 (takes it: runs).
   const char* text = R"(name: sweep
 stages:
   - {id: s1, type: source, value: 3}
@@ -208,17 +201,7 @@ sweep:
     stages.s3.max: [4, 10]
 )";
   RunSummary summary;
-  NodeError error("", "", false);
-  try {
-    auto plan = PlanFromText(text);
-    RunOptions options;
-    options.run_dir = dir_ / "run";
-    options.threads = 2;
-    FlowGraphRunner(*plan).Run(options, &summary);
-    ADD_FAILURE() << "run did not fail";
-  } catch (const NodeError& thrown) {
-    error = thrown;
-  }
+  const NodeError error = RunFailing(text, {}, &summary);
   EXPECT_EQ(error.node_id(), "s3@max4");
   EXPECT_EQ(error.exit_code(), ExitCode::kBadInput);
   ASSERT_EQ(summary.stages.size(), 4u);
