@@ -439,11 +439,25 @@ std::vector<ComparisonRow> ReadRunRows(const std::string& run_dir) {
 
 Comparison CompareRuns(const std::vector<std::string>& run_dirs) {
   Comparison comparison;
+  std::vector<std::vector<ComparisonRow>> rows_of_dir;
+  std::vector<std::string> names;
   for (const auto& dir : run_dirs) {
-    auto rows = ReadRunRows(dir);
-    if (run_dirs.size() == 1)
-      for (auto& row : rows) row.label = row.label.substr(row.label.find('/') == std::string::npos ? 0 : row.label.find('/') + 1);
-    for (auto& row : rows) comparison.rows.push_back(std::move(row));
+    rows_of_dir.push_back(ReadRunRows(dir));
+    const auto& rows = rows_of_dir.back();
+    names.push_back(rows.empty() ? dir : rows.front().label.substr(0, rows.front().label.find('/')));
+  }
+  for (std::size_t idx = 0; idx < run_dirs.size(); ++idx) {
+    // One run: its points alone. Runs of one name (a config run twice, to two directories): by directory.
+    const bool shared_name = std::count(names.begin(), names.end(), names[idx]) > 1;
+    std::string dir = std::filesystem::path(run_dirs[idx]).lexically_normal().string();
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    for (auto& row : rows_of_dir[idx]) {
+      const auto slash = row.label.find('/');
+      const std::string point = slash == std::string::npos ? "" : row.label.substr(slash + 1);
+      if (run_dirs.size() == 1) row.label = point.empty() ? row.label : point;
+      else if (shared_name) row.label = point.empty() ? dir : dir + "/" + point;
+      comparison.rows.push_back(std::move(row));
+    }
   }
   // The columns: every setting whose value is not the same in all rows (missing counts as a value).
   std::vector<std::string> keys;
