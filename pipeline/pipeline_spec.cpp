@@ -461,7 +461,7 @@ void ExpandSweep(PipelineSpec& spec, const StageRegistry& registry) {
       for (const auto& kv : item) {
         if (kv.first.Scalar() == "name") {
           name = kv.second.Scalar();
-          name_node = kv.second;
+          name_node.reset(kv.second);  // reset, not =: assigning a Node rebinds the tree it came from
           continue;
         }
         const std::size_t entry = entry_index(kv.first);
@@ -547,7 +547,7 @@ void ExpandSweep(PipelineSpec& spec, const StageRegistry& registry) {
       for (std::size_t up : after[idx]) stage.after.push_back(spec.stages[up].id + (swept[up] ? suffix : ""));
       for (const auto& choice : points[point])
         for (const auto& target : entries[choice.entry].targets)
-          if (target.stage == idx) stage.node = WithValue(stage.node, target.keys, 0, choice.value);
+          if (target.stage == idx) stage.node.reset(WithValue(stage.node, target.keys, 0, choice.value));
       expanded.push_back(std::move(stage));
     }
   }
