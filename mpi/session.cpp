@@ -1,13 +1,19 @@
 #include "mpi/session.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <tbb/task_arena.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <list>
@@ -88,6 +94,7 @@ enum class Type : std::uint8_t {
   kHeartbeat,    ///< worker → 0
   kStop,         ///< 0 → worker: the run was interrupted
   kShutdown,     ///< 0 → worker
+  kDied,         ///< worker → 0: text = how its compute process ended
 };
 
 struct Message {
@@ -98,6 +105,35 @@ struct Message {
   std::string kind, key, text;
   std::string payload;
 };
+
+/// A message but its payload, as bytes (the payload's size included).
+std::string EncodeHeader(const Message& message) {
+  ByteWriter out;
+  out.Put<std::uint8_t>(static_cast<std::uint8_t>(message.type));
+  out.Put(message.id);
+  out.Put(message.number);
+  out.Put(message.seconds);
+  out.Put(message.kind);
+  out.Put(message.key);
+  out.Put(message.text);
+  out.Put<std::uint64_t>(message.payload.size());
+  return out.Take();
+}
+
+/// The message a header describes, its payload sized but not filled.
+Message DecodeHeader(const std::string& header) {
+  ByteReader in(header);
+  Message message;
+  message.type = static_cast<Type>(in.Get<std::uint8_t>());
+  message.id = in.Get<std::uint64_t>();
+  message.number = in.Get<std::int64_t>();
+  message.seconds = in.Get<double>();
+  message.kind = in.GetString();
+  message.key = in.GetString();
+  message.text = in.GetString();
+  message.payload.resize(in.Get<std::uint64_t>());
+  return message;
+}
 
 /// Messages in and out, on the one thread that calls MPI.
 class Channel {
@@ -136,16 +172,7 @@ class Channel {
       MPI_Get_count(&status, MPI_BYTE, &size);
       std::string header(static_cast<std::size_t>(size), '\0');
       MPI_Recv(header.data(), size, MPI_BYTE, status.MPI_SOURCE, kHeaderTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-      ByteReader in(header);
-      Message message;
-      message.type = static_cast<Type>(in.Get<std::uint8_t>());
-      message.id = in.Get<std::uint64_t>();
-      message.number = in.Get<std::int64_t>();
-      message.seconds = in.Get<double>();
-      message.kind = in.GetString();
-      message.key = in.GetString();
-      message.text = in.GetString();
-      message.payload.resize(in.Get<std::uint64_t>());
+      Message message = DecodeHeader(header);
       for (std::size_t offset = 0; offset < message.payload.size(); offset += kPartBytes) {
         const int part = static_cast<int>(std::min(kPartBytes, message.payload.size() - offset));
         MPI_Recv(message.payload.data() + offset, part, MPI_BYTE, status.MPI_SOURCE, kPartTag, MPI_COMM_WORLD,
@@ -163,18 +190,9 @@ class Channel {
     std::vector<MPI_Request> requests;
   };
   void Start(int dest, Message message) {
-    ByteWriter out;
-    out.Put<std::uint8_t>(static_cast<std::uint8_t>(message.type));
-    out.Put(message.id);
-    out.Put(message.number);
-    out.Put(message.seconds);
-    out.Put(message.kind);
-    out.Put(message.key);
-    out.Put(message.text);
-    out.Put<std::uint64_t>(message.payload.size());
     sending_.emplace_back();
     Outgoing& outgoing = sending_.back();
-    outgoing.header = out.Take();
+    outgoing.header = EncodeHeader(message);
     outgoing.payload = std::move(message.payload);
     outgoing.requests.emplace_back();
     MPI_Isend(outgoing.header.data(), static_cast<int>(outgoing.header.size()), MPI_BYTE, dest, kHeaderTag,
@@ -191,6 +209,72 @@ class Channel {
   std::deque<std::pair<int, Message>> queue_;
   std::list<Outgoing> sending_;
 };
+
+/// Messages between a worker rank's MPI process and its compute process (a socket pair): a frame is
+/// the header's size, the header and the payload.
+class Pipe {
+ public:
+  explicit Pipe(int fd) : fd_(fd) {}
+  ~Pipe() { ::close(fd_); }
+  Pipe(const Pipe&) = delete;
+  Pipe& operator=(const Pipe&) = delete;
+
+  /// Any thread; false once the other side is gone.
+  bool Send(const Message& message) {
+    const std::string header = EncodeHeader(message);
+    const std::uint64_t size = header.size();
+    std::lock_guard<std::mutex> lock(send_mutex_);
+    return Write(&size, sizeof(size)) && Write(header.data(), header.size()) &&
+           Write(message.payload.data(), message.payload.size());
+  }
+  /// One thread; false at the end (the other side closed or died).
+  bool Receive(Message* message) {
+    std::uint64_t size = 0;
+    if (!Read(&size, sizeof(size))) return false;
+    std::string header(size, '\0');
+    if (!Read(header.data(), header.size())) return false;
+    *message = DecodeHeader(header);
+    return Read(message->payload.data(), message->payload.size());
+  }
+
+ private:
+  bool Write(const void* data, std::size_t size) {
+    const char* at = static_cast<const char*>(data);
+    while (size > 0) {
+      const ssize_t sent = ::send(fd_, at, size, MSG_NOSIGNAL);
+      if (sent < 0 && errno == EINTR) continue;
+      if (sent <= 0) return false;
+      at += sent;
+      size -= static_cast<std::size_t>(sent);
+    }
+    return true;
+  }
+  bool Read(void* data, std::size_t size) {
+    char* at = static_cast<char*>(data);
+    while (size > 0) {
+      const ssize_t got = ::recv(fd_, at, size, 0);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) return false;
+      at += got;
+      size -= static_cast<std::size_t>(got);
+    }
+    return true;
+  }
+
+  int fd_;
+  std::mutex send_mutex_;
+};
+
+/// How a child process ended, in words.
+std::string DescribeStatus(int status) {
+  if (WIFSIGNALED(status)) {
+    const int signal = WTERMSIG(status);
+    const char* name = sigabbrev_np(signal);
+    return "was killed by signal " + std::to_string(signal) + (name ? std::string(" (SIG") + name + ")" : "");
+  }
+  if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
+  return "ended";
+}
 
 /// Rank 0's view of the workers: lanes, calls in flight, silence, traffic.
 class MpiLanes final : public RemoteLanes {
@@ -329,6 +413,12 @@ class MpiLanes final : public RemoteLanes {
     const auto found = workers_.find(source);
     if (found == workers_.end()) return;  // a heartbeat before the hello
     found->second.last_seen = Clock::now();
+    if (message.type == Type::kDied) {
+      Lose(source, found->second, ": its compute process " + message.text, false,
+           message.text.find("SIGKILL") == std::string::npos ? ""
+                                                              : "; SIGKILL is also what the kernel's out-of-memory killer sends");
+      return;
+    }
     const auto call_it = calls_.find(message.id);
     if (message.type == Type::kHeartbeat || call_it == calls_.end()) return;  // late replies of stopped calls
     Call& call = *call_it->second;
@@ -361,26 +451,17 @@ class MpiLanes final : public RemoteLanes {
       if (worker.lost) continue;
       const double silent = SecondsSince(worker.last_seen);
       if (silent <= timeout_) continue;
-      std::string tasks;
-      for (const auto& [id, call] : calls_)
-        if (call->rank == rank) tasks += (tasks.empty() ? "" : ", ") + call->task_id;
-      worker.lost = true;
-      worker.lost_reason = "MPI rank " + std::to_string(rank) + " (" + worker.host + ") sent nothing for " +
-                           std::to_string(static_cast<int>(silent)) + " s (--rank-timeout " +
-                           std::to_string(static_cast<int>(timeout_)) + ")" +
-                           (tasks.empty() ? std::string() : " while running " + tasks);
-      lost_ = true;
-      for (auto& [id, call] : calls_)
-        if (call->rank == rank) {
-          call->state = Call::kLost;
-          call->changed.notify_all();
-        }
+      Lose(rank, worker,
+           " sent nothing for " + std::to_string(static_cast<int>(silent)) + " s (--rank-timeout " +
+               std::to_string(static_cast<int>(timeout_)) + ")",
+           true);
     }
   }
 
-  bool lost() const {
+  /// Whether a worker went silent: MPI_Finalize would wait for it forever.
+  bool hung() const {
     std::lock_guard<std::mutex> lock(mutex_);
-    return lost_;
+    return hung_;
   }
 
   /// Tasks per rank, bytes each way and the share of the waiting that was computing.
@@ -406,6 +487,25 @@ class MpiLanes final : public RemoteLanes {
   }
 
  private:
+  struct Worker;
+  /// With mutex_ held: the worker is gone; its calls fail, naming it, `why` and the tasks they ran.
+  /// A silent worker may never answer again (`hung`); one whose compute process died still does.
+  void Lose(int rank, Worker& worker, const std::string& why, bool silent, const std::string& hint = "") {
+    if (worker.lost) return;
+    if (silent) hung_ = true;
+    std::string tasks;
+    for (const auto& [id, call] : calls_)
+      if (call->rank == rank) tasks += (tasks.empty() ? "" : ", ") + call->task_id;
+    worker.lost = true;
+    worker.lost_reason = "MPI rank " + std::to_string(rank) + " (" + worker.host + ")" + why +
+                         (tasks.empty() ? std::string() : " while running " + tasks) + hint;
+    for (auto& [id, call] : calls_)
+      if (call->rank == rank) {
+        call->state = Call::kLost;
+        call->changed.notify_all();
+      }
+  }
+
   struct Worker {
     int threads = 1;
     std::string host;
@@ -435,18 +535,19 @@ class MpiLanes final : public RemoteLanes {
   std::vector<int> lane_rank_;
   std::map<std::uint64_t, std::shared_ptr<Call>> calls_;
   std::uint64_t next_id_ = 0;
-  bool lost_ = false;
+  bool hung_ = false;
   int contexts_ = 0;
   double context_bytes_ = 0, request_bytes_ = 0, reply_bytes_ = 0, waiting_ = 0;
 };
 
-/// A worker's state: contexts it keeps, tasks running, stop.
+/// A worker's compute process: contexts it keeps, tasks running, stop. `send` takes what goes to rank 0.
 class Worker {
  public:
-  Worker(Channel& channel, const RemoteHandlers& handlers, int threads, const ThreadSetters& setters)
-      : channel_(channel), handlers_(handlers), threads_(threads), setters_(setters) {}
+  Worker(std::function<void(Message)> send, const RemoteHandlers& handlers, int threads, const ThreadSetters& setters,
+         std::string host)
+      : send_(std::move(send)), handlers_(handlers), threads_(threads), setters_(setters), host_(std::move(host)) {}
 
-  /// The MPI thread.
+  /// The thread that receives.
   void Deliver(Message message) {
     switch (message.type) {
       case Type::kConfigure: {
@@ -456,14 +557,11 @@ class Worker {
           arena_ = std::make_unique<tbb::task_arena>(threads_);
           if (setters_.process_pool) setters_.process_pool(1);  // every task computes on one thread
         }
-        char host[256] = {0};
-        int length = 0;
-        MPI_Get_processor_name(host, &length);
         Message hello;
         hello.type = Type::kHello;
         hello.number = threads_;
-        hello.text = host;
-        channel_.Post(0, std::move(hello));
+        hello.text = host_;
+        send_(std::move(hello));
         configured_ = true;
         break;
       }
@@ -517,7 +615,7 @@ class Worker {
       Message need;
       need.type = Type::kNeedContext;
       need.id = request.id;
-      channel_.Post(0, std::move(need));
+      send_(std::move(need));
       return;
     }
     ++running_;
@@ -537,7 +635,7 @@ class Worker {
               progress.type = Type::kProgress;
               progress.id = id;
               progress.payload = message;
-              channel_.Post(0, std::move(progress));
+              send_(std::move(progress));
             },
             &stop_);
         reply.type = Type::kReply;
@@ -547,7 +645,7 @@ class Worker {
         reply.type = Type::kError;
         reply.text = error.what();
       }
-      channel_.Post(0, std::move(reply));
+      send_(std::move(reply));
       --running_;
     });
   }
@@ -556,10 +654,11 @@ class Worker {
     std::shared_ptr<const void> value;
     std::uint64_t tick = 0;
   };
-  Channel& channel_;
+  std::function<void(Message)> send_;
   const RemoteHandlers& handlers_;
   int threads_;
   ThreadSetters setters_;
+  std::string host_;
   std::unique_ptr<tbb::task_arena> arena_;
   std::mutex mutex_;
   std::map<std::string, Kept> contexts_;
@@ -652,32 +751,95 @@ std::shared_ptr<RemoteLanes> Session::Lanes(int threads_default, double rank_tim
   return impl_->lanes;
 }
 
-int Session::Serve(const RemoteHandlers& handlers, int threads, const ThreadSetters& setters) {
-  Worker worker(impl_->channel, handlers, threads, setters);
-  Clock::time_point last_beat = Clock::now() - std::chrono::seconds(10);
-  {
-    std::lock_guard<std::mutex> lock(impl_->deliver_mutex);
-    impl_->deliver = [&worker](int, Message message) { worker.Deliver(std::move(message)); };
-    impl_->every_loop = [&] {
-      if (SecondsSince(last_beat) < kHeartbeatSeconds) return;
-      last_beat = Clock::now();
+namespace {
+
+/// The compute process of a worker rank (forked by Serve): runs what comes through `fd`, sends its
+/// answers and a heartbeat every second back, and never calls MPI. Returns its exit code.
+int ComputeProcess(int fd, pid_t keeper, const RemoteHandlers& handlers, int threads, const ThreadSetters& setters,
+                   const std::string& host, int rank) {
+  // The rank's MPI process gone (mpirun ending the job): this one too. The signal follows the forking
+  // thread, which is that process's main thread (Serve runs on it until the end).
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != keeper) return 1;
+  Pipe pipe(fd);
+  Worker worker([&pipe](Message message) { pipe.Send(message); }, handlers, threads, setters, host);
+  std::atomic<bool> done{false};
+  std::thread heartbeat([&] {
+    while (!done.load()) {
       Message beat;
       beat.type = Type::kHeartbeat;
-      impl_->channel.Post(0, std::move(beat));
+      if (!pipe.Send(beat)) return;
+      const Clock::time_point next = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                                         std::chrono::duration<double>(kHeartbeatSeconds));
+      while (!done.load() && Clock::now() < next) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  Message message;
+  while (!worker.shutdown() && pipe.Receive(&message)) worker.Deliver(std::move(message));
+  while (worker.running() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  done = true;
+  heartbeat.join();
+  if (worker.configured()) spdlog::debug("MPI rank {}: {} task(s) run", rank, worker.tasks());
+  spdlog::default_logger()->flush();
+  return worker.shutdown() ? 0 : 1;
+}
+
+}  // namespace
+
+int Session::Serve(const RemoteHandlers& handlers, int threads, const ThreadSetters& setters) {
+  // The blocks run in a child process that this one watches: if it dies (a signal, the out-of-memory
+  // killer), this rank tells rank 0, which fails the run naming the rank and its tasks (exit 1) instead
+  // of mpirun ending the job with the signal.
+  char host_name[MPI_MAX_PROCESSOR_NAME + 1] = {0};
+  int length = 0;
+  MPI_Get_processor_name(host_name, &length);
+  const std::string host = host_name;
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
+    throw std::runtime_error(std::string("MPI rank ") + std::to_string(impl_->rank) + ": socketpair: " + std::strerror(errno));
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t keeper = ::getpid();
+  const pid_t child = ::fork();
+  if (child < 0) throw std::runtime_error("MPI rank " + std::to_string(impl_->rank) + ": fork: " + std::strerror(errno));
+  if (child == 0) {
+    ::close(fds[0]);
+    ::_exit(ComputeProcess(fds[1], keeper, handlers, threads, setters, host, impl_->rank));
+  }
+  ::close(fds[1]);
+  Pipe pipe(fds[0]);
+  std::atomic<bool> shutdown{false};
+  {
+    std::lock_guard<std::mutex> lock(impl_->deliver_mutex);
+    impl_->deliver = [&](int, Message message) {
+      if (message.type == Type::kShutdown) shutdown = true;
+      pipe.Send(message);  // false once the child is gone: what it would have run fails below
     };
+    impl_->every_loop = nullptr;
   }
   impl_->StartPump();
-  while (!worker.shutdown()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  while (worker.running() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // Everything the child says goes to rank 0, heartbeats included: a child that hangs is silent.
+  Message message;
+  while (pipe.Receive(&message)) impl_->channel.Post(0, std::move(message));
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  if (!clean) {
+    Message died;
+    died.type = Type::kDied;
+    died.text = DescribeStatus(status);
+    spdlog::error("MPI rank {} ({}): its compute process {}", impl_->rank, host, died.text);
+    impl_->channel.Post(0, std::move(died));
+    // Rank 0 fails the tasks it gave this rank and ends the run; until then this rank keeps answering.
+    while (!shutdown.load()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   impl_->StopPump();
   {
     std::lock_guard<std::mutex> lock(impl_->deliver_mutex);
     impl_->deliver = nullptr;
-    impl_->every_loop = nullptr;
   }
-  if (worker.configured())
-    spdlog::debug("MPI rank {}: {} task(s) run", impl_->rank, worker.tasks());
-  return 0;
+  return 0;  // the job's exit code is rank 0's
 }
 
 int Session::Finish(int code) {
@@ -686,11 +848,12 @@ int Session::Finish(int code) {
     const std::string summary = impl_->lanes->Summary();
     if (!summary.empty()) spdlog::info("{}", summary);
   }
-  if ((impl_->lanes && impl_->lanes->lost()) || code == static_cast<int>(ExitCode::kInterrupted)) {
+  const bool hung = impl_->lanes && impl_->lanes->hung();
+  if (hung || code == static_cast<int>(ExitCode::kInterrupted)) {
     std::fflush(stdout);
     std::fflush(stderr);
     // A silent rank would keep MPI_Finalize waiting: the job ends here.
-    MPI_Abort(MPI_COMM_WORLD, impl_->lanes && impl_->lanes->lost() ? 1 : code);
+    MPI_Abort(MPI_COMM_WORLD, hung ? 1 : code);
   }
   for (int rank = 1; rank < impl_->size; ++rank) {
     Message shutdown;

@@ -12,10 +12,14 @@
 //   Finish() ──── shutdown ──────────────────────►  Serve returns 0
 //
 // One thread per process makes every MPI call (MPI_THREAD_SERIALIZED); messages larger than 256 MiB go
-// in parts. A worker that sends nothing for `rank_timeout` seconds fails the tasks it holds with its
-// rank, host and the tasks' ids; Finish then ends the job with MPI_Abort (exit 1), since MPI_Finalize
-// would wait for the silent rank forever. A rank that dies is seen by mpirun first: it ends the job
-// (its message names the rank), rank 0 is stopped like Ctrl-C and its error names what was in flight.
+// in parts. A worker rank computes in a child process it forks and watches (Serve): the rank's MPI
+// process relays messages both ways, heartbeats included, so a child that hangs is silent. A worker
+// that sends nothing for `rank_timeout` seconds fails the tasks it holds with its rank, host and the
+// tasks' ids; Finish then ends the job with MPI_Abort (exit 1), since MPI_Finalize would wait for the
+// silent rank forever. A child that dies (a signal, the out-of-memory killer) is reported at once: its
+// tasks fail the same way, naming how it ended, and the job ends normally with rank 0's exit code 1.
+// A rank's MPI process that dies is seen by mpirun first: it ends the job (its message names the rank),
+// rank 0 is stopped like Ctrl-C and its error names what was in flight.
 //
 // Without a launcher's variables in the environment (OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK) MPI is
 // never initialized: one process, as before. A build without MPI (ADAFLOW_MPI=OFF) refuses to start
@@ -50,12 +54,12 @@ class Session {
   /// --threads (the config's threads:; 0: the worker's cores).
   std::shared_ptr<RemoteLanes> Lanes(int threads_default, double rank_timeout);
 
-  /// A worker: runs what rank 0 sends until it says stop. `threads`: from --threads (0: as rank 0 says).
-  /// Returns the process's exit code.
+  /// A worker: forks the process that runs what rank 0 sends, relays until rank 0 says stop, and
+  /// reports that process's death. `threads`: from --threads (0: as rank 0 says). Returns the exit code.
   int Serve(const RemoteHandlers& handlers, int threads, const ThreadSetters& setters);
 
   /// Rank 0, last: tells the workers to stop and returns `code`; ends the job with MPI_Abort(1) when a
-  /// worker was lost, MPI_Abort(code) when the run was interrupted (mpirun is ending the job).
+  /// worker went silent, MPI_Abort(code) when the run was interrupted (mpirun is ending the job).
   int Finish(int code);
 
  private:

@@ -1,12 +1,15 @@
 // adaflow under mpirun on this machine (mpi/session.h): AdaRound's blocks spread over ranks give the
 // same bytes as one process, in quant and fp mode, with 2 and 3 ranks; a rank that hangs fails the run
-// within --rank-timeout naming the rank and the task (exit 1), a rank that dies ends the job, and the
-// rerun resumes to the same bytes.
+// within --rank-timeout naming the rank and the task (exit 1), a rank whose compute process dies fails it
+// at once naming the rank, the signal and the task (exit 1), and the rerun resumes to the same bytes.
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "mpi/session.h"
@@ -19,6 +22,19 @@ const char* kConfig = "tests/configs/adaround_small.yaml";
 const char* kEncodings = "adaround_small_adaround.encodings";
 /// Short runs: the bytes, not the accuracy, are under test.
 const char* kShort = " --set stages.adaround.num_iterations=150";
+
+/// How many processes' command lines contain `text` (a job's processes left behind).
+int Processes(const std::string& text) {
+  int found = 0;
+  std::error_code ignored;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ignored)) {
+    std::ifstream in(entry.path() / "cmdline", std::ios::binary);  // gone meanwhile: empty
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (cmdline.find(text) != std::string::npos) ++found;
+  }
+  return found;
+}
 
 std::string Mpirun(int ranks) {
   return "mpirun -np " + std::to_string(ranks) + " --oversubscribe --allow-run-as-root ";
@@ -85,22 +101,33 @@ TEST_F(MpiRunTest, AHungRankFailsTheRunNamingRankAndTaskAndTheRerunResumesToTheS
   EXPECT_NE(hung.output.find("MPI rank 1 ("), std::string::npos) << hung.output;
   EXPECT_NE(hung.output.find("--rank-timeout 4) while running optimize/"), std::string::npos) << hung.output;
   EXPECT_LT(seconds, 120) << hung.output;
+  EXPECT_EQ(Processes("--rank-timeout 4 --run-dir " + spread), 0);  // the stopped compute process included
   // The rerun (two ranks again) computes what did not finish and ends on the reference's bytes.
   const CommandResult rerun = RunCommand(Mpirun(2) + ADAFLOW_CLI + args);
   ASSERT_EQ(rerun.exit_code, 0) << rerun.output;
   ExpectSameBytes(reference, spread);
 }
 
-TEST_F(MpiRunTest, ADeadRankEndsTheJobAndTheRerunResumesToTheSameBytes) {
+TEST_F(MpiRunTest, ADeadRankFailsTheRunNamingRankSignalAndTaskAndTheRerunResumesToTheSameBytes) {
   const std::string reference = dir_ / "one", spread = dir_ / "mpi";
   Reference(reference, "");
-  const std::string args = std::string(" run ") + kConfig + " --threads 1 --run-dir " + spread + kShort;
+  // Rank 1's compute process is killed (SIGKILL) as its 6th task starts. The rank-timeout is long: the
+  // death must be seen at once, not as silence.
+  const std::string args = std::string(" run ") + kConfig + " --threads 1 --rank-timeout 600 --run-dir " + spread + kShort;
+  const auto start = std::chrono::steady_clock::now();
   const CommandResult dead =
       RunCommand("mpirun --oversubscribe --allow-run-as-root -np 1 " + std::string(ADAFLOW_CLI) + args +
                  " : -np 1 -x ADAFLOW_TEST_KILL_AT=worker-task#6 " + ADAFLOW_CLI + args);
-  EXPECT_NE(dead.exit_code, 0) << dead.output;
-  // mpirun names the rank that died.
-  EXPECT_NE(dead.output.find("rank 1"), std::string::npos) << dead.output;
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(dead.exit_code, 1) << dead.output;
+  EXPECT_NE(dead.output.find("adaflow: error: stage 'adaround/optimize/"), std::string::npos) << dead.output;
+  EXPECT_NE(dead.output.find("MPI rank 1 ("), std::string::npos) << dead.output;
+  EXPECT_NE(dead.output.find("): its compute process was killed by signal 9 (SIGKILL) while running optimize/"),
+            std::string::npos)
+      << dead.output;
+  EXPECT_LT(seconds, 120) << dead.output;
+  // Nothing of the job is left behind (the compute process of a killed rank dies with it).
+  EXPECT_EQ(Processes("--rank-timeout 600 --run-dir " + spread), 0);
   const CommandResult rerun = RunCommand(Mpirun(2) + ADAFLOW_CLI + args);
   ASSERT_EQ(rerun.exit_code, 0) << rerun.output;
   ExpectSameBytes(reference, spread);
