@@ -419,6 +419,9 @@ int main(int argc, char** argv) {
   } catch (const adaflow::InputError& e) {
     std::cerr << "adaflow: error: " << e.what() << "\n";
     return static_cast<int>(adaflow::ExitCode::kBadInput);
+  } catch (const std::exception& e) {  // a worker rank that cannot start its compute process
+    std::cerr << "adaflow: internal error: " << e.what() << "\n";
+    return static_cast<int>(adaflow::ExitCode::kInternal);
   }
   if (session->worker()) {
     // A worker rank: no config, no run directory; only the tasks rank 0 sends.

@@ -43,6 +43,13 @@ int LaunchedSize() {
   return 1;
 }
 
+/// This process's rank as the launcher set it, or -1.
+int LaunchedRank() {
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"})
+    if (const char* value = std::getenv(name)) return std::atoi(value);
+  return -1;
+}
+
 }  // namespace
 
 #if !ADAFLOW_WITH_MPI
@@ -683,6 +690,34 @@ struct Session::Impl {
   std::function<void()> every_loop;           ///< rank 0: silence checks; workers: heartbeats
   std::shared_ptr<MpiLanes> lanes;
   std::mutex deliver_mutex;  ///< deliver and every_loop change while the pump runs
+  pid_t child = 0;             ///< a worker rank's MPI process: its compute process
+  int child_fd = -1;           ///< the socket to the other process of the pair
+  bool compute_child = false;  ///< this is a worker rank's compute process
+
+  /// A worker rank: forks its compute process, joined to this one by a socket pair. In the child,
+  /// sets compute_child; the child dies with this process (mpirun ending the job).
+  void ForkCompute() {
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
+      throw std::runtime_error("MPI rank " + std::to_string(rank) + ": socketpair: " + std::strerror(errno));
+    std::fflush(stdout);
+    std::fflush(stderr);
+    const pid_t keeper = ::getpid();
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("MPI rank " + std::to_string(rank) + ": fork: " + std::strerror(errno));
+    if (pid == 0) {
+      ::close(fds[0]);
+      // The signal follows the forking thread: the main thread, which lives until the process ends.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != keeper) ::_exit(1);
+      compute_child = true;
+      child_fd = fds[1];
+      return;
+    }
+    ::close(fds[1]);
+    child = pid;
+    child_fd = fds[0];
+  }
 
   void StartPump() {
     pump = std::thread([this] {
@@ -714,6 +749,16 @@ struct Session::Impl {
 
 Session::Session(int* argc, char*** argv) : impl_(std::make_unique<Impl>()) {
   if (LaunchedSize() <= 1 && !std::getenv("PMIX_RANK")) return;
+  // A worker rank forks its compute process before MPI exists in it: the child holds no MPI state (no
+  // threads, sockets or registered memory of the MPI library) and never calls MPI.
+  if (const int launched_rank = LaunchedRank(); launched_rank > 0) {
+    impl_->rank = launched_rank;
+    impl_->ForkCompute();
+    if (impl_->compute_child) {
+      impl_->size = std::max(2, LaunchedSize());
+      return;
+    }
+  }
   int provided = 0;
   MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided);
   impl_->initialized = true;
@@ -755,14 +800,10 @@ namespace {
 
 /// The compute process of a worker rank (forked by Serve): runs what comes through `fd`, sends its
 /// answers and a heartbeat every second back, and never calls MPI. Returns its exit code.
-int ComputeProcess(int fd, pid_t keeper, const RemoteHandlers& handlers, int threads, const ThreadSetters& setters,
-                   const std::string& host, int rank) {
-  // The rank's MPI process gone (mpirun ending the job): this one too. The signal follows the forking
-  // thread, which is that process's main thread (Serve runs on it until the end).
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != keeper) return 1;
+int ComputeProcess(int fd, const RemoteHandlers& handlers, int threads, const ThreadSetters& setters, int rank) {
   Pipe pipe(fd);
-  Worker worker([&pipe](Message message) { pipe.Send(message); }, handlers, threads, setters, host);
+  // The hello's host is filled in by the rank's MPI process.
+  Worker worker([&pipe](Message message) { pipe.Send(message); }, handlers, threads, setters, "");
   std::atomic<bool> done{false};
   std::thread heartbeat([&] {
     while (!done.load()) {
@@ -789,25 +830,23 @@ int ComputeProcess(int fd, pid_t keeper, const RemoteHandlers& handlers, int thr
 int Session::Serve(const RemoteHandlers& handlers, int threads, const ThreadSetters& setters) {
   // The blocks run in a child process that this one watches: if it dies (a signal, the out-of-memory
   // killer), this rank tells rank 0, which fails the run naming the rank and its tasks (exit 1) instead
-  // of mpirun ending the job with the signal.
+  // of mpirun ending the job with the signal. Forked in the constructor; here when the launcher did not
+  // name the rank.
+  if (!impl_->compute_child && impl_->child == 0) impl_->ForkCompute();
+  if (impl_->compute_child) {
+    const int code = ComputeProcess(impl_->child_fd, handlers, threads, setters, impl_->rank);
+    if (impl_->initialized) {  // forked after MPI_Init: leave MPI's state to the rank's own process
+      spdlog::default_logger()->flush();
+      std::_Exit(code);
+    }
+    return code;
+  }
   char host_name[MPI_MAX_PROCESSOR_NAME + 1] = {0};
   int length = 0;
   MPI_Get_processor_name(host_name, &length);
   const std::string host = host_name;
-  int fds[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
-    throw std::runtime_error(std::string("MPI rank ") + std::to_string(impl_->rank) + ": socketpair: " + std::strerror(errno));
-  std::fflush(stdout);
-  std::fflush(stderr);
-  const pid_t keeper = ::getpid();
-  const pid_t child = ::fork();
-  if (child < 0) throw std::runtime_error("MPI rank " + std::to_string(impl_->rank) + ": fork: " + std::strerror(errno));
-  if (child == 0) {
-    ::close(fds[0]);
-    ::_exit(ComputeProcess(fds[1], keeper, handlers, threads, setters, host, impl_->rank));
-  }
-  ::close(fds[1]);
-  Pipe pipe(fds[0]);
+  const pid_t child = impl_->child;
+  Pipe pipe(impl_->child_fd);
   std::atomic<bool> shutdown{false};
   {
     std::lock_guard<std::mutex> lock(impl_->deliver_mutex);
@@ -820,7 +859,10 @@ int Session::Serve(const RemoteHandlers& handlers, int threads, const ThreadSett
   impl_->StartPump();
   // Everything the child says goes to rank 0, heartbeats included: a child that hangs is silent.
   Message message;
-  while (pipe.Receive(&message)) impl_->channel.Post(0, std::move(message));
+  while (pipe.Receive(&message)) {
+    if (message.type == Type::kHello) message.text = host;
+    impl_->channel.Post(0, std::move(message));
+  }
   int status = 0;
   while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }

@@ -12,8 +12,9 @@
 //   Finish() ──── shutdown ──────────────────────►  Serve returns 0
 //
 // One thread per process makes every MPI call (MPI_THREAD_SERIALIZED); messages larger than 256 MiB go
-// in parts. A worker rank computes in a child process it forks and watches (Serve): the rank's MPI
-// process relays messages both ways, heartbeats included, so a child that hangs is silent. A worker
+// in parts. A worker rank computes in a child process it forks before MPI_Init (when the launcher names
+// the rank; else in Serve) and watches: the rank's MPI process relays messages both ways, heartbeats
+// included, so a child that hangs is silent; the child never calls MPI. A worker
 // that sends nothing for `rank_timeout` seconds fails the tasks it holds with its rank, host and the
 // tasks' ids; Finish then ends the job with MPI_Abort (exit 1), since MPI_Finalize would wait for the
 // silent rank forever. A child that dies (a signal, the out-of-memory killer) is reported at once: its
@@ -38,8 +39,9 @@ bool Available();
 
 class Session {
  public:
-  /// Initializes MPI when launched by mpirun/srun. Throws InputError when launched with several ranks
-  /// by a build without MPI.
+  /// Initializes MPI when launched by mpirun/srun; a worker rank first forks its compute process, for
+  /// which worker() is true as well (Serve runs the tasks there). Throws InputError when launched with
+  /// several ranks by a build without MPI, std::runtime_error when the fork fails.
   Session(int* argc, char*** argv);
   ~Session();
   Session(const Session&) = delete;
