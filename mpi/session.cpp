@@ -88,6 +88,7 @@ constexpr int kHeaderTag = 1;
 constexpr int kPartTag = 2;
 constexpr std::size_t kPartBytes = std::size_t{256} << 20;
 constexpr double kHeartbeatSeconds = 1.0;
+constexpr double kShutdownSeconds = 30.0;  ///< a worker's compute process has this long to end when told
 
 enum class Type : std::uint8_t {
   kConfigure,    ///< 0 → worker: number = threads default
@@ -276,8 +277,12 @@ class Pipe {
 std::string DescribeStatus(int status) {
   if (WIFSIGNALED(status)) {
     const int signal = WTERMSIG(status);
-    const char* name = sigabbrev_np(signal);
-    return "was killed by signal " + std::to_string(signal) + (name ? std::string(" (SIG") + name + ")" : "");
+    static const std::map<int, const char*> kNames = {
+        {SIGKILL, "SIGKILL"}, {SIGSEGV, "SIGSEGV"}, {SIGABRT, "SIGABRT"}, {SIGBUS, "SIGBUS"}, {SIGFPE, "SIGFPE"},
+        {SIGILL, "SIGILL"},   {SIGTERM, "SIGTERM"}, {SIGINT, "SIGINT"},   {SIGHUP, "SIGHUP"}, {SIGPIPE, "SIGPIPE"}};
+    const auto name = kNames.find(signal);
+    return "was killed by signal " + std::to_string(signal) + " (" +
+           (name != kNames.end() ? std::string(name->second) : std::string(::strsignal(signal))) + ")";
   }
   if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
   return "ended";
@@ -299,8 +304,10 @@ class MpiLanes final : public RemoteLanes {
       channel_.Post(rank, std::move(configure));
     }
     std::unique_lock<std::mutex> lock(mutex_);
-    const bool all = changed_.wait_for(lock, std::chrono::duration<double>(timeout_),
-                                       [&] { return static_cast<int>(workers_.size()) == workers; });
+    const bool all = changed_.wait_for(lock, std::chrono::duration<double>(timeout_), [&] {
+      return static_cast<int>(workers_.size()) == workers || !died_before_hello_.empty();
+    });
+    if (!died_before_hello_.empty()) throw std::runtime_error(died_before_hello_);
     if (!all) {
       std::string missing;
       for (int rank = 1; rank <= workers; ++rank)
@@ -418,7 +425,14 @@ class MpiLanes final : public RemoteLanes {
       return;
     }
     const auto found = workers_.find(source);
-    if (found == workers_.end()) return;  // a heartbeat before the hello
+    if (found == workers_.end()) {  // a heartbeat before the hello, or a death
+      if (message.type == Type::kDied && died_before_hello_.empty()) {
+        died_before_hello_ = "MPI rank " + std::to_string(source) + ": its compute process " + message.text +
+                             " before it started";
+        changed_.notify_all();
+      }
+      return;
+    }
     found->second.last_seen = Clock::now();
     if (message.type == Type::kDied) {
       Lose(source, found->second, ": its compute process " + message.text, false,
@@ -500,14 +514,18 @@ class MpiLanes final : public RemoteLanes {
   void Lose(int rank, Worker& worker, const std::string& why, bool silent, const std::string& hint = "") {
     if (worker.lost) return;
     if (silent) hung_ = true;
+    // Calls whose reply or error came already keep it.
+    auto waiting = [rank](const Call& call) {
+      return call.rank == rank && (call.state == Call::kWaiting || call.state == Call::kNeedContext);
+    };
     std::string tasks;
     for (const auto& [id, call] : calls_)
-      if (call->rank == rank) tasks += (tasks.empty() ? "" : ", ") + call->task_id;
+      if (waiting(*call)) tasks += (tasks.empty() ? "" : ", ") + call->task_id;
     worker.lost = true;
     worker.lost_reason = "MPI rank " + std::to_string(rank) + " (" + worker.host + ")" + why +
                          (tasks.empty() ? std::string() : " while running " + tasks) + hint;
     for (auto& [id, call] : calls_)
-      if (call->rank == rank) {
+      if (waiting(*call)) {
         call->state = Call::kLost;
         call->changed.notify_all();
       }
@@ -543,6 +561,7 @@ class MpiLanes final : public RemoteLanes {
   std::map<std::uint64_t, std::shared_ptr<Call>> calls_;
   std::uint64_t next_id_ = 0;
   bool hung_ = false;
+  std::string died_before_hello_;
   int contexts_ = 0;
   double context_bytes_ = 0, request_bytes_ = 0, reply_bytes_ = 0, waiting_ = 0;
 };
@@ -690,6 +709,7 @@ struct Session::Impl {
   std::function<void()> every_loop;           ///< rank 0: silence checks; workers: heartbeats
   std::shared_ptr<MpiLanes> lanes;
   std::mutex deliver_mutex;  ///< deliver and every_loop change while the pump runs
+  std::vector<std::pair<int, Message>> early;  ///< rank 0: deaths reported before Lanes()
   pid_t child = 0;             ///< a worker rank's MPI process: its compute process
   int child_fd = -1;           ///< the socket to the other process of the pair
   bool compute_child = false;  ///< this is a worker rank's compute process
@@ -730,7 +750,12 @@ struct Session::Impl {
           tick = every_loop;
         }
         const bool busy = channel.Pump([&](int source, Message message) {
-          if (to) to(source, std::move(message));
+          if (to) {
+            to(source, std::move(message));
+          } else if (message.type == Type::kDied) {  // before Lanes(): handed over there
+            std::lock_guard<std::mutex> lock(deliver_mutex);
+            early.emplace_back(source, std::move(message));
+          }
         });
         if (tick) tick();
         if (!busy) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -768,6 +793,13 @@ Session::Session(int* argc, char*** argv) : impl_(std::make_unique<Impl>()) {
     if (impl_->rank == 0) spdlog::error("the MPI library does not support MPI_THREAD_SERIALIZED");
     MPI_Abort(MPI_COMM_WORLD, 1);
   }
+  if (impl_->child != 0 && impl_->rank == 0) {  // the launcher's variable named another rank: no worker here
+    ::kill(impl_->child, SIGKILL);
+    ::waitpid(impl_->child, nullptr, 0);
+    ::close(impl_->child_fd);
+    impl_->child = 0;
+    impl_->child_fd = -1;
+  }
   if (impl_->size > 1 && impl_->rank == 0) impl_->StartPump();
 }
 
@@ -787,6 +819,8 @@ std::shared_ptr<RemoteLanes> Session::Lanes(int threads_default, double rank_tim
       std::lock_guard<std::mutex> lock(impl_->deliver_mutex);
       impl_->deliver = [lanes](int source, Message message) { lanes->Deliver(source, std::move(message)); };
       impl_->every_loop = [lanes] { lanes->CheckSilence(); };
+      for (auto& [source, message] : impl_->early) lanes->Deliver(source, std::move(message));
+      impl_->early.clear();
     }
     lanes->Configure(impl_->size - 1, threads_default);
     spdlog::info("MPI: {} ranks; rank 0 runs the pipeline, {} worker thread(s) on ranks 1-{} run AdaRound's blocks",
@@ -798,9 +832,10 @@ std::shared_ptr<RemoteLanes> Session::Lanes(int threads_default, double rank_tim
 
 namespace {
 
-/// The compute process of a worker rank (forked by Serve): runs what comes through `fd`, sends its
+/// The compute process of a worker rank (Impl::ForkCompute): runs what comes through `fd`, sends its
 /// answers and a heartbeat every second back, and never calls MPI. Returns its exit code.
 int ComputeProcess(int fd, const RemoteHandlers& handlers, int threads, const ThreadSetters& setters, int rank) {
+  KillPoint("worker-start");
   Pipe pipe(fd);
   // The hello's host is filled in by the rank's MPI process.
   Worker worker([&pipe](Message message) { pipe.Send(message); }, handlers, threads, setters, "");
@@ -834,12 +869,17 @@ int Session::Serve(const RemoteHandlers& handlers, int threads, const ThreadSett
   // name the rank.
   if (!impl_->compute_child && impl_->child == 0) impl_->ForkCompute();
   if (impl_->compute_child) {
+    // Ctrl-C, scancel and mpirun signal the rank's process group: the rank's MPI process takes them, and
+    // this one dies with it (PR_SET_PDEATHSIG), so an interrupted run is not reported as a death here.
+    std::signal(SIGINT, SIG_IGN);
+    std::signal(SIGTERM, SIG_IGN);
+    std::signal(SIGHUP, SIG_IGN);
     const int code = ComputeProcess(impl_->child_fd, handlers, threads, setters, impl_->rank);
-    if (impl_->initialized) {  // forked after MPI_Init: leave MPI's state to the rank's own process
-      spdlog::default_logger()->flush();
-      std::_Exit(code);
-    }
-    return code;
+    // No exit handlers: after a fork behind MPI_Init they would be MPI's, and none is needed here.
+    spdlog::default_logger()->flush();
+    std::fflush(stdout);
+    std::fflush(stderr);
+    std::_Exit(code);
   }
   char host_name[MPI_MAX_PROCESSOR_NAME + 1] = {0};
   int length = 0;
@@ -848,14 +888,33 @@ int Session::Serve(const RemoteHandlers& handlers, int threads, const ThreadSett
   const pid_t child = impl_->child;
   Pipe pipe(impl_->child_fd);
   std::atomic<bool> shutdown{false};
+  std::atomic<double> shutdown_at{0};  // seconds on the steady clock
+  auto now = [] { return std::chrono::duration<double>(Clock::now().time_since_epoch()).count(); };
   {
     std::lock_guard<std::mutex> lock(impl_->deliver_mutex);
     impl_->deliver = [&](int, Message message) {
-      if (message.type == Type::kShutdown) shutdown = true;
+      if (message.type == Type::kShutdown && !shutdown.exchange(true)) shutdown_at = now();
       pipe.Send(message);  // false once the child is gone: what it would have run fails below
     };
-    impl_->every_loop = nullptr;
+    // A child that does not end within a while of the shutdown would keep this rank, and rank 0 in
+    // MPI_Finalize, waiting.
+    impl_->every_loop = [&] {
+      if (shutdown.load() && now() - shutdown_at.load() > kShutdownSeconds) {
+        ::kill(child, SIGKILL);
+        shutdown_at = now() + 1e9;
+      }
+    };
   }
+  // The pump uses `pipe` and `shutdown`: it stops before they go, whatever happens below.
+  struct StopPump {
+    Impl& impl;
+    ~StopPump() {
+      impl.StopPump();
+      std::lock_guard<std::mutex> lock(impl.deliver_mutex);
+      impl.deliver = nullptr;
+      impl.every_loop = nullptr;
+    }
+  } stop_pump{*impl_};
   impl_->StartPump();
   // Everything the child says goes to rank 0, heartbeats included: a child that hangs is silent.
   Message message;
@@ -864,22 +923,23 @@ int Session::Serve(const RemoteHandlers& handlers, int threads, const ThreadSett
     impl_->channel.Post(0, std::move(message));
   }
   int status = 0;
-  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  pid_t waited = 0;
+  while ((waited = ::waitpid(child, &status, 0)) < 0 && errno == EINTR) {
   }
-  const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-  if (!clean) {
+  const std::string how = waited < 0 ? std::string("could not be waited for: ") + std::strerror(errno)
+                                     : DescribeStatus(status);
+  if (shutdown.load()) {
+    if (waited < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+      spdlog::warn("MPI rank {} ({}): after the shutdown its compute process {}", impl_->rank, host, how);
+  } else {
+    // Ended unasked, even with code 0: rank 0 fails the tasks it gave this rank and ends the run; until
+    // then this rank keeps answering.
     Message died;
     died.type = Type::kDied;
-    died.text = DescribeStatus(status);
-    spdlog::error("MPI rank {} ({}): its compute process {}", impl_->rank, host, died.text);
+    died.text = how;
+    spdlog::error("MPI rank {} ({}): its compute process {}", impl_->rank, host, how);
     impl_->channel.Post(0, std::move(died));
-    // Rank 0 fails the tasks it gave this rank and ends the run; until then this rank keeps answering.
     while (!shutdown.load()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  impl_->StopPump();
-  {
-    std::lock_guard<std::mutex> lock(impl_->deliver_mutex);
-    impl_->deliver = nullptr;
   }
   return 0;  // the job's exit code is rank 0's
 }

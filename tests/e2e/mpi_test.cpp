@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <thread>
 
 #include "mpi/session.h"
 #include "tests/support/test_support.h"
@@ -23,8 +24,7 @@ const char* kEncodings = "adaround_small_adaround.encodings";
 /// Short runs: the bytes, not the accuracy, are under test.
 const char* kShort = " --set stages.adaround.num_iterations=150";
 
-/// How many processes' command lines contain `text` (a job's processes left behind).
-int Processes(const std::string& text) {
+int CountProcesses(const std::string& text) {
   int found = 0;
   std::error_code ignored;
   for (const auto& entry : std::filesystem::directory_iterator("/proc", ignored)) {
@@ -32,6 +32,18 @@ int Processes(const std::string& text) {
     std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
     if (cmdline.find(text) != std::string::npos) ++found;
+  }
+  return found;
+}
+
+/// How many processes' command lines contain `text` (a job's processes left behind), after giving them
+/// up to 5 s to go (a compute process dies a moment after its rank).
+int Processes(const std::string& text) {
+  int found = 0;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    found = CountProcesses(text);
+    if (found == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return found;
 }
@@ -131,6 +143,23 @@ TEST_F(MpiRunTest, ADeadRankFailsTheRunNamingRankSignalAndTaskAndTheRerunResumes
   const CommandResult rerun = RunCommand(Mpirun(2) + ADAFLOW_CLI + args);
   ASSERT_EQ(rerun.exit_code, 0) << rerun.output;
   ExpectSameBytes(reference, spread);
+}
+
+TEST_F(MpiRunTest, AComputeProcessThatDiesBeforeItStartsFailsTheRunAtOnce) {
+  // Killed before its hello: rank 0 must not wait out --rank-timeout for it.
+  const std::string args = std::string(" run ") + kConfig + " --threads 1 --rank-timeout 600 --run-dir " +
+                           (dir_ / "early") + kShort;
+  const auto start = std::chrono::steady_clock::now();
+  const CommandResult early =
+      RunCommand("mpirun --oversubscribe --allow-run-as-root -np 1 " + std::string(ADAFLOW_CLI) + args +
+                 " : -np 1 -x ADAFLOW_TEST_KILL_AT=worker-start#1 " + ADAFLOW_CLI + args);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(early.exit_code, 1) << early.output;
+  EXPECT_NE(early.output.find("MPI rank 1: its compute process was killed by signal 9 (SIGKILL) before it started"),
+            std::string::npos)
+      << early.output;
+  EXPECT_LT(seconds, 60) << early.output;
+  EXPECT_EQ(Processes("--rank-timeout 600 --run-dir " + (dir_ / "early")), 0);
 }
 
 }  // namespace
