@@ -262,7 +262,12 @@ int CommandRun(const adaflow::StageRegistry& registry, const RunArgs& args, adaf
   std::signal(SIGINT, OnInterrupt);
   std::signal(SIGTERM, OnInterrupt);
   // Under mpirun: the other ranks run AdaRound's blocks beside this process's threads.
-  options.remote = session.Lanes(plan->spec.threads, args.rank_timeout);
+  try {
+    options.remote = session.Lanes(plan->spec.threads, args.rank_timeout);
+  } catch (const std::runtime_error& e) {  // a worker rank that never answered or whose compute process died
+    std::cerr << "adaflow: error: " << e.what() << "\n";
+    return static_cast<int>(adaflow::ExitCode::kInternal);
+  }
   // One point of a sweep: the report and config.resolved.yaml still cover the whole sweep.
   std::unique_ptr<adaflow::Plan> whole;
   if (!args.point.empty()) {

@@ -312,8 +312,9 @@ class MpiLanes final : public RemoteLanes {
       std::string missing;
       for (int rank = 1; rank <= workers; ++rank)
         if (!workers_.count(rank)) missing += (missing.empty() ? "" : ", ") + std::to_string(rank);
-      throw std::runtime_error("MPI rank(s) " + missing + " did not answer within " + std::to_string(timeout_) +
-                               " s (--rank-timeout)");
+      hung_ = true;  // MPI_Finalize would wait for them
+      throw std::runtime_error("MPI rank(s) " + missing + " did not answer within " +
+                               std::to_string(static_cast<int>(timeout_)) + " s (--rank-timeout)");
     }
     for (const auto& [rank, worker] : workers_)
       for (int lane = 0; lane < worker.threads; ++lane) lane_rank_.push_back(rank);
@@ -822,10 +823,10 @@ std::shared_ptr<RemoteLanes> Session::Lanes(int threads_default, double rank_tim
       for (auto& [source, message] : impl_->early) lanes->Deliver(source, std::move(message));
       impl_->early.clear();
     }
+    impl_->lanes = lanes;  // before Configure: if a rank never answers, Finish must know
     lanes->Configure(impl_->size - 1, threads_default);
     spdlog::info("MPI: {} ranks; rank 0 runs the pipeline, {} worker thread(s) on ranks 1-{} run AdaRound's blocks",
                  impl_->size, lanes->lanes(), impl_->size - 1);
-    impl_->lanes = lanes;
   }
   return impl_->lanes;
 }

@@ -145,21 +145,31 @@ TEST_F(MpiRunTest, ADeadRankFailsTheRunNamingRankSignalAndTaskAndTheRerunResumes
   ExpectSameBytes(reference, spread);
 }
 
-TEST_F(MpiRunTest, AComputeProcessThatDiesBeforeItStartsFailsTheRunAtOnce) {
-  // Killed before its hello: rank 0 must not wait out --rank-timeout for it.
-  const std::string args = std::string(" run ") + kConfig + " --threads 1 --rank-timeout 600 --run-dir " +
-                           (dir_ / "early") + kShort;
-  const auto start = std::chrono::steady_clock::now();
-  const CommandResult early =
-      RunCommand("mpirun --oversubscribe --allow-run-as-root -np 1 " + std::string(ADAFLOW_CLI) + args +
-                 " : -np 1 -x ADAFLOW_TEST_KILL_AT=worker-start#1 " + ADAFLOW_CLI + args);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  EXPECT_EQ(early.exit_code, 1) << early.output;
-  EXPECT_NE(early.output.find("MPI rank 1: its compute process was killed by signal 9 (SIGKILL) before it started"),
-            std::string::npos)
-      << early.output;
-  EXPECT_LT(seconds, 60) << early.output;
-  EXPECT_EQ(Processes("--rank-timeout 600 --run-dir " + (dir_ / "early")), 0);
+TEST_F(MpiRunTest, AComputeProcessThatDiesOrHangsBeforeItStartsFailsTheRun) {
+  struct Case {
+    std::string name, signal, timeout, message;
+    double within;
+  };
+  for (const Case& c :
+       {// Killed before its hello: rank 0 must not wait out --rank-timeout for it.
+        Case{"killed", "", "600", "MPI rank 1: its compute process was killed by signal 9 (SIGKILL) before it started", 60},
+        // Stopped before its hello: rank 0 gives up after --rank-timeout and ends the job (MPI_Finalize
+        // would wait for the silent rank).
+        Case{"stopped", " -x ADAFLOW_TEST_KILL_SIGNAL=STOP", "4", "MPI rank(s) 1 did not answer within 4 s (--rank-timeout)",
+             60}}) {
+    SCOPED_TRACE(c.name);
+    const std::string args = std::string(" run ") + kConfig + " --threads 1 --rank-timeout " + c.timeout +
+                             " --run-dir " + (dir_ / c.name) + kShort;
+    const auto start = std::chrono::steady_clock::now();
+    const CommandResult early =
+        RunCommand("mpirun --oversubscribe --allow-run-as-root -np 1 " + std::string(ADAFLOW_CLI) + args +
+                   " : -np 1 -x ADAFLOW_TEST_KILL_AT=worker-start#1" + c.signal + " " + ADAFLOW_CLI + args);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    EXPECT_EQ(early.exit_code, 1) << early.output;
+    EXPECT_NE(early.output.find("adaflow: error: " + c.message), std::string::npos) << early.output;
+    EXPECT_LT(seconds, c.within) << early.output;
+    EXPECT_EQ(Processes("--run-dir " + (dir_ / c.name)), 0);
+  }
 }
 
 }  // namespace
