@@ -17,12 +17,6 @@
 namespace adaflow {
 namespace {
 
-std::string Format(const char* format, double value) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, format, value);
-  return buffer;
-}
-
 std::string PadRight(const std::string& text, std::size_t width) {
   return text + std::string(width > text.size() ? width - text.size() : 0, ' ');
 }
@@ -142,6 +136,12 @@ std::vector<std::vector<std::string>> Cells(const Comparison& comparison, std::v
 }
 
 }  // namespace
+
+std::string Format(const char* format, double value) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, format, value);
+  return buffer;
+}
 
 std::string EscapeXml(const std::string& text) {
   std::string out;

@@ -27,6 +27,9 @@ struct Comparison {
   std::vector<ComparisonRow> rows;
 };
 
+/// `value` printed with a printf format ("%.2f"), for the reports' tables and plots.
+std::string Format(const char* format, double value);
+
 /// `text` with the characters XML gives a meaning (< > & ") escaped, for the SVG plots.
 std::string EscapeXml(const std::string& text);
 

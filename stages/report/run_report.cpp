@@ -17,12 +17,6 @@
 namespace adaflow {
 namespace {
 
-std::string Format(const char* format, double value) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, format, value);
-  return buffer;
-}
-
 /// `text` padded to `width` ("%*s", or left-aligned "%-*s" when width < 0).
 std::string Pad(const std::string& text, int width) {
   char buffer[160];
