@@ -3,10 +3,12 @@
 #include <hdf5.h>
 
 #include <filesystem>
+#include <mutex>
 
 #include "common/error.h"
 #include "src/data/dataset.h"
 #include "src/data/multi_input.h"
+#include "src/io/hdf5_lock.h"
 
 namespace adaflow::data {
 namespace {
@@ -61,6 +63,7 @@ hid_t OpenFile(const std::string& name, const std::string& path) {
 }  // namespace
 
 std::shared_ptr<Dataset> LoadHdf5(const std::string& name, const Hdf5DataOptions& options) {
+  std::lock_guard<std::mutex> lock(io::Hdf5Mutex());
   const std::string& path = options.file;
   Handle file(OpenFile(name, path), H5Fclose);
   auto open = [&](const std::string& dataset) {
@@ -110,6 +113,7 @@ std::shared_ptr<Dataset> LoadHdf5(const std::string& name, const Hdf5DataOptions
                                   const std::vector<TensorSpec>& model_inputs) {
   const bool one_float_input = model_inputs.size() <= 1 && (model_inputs.empty() || !model_inputs[0].integer());
   if (one_float_input && options.inputs.empty()) return LoadHdf5(name, options);
+  std::lock_guard<std::mutex> lock(io::Hdf5Mutex());
   const std::string& path = options.file;
   Handle file(OpenFile(name, path), H5Fclose);
   const ArrayReader read = [&](const std::string& array) {

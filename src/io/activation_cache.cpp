@@ -8,6 +8,7 @@
 #include "common/disk.h"
 #include "common/error.h"
 #include "common/kill_point.h"
+#include "src/io/hdf5_lock.h"
 
 namespace adaflow::io {
 namespace {
@@ -56,7 +57,13 @@ const bool kNoCloseAtExit = H5dont_atexit() >= 0;
 
 }  // namespace
 
+std::mutex& Hdf5Mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
 ActivationCache::ActivationCache(std::string path, bool create) : path_(std::move(path)) {
+  std::lock_guard<std::mutex> lock(Hdf5Mutex());
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
   if (create) {
     errno = 0;  // HDF5 keeps no error number of its own: a failed write leaves the system's
@@ -72,6 +79,7 @@ ActivationCache::ActivationCache(std::string path, bool create) : path_(std::mov
 }
 
 ActivationCache::~ActivationCache() {
+  std::lock_guard<std::mutex> lock(Hdf5Mutex());
   if (file_ >= 0) H5Fclose(file_);
 }
 
@@ -84,7 +92,7 @@ void ActivationCache::Write(const std::string& layer, const std::string& name, c
 
 void ActivationCache::Create(const std::string& layer, const std::string& name, const std::vector<std::int64_t>& shape,
                              StoreDtype dtype, const std::string& source, const std::string& key) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<std::mutex> lock(Hdf5Mutex());
   const std::string group_path = "/layers/" + layer;
   if (H5Lexists(file_, group_path.c_str(), H5P_DEFAULT) <= 0)
     H5Gclose(H5Gcreate2(file_, group_path.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
@@ -112,7 +120,7 @@ void ActivationCache::Create(const std::string& layer, const std::string& name, 
 
 void ActivationCache::WriteRows(const std::string& layer, const std::string& name, std::int64_t start,
                                 const torch::Tensor& rows) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<std::mutex> lock(Hdf5Mutex());
   const std::string path = DatasetPath(layer, name);
   const hid_t dataset = H5Dopen2(file_, path.c_str(), H5P_DEFAULT);
   if (dataset < 0) throw std::runtime_error("no dataset '" + path + "' in '" + path_ + "'");
@@ -138,13 +146,13 @@ void ActivationCache::WriteRows(const std::string& layer, const std::string& nam
 }
 
 void ActivationCache::Flush() {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<std::mutex> lock(Hdf5Mutex());
   errno = 0;
   if (H5Fflush(file_, H5F_SCOPE_GLOBAL) < 0) ThrowWriteError(path_, errno, "cannot flush '" + path_ + "'");
 }
 
 void ActivationCache::Close() {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<std::mutex> lock(Hdf5Mutex());
   if (file_ < 0) return;
   errno = 0;
   const herr_t status = H5Fclose(file_);
@@ -153,14 +161,14 @@ void ActivationCache::Close() {
 }
 
 bool ActivationCache::Has(const std::string& layer, const std::string& name) const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<std::mutex> lock(Hdf5Mutex());
   const std::string group = "/layers/" + layer;
   return H5Lexists(file_, group.c_str(), H5P_DEFAULT) > 0 &&
          H5Lexists(file_, DatasetPath(layer, name).c_str(), H5P_DEFAULT) > 0;
 }
 
 std::vector<std::int64_t> ActivationCache::Shape(const std::string& layer, const std::string& name) const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<std::mutex> lock(Hdf5Mutex());
   const hid_t dataset = H5Dopen2(file_, DatasetPath(layer, name).c_str(), H5P_DEFAULT);
   if (dataset < 0) throw InputError("activation cache '" + path_ + "' has no " + DatasetPath(layer, name));
   const hid_t space = H5Dget_space(dataset);
@@ -174,7 +182,7 @@ std::vector<std::int64_t> ActivationCache::Shape(const std::string& layer, const
 torch::Tensor ActivationCache::ReadRuns(const std::string& layer, const std::string& name,
                                         const std::vector<std::pair<std::int64_t, std::int64_t>>& runs) const {
   std::vector<std::int64_t> shape = Shape(layer, name);
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<std::mutex> lock(Hdf5Mutex());
   const hid_t dataset = H5Dopen2(file_, DatasetPath(layer, name).c_str(), H5P_DEFAULT);
   const hid_t file_space = H5Dget_space(dataset);
   std::vector<hsize_t> offset(shape.size(), 0), extent(shape.begin(), shape.end());

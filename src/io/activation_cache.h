@@ -1,8 +1,8 @@
 #pragma once
 // The HDF5 activation cache (DESIGN §7): /layers/<name>/<dataset> as N × … arrays, chunked by sample,
 // with attributes `source` (fp | quant) and `key` (the content key that produced it). float32, or
-// IEEE float16 on request (converted back to float32 on read). One file per run; every call is
-// serialized (the HDF5 library is not thread-safe in Debian's build).
+// IEEE float16 on request (converted back to float32 on read). One file per run; every call holds the
+// process's HDF5 lock (hdf5_lock.h: the library is not thread-safe in Debian's build).
 
 #include <torch/script.h>
 
@@ -58,7 +58,6 @@ class ActivationCache {
 
   std::string path_;
   long long file_ = -1;  // hid_t
-  mutable std::mutex mutex_;
 };
 
 }  // namespace adaflow::io
