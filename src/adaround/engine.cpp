@@ -12,6 +12,7 @@
 #include "src/adaround/block_optimizer.h"
 #include "src/adaround/input_capture.h"
 #include "src/adaround/remote_block.h"
+#include "src/adaround/remote_prepare.h"
 #include "src/model/torch_runtime.h"
 #include "src/quant/module_params.h"
 
@@ -64,16 +65,6 @@ double Bytes(const std::vector<std::int64_t>& shape) {
 
 /// "49 MiB"
 std::string MiB(double bytes) { return std::to_string(std::llround(bytes / 1048576.0)) + " MiB"; }
-
-/// The squared error of the layer's activated output against `target`, summed over dim 1 (AIMET's loss),
-/// as (sum, rows).
-std::pair<double, double> SquaredError(const model::Layer& layer, const torch::Tensor& input,
-                                       const torch::Tensor& weight, const torch::Tensor& bias,
-                                       const torch::Tensor& target) {
-  const torch::Tensor output = layer.activation.Apply(LayerForward(layer, input, weight, bias));
-  const torch::Tensor squared = (output - target).pow(2).sum(layer.kind == model::LayerKind::kLinear ? -1 : 1);
-  return {squared.sum().item<double>(), static_cast<double>(squared.numel())};
-}
 
 /// Gram statistics of a layer's chunks, added side by side and merged in chunk order as soon as every
 /// earlier chunk is in: the sums do not depend on the schedule, and at most the chunks in flight wait
@@ -193,6 +184,7 @@ struct Engine::Layer {
   double xhat_bytes = 0;
   std::atomic<int> readers{0};  ///< the layer itself and its consumers that still have to read x̂
   // Statistics.
+  PrepareProblem prepare;  ///< what its prepare chunks read of the layer (a layer that runs; until stats)
   OrderedGram gram;
   std::vector<std::pair<double, double>> chunk_errors;  ///< nearest rounding: (squared error, rows) per chunk
   Grid grid;
@@ -211,6 +203,7 @@ struct Engine::Layer {
   std::atomic<std::int64_t> prepare_ns{0}, optimize_ns{0};
   Clock::time_point start, last_report;
   std::vector<Clock::time_point> remote_start;  ///< per block, when it went to another process
+  std::vector<Clock::time_point> remote_prepare_start;  ///< per chunk
 };
 
 Engine::Engine(const EngineOptions& options, std::shared_ptr<const model::Model> fp, const model::LayerGraph& layers,
@@ -249,10 +242,20 @@ Engine::Engine(const EngineOptions& options, std::shared_ptr<const model::Model>
     const auto owner = fp_->Submodule(name);
     state->weight = owner.attr("weight").toTensor().detach();
     if (owner.hasattr("bias") && owner.attr("bias").isTensor()) state->bias = owner.attr("bias").toTensor().detach();
-    if (!state->done)
+    if (!state->done) {
       state->encoding = quant::ComputeWeightEncoding(
           state->weight, rules.WeightGrid(quant::OpTypesOf(*state->layer), options.quant_scheme), job.bitwidth,
           state->layer->channel_axis());
+      PrepareProblem& prepare = state->prepare;
+      prepare.layer = *state->layer;
+      prepare.weight = state->weight;
+      prepare.gram = job.objective == Objective::kGram;
+      prepare.cross = state->capture;
+      if (state->error_pass) {
+        prepare.nearest = quant::QuantizeDequantize(state->weight, state->encoding).to(state->weight.dtype());
+        prepare.bias = state->bias;
+      }
+    }
     layers_.push_back(std::move(state));
   }
   samples_ = layers_.empty() ? 0 : cache_->Shape(layers_.front()->layer->name, "input").at(0);
@@ -339,9 +342,13 @@ void Engine::AddTasks() {
       const std::int64_t chunks = (samples_ + state.chunk - 1) / state.chunk;
       state.gram.Reset(static_cast<std::size_t>(chunks));
       state.chunk_errors.assign(static_cast<std::size_t>(chunks), {0.0, 0.0});
-      for (std::int64_t chunk = 0; chunk < chunks; ++chunk)
+      state.remote_prepare_start.resize(static_cast<std::size_t>(chunks));
+      for (std::int64_t chunk = 0; chunk < chunks; ++chunk) {
         prepared.push_back(Add("prepare/" + name + "/" + std::to_string(chunk), upstream_finished,
                                [this, &state, chunk] { Prepare(state, chunk); }));
+        // A layer read back computes only x̂, which stays here.
+        if (!state.done) tasks_.back().remote = RemotePrepare(state, chunk);
+      }
     }
     // A layer read back whose x̂ nobody needs still waits for its upstream layers' rounded weights.
     std::vector<std::size_t> before_finish = prepared.empty() ? upstream_finished : prepared;
@@ -380,17 +387,48 @@ void Engine::Prepare(Layer& state, std::int64_t chunk) {
   const torch::Tensor fp_input = cache_->Read(layer.name, "input", start, count);
   const torch::Tensor input = state.capture ? CaptureInput(state, start, count) : fp_input;
   if (state.done) return;
-  if (state.job->objective == Objective::kGram) {
-    auto part = std::make_unique<GramAccumulator>(layer, state.weight, state.capture);
-    part->Add(input, state.capture ? fp_input : torch::Tensor());
-    state.gram.Add(static_cast<std::size_t>(chunk), std::move(part),
-                   [&] { return GramAccumulator(layer, state.weight, state.capture); });
-  }
-  if (state.error_pass) {
-    const torch::Tensor nearest = quant::QuantizeDequantize(state.weight, state.encoding).to(state.weight.dtype());
-    state.chunk_errors[static_cast<std::size_t>(chunk)] =
-        SquaredError(layer, input, nearest, state.bias, cache_->Read(layer.name, "target", start, count));
-  }
+  Keep(state, chunk, PrepareChunk(state.prepare, input, fp_input,
+                                  [&] { return cache_->Read(layer.name, "target", start, count); }));
+}
+
+void Engine::Keep(Layer& state, std::int64_t chunk, ChunkStats stats) {
+  const auto index = static_cast<std::size_t>(chunk);
+  if (stats.gram)
+    state.gram.Add(index, std::move(stats.gram),
+                   [&] { return GramAccumulator(*state.layer, state.weight, state.capture); });
+  state.chunk_errors[index] = stats.error;
+}
+
+std::string Engine::RemoteKey(const Layer& state, const char* what) {
+  static std::atomic<std::uint64_t> engines{0};
+  std::call_once(remote_serial_once_, [&] { remote_serial_ = ++engines; });
+  return "adaround#" + std::to_string(remote_serial_) + "/" + state.layer->name + what;
+}
+
+std::shared_ptr<const RemoteWork> Engine::RemotePrepare(Layer& state, std::int64_t chunk) {
+  auto work = std::make_shared<RemoteWork>();
+  work->kind = kRemotePrepareKind;
+  work->context_key = RemoteKey(state, "#prepare");
+  // Workers open the cache by this path: the run directory is shared, the working directory may not be.
+  work->context = [&state, path = std::filesystem::absolute(cache_->path()).string()] {
+    return SavePrepareProblem(state.prepare, path);
+  };
+  work->request = [this, &state, chunk] {
+    if (callbacks_.stop && callbacks_.stop->load()) throw Interrupted("AdaRound stopped");
+    std::call_once(state.started, [&] { state.start = state.last_report = Clock::now(); });
+    state.remote_prepare_start[static_cast<std::size_t>(chunk)] = Clock::now();
+    const std::int64_t start = chunk * state.chunk, count = std::min(state.chunk, samples_ - start);
+    // x̂ runs through the upstream layers' rounded weights, which only this process holds.
+    torch::NoGradGuard no_grad;
+    return SavePrepareRequest(start, count, state.capture ? CaptureInput(state, start, count) : torch::Tensor());
+  };
+  work->accept = [this, &state, chunk](const std::string& reply) {
+    Keep(state, chunk, LoadChunkStats(reply, state.prepare));
+    state.prepare_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            Clock::now() - state.remote_prepare_start[static_cast<std::size_t>(chunk)])
+                            .count();
+  };
+  return work;
 }
 
 torch::Tensor Engine::CaptureInput(Layer& state, std::int64_t start, std::int64_t count) {
@@ -434,6 +472,7 @@ void Engine::Stats(Layer& state) {
   torch::NoGradGuard no_grad;
   const model::Layer& layer = *state.layer;
   for (std::size_t up : state.job->upstream) Release(*layers_[up]);
+  state.prepare = PrepareProblem();  // every chunk is in
   state.grid = MakeGrid(state.weight, state.encoding);
   if (state.job->objective == Objective::kGram) state.form = state.gram.Finish();
   else SampledRows(state);
@@ -518,11 +557,9 @@ void Engine::Optimize(Layer& state, std::size_t block) {
 }
 
 std::shared_ptr<const RemoteWork> Engine::RemoteOptimize(Layer& state, std::size_t block) {
-  static std::atomic<std::uint64_t> engines{0};
-  if (remote_serial_ == 0) remote_serial_ = ++engines;
   auto work = std::make_shared<RemoteWork>();
   work->kind = kRemoteBlockKind;
-  work->context_key = "adaround#" + std::to_string(remote_serial_) + "/" + state.layer->name;
+  work->context_key = RemoteKey(state, "");
   work->context = [&state] {
     std::call_once(state.problem_saved, [&] { state.problem_bytes = SaveBlockProblem(state.problem); });
     return state.problem_bytes;

@@ -25,6 +25,12 @@
 // a layer's sampled seed comes from its name: the result is the same with any number of threads and
 // in any order the dependencies allow. A finished layer's x̂ is computed only when a layer after it
 // still has to run.
+//
+// Prepare and optimize tasks can also run in another process (EngineTask::remote; MPI ranks): a
+// prepare chunk's statistics from its x̂ (computed here, where the upstream layers' rounded weights and
+// x̂ are, and sent with the request) and the FP rows the worker reads from the activation cache
+// (remote_prepare.h); a block from the layer's statistics, sent once per worker (remote_block.h). Both
+// compute what the local body computes, from the same values: the bytes do not depend on where tasks ran.
 
 #include <torch/script.h>
 
@@ -44,6 +50,7 @@
 #include "src/adaround/block_optimizer.h"
 #include "src/adaround/layer_report.h"
 #include "src/adaround/plan.h"
+#include "src/adaround/remote_prepare.h"
 #include "src/data/dataset.h"
 #include "src/io/activation_cache.h"
 #include "src/model/layers.h"
@@ -200,6 +207,11 @@ class Engine {
   BlockProgress Progress(Layer& layer, std::size_t block);
   void Optimize(Layer& layer, std::size_t block);
   std::shared_ptr<const RemoteWork> RemoteOptimize(Layer& layer, std::size_t block);
+  /// A chunk's statistics, computed here or by another process, into the layer's sums.
+  void Keep(Layer& layer, std::int64_t chunk, ChunkStats stats);
+  std::shared_ptr<const RemoteWork> RemotePrepare(Layer& layer, std::int64_t chunk);
+  /// The key of a layer's context on workers: unique per engine in this process.
+  std::string RemoteKey(const Layer& layer, const char* what);
   void Finish(Layer& layer);
   void Close(Layer& layer);
   void Release(Layer& layer);
@@ -229,6 +241,7 @@ class Engine {
   int to_finish_ = 0;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::vector<EngineTask> tasks_;
+  std::once_flag remote_serial_once_;
   std::uint64_t remote_serial_ = 0;  ///< this engine's number in the process (keys of its remote contexts)
 };
 

@@ -46,6 +46,11 @@ torch::Tensor GroupPatches(const model::Layer& layer, const torch::Tensor& input
 GramAccumulator::GramAccumulator(const model::Layer& layer, const torch::Tensor& fp_weight, bool cross)
     : layer_(layer), weight_(fp_weight.detach().to(torch::kFloat32)), cross_(cross) {}
 
+GramAccumulator::GramAccumulator(const model::Layer& layer, const torch::Tensor& fp_weight, bool cross, GramSums sums)
+    : GramAccumulator(layer, fp_weight, cross) {
+  sums_ = std::move(sums);
+}
+
 void GramAccumulator::Add(const torch::Tensor& quant_input, const torch::Tensor& fp_input) {
   torch::NoGradGuard no_grad;
   const std::int64_t samples = quant_input.size(0);
@@ -64,8 +69,8 @@ void GramAccumulator::Add(const torch::Tensor& quant_input, const torch::Tensor&
     const std::int64_t count = std::min(piece, samples - start);
     const torch::Tensor x_hat = quant_input.narrow(0, start, count);
     const torch::Tensor p_hat = GroupPatches(layer_, x_hat);  // [G, D, rows]
-    rows_ += static_cast<double>(p_hat.size(2));
-    add(hh_, torch::bmm(p_hat, p_hat.transpose(1, 2)));
+    sums_.rows += static_cast<double>(p_hat.size(2));
+    add(sums_.hh, torch::bmm(p_hat, p_hat.transpose(1, 2)));
     if (!cross_) continue;
     // Wδ: the layer's op without bias on x̂ − x, as [G, out/G, rows] in the patches' row order.
     const torch::Tensor delta = x_hat - fp_input.narrow(0, start, count);
@@ -81,8 +86,8 @@ void GramAccumulator::Add(const torch::Tensor& quant_input, const torch::Tensor&
       const torch::Tensor flat = out.reshape({out.size(0), groups, out.size(1) / groups, -1});  // [n, G, o, L]
       y = flat.permute({1, 2, 0, 3}).reshape({groups, out.size(1) / groups, -1});
     }
-    add(k_, torch::bmm(y, p_hat.transpose(1, 2)));
-    c_ += y.to(torch::kFloat64).pow(2).sum().item<double>();
+    add(sums_.k, torch::bmm(y, p_hat.transpose(1, 2)));
+    sums_.c += y.to(torch::kFloat64).pow(2).sum().item<double>();
   }
 }
 
@@ -92,19 +97,19 @@ void GramAccumulator::Merge(const GramAccumulator& other) {
     if (total.defined()) total.add_(part);
     else total = part.clone();
   };
-  merge(hh_, other.hh_);
-  merge(k_, other.k_);
-  c_ += other.c_;
-  rows_ += other.rows_;
+  merge(sums_.hh, other.sums_.hh);
+  merge(sums_.k, other.sums_.k);
+  sums_.c += other.sums_.c;
+  sums_.rows += other.sums_.rows;
 }
 
 GramForm GramAccumulator::Finish() const {
   GramForm form;
-  form.rows = rows_;
-  form.hh64 = hh_ / rows_;
-  form.cross64 = cross_ ? k_ / rows_ : torch::zeros({form.hh64.size(0), weight_.size(0) / form.hh64.size(0),
+  form.rows = sums_.rows;
+  form.hh64 = sums_.hh / sums_.rows;
+  form.cross64 = cross_ ? sums_.k / sums_.rows : torch::zeros({form.hh64.size(0), weight_.size(0) / form.hh64.size(0),
                                                      form.hh64.size(1)}, torch::kFloat64);
-  form.constant = cross_ ? c_ / rows_ : 0.0;
+  form.constant = cross_ ? sums_.c / sums_.rows : 0.0;
   form.hh = form.hh64.to(torch::kFloat32).contiguous();
   form.cross = form.cross64.to(torch::kFloat32).contiguous();
   return form;

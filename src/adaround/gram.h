@@ -35,6 +35,13 @@ struct GramForm {
   double rows = 0;        ///< R
 };
 
+/// What a GramAccumulator has summed (float64), as it travels between processes.
+struct GramSums {
+  torch::Tensor hh, k;  ///< Σ p̂p̂ᵀ and Σ (Wδ)p̂ᵀ per group; undefined before the first rows (k: without `cross`)
+  double c = 0;         ///< Σ‖Wδ‖²
+  double rows = 0;
+};
+
 /// Sums of the Gram form over chunks of samples. Products in float32 (BLAS), sums in float64. Partial
 /// accumulators of disjoint chunks merge in a fixed order, so the result does not depend on which
 /// thread added which chunk.
@@ -42,19 +49,20 @@ class GramAccumulator {
  public:
   /// `cross`: the quantized input differs from the FP input (K and c are needed). `fp_weight`: W.
   GramAccumulator(const model::Layer& layer, const torch::Tensor& fp_weight, bool cross);
+  /// One whose sums are `sums` (a chunk another process added).
+  GramAccumulator(const model::Layer& layer, const torch::Tensor& fp_weight, bool cross, GramSums sums);
   /// A chunk of samples: x̂ and (when `cross`) x, [n, …] each. Large chunks are split to bound memory.
   void Add(const torch::Tensor& quant_input, const torch::Tensor& fp_input);
   void Merge(const GramAccumulator& other);
   /// The averages (divided by R).
   GramForm Finish() const;
+  const GramSums& sums() const { return sums_; }
 
  private:
   model::Layer layer_;
   torch::Tensor weight_;
   bool cross_;
-  torch::Tensor hh_, k_;
-  double c_ = 0;
-  double rows_ = 0;
+  GramSums sums_;
 };
 
 /// (1/R)·Σ‖W̃p̂ − Wp‖², differentiable in `weight` (autograd; tests and small uses).

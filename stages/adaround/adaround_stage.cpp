@@ -6,6 +6,7 @@
 #include "common/process.h"
 #include "src/io/activation_cache.h"
 #include "src/adaround/remote_block.h"
+#include "src/adaround/remote_prepare.h"
 #include "src/io/aimet_encodings.h"
 #include "stages/adaround/layer_store.h"
 #include "stages/artifacts.h"
@@ -175,7 +176,8 @@ void RegisterAdaroundStage(StageRegistry& registry) {
                                           {{port::kModel}, {port::kLayerGraph}, {port::kActivationCache}},
                                           {port::kModel, port::kEncodings, port::kMetrics},
                                           std::vector<DataSetUse>{{"calibration"}}));
-  // A block of a layer's output channels, run by a worker process (mpirun).
+  // What worker processes (mpirun) run: a chunk of a layer's statistics, a block of its output channels.
+  registry.remote_handlers().Define(adaround::kRemotePrepareKind, adaround::PrepareHandler());
   registry.remote_handlers().Define(adaround::kRemoteBlockKind, adaround::BlockHandler());
 }
 

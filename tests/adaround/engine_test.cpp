@@ -8,12 +8,14 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
 
 #include "pipeline/executor.h"
 #include "src/adaround/remote_block.h"
+#include "src/adaround/remote_prepare.h"
 #include "src/io/activation_cache_writer.h"
 #include "src/model/batch_norm_fold.h"
 #include "src/model/torch_runtime.h"
@@ -261,32 +263,71 @@ TEST(EngineTest, XhatRunsThroughOtherModulesParametersQuantizedAsAimetsAdaRoundQ
                            fp->Submodule("ln").attr("weight").toTensor()));
 }
 
+TEST(RemotePrepareTest, AWorkerThatCannotReadTheCacheNamesTheFileAndTheSharedRunDirectory) {
+  TempDir dir;
+  const Fixture fixture(ConvModel(8, 4, false), {4, 6, 6}, 16, dir);
+  PrepareProblem problem;
+  problem.layer = fixture.layers.layers.at(0);
+  problem.weight = fixture.model->Submodule(problem.layer.name).attr("weight").toTensor();
+  problem.gram = true;
+  const RemoteHandler handler = PrepareHandler();
+  const std::string request = SavePrepareRequest(0, 8, torch::Tensor());
+  // The cache as rank 0 names it: the chunk's sums equal those computed here from the same rows.
+  const auto parsed = handler.parse_context(SavePrepareProblem(problem, fixture.cache->path()));
+  const ChunkStats remote = LoadChunkStats(handler.run(parsed.get(), request, nullptr, nullptr), problem);
+  const torch::Tensor rows = fixture.cache->Read(problem.layer.name, "input", 0, 8);
+  const ChunkStats here = PrepareChunk(problem, rows, rows, nullptr);
+  ASSERT_TRUE(remote.gram && here.gram);
+  EXPECT_TRUE(torch::equal(remote.gram->sums().hh, here.gram->sums().hh));
+  EXPECT_EQ(remote.gram->sums().rows, here.gram->sums().rows);
+  // A path this process cannot see (a run directory that is not shared): the task fails, saying so.
+  const std::string missing = dir / "elsewhere/activations.h5";
+  const auto lost = handler.parse_context(SavePrepareProblem(problem, missing));
+  try {
+    handler.run(lost.get(), request, nullptr, nullptr);
+    FAIL() << "expected an error";
+  } catch (const std::exception& error) {
+    const std::string message = error.what();
+    EXPECT_NE(message.find("'" + missing + "' does not exist"), std::string::npos) << message;
+    EXPECT_NE(message.find("must be on a file system all ranks share"), std::string::npos) << message;
+  }
+}
+
 /// Remote lanes in this process that go through the bytes a worker rank gets: the context and request
 /// saved, the context parsed (again for every task: a worker that dropped it), the handler run on a
 /// thread of its own, its reply loaded by the task's accept.
 class LoopbackLanes final : public RemoteLanes {
  public:
-  explicit LoopbackLanes(int lanes) : lanes_(lanes), handler_(BlockHandler(0.0)) {}
+  explicit LoopbackLanes(int lanes) : lanes_(lanes) {
+    handlers_.Define(kRemoteBlockKind, BlockHandler(0.0));
+    handlers_.Define(kRemotePrepareKind, PrepareHandler());
+  }
   int lanes() const override { return lanes_; }
   void Run(int lane, const std::string& task_id, const RemoteWork& work, const std::atomic<bool>* stop) override {
-    EXPECT_EQ(work.kind, kRemoteBlockKind);
+    const RemoteHandler* handler = handlers_.Find(work.kind);
+    ASSERT_NE(handler, nullptr) << work.kind;
     const std::string context = work.context(), request = work.request();
     std::string reply;
     std::thread worker([&] {
       SetIntraOpThreads(1);
-      const std::shared_ptr<const void> parsed = handler_.parse_context(context);
-      reply = handler_.run(parsed.get(), request, nullptr, stop);
+      const std::shared_ptr<const void> parsed = handler->parse_context(context);
+      reply = handler->run(parsed.get(), request, nullptr, stop);
     });
     worker.join();
     work.accept(reply);
-    ++tasks_;
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++tasks_[work.kind];
   }
-  int tasks() const { return tasks_; }
+  int tasks(const std::string& kind) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return tasks_[kind];
+  }
 
  private:
   int lanes_;
-  RemoteHandler handler_;
-  std::atomic<int> tasks_{0};
+  RemoteHandlers handlers_;
+  std::mutex mutex_;
+  std::map<std::string, int> tasks_;
 };
 
 class ResNetEngineTest : public ::testing::Test {
@@ -311,7 +352,7 @@ TEST_F(ResNetEngineTest, QuantModeGivesTheSameBytesInOrderAndOnTwoThreads) {
   for (const auto& report : in_order.layers) EXPECT_LE(report.mse_adaround, report.mse_nearest) << report.name;
 }
 
-TEST_F(ResNetEngineTest, BlocksRunThroughRemoteLanesGiveTheSameBytesInBothModesAndObjectives) {
+TEST_F(ResNetEngineTest, ChunksAndBlocksRunThroughRemoteLanesGiveTheSameBytesInBothModesAndObjectives) {
   for (const InputSource source : {InputSource::kQuant, InputSource::kFp})
     for (const Objective objective : {Objective::kGram, Objective::kSampled}) {
       EngineOptions options = Options();
@@ -323,8 +364,11 @@ TEST_F(ResNetEngineTest, BlocksRunThroughRemoteLanesGiveTheSameBytesInBothModesA
       const EngineResults spread = fixture_.Run(options, spread_store, dir_, 1, 1024.0 * 1024 * 1024, lanes);
       SCOPED_TRACE(NameOf(kObjectiveNames, objective));
       ExpectSameResults(here, spread);
-      // Two lanes beside one local slot: a good part of the layers' blocks went through the bytes.
-      EXPECT_GE(lanes->tasks(), 8);
+      // Two lanes beside one local slot: a good part of the layers' blocks went through the bytes, and
+      // chunks (one per layer here) did too, reading the cache file through a handle of their own as a
+      // worker does.
+      EXPECT_GE(lanes->tasks(kRemoteBlockKind), 8);
+      EXPECT_GE(lanes->tasks(kRemotePrepareKind), 2);
     }
 }
 
