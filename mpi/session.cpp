@@ -20,6 +20,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -353,6 +354,7 @@ class MpiLanes final : public RemoteLanes {
         context.payload = work.context();
         std::lock_guard<std::mutex> lock(mutex_);
         context_bytes_ += static_cast<double>(context.payload.size());
+        kinds_[work.kind].context_bytes += static_cast<double>(context.payload.size());
         ++contexts_;
         channel_.Post(rank, std::move(context));
       }
@@ -364,6 +366,7 @@ class MpiLanes final : public RemoteLanes {
       request.payload = work.request();
       std::lock_guard<std::mutex> lock(mutex_);
       request_bytes_ += static_cast<double>(request.payload.size());
+      kinds_[work.kind].request_bytes += static_cast<double>(request.payload.size());
       channel_.Post(rank, std::move(request));
     };
     post(send_context);
@@ -392,6 +395,9 @@ class MpiLanes final : public RemoteLanes {
           worker.computing += call->computing;
           waiting_ += SecondsSince(start);
           reply_bytes_ += static_cast<double>(call->reply.size());
+          Traffic& traffic = kinds_[work.kind];
+          ++traffic.tasks;
+          traffic.reply_bytes += static_cast<double>(call->reply.size());
           const std::string reply = std::move(call->reply);
           lock.unlock();
           work.accept(reply);
@@ -486,7 +492,8 @@ class MpiLanes final : public RemoteLanes {
     return hung_;
   }
 
-  /// Tasks per rank, bytes each way and the share of the waiting that was computing.
+  /// Tasks per rank, bytes each way and the share of the waiting that was computing; then a line per kind
+  /// of task with its bytes.
   std::string Summary() const {
     std::lock_guard<std::mutex> lock(mutex_);
     int tasks = 0;
@@ -505,7 +512,14 @@ class MpiLanes final : public RemoteLanes {
                   "remote tasks waited %.2f s, of which the workers computed %.2f s (%.1f %%)",
                   tasks, per_rank.c_str(), contexts_, MiB(context_bytes_).c_str(), MiB(request_bytes_).c_str(),
                   MiB(reply_bytes_).c_str(), waiting_, computing, waiting_ > 0 ? 100.0 * computing / waiting_ : 0.0);
-    return text;
+    std::string summary = text;
+    for (const auto& [kind, traffic] : kinds_) {
+      std::snprintf(text, sizeof(text), "\nMPI: %s: %d tasks; contexts %s, requests %s, replies %s", kind.c_str(),
+                    traffic.tasks, MiB(traffic.context_bytes).c_str(), MiB(traffic.request_bytes).c_str(),
+                    MiB(traffic.reply_bytes).c_str());
+      summary += text;
+    }
+    return summary;
   }
 
  private:
@@ -565,6 +579,12 @@ class MpiLanes final : public RemoteLanes {
   std::string died_before_hello_;
   int contexts_ = 0;
   double context_bytes_ = 0, request_bytes_ = 0, reply_bytes_ = 0, waiting_ = 0;
+  /// What went each way, per kind of remote task.
+  struct Traffic {
+    int tasks = 0;
+    double context_bytes = 0, request_bytes = 0, reply_bytes = 0;
+  };
+  std::map<std::string, Traffic> kinds_;
 };
 
 /// A worker's compute process: contexts it keeps, tasks running, stop. `send` takes what goes to rank 0.
@@ -948,8 +968,8 @@ int Session::Serve(const RemoteHandlers& handlers, int threads, const ThreadSett
 int Session::Finish(int code) {
   if (impl_->size <= 1 || impl_->rank != 0) return code;
   if (impl_->lanes) {
-    const std::string summary = impl_->lanes->Summary();
-    if (!summary.empty()) spdlog::info("{}", summary);
+    std::istringstream summary(impl_->lanes->Summary());
+    for (std::string line; std::getline(summary, line);) spdlog::info("{}", line);
   }
   const bool hung = impl_->lanes && impl_->lanes->hung();
   if (hung || code == static_cast<int>(ExitCode::kInterrupted)) {
