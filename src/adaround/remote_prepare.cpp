@@ -1,9 +1,9 @@
 #include "src/adaround/remote_prepare.h"
 
+#include <filesystem>
 #include <mutex>
 #include <stdexcept>
 
-#include "common/error.h"
 #include "common/kill_point.h"
 #include "src/adaround/adaround.h"
 #include "src/adaround/wire.h"
@@ -19,14 +19,20 @@ struct PrepareContext {
 
   const io::ActivationCache& Cache() const {
     std::lock_guard<std::mutex> lock(mutex);
-    if (!cache) {
-      try {
-        cache = std::make_shared<const io::ActivationCache>(cache_path, false);
-      } catch (const std::exception& error) {
-        throw std::runtime_error(std::string(error.what()) +
-                                 " on this rank: every rank reads the run directory's activation cache, so the run "
-                                 "directory must be on a file system all ranks share (docs/SCALE_OUT.md)");
-      }
+    if (cache) return *cache;
+    // Rank 0 has read this file: what fails here is this rank's view of it.
+    const std::string shared =
+        ": every rank reads the activation cache from the run directory, which must be on a file system all "
+        "ranks share, at the same path (docs/SCALE_OUT.md)";
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(cache_path, ec))
+      throw std::runtime_error("activation cache '" + cache_path + "' does not exist on this rank" + shared);
+    try {
+      cache = std::make_shared<const io::ActivationCache>(cache_path, false);
+    } catch (const std::exception& error) {
+      throw std::runtime_error("cannot open the activation cache '" + cache_path + "' on this rank" + shared +
+                               "; on a file system without file locks, run with HDF5_USE_FILE_LOCKING=FALSE in "
+                               "every rank's environment (mpirun -x)");
     }
     return *cache;
   }

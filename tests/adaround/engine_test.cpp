@@ -288,7 +288,7 @@ TEST(RemotePrepareTest, AWorkerThatCannotReadTheCacheNamesTheFileAndTheSharedRun
     FAIL() << "expected an error";
   } catch (const std::exception& error) {
     const std::string message = error.what();
-    EXPECT_NE(message.find("'" + missing + "' does not exist"), std::string::npos) << message;
+    EXPECT_NE(message.find("'" + missing + "' does not exist on this rank"), std::string::npos) << message;
     EXPECT_NE(message.find("must be on a file system all ranks share"), std::string::npos) << message;
   }
 }
