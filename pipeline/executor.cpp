@@ -71,6 +71,9 @@ void LocalExecutor::Dispatch(const TaskDag::TaskRef& task, const std::atomic<boo
     }
   } release{*this, lane};
   if (lane >= 0) {
+    // What the task computes here to make its request (a chunk's x̂) runs on this thread alone: the
+    // threads waiting on lanes come on top of the budget.
+    UseThreads(1);
     remote_->Run(lane, task.id, *task.remote, stop);
     return;
   }

@@ -15,8 +15,9 @@
 // With RemoteLanes (pipeline/remote.h; mpi/: other MPI ranks) the same executor spreads the tasks that
 // carry RemoteWork: such a task takes a free remote lane, else a free local slot, whichever comes first;
 // every other task runs here. The arena then has 2 × `threads` + lanes slots, and at most `threads` tasks
-// compute here at once (a slot is a permit, which a stage lends while it waits for its sub-tasks); a
-// thread waiting for a remote task computes nothing.
+// compute here at once (a slot is a permit, which a stage lends while it waits for its sub-tasks). A
+// thread that holds a lane computes only what the task's request needs (AdaRound: a chunk's x̂), on one
+// intra-op thread, then waits: up to `lanes` such threads beside the budget, briefly.
 
 #include <tbb/global_control.h>
 #include <tbb/task_arena.h>
