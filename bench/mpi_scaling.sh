@@ -3,12 +3,13 @@
 # the adaround stage of one config run three ways on one machine, from the same activation cache:
 #   1x1  one process, --threads 1
 #   1x2  one process, --threads 2
-#   2x1  mpirun -np 2, --threads 1 per rank (rank 0 runs the pipeline and blocks, rank 1 blocks)
+#   2x1  mpirun -np 2, --threads 1 per rank (rank 0 runs the pipeline, x̂, chunks and blocks; rank 1
+#        chunks and blocks)
 # The first run computes everything; the others are hard-linked copies of its run directory with the
 # adaround stage (and what follows it) forgotten, so they recompute AdaRound on the same cache. Prints per
 # way: the adaround stage's seconds, CPU use (the run's cpu % of its own threads; for 2x1 rank 0's only),
-# peak RSS (VmHWM of rank 0), the speed-up over 1x1, the MPI traffic line, and whether the encodings are
-# byte-identical to 1x2's.
+# peak RSS (VmHWM of rank 0), the speed-up over 1x1, the MPI traffic lines (in all, and per kind of task),
+# and whether the encodings are byte-identical to 1x2's.
 #
 # Usage: bench/mpi_scaling.sh [example|resnet18] [ITERATIONS, default 500]
 #   example:  configs/fmnist_resnet8_w4a8.yaml (the shipped example, 1024 samples)
@@ -64,10 +65,10 @@ for way in ("1x1", "1x2", "2x1"):
     stage = next(s for s in report["stages"] if s["id"] == "adaround")
     threads = {"1x1": 1, "1x2": 2, "2x1": 1}[way]
     log = open(f"{out}/{way}.log").read()
-    mpi = re.search(r"MPI: \d+ remote tasks.*", log)
+    mpi = re.findall(r"MPI: (?:\d+ remote tasks|adaround\.).*", log)
     enc = glob.glob(f"{out}/{way}/*_adaround.encodings")[0]
     rows[way] = (stage["seconds"], stage.get("cpu_seconds", 0) / max(stage["seconds"], 1e-9) / threads * 100,
-                 stage.get("peak_rss_mib", 0), open(enc, "rb").read(), mpi.group(0) if mpi else "")
+                 stage.get("peak_rss_mib", 0), open(enc, "rb").read(), "\n".join(mpi))
 base = rows["1x1"][0]
 print(f"{which}: adaround stage, {iterations} iterations per layer, this machine ({os.cpu_count()} cores)")
 print(f"{'way':<5} {'seconds':>8} {'cpu %':>6} {'peak RSS':>9} {'speed-up':>9}  encodings = 1x2")

@@ -261,7 +261,7 @@ int CommandRun(const adaflow::StageRegistry& registry, const RunArgs& args, adaf
   }
   std::signal(SIGINT, OnInterrupt);
   std::signal(SIGTERM, OnInterrupt);
-  // Under mpirun: the other ranks run AdaRound's blocks beside this process's threads.
+  // Under mpirun: the other ranks run AdaRound's statistics chunks and blocks beside this process's threads.
   try {
     options.remote = session.Lanes(plan->spec.threads, args.rank_timeout);
   } catch (const std::runtime_error& e) {  // a worker rank that never answered or whose compute process died

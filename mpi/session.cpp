@@ -851,8 +851,9 @@ std::shared_ptr<RemoteLanes> Session::Lanes(int threads_default, double rank_tim
     }
     impl_->lanes = lanes;  // before Configure: if a rank never answers, Finish must know
     lanes->Configure(impl_->size - 1, threads_default);
-    spdlog::info("MPI: {} ranks; rank 0 runs the pipeline, {} worker thread(s) on ranks 1-{} run AdaRound's blocks",
-                 impl_->size, lanes->lanes(), impl_->size - 1);
+    spdlog::info(
+        "MPI: {} ranks; rank 0 runs the pipeline, {} worker thread(s) on ranks 1-{} run AdaRound's chunks and blocks",
+        impl_->size, lanes->lanes(), impl_->size - 1);
   }
   return impl_->lanes;
 }
