@@ -345,6 +345,14 @@ class MpiLanes final : public RemoteLanes {
         lanes.calls_.erase(id);
       }
     } forget{*this, id};
+    // The request is made once (a chunk's x̂ is computed for it) and sent again as it is when the worker
+    // asks for the context.
+    const Clock::time_point making = Clock::now();
+    const std::string payload = work.request();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      making_ += SecondsSince(making);
+    }
     auto post = [&](bool with_context) {
       if (with_context) {
         Message context;
@@ -363,12 +371,9 @@ class MpiLanes final : public RemoteLanes {
       request.id = id;
       request.kind = work.kind;
       request.key = work.context_key;
-      const Clock::time_point making = Clock::now();
-      request.payload = work.request();
-      const double made = SecondsSince(making);
+      request.payload = payload;
       std::lock_guard<std::mutex> lock(mutex_);
       request_bytes_ += static_cast<double>(request.payload.size());
-      making_ += made;
       kinds_[work.kind].request_bytes += static_cast<double>(request.payload.size());
       channel_.Post(rank, std::move(request));
     };
@@ -511,13 +516,13 @@ class MpiLanes final : public RemoteLanes {
     if (tasks == 0) return "";
     char text[512];
     std::snprintf(text, sizeof(text),
-                  "MPI: %d remote tasks (%s); sent %d contexts (%s) and %s of requests, received %s of replies; "
-                  "remote tasks waited %.2f s, of which the workers computed %.2f s (%.1f %%) and rank 0 made the "
-                  "requests %.2f s (%.1f %%)",
-                  tasks, per_rank.c_str(), contexts_, MiB(context_bytes_).c_str(), MiB(request_bytes_).c_str(),
-                  MiB(reply_bytes_).c_str(), waiting_, computing, waiting_ > 0 ? 100.0 * computing / waiting_ : 0.0,
-                  making_, waiting_ > 0 ? 100.0 * making_ / waiting_ : 0.0);
-    std::string summary = text;
+                  "sent %d contexts (%s) and %s of requests, received %s of replies; remote tasks waited %.2f s, of "
+                  "which the workers computed %.2f s (%.1f %%) and rank 0 made the requests %.2f s (%.1f %%)",
+                  contexts_, MiB(context_bytes_).c_str(), MiB(request_bytes_).c_str(), MiB(reply_bytes_).c_str(),
+                  waiting_, computing, waiting_ > 0 ? 100.0 * computing / waiting_ : 0.0, making_,
+                  waiting_ > 0 ? 100.0 * making_ / waiting_ : 0.0);
+    // The ranks' list grows with the job: it goes in as a string, never cut.
+    std::string summary = "MPI: " + std::to_string(tasks) + " remote tasks (" + per_rank + "); " + text;
     for (const auto& [kind, traffic] : kinds_) {
       std::snprintf(text, sizeof(text), "\nMPI: %s: %d tasks; contexts %s, requests %s, replies %s", kind.c_str(),
                     traffic.tasks, MiB(traffic.context_bytes).c_str(), MiB(traffic.request_bytes).c_str(),

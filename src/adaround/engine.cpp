@@ -185,6 +185,7 @@ struct Engine::Layer {
   std::atomic<int> readers{0};  ///< the layer itself and its consumers that still have to read x̂
   // Statistics.
   PrepareProblem prepare;  ///< what its prepare chunks read of the layer (a layer that runs; until stats)
+  std::once_flag prepare_ready;  ///< its nearest weight made (PrepareOf)
   OrderedGram gram;
   std::vector<std::pair<double, double>> chunk_errors;  ///< nearest rounding: (squared error, rows) per chunk
   Grid grid;
@@ -251,10 +252,6 @@ Engine::Engine(const EngineOptions& options, std::shared_ptr<const model::Model>
       prepare.weight = state->weight;
       prepare.gram = job.objective == Objective::kGram;
       prepare.cross = state->capture;
-      if (state->error_pass) {
-        prepare.nearest = quant::QuantizeDequantize(state->weight, state->encoding).to(state->weight.dtype());
-        prepare.bias = state->bias;
-      }
     }
     layers_.push_back(std::move(state));
   }
@@ -387,8 +384,19 @@ void Engine::Prepare(Layer& state, std::int64_t chunk) {
   const torch::Tensor fp_input = cache_->Read(layer.name, "input", start, count);
   const torch::Tensor input = state.capture ? CaptureInput(state, start, count) : fp_input;
   if (state.done) return;
-  Keep(state, chunk, PrepareChunk(state.prepare, input, fp_input,
+  Keep(state, chunk, PrepareChunk(PrepareOf(state), input, fp_input,
                                   [&] { return cache_->Read(layer.name, "target", start, count); }));
+}
+
+const PrepareProblem& Engine::PrepareOf(Layer& state) {
+  // The nearest weight is made at the layer's first chunk, not with the engine: only the layers in
+  // flight hold one.
+  std::call_once(state.prepare_ready, [&] {
+    if (!state.error_pass) return;
+    state.prepare.nearest = quant::QuantizeDequantize(state.weight, state.encoding).to(state.weight.dtype());
+    state.prepare.bias = state.bias;
+  });
+  return state.prepare;
 }
 
 void Engine::Keep(Layer& state, std::int64_t chunk, ChunkStats stats) {
@@ -410,8 +418,8 @@ std::shared_ptr<const RemoteWork> Engine::RemotePrepare(Layer& state, std::int64
   work->kind = kRemotePrepareKind;
   work->context_key = RemoteKey(state, "#prepare");
   // Workers open the cache by this path: the run directory is shared, the working directory may not be.
-  work->context = [&state, path = std::filesystem::absolute(cache_->path()).string()] {
-    return SavePrepareProblem(state.prepare, path);
+  work->context = [this, &state, path = std::filesystem::absolute(cache_->path()).string()] {
+    return SavePrepareProblem(PrepareOf(state), path);
   };
   work->request = [this, &state, chunk] {
     if (callbacks_.stop && callbacks_.stop->load()) throw Interrupted("AdaRound stopped");

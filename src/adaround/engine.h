@@ -207,6 +207,8 @@ class Engine {
   BlockProgress Progress(Layer& layer, std::size_t block);
   void Optimize(Layer& layer, std::size_t block);
   std::shared_ptr<const RemoteWork> RemoteOptimize(Layer& layer, std::size_t block);
+  /// What the layer's prepare chunks read (its nearest weight made at the first call).
+  const PrepareProblem& PrepareOf(Layer& layer);
   /// A chunk's statistics, computed here or by another process, into the layer's sums.
   void Keep(Layer& layer, std::int64_t chunk, ChunkStats stats);
   std::shared_ptr<const RemoteWork> RemotePrepare(Layer& layer, std::int64_t chunk);

@@ -30,9 +30,9 @@ struct PrepareContext {
     try {
       cache = std::make_shared<const io::ActivationCache>(cache_path, false);
     } catch (const std::exception& error) {
-      throw std::runtime_error("cannot open the activation cache '" + cache_path + "' on this rank" + shared +
-                               "; on a file system without file locks, run with HDF5_USE_FILE_LOCKING=FALSE in "
-                               "every rank's environment (mpirun -x)");
+      throw std::runtime_error("cannot open the activation cache '" + cache_path + "' on this rank (" + error.what() +
+                               ")" + shared + "; on a file system without file locks, run with "
+                               "HDF5_USE_FILE_LOCKING=FALSE in every rank's environment (mpirun -x)");
     }
     return *cache;
   }
