@@ -85,8 +85,12 @@ struct Fixture {
   /// Every task one by one on this thread, or (threads > 1, or remote lanes) on an executor of that many threads.
   EngineResults Run(const EngineOptions& options, LayerStore& store, const TempDir& dir, int threads = 1,
                     double memory_budget = 1024.0 * 1024 * 1024,
-                    const std::shared_ptr<RemoteLanes>& remote = nullptr) const {
+                    const std::shared_ptr<RemoteLanes>& remote = nullptr,
+                    std::map<std::string, int>* remote_tasks = nullptr) const {
     Engine engine(options, model, layers, cache, store, Callbacks(), {memory_budget, dir / "xhat.h5", threads});
+    if (remote_tasks)
+      for (const auto& task : engine.tasks())
+        if (task.remote) ++(*remote_tasks)[task.remote->kind];
     if (threads == 1 && !remote) {
       RunInOrder(engine.tasks());
     } else {
@@ -360,15 +364,25 @@ TEST_F(ResNetEngineTest, ChunksAndBlocksRunThroughRemoteLanesGiveTheSameBytesInB
       options.objective = objective;
       MemoryLayerStore here_store, spread_store;
       const EngineResults here = fixture_.Run(options, here_store, dir_, 1);
-      auto lanes = std::make_shared<LoopbackLanes>(2);
-      const EngineResults spread = fixture_.Run(options, spread_store, dir_, 1, 1024.0 * 1024 * 1024, lanes);
+      // Gram: more lanes than tasks, so every chunk and block goes through the bytes. Sampled: two lanes
+      // beside one local slot, so the layers' tasks mix both ways (how many go where depends on timing).
+      const bool every_task_remote = objective == Objective::kGram;
+      auto lanes = std::make_shared<LoopbackLanes>(every_task_remote ? 256 : 2);
+      std::map<std::string, int> remote_tasks;
+      const EngineResults spread =
+          fixture_.Run(options, spread_store, dir_, 1, 1024.0 * 1024 * 1024, lanes, &remote_tasks);
       SCOPED_TRACE(NameOf(kObjectiveNames, objective));
       ExpectSameResults(here, spread);
-      // Two lanes beside one local slot: a good part of the layers' blocks went through the bytes, and
-      // chunks (one per layer here) did too, reading the cache file through a handle of their own as a
-      // worker does.
-      EXPECT_GE(lanes->tasks(kRemoteBlockKind), 8);
-      EXPECT_GE(lanes->tasks(kRemotePrepareKind), 2);
+      // Chunks (one per layer here) read the cache file through a handle of their own, as a worker does.
+      ASSERT_EQ(remote_tasks[kRemotePrepareKind], 10);
+      ASSERT_GE(remote_tasks[kRemoteBlockKind], 10);  // a block or more per layer
+      if (every_task_remote) {
+        EXPECT_EQ(lanes->tasks(kRemotePrepareKind), remote_tasks[kRemotePrepareKind]);
+        EXPECT_EQ(lanes->tasks(kRemoteBlockKind), remote_tasks[kRemoteBlockKind]);
+      } else {
+        EXPECT_GE(lanes->tasks(kRemotePrepareKind), 1);
+        EXPECT_GE(lanes->tasks(kRemoteBlockKind), 1);
+      }
     }
 }
 
