@@ -1,6 +1,7 @@
 #include "mpi/session.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -19,6 +21,7 @@
 #include <list>
 #include <map>
 #include <mutex>
+#include <new>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -289,6 +292,82 @@ std::string DescribeStatus(int status) {
   return "ended";
 }
 
+/// The process the launcher started (the rank's keeper, Supervise): the rank's own process, and which
+/// signals it was sent on (a bit per signal number).
+pid_t g_supervised = 0;
+volatile std::sig_atomic_t g_forwarded = 0;
+
+/// What a rank's process is doing, in memory it shares with its keeper, which says it when the process
+/// dies: two texts, the one being written and the one `current` names.
+struct Doing {
+  std::atomic<int> current{0};
+  char text[2][2048] = {};
+};
+Doing* g_doing = nullptr;
+
+/// The rank's process: what it is doing now ("optimize/fc/0, prepare/conv1/0"); nothing without a keeper.
+void SayDoing(const std::string& text) {
+  if (!g_doing) return;
+  const int next = 1 - g_doing->current.load();
+  const std::size_t size = std::min(text.size(), sizeof g_doing->text[next] - 1);
+  std::memcpy(g_doing->text[next], text.data(), size);
+  g_doing->text[next][size] = '\0';
+  g_doing->current.store(next);
+}
+
+void ForwardSignal(int signal) {
+  g_forwarded = g_forwarded | (1 << signal);
+  if (g_supervised > 0) ::kill(g_supervised, signal);
+}
+
+/// A rank of a job with several ranks: the launched process forks the rank's process and, from then on,
+/// only waits for it, passing on the signals it is sent (mpirun ending the job, Ctrl-C, scancel). So a
+/// rank's process that dies (killed, a segfault in the MPI library, the out-of-memory killer) leaves its
+/// launched process alive to say so and exit 1: mpirun then ends the job with that code, not with the
+/// signal. A death by a signal that came through here (the job being ended) is passed on as it is.
+/// Returns in the child; the keeper never returns.
+void Supervise(int rank) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  void* shared = ::mmap(nullptr, sizeof(Doing), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (shared != MAP_FAILED) g_doing = new (shared) Doing();
+  const pid_t keeper = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("MPI rank " + std::to_string(rank) + ": fork: " + std::strerror(errno));
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // the keeper killed (SIGKILL from mpirun): this one goes too
+    if (::getppid() != keeper) ::_exit(1);
+    return;
+  }
+  g_supervised = pid;
+  struct sigaction action {};
+  action.sa_handler = ForwardSignal;
+  sigemptyset(&action.sa_mask);
+  for (const int signal : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCONT, SIGALRM})
+    ::sigaction(signal, &action, nullptr);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) ::_exit(1);
+  if (WIFEXITED(status)) ::_exit(WEXITSTATUS(status));
+  const int signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  if (signal > 0 && (g_forwarded & (1 << signal))) {
+    ::signal(signal, SIG_DFL);
+    ::raise(signal);
+  }
+  char host[256] = {0};
+  ::gethostname(host, sizeof host - 1);
+  std::string what =
+      rank == 0 ? "MPI rank 0 (" + std::string(host) + "), the process that runs the pipeline, " + DescribeStatus(status)
+                : "MPI rank " + std::to_string(rank) + " (" + host + "): its MPI process " + DescribeStatus(status);
+  if (g_doing && g_doing->text[g_doing->current.load()][0] != '\0')
+    what += " while running " + std::string(g_doing->text[g_doing->current.load()]);
+  const std::string text = "adaflow: error: " + what + (signal == SIGKILL ? " (also what the kernel's out-of-memory killer sends)" : "") +
+                           "; mpirun ends the job, and a rerun resumes from the layers that finished\n";
+  if (::write(STDERR_FILENO, text.data(), text.size()) < 0) {
+  }
+  ::_exit(1);
+}
+
 /// Rank 0's view of the workers: lanes, calls in flight, silence, traffic.
 class MpiLanes final : public RemoteLanes {
  public:
@@ -371,6 +450,7 @@ class MpiLanes final : public RemoteLanes {
       request.id = id;
       request.kind = work.kind;
       request.key = work.context_key;
+      request.text = call->task_id;  // what the worker rank is running, should its process die
       request.payload = payload;
       std::lock_guard<std::mutex> lock(mutex_);
       request_bytes_ += static_cast<double>(request.payload.size());
@@ -806,6 +886,7 @@ struct Session::Impl {
 
 Session::Session(int* argc, char*** argv) : impl_(std::make_unique<Impl>()) {
   if (LaunchedSize() <= 1 && !std::getenv("PMIX_RANK")) return;
+  Supervise(std::max(0, LaunchedRank()));
   // A worker rank forks its compute process before MPI exists in it: the child holds no MPI state (no
   // threads, sockets or registered memory of the MPI library) and never calls MPI.
   if (const int launched_rank = LaunchedRank(); launched_rank > 0) {
@@ -923,10 +1004,25 @@ int Session::Serve(const RemoteHandlers& handlers, int threads, const ThreadSett
   std::atomic<bool> shutdown{false};
   std::atomic<double> shutdown_at{0};  // seconds on the steady clock
   auto now = [] { return std::chrono::duration<double>(Clock::now().time_since_epoch()).count(); };
+  // The tasks this rank runs, for its keeper to name should this process die (Supervise).
+  std::mutex running_mutex;
+  std::map<std::uint64_t, std::string> running;
+  auto note = [&](std::uint64_t id, const std::string* task) {
+    std::lock_guard<std::mutex> lock(running_mutex);
+    if (task) running[id] = *task;
+    else running.erase(id);
+    std::string text;
+    for (const auto& entry : running) text += (text.empty() ? "" : ", ") + entry.second;
+    SayDoing(text);
+  };
   {
     std::lock_guard<std::mutex> lock(impl_->deliver_mutex);
     impl_->deliver = [&](int, Message message) {
       if (message.type == Type::kShutdown && !shutdown.exchange(true)) shutdown_at = now();
+      if (message.type == Type::kRequest) {
+        note(message.id, &message.text);
+        KillPoint("rank-task");
+      }
       pipe.Send(message);  // false once the child is gone: what it would have run fails below
     };
     // A child that does not end within a while of the shutdown would keep this rank, and rank 0 in
@@ -953,6 +1049,8 @@ int Session::Serve(const RemoteHandlers& handlers, int threads, const ThreadSett
   Message message;
   while (pipe.Receive(&message)) {
     if (message.type == Type::kHello) message.text = host;
+    if (message.type == Type::kReply || message.type == Type::kError || message.type == Type::kNeedContext)
+      note(message.id, nullptr);
     impl_->channel.Post(0, std::move(message));
   }
   int status = 0;

@@ -19,8 +19,11 @@
 // tasks' ids; Finish then ends the job with MPI_Abort (exit 1), since MPI_Finalize would wait for the
 // silent rank forever. A child that dies (a signal, the out-of-memory killer) is reported at once: its
 // tasks fail the same way, naming how it ended, and the job ends normally with rank 0's exit code 1.
-// A rank's MPI process that dies is seen by mpirun first: it ends the job (its message names the rank),
-// rank 0 is stopped like Ctrl-C and its error names what was in flight.
+//
+// Every rank's process is itself the child of the process the launcher started (its keeper), which only
+// waits for it and passes on the signals it is sent. A rank's process that dies (rank 0 included) leaves
+// its keeper to say how, with the tasks the rank was passing on, and exit 1: mpirun ends the job with
+// that code. A death by a signal the keeper passed on (mpirun ending the job) is passed on as it is.
 //
 // Without a launcher's variables in the environment (OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK) MPI is
 // never initialized: one process, as before. A build without MPI (ADAFLOW_MPI=OFF) refuses to start
@@ -39,9 +42,10 @@ bool Available();
 
 class Session {
  public:
-  /// Initializes MPI when launched by mpirun/srun; a worker rank first forks its compute process, for
+  /// Initializes MPI when launched by mpirun/srun, after forking the rank's process (the launched one
+  /// stays as its keeper and never returns from here); a worker rank then forks its compute process, for
   /// which worker() is true as well (Serve runs the tasks there). Throws InputError when launched with
-  /// several ranks by a build without MPI, std::runtime_error when the fork fails.
+  /// several ranks by a build without MPI, std::runtime_error when a fork fails.
   Session(int* argc, char*** argv);
   ~Session();
   Session(const Session&) = delete;

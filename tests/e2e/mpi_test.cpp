@@ -1,7 +1,8 @@
 // adaflow under mpirun on this machine (mpi/session.h): AdaRound's statistics chunks and blocks spread
 // over ranks give the same bytes as one process, in quant and fp mode, with 2 and 3 ranks; a rank that hangs fails the run
-// within --rank-timeout naming the rank and the task (exit 1), a rank whose compute process dies fails it
-// at once naming the rank, the signal and the task (exit 1), and the rerun resumes to the same bytes.
+// within --rank-timeout naming the rank and the task (exit 1), a rank whose compute process or MPI process
+// dies fails it at once naming the rank, the signal and the task (exit 1), so does rank 0's death, and the
+// rerun resumes to the same bytes.
 
 #include <gtest/gtest.h>
 
@@ -131,27 +132,56 @@ TEST_F(MpiRunTest, AHungRankFailsTheRunNamingRankAndTaskAndTheRerunResumesToTheS
 }
 
 TEST_F(MpiRunTest, ADeadRankFailsTheRunNamingRankSignalAndTaskAndTheRerunResumesToTheSameBytes) {
-  const std::string reference = dir_ / "one", spread = dir_ / "mpi";
+  const std::string reference = dir_ / "one";
   Reference(reference, "");
-  // Rank 1's compute process is killed (SIGKILL) as its 6th task starts. The rank-timeout is long: the
-  // death must be seen at once, not as silence.
-  const std::string args = std::string(" run ") + kConfig + " --threads 1 --rank-timeout 600 --run-dir " + spread + kShort;
-  const auto start = std::chrono::steady_clock::now();
-  const CommandResult dead =
-      RunCommand("mpirun --oversubscribe --allow-run-as-root -np 1 " + std::string(ADAFLOW_CLI) + args +
-                 " : -np 1 -x ADAFLOW_TEST_KILL_AT=worker-task#6 " + ADAFLOW_CLI + args);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  EXPECT_EQ(dead.exit_code, 1) << dead.output;
-  EXPECT_TRUE(NamesARemoteTask(dead.output, "adaflow: error: stage 'adaround/")) << dead.output;
-  EXPECT_NE(dead.output.find("MPI rank 1 ("), std::string::npos) << dead.output;
-  EXPECT_TRUE(NamesARemoteTask(dead.output, "): its compute process was killed by signal 9 (SIGKILL) while running "))
-      << dead.output;
-  EXPECT_LT(seconds, 120) << dead.output;
-  // Nothing of the job is left behind (the compute process of a killed rank dies with it).
-  EXPECT_EQ(Processes("--rank-timeout 600 --run-dir " + spread), 0);
-  const CommandResult rerun = RunCommand(Mpirun(2) + ADAFLOW_CLI + args);
-  ASSERT_EQ(rerun.exit_code, 0) << rerun.output;
-  ExpectSameBytes(reference, spread);
+  struct Case {
+    std::string name;
+    std::string rank0_env, rank1_env;  // which process is killed (SIGKILL), and when
+    std::string message;               // what the error says, right before the task's id
+  };
+  for (const Case& c : {
+           // A worker's compute process, as its 6th task starts: its rank's MPI process reports it to rank 0,
+           // which fails the stage.
+           Case{"compute", "", " -x ADAFLOW_TEST_KILL_AT=worker-task#6",
+                "): its compute process was killed by signal 9 (SIGKILL) while running "},
+           // A worker's MPI process, as it passes on its 6th task: the rank's keeper (the process mpirun
+           // started) says so and exits 1.
+           Case{"mpi", "", " -x ADAFLOW_TEST_KILL_AT=rank-task#6",
+                "): its MPI process was killed by signal 9 (SIGKILL) while running "},
+           // Rank 0, as it commits the third layer: its keeper says so and exits 1.
+           Case{"rank0", " -x ADAFLOW_TEST_KILL_AT=write:adaround/layers.0.conv2.json#1", "", ""}}) {
+    SCOPED_TRACE(c.name);
+    const std::string spread = dir_ / c.name;
+    // The rank-timeout is long: a death must be seen at once, not as silence.
+    const std::string args = std::string(" run ") + kConfig + " --threads 1 --rank-timeout 600 --run-dir " + spread + kShort;
+    const auto start = std::chrono::steady_clock::now();
+    const CommandResult dead = RunCommand("mpirun --oversubscribe --allow-run-as-root -np 1" + c.rank0_env + " " +
+                                          ADAFLOW_CLI + args + " : -np 1" + c.rank1_env + " " + ADAFLOW_CLI + args);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    EXPECT_EQ(dead.exit_code, 1) << dead.output;
+    if (c.message.empty()) {
+      EXPECT_NE(dead.output.find("adaflow: error: MPI rank 0 ("), std::string::npos) << dead.output;
+      EXPECT_NE(dead.output.find("), the process that runs the pipeline, was killed by signal 9 (SIGKILL)"),
+                std::string::npos)
+          << dead.output;
+    } else {
+      EXPECT_NE(dead.output.find("MPI rank 1 ("), std::string::npos) << dead.output;
+      EXPECT_TRUE(NamesARemoteTask(dead.output, c.message)) << dead.output;
+    }
+    if (c.name == "compute") {
+      EXPECT_TRUE(NamesARemoteTask(dead.output, "adaflow: error: stage 'adaround/")) << dead.output;
+    }
+    EXPECT_LT(seconds, 120) << dead.output;
+    // Nothing of the job is left behind (a rank's processes die with the one mpirun started).
+    EXPECT_EQ(Processes("--rank-timeout 600 --run-dir " + spread), 0);
+    const CommandResult rerun = RunCommand(Mpirun(2) + ADAFLOW_CLI + args);
+    ASSERT_EQ(rerun.exit_code, 0) << rerun.output;
+    // Rank 0 died after two layers were committed: the rerun reads them back.
+    if (c.name == "rank0") {
+      EXPECT_NE(rerun.output.find("2 finished before"), std::string::npos) << rerun.output;
+    }
+    ExpectSameBytes(reference, spread);
+  }
 }
 
 TEST_F(MpiRunTest, AComputeProcessThatDiesOrHangsBeforeItStartsFailsTheRun) {
