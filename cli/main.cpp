@@ -263,7 +263,7 @@ int CommandRun(const adaflow::StageRegistry& registry, const RunArgs& args, adaf
   std::signal(SIGTERM, OnInterrupt);
   // Under mpirun: the other ranks run AdaRound's statistics chunks and blocks beside this process's threads.
   try {
-    options.remote = session.Lanes(plan->spec.threads, args.rank_timeout);
+    options.remote = session.Lanes(plan->spec.threads, args.rank_timeout, &g_stop);
   } catch (const std::runtime_error& e) {  // a worker rank that never answered or whose compute process died
     std::cerr << "adaflow: error: " << e.what() << "\n";
     return static_cast<int>(adaflow::ExitCode::kInternal);

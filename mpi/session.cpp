@@ -70,7 +70,7 @@ Session::Session(int*, char***) {
 Session::~Session() = default;
 int Session::rank() const { return 0; }
 int Session::size() const { return 1; }
-std::shared_ptr<RemoteLanes> Session::Lanes(int, double) { return nullptr; }
+std::shared_ptr<RemoteLanes> Session::Lanes(int, double, const std::atomic<bool>*) { return nullptr; }
 int Session::Serve(const RemoteHandlers&, int, const ThreadSetters&) { return 0; }
 int Session::Finish(int code) { return code; }
 
@@ -563,6 +563,17 @@ class MpiLanes final : public RemoteLanes {
   /// The MPI thread: fails the calls of a worker silent for longer than the timeout.
   void CheckSilence() {
     std::lock_guard<std::mutex> lock(mutex_);
+    if (stop_ && stop_->load() && !stop_seen_) {
+      stop_seen_ = true;
+      std::string in_flight;
+      for (const auto& entry : calls_) {
+        const Call& call = *entry.second;
+        const auto worker = workers_.find(call.rank);
+        in_flight += (in_flight.empty() ? "" : ", ") + std::string("rank ") + std::to_string(call.rank) + " (" +
+                     (worker != workers_.end() ? worker->second.host : std::string("?")) + ") " + call.task_id;
+      }
+      spdlog::warn("MPI: stopping; tasks in flight on the workers: {}", in_flight.empty() ? "none" : in_flight);
+    }
     for (auto& [rank, worker] : workers_) {
       if (worker.lost) continue;
       const double silent = SecondsSince(worker.last_seen);
@@ -572,6 +583,12 @@ class MpiLanes final : public RemoteLanes {
                std::to_string(static_cast<int>(timeout_)) + ")",
            true);
     }
+  }
+
+  /// `stop`: turns true when the run is told to stop; CheckSilence then logs what is in flight, once.
+  void WatchStop(const std::atomic<bool>* stop) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = stop;
   }
 
   /// Whether a worker went silent: MPI_Finalize would wait for it forever.
@@ -659,6 +676,8 @@ class MpiLanes final : public RemoteLanes {
 
   Channel& channel_;
   double timeout_;
+  const std::atomic<bool>* stop_ = nullptr;  ///< Ctrl-C or mpirun ending the job (WatchStop)
+  bool stop_seen_ = false;
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::map<int, Worker> workers_;
@@ -924,10 +943,11 @@ Session::~Session() {
 int Session::rank() const { return impl_->rank; }
 int Session::size() const { return impl_->size; }
 
-std::shared_ptr<RemoteLanes> Session::Lanes(int threads_default, double rank_timeout) {
+std::shared_ptr<RemoteLanes> Session::Lanes(int threads_default, double rank_timeout, const std::atomic<bool>* stop) {
   if (impl_->size <= 1 || impl_->rank != 0) return nullptr;
   if (!impl_->lanes) {
     auto lanes = std::make_shared<MpiLanes>(impl_->channel, rank_timeout);
+    lanes->WatchStop(stop);
     {
       std::lock_guard<std::mutex> lock(impl_->deliver_mutex);
       impl_->deliver = [lanes](int source, Message message) { lanes->Deliver(source, std::move(message)); };

@@ -29,6 +29,7 @@
 // never initialized: one process, as before. A build without MPI (ADAFLOW_MPI=OFF) refuses to start
 // under mpirun with more than one rank.
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -57,8 +58,11 @@ class Session {
 
   /// Rank 0 of a job with workers: the workers' threads as RemoteLanes (waits for every worker's hello,
   /// at most `rank_timeout` seconds). `threads_default`: a worker's threads when its command line has no
-  /// --threads (the config's threads:; 0: the worker's cores).
-  std::shared_ptr<RemoteLanes> Lanes(int threads_default, double rank_timeout);
+  /// --threads (the config's threads:; 0: the worker's cores). When `stop` turns true (Ctrl-C, or mpirun
+  /// ending the job), the tasks in flight on the workers are logged at once, naming rank, host and task:
+  /// mpirun gives the ranks a second before it kills them.
+  std::shared_ptr<RemoteLanes> Lanes(int threads_default, double rank_timeout,
+                                     const std::atomic<bool>* stop = nullptr);
 
   /// A worker: forks the process that runs what rank 0 sends, relays until rank 0 says stop, and
   /// reports that process's death. `threads`: from --threads (0: as rank 0 says). Returns the exit code.

@@ -184,6 +184,46 @@ TEST_F(MpiRunTest, ADeadRankFailsTheRunNamingRankSignalAndTaskAndTheRerunResumes
   }
 }
 
+TEST_F(MpiRunTest, ANodeThatDiesEndsTheJobWithRankZeroNamingTheTasksInFlightAndTheRerunResumesToTheSameBytes) {
+  const std::string reference = dir_ / "one", spread = dir_ / "node";
+  Reference(reference, "");
+  // A second node on this machine: mpirun starts its orted through an "ssh" that runs it here. The node
+  // dies as its orted and every process under it are killed at once, after two layers are done.
+  const std::string ssh = dir_ / "remote-shell", hosts = dir_ / "hosts", log = dir_ / "node.log";
+  // remote-shell [OPTION...] HOST COMMAND...: runs COMMAND here.
+  WriteTextFile(ssh, "#!/bin/sh\nwhile [ \"${1#-}\" != \"$1\" ]; do shift; done\nshift\nexec sh -c \"$*\"\n");
+  std::filesystem::permissions(ssh, std::filesystem::perms::owner_all);
+  WriteTextFile(hosts, "localhost slots=1\n127.0.0.2 slots=1\n");
+  const std::string args = std::string(" run ") + kConfig + " --threads 1 --run-dir " + spread + kShort;
+  const std::string script =
+      "mpirun --allow-run-as-root --mca plm_rsh_agent " + ssh + " --hostfile " + hosts + " -np 2 " + ADAFLOW_CLI +
+      args + " > " + log + " 2>&1 & job=$!\n" +
+      "for i in $(seq 1200); do grep -q '2/10 layers done' " + log + " && break; sleep 0.05; done\n" +
+      "node=$(pgrep -f \"^orted .*" + ssh + "\"); all=$node; next=$node\n"
+      "while [ -n \"$next\" ]; do kids=''; for p in $next; do kids=\"$kids $(pgrep -P $p)\"; done; "
+      "next=$(echo $kids); all=\"$all $next\"; done\n"
+      "kill -STOP $all; kill -KILL $all\n"
+      "wait $job; echo \"mpirun exit code $?\" >> " + log + "\n";
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(RunCommand(script).exit_code, 0);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::string output = ReadTextFile(log);
+  // mpirun ends the job with a code of its own (9 with Open MPI 4.1); rank 0, sent SIGTERM, names what the
+  // dead node's rank was running (if anything: rank 0 may have been computing) before it is killed.
+  EXPECT_EQ(output.find("mpirun exit code 0"), std::string::npos) << output;
+  const std::size_t said = output.find("MPI: stopping; tasks in flight on the workers: ");
+  ASSERT_NE(said, std::string::npos) << output;
+  const std::string in_flight = output.substr(said, output.find('\n', said) - said);
+  EXPECT_TRUE(in_flight.find("workers: none") != std::string::npos ||
+              NamesARemoteTask(in_flight, ") ")) << in_flight;
+  EXPECT_LT(seconds, 120) << output;
+  EXPECT_EQ(Processes("--run-dir " + spread), 0);
+  const CommandResult rerun = RunCommand(Mpirun(2) + ADAFLOW_CLI + args);
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.output;
+  EXPECT_EQ(rerun.output.find(" 0 finished before"), std::string::npos) << rerun.output;
+  ExpectSameBytes(reference, spread);
+}
+
 TEST_F(MpiRunTest, AComputeProcessThatDiesOrHangsBeforeItStartsFailsTheRun) {
   struct Case {
     std::string name, signal, timeout, message;
