@@ -71,7 +71,8 @@ std::vector<ChannelBlock> SplitChannels(const model::Layer& layer, int max_block
   return blocks;
 }
 
-std::vector<ChannelBlock> BlocksFor(const model::Layer& layer, Objective objective) {
+std::vector<ChannelBlock> BlocksFor(const model::Layer& layer, Objective objective, int blocks_per_layer) {
+  if (blocks_per_layer > 0) return SplitChannels(layer, blocks_per_layer, 8);
   if (objective != Objective::kGram) {
     // An ungrouped 2-D convolution's sampled step builds its patch matrix once per block and step:
     // blocks of up to 256 rows amortize it over large products; two blocks at least (16 rows or more)

@@ -41,8 +41,10 @@ std::vector<ChannelBlock> SplitChannels(const model::Layer& layer, int max_block
 /// The blocks the stage uses for an objective: a Gram step packs Ĥ (D²) for its product, so its blocks
 /// keep ≥ 32 rows (≥ 64 where D ≥ 1024) to amortize that, except that a layer of 16–63 rows gets two
 /// blocks; a sampled step of an ungrouped 2-D convolution builds its patch matrix per block (blocks of
-/// up to 256 rows, two at least); other sampled steps have no such cost (≥ 8 rows).
-std::vector<ChannelBlock> BlocksFor(const model::Layer& layer, Objective objective);
+/// up to 256 rows, two at least); other sampled steps have no such cost (≥ 8 rows). `blocks_per_layer` > 0
+/// asks for that many blocks instead, of ≥ 8 rows each (fewer when the layer is narrower), whatever they
+/// cost: more tasks for more MPI ranks on a quant chain.
+std::vector<ChannelBlock> BlocksFor(const model::Layer& layer, Objective objective, int blocks_per_layer = 0);
 
 /// The sampled objective's data for a block: x̂ rows (whole samples) and the target's rows.
 struct SampledData {

@@ -100,6 +100,9 @@ struct EngineOptions : PlanOptions, quant::WeightGridOptions {
   std::vector<double> beta_range = {20.0, 2.0};
   double warm_start = 0.2;
   double learning_rate = 0.001;
+  /// Blocks of output channels per layer (each a task, for a thread or an MPI rank); 0: by the layer's
+  /// size (BlocksFor). The split, not the thread or rank count, decides the bytes.
+  int blocks_per_layer = 0;
   /// AIMET's quantsim config for the weight grids (AIMET's default_config_file); "" = the built-in default
   /// with the WeightGridOptions above as its defaults.
   std::string default_config_file;

@@ -82,6 +82,11 @@ class AdaroundStage : public Stage {
                                     "layer inputs from the partly rounded model (quant, AIMET) or the FP model (fp)");
       s.Enum<adaround::Objective>("objective", &O::objective, adaround::kObjectiveNames,
                                   "reconstruction loss: sampled rows, exact Gram form, or the cheaper per layer");
+      s.Int("blocks_per_layer", &O::blocks_per_layer,
+            "blocks of output channels each layer's optimizer is split into, each a task for a thread or an MPI "
+            "rank (>= 8 channels each); 0 = by the layer's size, 2-8 (best on one machine); more keeps more ranks "
+            "busy on an input_source: quant chain. The split decides the result; thread and rank counts do not")
+          .Range(0, 4096);
       s.StringIntMap("param_bw_override", &O::param_bw_override, "weight bitwidth per layer name").Range(2, 16);
       s.StringList("ignore", &O::ignore, "layers left at FP");
       return s;

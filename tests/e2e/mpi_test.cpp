@@ -1,5 +1,6 @@
 // adaflow under mpirun on this machine (mpi/session.h): AdaRound's statistics chunks and blocks spread
-// over ranks give the same bytes as one process, in quant and fp mode, with 2 and 3 ranks; a rank that hangs fails the run
+// over ranks give the same bytes as one process, in quant and fp mode, with 2 and 3 ranks, also with
+// layers split into more blocks (blocks_per_layer); a rank that hangs fails the run
 // within --rank-timeout naming the rank and the task (exit 1), a rank whose compute process or MPI process
 // dies fails it at once naming the rank, the signal and the task (exit 1), so does rank 0's death, and the
 // rerun resumes to the same bytes.
@@ -86,16 +87,20 @@ TEST_F(MpiRunTest, RanksGiveTheBytesOfOneProcessInQuantAndFpMode) {
   struct Case {
     std::string name, sets;
     int ranks;
+    std::string reference;  // the one-process run of an earlier case with the same settings; "": its own
   };
   for (const Case& run :
-       {Case{"quant_gram", " --set stages.adaround.objective=gram", 2},
-        Case{"quant_gram3", " --set stages.adaround.objective=gram", 3},
-        Case{"fp_sampled", " --set stages.adaround.objective=sampled --set stages.adaround.input_source=fp", 2}}) {
+       {Case{"quant_gram", " --set stages.adaround.objective=gram", 2, ""},
+        Case{"quant_gram3", " --set stages.adaround.objective=gram", 3, "quant_gram"},
+        Case{"fp_sampled", " --set stages.adaround.objective=sampled --set stages.adaround.input_source=fp", 2, ""},
+        // Layers split into up to 16 blocks: more tasks of a quant chain for the ranks, the same bytes.
+        Case{"quant_blocks", " --set stages.adaround.objective=gram --set stages.adaround.blocks_per_layer=16", 3,
+             ""}}) {
     SCOPED_TRACE(run.name);
     const std::string& sets = run.sets;
     const std::string reference = dir_ / (run.name + "_one"), spread = dir_ / (run.name + "_mpi");
-    if (run.ranks == 2 || !std::filesystem::exists(dir_ / "quant_gram_one")) Reference(reference, sets);
-    const std::string ref_dir = run.ranks == 3 ? dir_ / "quant_gram_one" : reference;
+    if (run.reference.empty()) Reference(reference, sets);
+    const std::string ref_dir = run.reference.empty() ? reference : dir_ / (run.reference + "_one");
     // Each rank gets --threads 1: rank 0 computes on one thread, each worker on one.
     const CommandResult mpi = RunCommand(Mpirun(run.ranks) + ADAFLOW_CLI + " run " + kConfig +
                                          " --threads 1 --run-dir " + spread + kShort + sets);
