@@ -2,18 +2,25 @@
 // over ranks give the same bytes as one process, in quant and fp mode, with 2 and 3 ranks, also with
 // layers split into more blocks (blocks_per_layer); a rank that hangs fails the run
 // within --rank-timeout naming the rank and the task (exit 1), a rank whose compute process or MPI process
-// dies fails it at once naming the rank, the signal and the task (exit 1), so does rank 0's death, and the
-// rerun resumes to the same bytes.
+// dies fails it at once naming the rank, the signal and the task (exit 1), so does rank 0's death, a node
+// that dies ends the job (mpirun's exit code) with rank 0 naming the tasks in flight, and the rerun
+// resumes to the same bytes.
 
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
+#include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "mpi/session.h"
 #include "tests/support/test_support.h"
@@ -26,12 +33,21 @@ const char* kEncodings = "adaround_small_adaround.encodings";
 /// Short runs: the bytes, not the accuracy, are under test.
 const char* kShort = " --set stages.adaround.num_iterations=150";
 
+/// A file's bytes, or "" when it cannot be read (a /proc entry of a process that has just gone).
+std::string ReadQuietly(const std::filesystem::path& path) {
+  try {
+    std::ifstream in(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
 int CountProcesses(const std::string& text) {
   int found = 0;
   std::error_code ignored;
   for (const auto& entry : std::filesystem::directory_iterator("/proc", ignored)) {
-    std::ifstream in(entry.path() / "cmdline", std::ios::binary);  // gone meanwhile: empty
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string cmdline = ReadQuietly(entry.path() / "cmdline");  // gone meanwhile: empty
     std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
     if (cmdline.find(text) != std::string::npos) ++found;
   }
@@ -48,6 +64,39 @@ int Processes(const std::string& text) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return found;
+}
+
+/// The first process whose command line starts with `prefix` and contains `text`, or 0.
+int FindProcess(const std::string& prefix, const std::string& text) {
+  std::error_code ignored;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ignored)) {
+    std::string cmdline = ReadQuietly(entry.path() / "cmdline");
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (cmdline.rfind(prefix, 0) == 0 && cmdline.find(text) != std::string::npos)
+      return std::atoi(entry.path().filename().c_str());
+  }
+  return 0;
+}
+
+/// `root` and every process below it.
+std::vector<int> ProcessTree(int root) {
+  std::multimap<int, int> children;  // parent → child
+  std::error_code ignored;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ignored)) {
+    const std::string stat = ReadQuietly(entry.path() / "stat");
+    const std::size_t name_end = stat.rfind(')');  // "pid (name) state ppid …"
+    if (name_end == std::string::npos) continue;
+    std::istringstream rest(stat.substr(name_end + 1));
+    std::string state;
+    int parent = 0;
+    if (rest >> state >> parent) children.emplace(parent, std::atoi(entry.path().filename().c_str()));
+  }
+  std::vector<int> tree{root};
+  for (std::size_t index = 0; index < tree.size(); ++index) {
+    const auto range = children.equal_range(tree[index]);
+    for (auto it = range.first; it != range.second; ++it) tree.push_back(it->second);
+  }
+  return tree;
 }
 
 /// Whether `output` names one of the engine's tasks that go to ranks right after `before`
@@ -192,35 +241,47 @@ TEST_F(MpiRunTest, ADeadRankFailsTheRunNamingRankSignalAndTaskAndTheRerunResumes
 TEST_F(MpiRunTest, ANodeThatDiesEndsTheJobWithRankZeroNamingTheTasksInFlightAndTheRerunResumesToTheSameBytes) {
   const std::string reference = dir_ / "one", spread = dir_ / "node";
   Reference(reference, "");
-  // A second node on this machine: mpirun starts its orted through an "ssh" that runs it here. The node
-  // dies as its orted and every process under it are killed at once, after two layers are done.
-  const std::string ssh = dir_ / "remote-shell", hosts = dir_ / "hosts", log = dir_ / "node.log";
+  // A second node on this machine: mpirun starts its orted through a remote shell that runs it here.
+  const std::string shell = dir_ / "remote-shell", hosts = dir_ / "hosts", log = dir_ / "node.log";
   // remote-shell [OPTION...] HOST COMMAND...: runs COMMAND here.
-  WriteTextFile(ssh, "#!/bin/sh\nwhile [ \"${1#-}\" != \"$1\" ]; do shift; done\nshift\nexec sh -c \"$*\"\n");
-  std::filesystem::permissions(ssh, std::filesystem::perms::owner_all);
+  WriteTextFile(shell, "#!/bin/sh\nwhile [ \"${1#-}\" != \"$1\" ]; do shift; done\nshift\nexec sh -c \"$*\"\n");
+  std::filesystem::permissions(shell, std::filesystem::perms::owner_all);
   WriteTextFile(hosts, "localhost slots=1\n127.0.0.2 slots=1\n");
   const std::string args = std::string(" run ") + kConfig + " --threads 1 --run-dir " + spread + kShort;
-  const std::string script =
-      "mpirun --allow-run-as-root --mca plm_rsh_agent " + ssh + " --hostfile " + hosts + " -np 2 " + ADAFLOW_CLI +
-      args + " > " + log + " 2>&1 & job=$!\n" +
-      "for i in $(seq 1200); do grep -q '2/10 layers done' " + log + " && break; sleep 0.05; done\n" +
-      "node=$(pgrep -f \"^orted .*" + ssh + "\"); all=$node; next=$node\n"
-      "while [ -n \"$next\" ]; do kids=''; for p in $next; do kids=\"$kids $(pgrep -P $p)\"; done; "
-      "next=$(echo $kids); all=\"$all $next\"; done\n"
-      "kill -STOP $all; kill -KILL $all\n"
-      "wait $job; echo \"mpirun exit code $?\" >> " + log + "\n";
   const auto start = std::chrono::steady_clock::now();
-  ASSERT_EQ(RunCommand(script).exit_code, 0);
+  CommandResult dead;
+  std::thread job([&] {
+    dead = RunCommand("mpirun --allow-run-as-root --mca plm_rsh_agent " + shell + " --hostfile " + hosts + " -np 2 " +
+                      ADAFLOW_CLI + args + " > " + log + " 2>&1");
+  });
+  struct Join {
+    std::thread& thread;
+    ~Join() {
+      if (thread.joinable()) thread.join();
+    }
+  } join{job};
+  // After two layers, the node dies: its orted and every process under it are killed at once.
+  std::vector<int> node;
+  for (int attempt = 0; attempt < 1200 && node.empty(); ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (ReadQuietly(log).find("2/10 layers done") == std::string::npos) continue;
+    const int orted = FindProcess("orted ", shell);
+    if (orted > 0) node = ProcessTree(orted);
+  }
+  for (const int pid : node) ::kill(pid, SIGSTOP);
+  for (const int pid : node) ::kill(pid, SIGKILL);
+  job.join();
+  ASSERT_FALSE(node.empty()) << ReadTextFile(log);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const std::string output = ReadTextFile(log);
   // mpirun ends the job with a code of its own (9 with Open MPI 4.1); rank 0, sent SIGTERM, names what the
   // dead node's rank was running (if anything: rank 0 may have been computing) before it is killed.
-  EXPECT_EQ(output.find("mpirun exit code 0"), std::string::npos) << output;
+  EXPECT_NE(dead.exit_code, 0) << output;
   const std::size_t said = output.find("MPI: stopping; tasks in flight on the workers: ");
   ASSERT_NE(said, std::string::npos) << output;
   const std::string in_flight = output.substr(said, output.find('\n', said) - said);
-  EXPECT_TRUE(in_flight.find("workers: none") != std::string::npos ||
-              NamesARemoteTask(in_flight, ") ")) << in_flight;
+  EXPECT_TRUE(in_flight.find("workers: none") != std::string::npos || NamesARemoteTask(in_flight, ") "))
+      << in_flight;
   EXPECT_LT(seconds, 120) << output;
   EXPECT_EQ(Processes("--run-dir " + spread), 0);
   const CommandResult rerun = RunCommand(Mpirun(2) + ADAFLOW_CLI + args);
