@@ -34,9 +34,21 @@
 namespace {
 
 std::atomic<bool> g_stop{false};
+/// Rank 0 of an MPI job: the launcher signals the whole process group and the rank's keeper passes its
+/// signal on too, so one stop arrives as two signals, and the launcher kills what is still running soon
+/// after. A second signal is then the same stop, not a request to quit at once.
+std::atomic<bool> g_one_stop{false};
 
 extern "C" void OnInterrupt(int) {
-  if (g_stop.exchange(true)) std::_Exit(static_cast<int>(adaflow::ExitCode::kInterrupted));
+  if (g_stop.exchange(true)) {
+    if (g_one_stop.load()) return;
+    std::_Exit(static_cast<int>(adaflow::ExitCode::kInterrupted));
+  }
+  if (g_one_stop.load()) {
+    const char message[] = "\nadaflow: stopping after the stages in flight\n";
+    [[maybe_unused]] auto written = ::write(2, message, sizeof(message) - 1);
+    return;
+  }
   const char message[] = "\nadaflow: stopping after the stages in flight (Ctrl-C again to quit at once)\n";
   [[maybe_unused]] auto written = ::write(2, message, sizeof(message) - 1);
 }
@@ -259,6 +271,7 @@ int CommandRun(const adaflow::StageRegistry& registry, const RunArgs& args, adaf
               << " threads; nothing was computed\n";
     return 0;
   }
+  g_one_stop = session.size() > 1;
   std::signal(SIGINT, OnInterrupt);
   std::signal(SIGTERM, OnInterrupt);
   // Under mpirun: the other ranks run AdaRound's statistics chunks and blocks beside this process's threads.

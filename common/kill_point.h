@@ -8,7 +8,8 @@
 // Names say where: "write:<file>" (an atomic write, after the data is flushed and before the rename),
 // "hdf5:<file>" (between row writes of an HDF5 file), "stage:<id>" (a stage starts computing),
 // "optimize:<layer>" (a block of a layer starts its steps), "worker-task" (an MPI worker starts a task),
-// "worker-start" (an MPI worker's compute process starts).
+// "worker-start" (an MPI worker's compute process starts), "rank-task" (an MPI worker's MPI process passes
+// a task on to its compute process).
 
 #include <signal.h>
 #include <unistd.h>

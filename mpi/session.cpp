@@ -315,26 +315,52 @@ void SayDoing(const std::string& text) {
   g_doing->current.store(next);
 }
 
+/// The signals a keeper passes on to its rank's process (all below 32: a bit each in g_forwarded).
+constexpr int kForwardedSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCONT, SIGALRM};
+
+sigset_t ForwardedSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (const int signal : kForwardedSignals) sigaddset(&set, signal);
+  return set;
+}
+
+/// Runs with every forwarded signal blocked (sa_mask): no two update g_forwarded at once.
 void ForwardSignal(int signal) {
+  const int saved_errno = errno;
   g_forwarded = g_forwarded | (1 << signal);
   if (g_supervised > 0) ::kill(g_supervised, signal);
+  errno = saved_errno;
 }
 
 /// A rank of a job with several ranks: the launched process forks the rank's process and, from then on,
-/// only waits for it, passing on the signals it is sent (mpirun ending the job, Ctrl-C, scancel). So a
+/// only waits for it, passing on the signals it is sent (mpirun ending the job, Ctrl-C, scancel; most
+/// launchers signal the whole process group, so the rank's process gets those directly as well). So a
 /// rank's process that dies (killed, a segfault in the MPI library, the out-of-memory killer) leaves its
 /// launched process alive to say so and exit 1: mpirun then ends the job with that code, not with the
-/// signal. A death by a signal that came through here (the job being ended) is passed on as it is.
-/// Returns in the child; the keeper never returns.
+/// signal. A death by a signal that came through here, or by one that asks a process to end (SIGTERM,
+/// SIGINT, SIGHUP: the job being ended), is passed on as it is. `rank`: as the launcher named it, -1 when
+/// it did not. Returns in the child; the keeper never returns.
 void Supervise(int rank) {
   std::fflush(stdout);
   std::fflush(stderr);
   void* shared = ::mmap(nullptr, sizeof(Doing), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (shared != MAP_FAILED) g_doing = new (shared) Doing();
+  // Held from before the fork until the keeper's handlers are in place: a signal in between is passed on,
+  // not taken by the default action (which would end the keeper, and the rank with it by SIGKILL).
+  const sigset_t forwarded = ForwardedSignals();
+  sigset_t before;
+  ::pthread_sigmask(SIG_BLOCK, &forwarded, &before);
+  ::signal(SIGCHLD, SIG_DFL);  // ignored by the launcher, waitpid would never see the child
   const pid_t keeper = ::getpid();
   const pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error("MPI rank " + std::to_string(rank) + ": fork: " + std::strerror(errno));
+  if (pid < 0) {
+    const int error = errno;
+    ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
+    throw std::runtime_error("MPI rank " + std::to_string(rank) + ": fork: " + std::strerror(error));
+  }
   if (pid == 0) {
+    ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // the keeper killed (SIGKILL from mpirun): this one goes too
     if (::getppid() != keeper) ::_exit(1);
     return;
@@ -342,28 +368,44 @@ void Supervise(int rank) {
   g_supervised = pid;
   struct sigaction action {};
   action.sa_handler = ForwardSignal;
-  sigemptyset(&action.sa_mask);
-  for (const int signal : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCONT, SIGALRM})
-    ::sigaction(signal, &action, nullptr);
+  action.sa_mask = forwarded;
+  for (const int signal : kForwardedSignals) ::sigaction(signal, &action, nullptr);
+  ::pthread_sigmask(SIG_UNBLOCK, &forwarded, nullptr);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0)
     if (errno != EINTR) ::_exit(1);
+  // The child is gone (its pid may be reused): nothing more is passed on.
+  ::pthread_sigmask(SIG_BLOCK, &forwarded, nullptr);
+  g_supervised = 0;
   if (WIFEXITED(status)) ::_exit(WEXITSTATUS(status));
   const int signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-  if (signal > 0 && (g_forwarded & (1 << signal))) {
+  const bool asked_to_end = signal == SIGTERM || signal == SIGINT || signal == SIGHUP ||
+                            (signal > 0 && signal < 32 && (g_forwarded & (1 << signal)));
+  if (asked_to_end) {
     ::signal(signal, SIG_DFL);
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, signal);
+    ::pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
     ::raise(signal);
   }
   char host[256] = {0};
   ::gethostname(host, sizeof host - 1);
   std::string what =
-      rank == 0 ? "MPI rank 0 (" + std::string(host) + "), the process that runs the pipeline, " + DescribeStatus(status)
-                : "MPI rank " + std::to_string(rank) + " (" + host + "): its MPI process " + DescribeStatus(status);
+      rank == 0  ? "MPI rank 0 (" + std::string(host) + "), the process that runs the pipeline, " + DescribeStatus(status)
+      : rank > 0 ? "MPI rank " + std::to_string(rank) + " (" + host + "): its MPI process " + DescribeStatus(status)
+                 : "an MPI rank's process on " + std::string(host) + " (pid " + std::to_string(pid) + ") " +
+                       DescribeStatus(status);
   if (g_doing && g_doing->text[g_doing->current.load()][0] != '\0')
     what += " while running " + std::string(g_doing->text[g_doing->current.load()]);
-  const std::string text = "adaflow: error: " + what + (signal == SIGKILL ? " (also what the kernel's out-of-memory killer sends)" : "") +
+  const std::string text = "adaflow: error: " + what +
+                           (signal == SIGKILL ? " (also what the kernel's out-of-memory killer sends)" : "") +
                            "; mpirun ends the job, and a rerun resumes from the layers that finished\n";
-  if (::write(STDERR_FILENO, text.data(), text.size()) < 0) {
+  for (std::size_t done = 0; done < text.size();) {
+    const ssize_t wrote = ::write(STDERR_FILENO, text.data() + done, text.size() - done);
+    if (wrote < 0 && errno == EINTR) continue;
+    if (wrote <= 0) break;
+    done += static_cast<std::size_t>(wrote);
   }
   ::_exit(1);
 }
@@ -568,6 +610,7 @@ class MpiLanes final : public RemoteLanes {
       std::string in_flight;
       for (const auto& entry : calls_) {
         const Call& call = *entry.second;
+        if (call.state != Call::kWaiting && call.state != Call::kNeedContext) continue;  // answered or lost
         const auto worker = workers_.find(call.rank);
         in_flight += (in_flight.empty() ? "" : ", ") + std::string("rank ") + std::to_string(call.rank) + " (" +
                      (worker != workers_.end() ? worker->second.host : std::string("?")) + ") " + call.task_id;
@@ -905,7 +948,7 @@ struct Session::Impl {
 
 Session::Session(int* argc, char*** argv) : impl_(std::make_unique<Impl>()) {
   if (LaunchedSize() <= 1 && !std::getenv("PMIX_RANK")) return;
-  Supervise(std::max(0, LaunchedRank()));
+  Supervise(LaunchedRank());
   // A worker rank forks its compute process before MPI exists in it: the child holds no MPI state (no
   // threads, sockets or registered memory of the MPI library) and never calls MPI.
   if (const int launched_rank = LaunchedRank(); launched_rank > 0) {

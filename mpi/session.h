@@ -22,8 +22,9 @@
 //
 // Every rank's process is itself the child of the process the launcher started (its keeper), which only
 // waits for it and passes on the signals it is sent. A rank's process that dies (rank 0 included) leaves
-// its keeper to say how, with the tasks the rank was passing on, and exit 1: mpirun ends the job with
-// that code. A death by a signal the keeper passed on (mpirun ending the job) is passed on as it is.
+// its keeper to say how (a worker's, with the tasks it was passing on) and exit 1: mpirun ends the job
+// with that code. A death by a signal the keeper passed on, or by SIGTERM, SIGINT or SIGHUP (the job being
+// ended: launchers signal the whole process group), is passed on as it is.
 //
 // Without a launcher's variables in the environment (OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK) MPI is
 // never initialized: one process, as before. A build without MPI (ADAFLOW_MPI=OFF) refuses to start

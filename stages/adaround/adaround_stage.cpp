@@ -85,7 +85,8 @@ class AdaroundStage : public Stage {
       s.Int("blocks_per_layer", &O::blocks_per_layer,
             "blocks of output channels each layer's optimizer is split into, each a task for a thread or an MPI "
             "rank (>= 8 channels each); 0 = by the layer's size, 2-8 (best on one machine); more keeps more ranks "
-            "busy on an input_source: quant chain. The split decides the result; thread and rank counts do not")
+            "busy on an input_source: quant chain (a sampled layer whose rows are read from disk stays one block). "
+            "Thread and rank counts never change the result")
           .Range(0, 4096);
       s.StringIntMap("param_bw_override", &O::param_bw_override, "weight bitwidth per layer name").Range(2, 16);
       s.StringList("ignore", &O::ignore, "layers left at FP");

@@ -66,13 +66,15 @@ int Processes(const std::string& text) {
   return found;
 }
 
-/// The first process whose command line starts with `prefix` and contains `text`, or 0.
-int FindProcess(const std::string& prefix, const std::string& text) {
+/// The first process whose program is named `program` (with or without a directory) and whose command
+/// line contains `text`, or 0.
+int FindProcess(const std::string& program, const std::string& text) {
   std::error_code ignored;
   for (const auto& entry : std::filesystem::directory_iterator("/proc", ignored)) {
     std::string cmdline = ReadQuietly(entry.path() / "cmdline");
+    const std::string first = cmdline.substr(0, cmdline.find('\0'));
     std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-    if (cmdline.rfind(prefix, 0) == 0 && cmdline.find(text) != std::string::npos)
+    if (std::filesystem::path(first).filename() == program && cmdline.find(text) != std::string::npos)
       return std::atoi(entry.path().filename().c_str());
   }
   return 0;
@@ -265,7 +267,7 @@ TEST_F(MpiRunTest, ANodeThatDiesEndsTheJobWithRankZeroNamingTheTasksInFlightAndT
   for (int attempt = 0; attempt < 1200 && node.empty(); ++attempt) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     if (ReadQuietly(log).find("2/10 layers done") == std::string::npos) continue;
-    const int orted = FindProcess("orted ", shell);
+    const int orted = FindProcess("orted", shell);
     if (orted > 0) node = ProcessTree(orted);
   }
   for (const int pid : node) ::kill(pid, SIGSTOP);
