@@ -534,7 +534,7 @@ class MpiLanes final : public RemoteLanes {
           return;
         }
         case Call::kError:
-          throw std::runtime_error("rank " + std::to_string(rank) + " (" + workers_.at(rank).host + "): " + call->error);
+          throw std::runtime_error(RankName(rank) + ": " + call->error);
         case Call::kLost:
           throw std::runtime_error(workers_.at(rank).lost_reason);
       }
@@ -543,7 +543,7 @@ class MpiLanes final : public RemoteLanes {
         halt.type = Type::kStop;
         channel_.Post(rank, std::move(halt));
         const std::string message =
-            "stopped while rank " + std::to_string(rank) + " (" + workers_.at(rank).host + ") ran " + task_id;
+            "stopped while " + RankName(rank) + " ran " + task_id;
         spdlog::warn("{}", message);  // the run's error says only that it was interrupted
         throw Interrupted(message);
       }
@@ -610,10 +610,7 @@ class MpiLanes final : public RemoteLanes {
       std::string in_flight;
       for (const auto& entry : calls_) {
         const Call& call = *entry.second;
-        if (call.state != Call::kWaiting && call.state != Call::kNeedContext) continue;  // answered or lost
-        const auto worker = workers_.find(call.rank);
-        in_flight += (in_flight.empty() ? "" : ", ") + std::string("rank ") + std::to_string(call.rank) + " (" +
-                     (worker != workers_.end() ? worker->second.host : std::string("?")) + ") " + call.task_id;
+        if (call.waiting()) in_flight += (in_flight.empty() ? "" : ", ") + RankName(call.rank) + " " + call.task_id;
       }
       spdlog::warn("MPI: stopping; tasks in flight on the workers: {}", in_flight.empty() ? "none" : in_flight);
     }
@@ -674,20 +671,23 @@ class MpiLanes final : public RemoteLanes {
 
  private:
   struct Worker;
+  /// With mutex_ held: "rank 3 (node7)".
+  std::string RankName(int rank) const {
+    const auto worker = workers_.find(rank);
+    return "rank " + std::to_string(rank) + " (" + (worker != workers_.end() ? worker->second.host : "?") + ")";
+  }
   /// With mutex_ held: the worker is gone; its calls fail, naming it, `why` and the tasks they ran.
   /// A silent worker may never answer again (`hung`); one whose compute process died still does.
   void Lose(int rank, Worker& worker, const std::string& why, bool silent, const std::string& hint = "") {
     if (worker.lost) return;
     if (silent) hung_ = true;
     // Calls whose reply or error came already keep it.
-    auto waiting = [rank](const Call& call) {
-      return call.rank == rank && (call.state == Call::kWaiting || call.state == Call::kNeedContext);
-    };
+    auto waiting = [rank](const Call& call) { return call.rank == rank && call.waiting(); };
     std::string tasks;
     for (const auto& [id, call] : calls_)
       if (waiting(*call)) tasks += (tasks.empty() ? "" : ", ") + call->task_id;
     worker.lost = true;
-    worker.lost_reason = "MPI rank " + std::to_string(rank) + " (" + worker.host + ")" + why +
+    worker.lost_reason = "MPI " + RankName(rank) + why +
                          (tasks.empty() ? std::string() : " while running " + tasks) + hint;
     for (auto& [id, call] : calls_)
       if (waiting(*call)) {
@@ -711,6 +711,8 @@ class MpiLanes final : public RemoteLanes {
     std::string task_id;
     int rank = 0;
     State state = kWaiting;
+    /// No reply, error or loss yet.
+    bool waiting() const { return state == kWaiting || state == kNeedContext; }
     std::string reply, error;
     double computing = 0;
     std::deque<std::string> progress;

@@ -352,7 +352,8 @@ void Engine::AddTasks() {
     if (!state.done) {
       const std::size_t stats = Add("stats/" + name, prepared, [this, &state] { Stats(state); });
       // Streamed rows are read once per step for the whole layer, not once per block.
-      state.blocks = state.streamed ? SplitChannels(*state.layer, 1) : BlocksFor(*state.layer, state.job->objective, options_.blocks_per_layer);
+      state.blocks = state.streamed ? SplitChannels(*state.layer, 1)
+                                    : BlocksFor(*state.layer, state.job->objective, options_.blocks_per_layer);
       state.block_results.resize(state.blocks.size());
       state.remote_start.resize(state.blocks.size());
       before_finish.clear();

@@ -43,15 +43,33 @@ std::string ReadQuietly(const std::filesystem::path& path) {
   }
 }
 
-int CountProcesses(const std::string& text) {
-  int found = 0;
+struct Process {
+  int pid = 0;
+  std::string program;  ///< argv[0]
+  std::string cmdline;  ///< the arguments joined by spaces
+};
+
+/// The processes running now (one that goes meanwhile has an empty command line).
+std::vector<Process> ListProcesses() {
+  std::vector<Process> processes;
   std::error_code ignored;
   for (const auto& entry : std::filesystem::directory_iterator("/proc", ignored)) {
-    std::string cmdline = ReadQuietly(entry.path() / "cmdline");  // gone meanwhile: empty
-    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-    if (cmdline.find(text) != std::string::npos) ++found;
+    Process process;
+    process.pid = std::atoi(entry.path().filename().c_str());
+    if (process.pid <= 0) continue;
+    process.cmdline = ReadQuietly(entry.path() / "cmdline");
+    process.program = process.cmdline.substr(0, process.cmdline.find('\0'));
+    std::replace(process.cmdline.begin(), process.cmdline.end(), '\0', ' ');
+    processes.push_back(std::move(process));
   }
-  return found;
+  return processes;
+}
+
+int CountProcesses(const std::string& text) {
+  const std::vector<Process> processes = ListProcesses();
+  return static_cast<int>(std::count_if(processes.begin(), processes.end(), [&](const Process& process) {
+    return process.cmdline.find(text) != std::string::npos;
+  }));
 }
 
 /// How many processes' command lines contain `text` (a job's processes left behind), after giving them
@@ -69,14 +87,9 @@ int Processes(const std::string& text) {
 /// The first process whose program is named `program` (with or without a directory) and whose command
 /// line contains `text`, or 0.
 int FindProcess(const std::string& program, const std::string& text) {
-  std::error_code ignored;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc", ignored)) {
-    std::string cmdline = ReadQuietly(entry.path() / "cmdline");
-    const std::string first = cmdline.substr(0, cmdline.find('\0'));
-    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-    if (std::filesystem::path(first).filename() == program && cmdline.find(text) != std::string::npos)
-      return std::atoi(entry.path().filename().c_str());
-  }
+  for (const Process& process : ListProcesses())
+    if (std::filesystem::path(process.program).filename() == program && process.cmdline.find(text) != std::string::npos)
+      return process.pid;
   return 0;
 }
 
